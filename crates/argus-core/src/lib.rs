@@ -1,0 +1,49 @@
+//! Building blocks for argus flow-data pipelines, shared by `harvest_argus`, `process_argus` and
+//! any integrity tooling that handles argus files.
+//!
+//! - [`record`]: walk argus 3 record framing in constant memory: clean, truncated or corrupt.
+//! - [`codec`]: streaming gzip / bzip2 / xz with levels, multi-member files, recipe commands.
+//! - [`publish`]: durable atomic publishing that never replaces a file, group commit, cleanup of
+//!   temporary files left by a crash, durable moves.
+//! - [`append`]: constant-memory appends (`copy_file_range` or encoded), undone by truncation.
+//! - [`retention`]: which archives to delete, as a pure function of entries, `now` and a policy.
+//! - [`lock`]: single-instance locks that die with their process.
+//! - [`stamp`] and [`escape`]: names with UTC time stamps, and printing untrusted names.
+//!
+//! The crate never prints and never exits; it returns values and [`Error`]s and logs through the
+//! `log` facade.
+//!
+//! ```
+//! use std::io::Write;
+//! use argus_core::{codec::Compression, publish::Publisher, record};
+//!
+//! // A quiet link's chunk: just the initial MAR argus writes when it opens its output file.
+//! let mut chunk = vec![0u8; 128];
+//! chunk[..4].copy_from_slice(&[0x83, 0x10, 0x00, 0x20]);
+//! chunk[8..12].copy_from_slice(&record::ARGUS_COOKIE.to_be_bytes());
+//! assert!(record::walk(&chunk[..])?.is_clean());
+//!
+//! // Archive it compressed, atomically and durably.
+//! let dir = tempfile::tempdir()?;
+//! let publisher = Publisher::open(dir.path())?;
+//! let codec = Compression::Xz.codec();
+//! let mut staged = publisher.stage(format!("sensor1_20261127100000.argus{}", codec.suffix()))?;
+//! let mut encoder = codec.encoder(&mut staged);
+//! encoder.write_all(&chunk)?;
+//! encoder.finish()?;
+//! let archived = publisher.publish(staged)?;
+//! assert!(archived.ends_with("sensor1_20261127100000.argus.xz"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod append;
+pub mod codec;
+mod error;
+pub mod escape;
+pub mod lock;
+pub mod publish;
+pub mod record;
+pub mod retention;
+pub mod stamp;
+
+pub use error::{Error, Result, is_disk_full};

@@ -1,0 +1,570 @@
+//! Durable, atomic publishing of new files, and durable moves.
+//!
+//! A file is written under a temporary name in its destination directory, its data is made
+//! durable, then it is renamed to its final name **without ever replacing an existing file**, and
+//! the directory is synced so the new name survives a power loss. A reader therefore sees either
+//! no file or the complete file, and a crash leaves at most a temporary file behind, which
+//! [`clean_temp_files`] recognises by its name and removes.
+//!
+//! Syncing dominates the cost of small files. [`Batch`] publishes many files with one data sync
+//! (`syncfs`) and one directory sync: group commit.
+//!
+//! ```
+//! use std::io::Write;
+//! use argus_core::publish::Publisher;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let publisher = Publisher::open(dir.path())?;
+//! let mut staged = publisher.stage("host_20261127100000.argus")?;
+//! staged.write_all(b"argus bytes")?;
+//! let path = publisher.publish(staged)?;
+//! assert_eq!(std::fs::read(&path)?, b"argus bytes");
+//!
+//! // Never replaces: a second file under the same name is refused and leaves no temp file.
+//! assert!(publisher.stage("host_20261127100000.argus").is_err());
+//! assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+
+use crate::error::{Error, IoContext, Result};
+
+/// Every temporary file this crate creates starts with this prefix, so that leftovers of a crash
+/// are recognised by name alone.
+pub const TEMP_PREFIX: &str = ".argus-tmp.";
+
+/// How the data of staged files is made durable before they are renamed into place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// `fdatasync` each file: cost grows with the number of files, independent of anything else.
+    #[default]
+    EachFile,
+    /// One `syncfs` on the destination's file system for the whole batch: constant cost in the
+    /// number of files, but it also waits for other dirty data on that file system.
+    FileSystem,
+    /// No syncing at all (tests, scratch output). Atomicity is kept, durability is not.
+    Never,
+}
+
+/// Publishes files into one directory.
+#[derive(Debug)]
+pub struct Publisher {
+    dir: PathBuf,
+    sync: SyncMode,
+}
+
+impl Publisher {
+    /// A publisher for `dir`, which must exist and be a directory.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = dir.into();
+        let meta = fs::metadata(&dir).at("open directory", &dir)?;
+        if !meta.is_dir() {
+            return Err(Error::Io {
+                op: "open directory",
+                path: dir,
+                source: io::Error::from(io::ErrorKind::NotADirectory),
+            });
+        }
+        Ok(Publisher {
+            dir,
+            sync: SyncMode::default(),
+        })
+    }
+
+    /// Sets how batches sync data; see [`SyncMode`].
+    pub fn with_sync(mut self, sync: SyncMode) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// The destination directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates a temporary file in the destination directory that will become `name`.
+    ///
+    /// `name` must be a single, plain path component. Fails early with [`Error::Exists`] when
+    /// `name` already exists (the final rename checks again, atomically).
+    pub fn stage(&self, name: impl AsRef<OsStr>) -> Result<Staged> {
+        let name = name.as_ref();
+        check_name(name)?;
+        let dest = self.dir.join(name);
+        if fs::symlink_metadata(&dest).is_ok() {
+            return Err(Error::Exists { path: dest });
+        }
+        // The final name is kept in the temp name (shortened) so an operator can tell what a
+        // leftover was; the prefix alone is what recognises it.
+        let hint: String = String::from_utf8_lossy(name.as_bytes())
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .take(80)
+            .collect();
+        let temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(&format!(".{hint}"))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(&self.dir)
+            .at("create temporary file in", &self.dir)?;
+        Ok(Staged {
+            temp,
+            dest,
+            written: 0,
+        })
+    }
+
+    /// Makes `staged` durable and gives it its final name: sync its data, rename without
+    /// replacing, sync the directory. On error the temporary file is removed.
+    pub fn publish(&self, staged: Staged) -> Result<PathBuf> {
+        if self.sync != SyncMode::Never {
+            staged
+                .temp
+                .as_file()
+                .sync_data()
+                .at("fsync", staged.temp.path())?;
+        }
+        let dest = staged.rename_into_place()?;
+        self.sync_dir()?;
+        Ok(dest)
+    }
+
+    /// Starts a batch: files staged by this publisher and added to it become durable together.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            publisher: self,
+            staged: Vec::new(),
+        }
+    }
+
+    /// Syncs the directory itself, making renames and removals in it durable.
+    pub fn sync_dir(&self) -> Result<()> {
+        if self.sync == SyncMode::Never {
+            return Ok(());
+        }
+        sync_dir(&self.dir)
+    }
+}
+
+/// A file being written under a temporary name; see [`Publisher::stage`].
+///
+/// Dropping it without publishing removes the temporary file.
+#[derive(Debug)]
+pub struct Staged {
+    temp: tempfile::NamedTempFile,
+    dest: PathBuf,
+    written: u64,
+}
+
+impl Staged {
+    /// The path it will be published under.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// The temporary path it is written under now.
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The open temporary file, for positioned or bulk writes (`copy_file_range`).
+    pub fn file(&self) -> &File {
+        self.temp.as_file()
+    }
+
+    /// Bytes written through the `Write` implementation so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn rename_into_place(self) -> Result<PathBuf> {
+        rename_noreplace(self.temp.path(), &self.dest)?;
+        // The temporary name no longer exists: stop the drop guard from removing anything.
+        let (_file, temp_path) = self.temp.into_parts();
+        let _kept: PathBuf = temp_path.keep().map_err(|e| Error::Io {
+            op: "keep",
+            path: self.dest.clone(),
+            source: e.error,
+        })?;
+        Ok(self.dest)
+    }
+}
+
+impl Write for Staged {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.temp.as_file_mut().write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.temp.as_file_mut().flush()
+    }
+}
+
+/// Files that become durable together with one data sync and one directory sync.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    publisher: &'a Publisher,
+    staged: Vec<Staged>,
+}
+
+/// What a [`Batch::commit`] did: every file is either published or reported as failed (and its
+/// temporary file removed).
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Final paths of the files now durable under their names.
+    pub published: Vec<PathBuf>,
+    /// Files that could not be published, with the reason.
+    pub failed: Vec<(PathBuf, Error)>,
+}
+
+impl Batch<'_> {
+    /// Adds a staged file (written completely) to the batch.
+    pub fn add(&mut self, staged: Staged) {
+        self.staged.push(staged);
+    }
+
+    /// Number of files in the batch.
+    pub fn len(&self) -> usize {
+        self.staged.len()
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.staged.is_empty()
+    }
+
+    /// Syncs all data (per [`SyncMode`]), renames every file into place without replacing, and
+    /// syncs the directory once. When the data sync itself fails nothing is published.
+    pub fn commit(self) -> Result<BatchReport> {
+        let publisher = self.publisher;
+        let mut report = BatchReport::default();
+        if self.staged.is_empty() {
+            return Ok(report);
+        }
+        match publisher.sync {
+            SyncMode::Never => {}
+            SyncMode::EachFile => {
+                for staged in &self.staged {
+                    staged
+                        .temp
+                        .as_file()
+                        .sync_data()
+                        .at("fsync", staged.temp.path())?;
+                }
+            }
+            SyncMode::FileSystem => {
+                let first = &self.staged[0];
+                nix::unistd::syncfs(first.temp.as_file())
+                    .map_err(io::Error::from)
+                    .at("syncfs", &publisher.dir)?;
+            }
+        }
+        for staged in self.staged {
+            let dest = staged.dest.clone();
+            match staged.rename_into_place() {
+                Ok(path) => report.published.push(path),
+                Err(e) => report.failed.push((dest, e)),
+            }
+        }
+        if !report.published.is_empty() {
+            publisher.sync_dir()?;
+        }
+        Ok(report)
+    }
+}
+
+/// Renames `from` to `to`, failing with [`Error::Exists`] instead of replacing `to`.
+///
+/// Uses `renameat2(RENAME_NOREPLACE)`; on file systems without it, `link` + `unlink`, which is
+/// equally unable to replace but leaves both names for an instant. Both paths must be on the same
+/// file system. Neither directory is synced: see [`sync_dir`].
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EEXIST) => Err(Error::Exists {
+            path: to.to_path_buf(),
+        }),
+        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
+            match fs::hard_link(from, to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(Error::Exists {
+                        path: to.to_path_buf(),
+                    });
+                }
+                Err(e) => return Err(e).at("link", to),
+            }
+            fs::remove_file(from).at("remove", from)
+        }
+        Err(errno) => Err(io::Error::from(errno)).at("rename", from),
+    }
+}
+
+/// Moves `from` to `to` without replacing and makes the move durable by syncing both parent
+/// directories (one sync when they are the same).
+pub fn move_durably(from: &Path, to: &Path) -> Result<()> {
+    rename_noreplace(from, to)?;
+    let from_dir = parent(from);
+    let to_dir = parent(to);
+    sync_dir(to_dir)?;
+    if from_dir != to_dir {
+        sync_dir(from_dir)?;
+    }
+    Ok(())
+}
+
+/// Syncs a directory, making the creation, renaming and removal of its entries durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .at("fsync directory", dir)
+}
+
+/// Creates `dir` and its missing parents, syncing each parent in which an entry was created, so
+/// that the new directories survive a crash.
+pub fn create_dir_all_durably(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.as_os_str().is_empty() && fs::symlink_metadata(cur).is_err() {
+        missing.push(cur);
+        cur = parent(cur);
+    }
+    fs::create_dir_all(dir).at("create directory", dir)?;
+    for created in missing.iter().rev() {
+        sync_dir(parent(created))?;
+    }
+    Ok(())
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// True when `name` is a temporary file name of this crate.
+pub fn is_temp_name(name: &OsStr) -> bool {
+    name.as_bytes().starts_with(TEMP_PREFIX.as_bytes())
+}
+
+/// Removes temporary files left in `dir` by a crash: regular files whose name starts with
+/// [`TEMP_PREFIX`] and whose modification time is at least `min_age` before `now`. Callers that
+/// hold the lock of everyone writing into `dir` pass `Duration::ZERO`.
+///
+/// Returns the paths removed. Nothing else is ever touched.
+pub fn clean_temp_files(dir: &Path, min_age: Duration, now: SystemTime) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir).at("read directory", dir)? {
+        let entry = entry.at("read directory", dir)?;
+        if !is_temp_name(&entry.file_name()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or(Duration::ZERO);
+        if age < min_age {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                log::info!(
+                    "removed leftover temporary file {}",
+                    crate::escape::EscapedPath(&path)
+                );
+                removed.push(path);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).at("remove", &path),
+        }
+    }
+    if !removed.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+fn check_name(name: &OsStr) -> Result<()> {
+    let bytes = name.as_bytes();
+    let reason = if bytes.is_empty() {
+        Some("it is empty")
+    } else if bytes == b"." || bytes == b".." {
+        Some("it is a relative directory")
+    } else if bytes.contains(&b'/') {
+        Some("it contains '/'")
+    } else if bytes.contains(&0) {
+        Some("it contains a NUL byte")
+    } else if bytes.len() > 255 {
+        Some("it is longer than 255 bytes")
+    } else if is_temp_name(name) {
+        Some("it starts with the temporary-file prefix")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidName {
+            name: OsString::from(name).to_string_lossy().into_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn publish_never_replaces_and_cleans_up_on_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("taken"), b"original").expect("write");
+        let publisher = Publisher::open(dir.path()).expect("open");
+
+        // Caught early at stage time.
+        assert!(matches!(
+            publisher.stage("taken"),
+            Err(Error::Exists { .. })
+        ));
+
+        // Caught atomically at rename time: the name appears between stage and publish.
+        let mut staged = publisher.stage("late").expect("stage");
+        staged.write_all(b"new").expect("write");
+        fs::write(dir.path().join("late"), b"someone else").expect("write");
+        let err = publisher.publish(staged).expect_err("must not replace");
+        assert!(matches!(err, Error::Exists { .. }), "{err}");
+        assert_eq!(
+            fs::read(dir.path().join("late")).expect("read"),
+            b"someone else"
+        );
+        assert_eq!(
+            fs::read(dir.path().join("taken")).expect("read"),
+            b"original"
+        );
+        assert_eq!(names(dir.path()), ["late", "taken"], "no temp file left");
+    }
+
+    #[test]
+    fn dropped_staged_file_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let publisher = Publisher::open(dir.path()).expect("open");
+        let mut staged = publisher.stage("x.gz").expect("stage");
+        staged.write_all(b"partial").expect("write");
+        assert!(is_temp_name(staged.temp_path().file_name().expect("name")));
+        drop(staged);
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn invalid_names_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let publisher = Publisher::open(dir.path()).expect("open");
+        let long = "a".repeat(256);
+        let temp_like = format!("{TEMP_PREFIX}x");
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../escape",
+            "a/b",
+            long.as_str(),
+            temp_like.as_str(),
+        ] {
+            assert!(
+                matches!(publisher.stage(bad), Err(Error::InvalidName { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn batch_publishes_all_and_reports_conflicts() {
+        for sync in [SyncMode::EachFile, SyncMode::FileSystem, SyncMode::Never] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let publisher = Publisher::open(dir.path()).expect("open").with_sync(sync);
+            let mut batch = publisher.batch();
+            for i in 0..5 {
+                let mut staged = publisher.stage(format!("f{i}")).expect("stage");
+                write!(staged, "content {i}").expect("write");
+                batch.add(staged);
+            }
+            fs::write(dir.path().join("f3"), b"raced").expect("write");
+            assert_eq!(batch.len(), 5);
+            let report = batch.commit().expect("commit");
+            assert_eq!(report.published.len(), 4, "{sync:?}");
+            assert_eq!(report.failed.len(), 1);
+            assert!(report.failed[0].0.ends_with("f3"));
+            assert_eq!(fs::read(dir.path().join("f3")).expect("read"), b"raced");
+            assert_eq!(fs::read(dir.path().join("f4")).expect("read"), b"content 4");
+            assert_eq!(names(dir.path()), ["f0", "f1", "f2", "f3", "f4"]);
+        }
+    }
+
+    #[test]
+    fn leftover_temps_are_cleaned_by_age_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let publisher = Publisher::open(dir.path()).expect("open");
+        let staged = publisher.stage("crashed").expect("stage");
+        // Simulate a crash: the process dies, the temp file stays.
+        let (_file, temp_path) = staged.temp.into_parts();
+        let leftover = temp_path.keep().expect("keep");
+        fs::write(dir.path().join("keep.argus"), b"x").expect("write");
+        fs::write(dir.path().join(".hidden"), b"x").expect("write");
+        fs::create_dir(dir.path().join(format!("{TEMP_PREFIX}dir"))).expect("mkdir");
+
+        let now = SystemTime::now();
+        let young = clean_temp_files(dir.path(), Duration::from_secs(3600), now).expect("clean");
+        assert!(young.is_empty(), "too young to be a leftover");
+        let removed = clean_temp_files(dir.path(), Duration::ZERO, now).expect("clean");
+        assert_eq!(removed, [leftover]);
+        assert_eq!(
+            names(dir.path()),
+            [".argus-tmp.dir", ".hidden", "keep.argus"]
+        );
+    }
+
+    #[test]
+    fn moves_never_replace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a");
+        let b = dir.path().join("sub/b");
+        fs::write(&a, b"a").expect("write");
+        create_dir_all_durably(&dir.path().join("sub")).expect("mkdir");
+        fs::write(&b, b"b").expect("write");
+        assert!(matches!(move_durably(&a, &b), Err(Error::Exists { .. })));
+        assert_eq!(fs::read(&b).expect("read"), b"b");
+        fs::remove_file(&b).expect("rm");
+        move_durably(&a, &b).expect("move");
+        assert_eq!(fs::read(&b).expect("read"), b"a");
+        assert!(!a.exists());
+    }
+}
