@@ -8,6 +8,8 @@
 //! - [`append`]: constant-memory appends (`copy_file_range` or encoded), undone by truncation.
 //! - [`retention`]: which archives to delete, as a pure function of entries, `now` and a policy.
 //! - [`lock`]: single-instance locks that die with their process.
+//! - [`host`] and [`manifest`]: validated host names, and the per-chunk manifest line that
+//!   harvest_argus writes and process_argus checks.
 //! - [`stamp`] and [`escape`]: names with UTC time stamps, and printing untrusted names.
 //!
 //! The crate never prints and never exits; it returns values and [`Error`]s and logs through the
@@ -40,7 +42,9 @@ pub mod append;
 pub mod codec;
 mod error;
 pub mod escape;
+pub mod host;
 pub mod lock;
+pub mod manifest;
 pub mod publish;
 pub mod record;
 pub mod retention;
