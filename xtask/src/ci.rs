@@ -1,0 +1,68 @@
+//! `cargo xtask ci`: every check a change must pass, in the order that fails fastest.
+
+use std::process::Command;
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let Some(extra) = args.first() {
+        return Err(format!("ci takes no arguments (got {extra:?})"));
+    }
+    let root = crate::root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let steps: [(&str, &[&str]); 4] = [
+        ("rustfmt", &["fmt", "--all", "--", "--check"]),
+        (
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        ("tests", &["test", "--workspace", "--all-features"]),
+        (
+            "cargo-deny",
+            &["deny", "check", "bans", "licenses", "sources"],
+        ),
+    ];
+    for (name, cargo_args) in steps {
+        if name == "cargo-deny" {
+            ensure_cargo_deny(&cargo)?;
+        }
+        eprintln!("xtask ci: {name}: cargo {}", cargo_args.join(" "));
+        let status = Command::new(&cargo)
+            .args(cargo_args)
+            .current_dir(&root)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("{name} failed ({status})"));
+        }
+    }
+    eprintln!("xtask ci: all checks passed");
+    Ok(())
+}
+
+/// cargo-deny is a tool, not a dependency: install it when it is missing.
+fn ensure_cargo_deny(cargo: &str) -> Result<(), String> {
+    let present = Command::new(cargo)
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!("xtask ci: cargo-deny is missing; installing it (cargo install --locked cargo-deny)");
+    let status = Command::new(cargo)
+        .args(["install", "--locked", "cargo-deny"])
+        .status()
+        .map_err(|e| format!("cannot run cargo install: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("installing cargo-deny failed".to_owned())
+    }
+}
