@@ -1,0 +1,912 @@
+//! process_argus configuration: TOML, or the 2003 recipe's `process_argus.cfg` read as is.
+//!
+//! Both formats end in one validated [`Config`]. Every problem is collected and reported at once,
+//! and no value is ever given to a shell: the recipe's `arch_zip="/bin/gzip -9"` is parsed into a
+//! codec, and `$`-expansions or backquotes in a recipe file are refused with a clear message.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use argus_core::codec::{Codec, Compression};
+
+/// Where `WEBJOB_HOME` points when unset, as in the recipe.
+pub const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
+
+/// The validated configuration of process_argus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The WebJob dropzone (`drop_dir`).
+    pub drop_dir: PathBuf,
+    /// Per-host, per-day operational files (`oper_dir`).
+    pub oper_dir: PathBuf,
+    /// Archived raw uploads (`archive_dir`).
+    pub archive_dir: PathBuf,
+    /// Where `process_argus.log` goes; `None` logs to stderr only.
+    pub log_dir: Option<PathBuf>,
+    /// Client ids or globs whose uploads are processed.
+    pub clients: Vec<String>,
+    /// The WebJob job name that ends every stem.
+    pub job: String,
+    /// Archived uploads older than this many days are deleted; 0 keeps them forever.
+    pub archive_days: u32,
+    /// Compression of archived uploads.
+    pub archive_codec: Codec,
+    /// Compression of operational files of closed days.
+    pub oper_codec: Codec,
+    /// A day file is compressed once its day ended this many days ago.
+    pub oper_compress_after_days: u32,
+    /// Journal, ledger and lock.
+    pub state_dir: PathBuf,
+    /// Where bad upload groups are moved, with a reason.
+    pub quarantine_dir: PathBuf,
+    /// Data files without `.rdy` older than this are reported as orphans.
+    pub orphan_after: Duration,
+    /// A client with no upload for this long is reported stale.
+    pub stale_after: Duration,
+    /// How deep the dropzone scan descends into per-client subdirectories (0: top level only).
+    pub scan_depth: u32,
+    /// What to do with an upload whose argus data is truncated or corrupt.
+    pub damaged: Damaged,
+    /// How often the daemon rescans the whole dropzone.
+    pub rescan_interval: Duration,
+}
+
+/// Policy for uploads whose argus data does not walk cleanly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damaged {
+    /// Move the whole group to quarantine; append nothing.
+    Quarantine,
+    /// Append the complete records only, and keep the whole original in quarantine.
+    Salvage,
+}
+
+impl fmt::Display for Damaged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Damaged::Quarantine => "quarantine",
+            Damaged::Salvage => "salvage",
+        })
+    }
+}
+
+/// Which file format a config was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The TOML of this product.
+    Toml,
+    /// The recipe's `key="value"` shell assignments.
+    Recipe,
+}
+
+/// A config that could not be used: every problem found, each on its own.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    /// The file concerned, if any.
+    pub path: Option<PathBuf>,
+    /// Each problem, one sentence each.
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn render(&self) -> String {
+        let mut s = match &self.path {
+            Some(p) => format!(
+                "invalid configuration {}:",
+                argus_core::escape::EscapedPath(p)
+            ),
+            None => "invalid configuration:".to_owned(),
+        };
+        for p in &self.problems {
+            let _infallible = write!(s, "\n  - {p}");
+        }
+        s
+    }
+
+    fn single(path: Option<&Path>, problem: String) -> Self {
+        ConfigError {
+            path: path.map(Path::to_path_buf),
+            problems: vec![problem],
+        }
+    }
+}
+
+/// Finds the config file when `--config` is not given: `$PROCESS_ARGUS_CONFIG`, then
+/// `$WEBJOB_HOME/etc/process_argus.toml`, then `$WEBJOB_HOME/etc/process_argus.cfg` (the recipe's
+/// file). `env` is a lookup of environment variables (the process environment in production).
+pub fn locate(
+    explicit: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = env("PROCESS_ARGUS_CONFIG").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let home = env("WEBJOB_HOME")
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| DEFAULT_WEBJOB_HOME.to_owned());
+    let etc = Path::new(&home).join("etc");
+    let candidates = [
+        etc.join("process_argus.toml"),
+        etc.join("process_argus.cfg"),
+    ];
+    for candidate in &candidates {
+        if candidate.exists() {
+            return Ok(candidate.clone());
+        }
+    }
+    Err(ConfigError::single(
+        None,
+        format!(
+            "no configuration found: give --config FILE, set PROCESS_ARGUS_CONFIG, or create {} (or the recipe's {})",
+            candidates[0].display(),
+            candidates[1].display()
+        ),
+    ))
+}
+
+/// Reads and validates a config file; the format is chosen by content (a recipe file is made of
+/// `key="value"` shell assignments, TOML is anything else) so a `.cfg` written in TOML works too.
+pub fn load(path: &Path) -> Result<(Config, Format), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::single(
+            Some(path),
+            format!("cannot read {}: {e}", argus_core::escape::EscapedPath(path)),
+        )
+    })?;
+    let format = sniff_format(path, &text);
+    let raw = match format {
+        Format::Toml => raw_from_toml(&text),
+        Format::Recipe => raw_from_recipe(&text),
+    }
+    .map_err(|problems| ConfigError {
+        path: Some(path.to_path_buf()),
+        problems,
+    })?;
+    let config = raw.validate().map_err(|problems| ConfigError {
+        path: Some(path.to_path_buf()),
+        problems,
+    })?;
+    Ok((config, format))
+}
+
+fn sniff_format(path: &Path, text: &str) -> Format {
+    if path.extension().is_some_and(|e| e == "toml") {
+        return Format::Toml;
+    }
+    // The recipe's keys are short names assigned with a quote, never TOML tables or arrays.
+    let recipe_like = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .all(|l| {
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            l.split_once('=').is_some_and(|(k, v)| {
+                RECIPE_KEYS.iter().any(|(rk, _)| *rk == k)
+                    && !v.trim_start().starts_with('[')
+                    && !k.contains(' ')
+            })
+        });
+    if recipe_like {
+        Format::Recipe
+    } else {
+        Format::Toml
+    }
+}
+
+/// The recipe's keys and their TOML names.
+const RECIPE_KEYS: [(&str, &str); 8] = [
+    ("arch_day", "archive_days"),
+    ("arch_dir", "archive_dir"),
+    ("arch_zip", "archive_compression"),
+    ("clnt_lst", "clients"),
+    ("drop_dir", "drop_dir"),
+    ("log_dir", "log_dir"),
+    ("oper_dir", "oper_dir"),
+    ("oper_zip", "oper_compression"),
+];
+
+/// Every TOML key, in the order `convert-config` prints them.
+const TOML_KEYS: [&str; 19] = [
+    "drop_dir",
+    "oper_dir",
+    "archive_dir",
+    "log_dir",
+    "clients",
+    "job",
+    "archive_days",
+    "archive_compression",
+    "archive_compression_level",
+    "oper_compression",
+    "oper_compression_level",
+    "oper_compress_after_days",
+    "state_dir",
+    "quarantine_dir",
+    "orphan_after",
+    "stale_after",
+    "scan_depth",
+    "damaged",
+    "rescan_interval",
+];
+
+/// Values as read, before validation. Compression may come as a recipe command.
+#[derive(Debug, Default)]
+struct Raw {
+    strings: BTreeMap<&'static str, String>,
+    numbers: BTreeMap<&'static str, i64>,
+    clients: Option<Vec<String>>,
+    /// Recipe compression commands (`arch_zip`, `oper_zip`), parsed during validation.
+    commands: BTreeMap<&'static str, String>,
+    problems: Vec<String>,
+}
+
+fn key_static(key: &str) -> Option<&'static str> {
+    TOML_KEYS.iter().copied().find(|k| *k == key)
+}
+
+fn raw_from_toml(text: &str) -> Result<Raw, Vec<String>> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| vec![format!("not valid TOML: {}", e.message())])?;
+    let mut raw = Raw::default();
+    for (key, value) in &table {
+        let Some(k) = key_static(key) else {
+            let hint = RECIPE_KEYS
+                .iter()
+                .find(|(rk, _)| rk == key)
+                .map(|(_, tk)| format!(" (the recipe's {key} is {tk} in TOML)"))
+                .unwrap_or_default();
+            raw.problems.push(format!("unknown key {key:?}{hint}"));
+            continue;
+        };
+        match (k, value) {
+            ("clients", toml::Value::Array(items)) => {
+                let mut clients = Vec::new();
+                for item in items {
+                    match item.as_str() {
+                        Some(s) => clients.push(s.to_owned()),
+                        None => raw
+                            .problems
+                            .push(format!("clients: every entry must be a string, not {item}")),
+                    }
+                }
+                raw.clients = Some(clients);
+            }
+            ("clients", toml::Value::String(s)) => {
+                raw.clients = Some(s.split_whitespace().map(str::to_owned).collect());
+            }
+            ("clients", other) => raw.problems.push(format!(
+                "clients must be a list of client ids or globs, not {}",
+                other.type_str()
+            )),
+            (_, toml::Value::String(s)) => {
+                raw.strings.insert(k, s.clone());
+            }
+            (_, toml::Value::Integer(n)) => {
+                raw.numbers.insert(k, *n);
+            }
+            (_, other) => raw
+                .problems
+                .push(format!("{k} has the wrong type ({})", other.type_str())),
+        }
+    }
+    Ok(raw)
+}
+
+fn raw_from_recipe(text: &str) -> Result<Raw, Vec<String>> {
+    let mut raw = Raw::default();
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            raw.problems
+                .push(format!("line {n}: expected key=\"value\", found {line:?}"));
+            continue;
+        };
+        let value = match unquote(value) {
+            Ok(v) => v,
+            Err(why) => {
+                raw.problems.push(format!("line {n}: {key}: {why}"));
+                continue;
+            }
+        };
+        let Some((recipe_key, toml_key)) = RECIPE_KEYS.iter().find(|(rk, _)| *rk == key) else {
+            raw.problems.push(format!(
+                "line {n}: unknown key {key:?} (known: {})",
+                RECIPE_KEYS.map(|(k, _)| k).join(", ")
+            ));
+            continue;
+        };
+        let Some(k) = key_static(toml_key) else {
+            continue;
+        };
+        match *recipe_key {
+            "clnt_lst" => raw.clients = Some(value.split_whitespace().map(str::to_owned).collect()),
+            "arch_zip" | "oper_zip" => {
+                raw.commands.insert(k, value);
+            }
+            "arch_day" => match value.trim().parse::<i64>() {
+                Ok(days) => {
+                    raw.numbers.insert(k, days);
+                }
+                Err(_) => raw.problems.push(format!(
+                    "line {n}: arch_day must be a whole number of days, not {value:?}"
+                )),
+            },
+            _ => {
+                raw.strings.insert(k, value);
+            }
+        }
+    }
+    Ok(raw)
+}
+
+/// Takes the value of a shell assignment literally: `"..."`, `'...'` or a bare word. Anything a
+/// shell would expand is refused rather than guessed.
+fn unquote(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let (body, double) = if let Some(b) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'))
+    {
+        (b, true)
+    } else if let Some(b) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        (b, false)
+    } else {
+        if value.contains(['"', '\'', ' ', '\t']) {
+            return Err(format!(
+                "cannot read {value:?} without a shell: quote the whole value"
+            ));
+        }
+        (value, true)
+    };
+    if double && body.contains(['$', '`', '\\', '"']) {
+        return Err(format!(
+            "{body:?} needs shell expansion, which is never performed: write the literal value"
+        ));
+    }
+    if !double && body.contains('\'') {
+        return Err(format!("{body:?} holds a quote"));
+    }
+    Ok(body.to_owned())
+}
+
+impl Raw {
+    fn validate(mut self) -> Result<Config, Vec<String>> {
+        let mut problems = std::mem::take(&mut self.problems);
+        let mut path = |key: &'static str, required: bool| -> Option<PathBuf> {
+            match self.strings.remove(key) {
+                Some(s) if s.is_empty() => {
+                    if required {
+                        problems.push(format!("{key} is empty"));
+                    }
+                    None
+                }
+                Some(s) => {
+                    let p = PathBuf::from(&s);
+                    if !p.is_absolute() {
+                        problems.push(format!("{key} must be an absolute path, not {s:?}"));
+                        return None;
+                    }
+                    if p.components().any(|c| c == Component::ParentDir) {
+                        problems.push(format!("{key} must not contain '..' ({s:?})"));
+                        return None;
+                    }
+                    Some(p)
+                }
+                None => {
+                    if required {
+                        problems.push(format!("{key} is required"));
+                    }
+                    None
+                }
+            }
+        };
+        let drop_dir = path("drop_dir", true);
+        let oper_dir = path("oper_dir", true);
+        let archive_dir = path("archive_dir", true);
+        let log_dir = path("log_dir", false);
+        let state_dir = path("state_dir", false);
+        let quarantine_dir = path("quarantine_dir", false);
+
+        let clients = match self.clients.take() {
+            Some(c) if c.is_empty() => {
+                problems.push(
+                    "clients is empty: list client ids or globs, or [\"*\"] for all".to_owned(),
+                );
+                Vec::new()
+            }
+            Some(c) => c,
+            None => {
+                problems
+                    .push("clients is required (client ids or globs; [\"*\"] for all)".to_owned());
+                Vec::new()
+            }
+        };
+        for c in &clients {
+            if let Err(why) = check_client(c) {
+                problems.push(format!("clients: {c:?} {why}"));
+            }
+        }
+        let job = self
+            .strings
+            .remove("job")
+            .unwrap_or_else(|| "harvest_argus".to_owned());
+        if job.is_empty()
+            || !job
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
+            problems.push(format!(
+                "job {job:?} must be letters, digits, '_', '.' or '-'"
+            ));
+        }
+
+        let has_archive_level = self.numbers.contains_key("archive_compression_level");
+        let has_oper_level = self.numbers.contains_key("oper_compression_level");
+        let mut number = |key: &'static str, default: u32, max: u32| -> u32 {
+            match self.numbers.remove(key) {
+                None => default,
+                Some(n) if n < 0 || n > i64::from(max) => {
+                    problems.push(format!("{key} must be between 0 and {max}, not {n}"));
+                    default
+                }
+                Some(n) => u32::try_from(n).unwrap_or(default),
+            }
+        };
+        let archive_days = number("archive_days", 30, 100_000);
+        let oper_compress_after_days = number("oper_compress_after_days", 1, 100_000);
+        let scan_depth = number("scan_depth", 2, 16);
+        let archive_level = has_archive_level.then(|| number("archive_compression_level", 6, 9));
+        let oper_level = has_oper_level.then(|| number("oper_compression_level", 6, 9));
+
+        let mut codec = |key: &'static str, level: Option<u32>| -> Codec {
+            if let Some(command) = self.commands.remove(key) {
+                return match Codec::from_recipe_command(&command) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let recipe_key = RECIPE_KEYS
+                            .iter()
+                            .find(|(_, tk)| *tk == key)
+                            .map_or(key, |(rk, _)| rk);
+                        problems.push(format!("{recipe_key}: {e}"));
+                        Codec::NONE
+                    }
+                };
+            }
+            let name = self
+                .strings
+                .remove(key)
+                .unwrap_or_else(|| "gzip".to_owned());
+            let compression = match name.parse::<Compression>() {
+                Ok(c) => c,
+                Err(e) => {
+                    problems.push(format!("{key}: {e}"));
+                    return Codec::NONE;
+                }
+            };
+            let level = level.unwrap_or_else(|| compression.default_level());
+            match Codec::new(compression, level) {
+                Ok(c) => c,
+                Err(e) => {
+                    problems.push(format!("{key}: {e}"));
+                    Codec::NONE
+                }
+            }
+        };
+        let archive_codec = codec("archive_compression", archive_level);
+        let oper_codec = codec("oper_compression", oper_level);
+
+        let mut duration = |key: &'static str, default: Duration| -> Duration {
+            match self.strings.remove(key) {
+                None => default,
+                Some(text) => match parse_duration(&text) {
+                    Some(d) => d,
+                    None => {
+                        problems.push(format!(
+                            "{key}: {text:?} is not a duration like \"90s\", \"30m\", \"6h\", \"2d\" or \"1h30m\""
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let orphan_after = duration("orphan_after", Duration::from_secs(6 * 3600));
+        let stale_after = duration("stale_after", Duration::from_secs(2 * 3600));
+        let rescan_interval = duration("rescan_interval", Duration::from_secs(60));
+        if rescan_interval < Duration::from_secs(1) {
+            problems.push("rescan_interval must be at least 1s".to_owned());
+        }
+        let damaged = match self.strings.remove("damaged").as_deref() {
+            None | Some("quarantine") => Damaged::Quarantine,
+            Some("salvage") => Damaged::Salvage,
+            Some(other) => {
+                problems.push(format!(
+                    "damaged must be \"quarantine\" or \"salvage\", not {other:?}"
+                ));
+                Damaged::Quarantine
+            }
+        };
+        for (key, value) in &self.strings {
+            problems.push(format!("{key} has the wrong type (a string: {value:?})"));
+        }
+        for (key, value) in &self.numbers {
+            problems.push(format!("{key} has the wrong type (a number: {value})"));
+        }
+
+        let (Some(drop_dir), Some(oper_dir), Some(archive_dir)) = (drop_dir, oper_dir, archive_dir)
+        else {
+            return Err(problems);
+        };
+        let base = drop_dir
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let state_dir = state_dir.unwrap_or_else(|| base.join("process_argus"));
+        let quarantine_dir = quarantine_dir.unwrap_or_else(|| base.join("quarantine"));
+
+        let dirs = [
+            ("oper_dir", &oper_dir),
+            ("archive_dir", &archive_dir),
+            ("state_dir", &state_dir),
+            ("quarantine_dir", &quarantine_dir),
+        ];
+        for (name, dir) in dirs {
+            if dir.starts_with(&drop_dir) {
+                problems.push(format!(
+                    "{name} {} must be outside drop_dir {}: the dropzone belongs to the WebJob server",
+                    dir.display(),
+                    drop_dir.display()
+                ));
+            }
+            if drop_dir.starts_with(dir) {
+                problems.push(format!("drop_dir must not be inside {name}"));
+            }
+        }
+        for (i, (a, da)) in dirs.iter().enumerate() {
+            for (b, db) in &dirs[i + 1..] {
+                if da == db {
+                    problems.push(format!("{a} and {b} must be different directories"));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(Config {
+                drop_dir,
+                oper_dir,
+                archive_dir,
+                log_dir,
+                clients,
+                job,
+                archive_days,
+                archive_codec,
+                oper_codec,
+                oper_compress_after_days,
+                state_dir,
+                quarantine_dir,
+                orphan_after,
+                stale_after,
+                scan_depth,
+                damaged,
+                rescan_interval,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn check_client(c: &str) -> Result<(), &'static str> {
+    if c.is_empty() || c.len() > 64 {
+        return Err("must be 1 to 64 characters");
+    }
+    let glob = c.contains(['*', '?', '[']);
+    let ok = c.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || b"_.-".contains(&b) || (glob && b"*?[]!".contains(&b))
+    });
+    if !ok {
+        return Err("may hold only letters, digits, '_', '.', '-' (and * ? [ ] in a glob)");
+    }
+    if glob && globset::Glob::new(c).is_err() {
+        return Err("is not a valid glob");
+    }
+    Ok(())
+}
+
+/// Parses `"90s"`, `"30m"`, `"6h"`, `"2d"`, `"1h30m"`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok().map(Duration::from_secs);
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        let n: u64 = digits.parse().ok()?;
+        digits.clear();
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    digits.is_empty().then_some(Duration::from_secs(total))
+}
+
+/// Formats a duration the way [`parse_duration`] reads it.
+pub fn format_duration(d: Duration) -> String {
+    let mut s = d.as_secs();
+    if s == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= size {
+            let _infallible = write!(out, "{}{unit}", s / size);
+            s %= size;
+        }
+    }
+    out
+}
+
+impl Config {
+    /// The configuration as commented TOML (what `convert-config` prints).
+    pub fn to_toml(&self) -> String {
+        fn q(p: &Path) -> String {
+            toml::Value::String(p.display().to_string()).to_string()
+        }
+        let clients = self
+            .clients
+            .iter()
+            .map(|c| toml::Value::String(c.clone()).to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let log_dir = match &self.log_dir {
+            Some(p) => format!("log_dir = {}", q(p)),
+            None => "# log_dir = \"/usr/local/integrity/log\"".to_owned(),
+        };
+        format!(
+            "\
+# process_argus configuration (TOML). Every key is top-level.
+
+# The WebJob dropzone: where the server writes STEM.out/.err/.env/.rdy.
+drop_dir = {drop}
+# Per-host, per-day operational files HOST_YYYYMMDD (compressed once the day is closed).
+oper_dir = {oper}
+# Raw uploads, archived compressed as STEM.out.gz (or .bz2, .xz).
+archive_dir = {arch}
+# process_argus.log is written here; without it, logging goes to stderr only.
+{log_dir}
+# Client ids (exact) or globs; [\"*\"] takes every client.
+clients = [{clients}]
+# The WebJob job name at the end of every stem.
+job = {job}
+
+# Archived uploads older than this many days are deleted; 0 keeps them forever.
+archive_days = {days}
+# none | gzip | bzip2 | xz, and a level (gzip, bzip2: 1-9; xz: 0-9).
+archive_compression = \"{ac}\"
+archive_compression_level = {al}
+oper_compression = \"{oc}\"
+oper_compression_level = {ol}
+# A day file is compressed once its (UTC) day ended this many days ago.
+oper_compress_after_days = {ocad}
+
+# Journal, ledger and lock; must be outside drop_dir.
+state_dir = {state}
+# Bad uploads are moved here whole, with a .reason file; must be outside drop_dir.
+quarantine_dir = {quar}
+# Data files without .rdy older than this are reported as orphans.
+orphan_after = \"{orphan}\"
+# A client with no upload for this long is reported STALE by `process_argus status`.
+stale_after = \"{stale}\"
+# How deep to look into per-client subdirectories of the dropzone (0: top level only).
+scan_depth = {depth}
+# Uploads whose argus data is truncated or corrupt: \"quarantine\" (append nothing) or
+# \"salvage\" (append the complete records, keep the original in quarantine).
+damaged = \"{damaged}\"
+# The daemon (`process_argus watch`) rescans the whole dropzone this often.
+rescan_interval = \"{rescan}\"
+",
+            drop = q(&self.drop_dir),
+            oper = q(&self.oper_dir),
+            arch = q(&self.archive_dir),
+            job = toml::Value::String(self.job.clone()),
+            days = self.archive_days,
+            ac = self.archive_codec.compression(),
+            al = level_or_default(self.archive_codec),
+            oc = self.oper_codec.compression(),
+            ol = level_or_default(self.oper_codec),
+            ocad = self.oper_compress_after_days,
+            state = q(&self.state_dir),
+            quar = q(&self.quarantine_dir),
+            orphan = format_duration(self.orphan_after),
+            stale = format_duration(self.stale_after),
+            depth = self.scan_depth,
+            damaged = self.damaged,
+            rescan = format_duration(self.rescan_interval),
+        )
+    }
+}
+
+fn level_or_default(codec: Codec) -> u32 {
+    match codec.compression() {
+        Compression::None => 6,
+        _ => codec.level(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECIPE: &str = "arch_day=\"1\"\narch_dir=\"/tmp/archive\"\narch_zip=\"/bin/gzip -9\"\nclnt_lst=\"client1 client2\"\nlog_dir=\"/usr/local/integrity/log\"\ndrop_dir=\"/integrity/incoming\"\noper_dir=\"/tmp/operational\"\noper_zip=\"/bin/gzip -9\"\n";
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    #[test]
+    fn the_recipe_file_reads_as_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, format) = load(&write(dir.path(), "process_argus.cfg", RECIPE)).expect("load");
+        assert_eq!(format, Format::Recipe);
+        assert_eq!(c.clients, ["client1", "client2"]);
+        assert_eq!(c.archive_days, 1);
+        assert_eq!(
+            c.archive_codec,
+            Compression::Gzip.with_level(9).expect("level")
+        );
+        assert_eq!(
+            c.oper_codec,
+            Compression::Gzip.with_level(9).expect("level")
+        );
+        assert_eq!(c.drop_dir, Path::new("/integrity/incoming"));
+        assert_eq!(
+            c.log_dir.as_deref(),
+            Some(Path::new("/usr/local/integrity/log"))
+        );
+        assert_eq!(c.state_dir, Path::new("/integrity/process_argus"));
+        assert_eq!(c.quarantine_dir, Path::new("/integrity/quarantine"));
+        assert_eq!(c.job, "harvest_argus");
+    }
+
+    #[test]
+    fn convert_config_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, _) = load(&write(dir.path(), "process_argus.cfg", RECIPE)).expect("load");
+        let toml_path = write(dir.path(), "process_argus.toml", &c.to_toml());
+        let (again, format) = load(&toml_path).expect("converted TOML loads");
+        assert_eq!(format, Format::Toml);
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "drop_dir = \"relative/drop\"\nclients = []\narchive_compression = \"zstd\"\narch_zip = \"gzip\"\nbogus = 1\noper_compression_level = 12\norphan_after = \"soon\"\n";
+        let err = load(&write(dir.path(), "c.toml", text)).expect_err("invalid");
+        let all = err.to_string();
+        for needle in [
+            "unknown key \"bogus\"",
+            "unknown key \"arch_zip\" (the recipe's arch_zip is archive_compression in TOML)",
+            "drop_dir must be an absolute path",
+            "oper_dir is required",
+            "archive_dir is required",
+            "clients is empty",
+            "archive_compression: invalid compression \"zstd\"",
+            "oper_compression_level must be between 0 and 9, not 12",
+            "orphan_after: \"soon\" is not a duration",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(err.problems.len(), 9, "{all}");
+    }
+
+    #[test]
+    fn recipe_files_never_reach_a_shell() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (line, needle) in [
+            ("arch_zip=\"/bin/gzip -9; rm -rf /\"", "arch_zip"),
+            ("drop_dir=\"$HOME/incoming\"", "shell expansion"),
+            ("drop_dir=\"`pwd`/incoming\"", "shell expansion"),
+            ("drop_dir=/a b", "without a shell"),
+            ("PATH=\"/bin\"", "unknown key \"PATH\""),
+        ] {
+            let text = RECIPE.to_owned() + line + "\n";
+            let path = write(dir.path(), "process_argus.cfg", &text);
+            let err = load(&path).expect_err(line);
+            assert!(err.to_string().contains(needle), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn directories_must_stay_out_of_the_dropzone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "drop_dir = \"/d\"\noper_dir = \"/d/oper\"\narchive_dir = \"/a\"\nclients = [\"c\"]\nstate_dir = \"/a\"\n";
+        let err = load(&write(dir.path(), "c.toml", text)).expect_err("invalid");
+        let all = err.to_string();
+        assert!(
+            all.contains("oper_dir /d/oper must be outside drop_dir"),
+            "{all}"
+        );
+        assert!(
+            all.contains("archive_dir and state_dir must be different"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn clients_are_ids_or_globs() {
+        assert!(check_client("client_1.a-b").is_ok());
+        assert!(check_client("web*").is_ok());
+        assert!(check_client("*").is_ok());
+        assert!(check_client("../x").is_err());
+        assert!(check_client("a b").is_err());
+        assert!(check_client(&"x".repeat(65)).is_err());
+        assert!(check_client("[").is_err());
+    }
+
+    #[test]
+    fn lookup_order_follows_the_recipe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().to_str().expect("utf8").to_owned();
+        std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
+        let env = |home: String, cfg: Option<String>| {
+            move |k: &str| match k {
+                "WEBJOB_HOME" => Some(home.clone()),
+                "PROCESS_ARGUS_CONFIG" => cfg.clone(),
+                _ => None,
+            }
+        };
+        assert!(locate(None, env(home.clone(), None)).is_err());
+        let cfg = write(&dir.path().join("etc"), "process_argus.cfg", RECIPE);
+        assert_eq!(locate(None, env(home.clone(), None)).expect("cfg"), cfg);
+        let toml = write(&dir.path().join("etc"), "process_argus.toml", "");
+        assert_eq!(
+            locate(None, env(home.clone(), None)).expect("toml first"),
+            toml
+        );
+        assert_eq!(
+            locate(None, env(home.clone(), Some("/x.toml".into()))).expect("env"),
+            Path::new("/x.toml")
+        );
+        assert_eq!(
+            locate(Some(Path::new("/y")), env(home, Some("/x.toml".into()))).expect("flag"),
+            Path::new("/y")
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
+        for bad in ["", "h", "5x", "1h30", "-5s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(
+            parse_duration(&format_duration(Duration::from_secs(93_784))),
+            Some(Duration::from_secs(93_784))
+        );
+    }
+}

@@ -1,0 +1,437 @@
+//! The ingest journal: what makes ingest exactly-once across crashes.
+//!
+//! Before any byte of a batch of uploads is appended to a day file, one line per upload is
+//! written to `STATE_DIR/journal` and synced: the upload's `.rdy` and `.out`, the day file, its
+//! size before the append, and the archive path. Then, per batch: append every `.out` in order,
+//! sync the day files and archive data, publish the archives, remove the groups (`.rdy` last), and
+//! clear the journal. A crash anywhere leaves either a journal the next run can act on, or nothing
+//! to do.
+//!
+//! On start, [`plan_recovery`] decides from each entry's facts:
+//!
+//! - an upload is **complete** when its archive exists (archives are published only after the day
+//!   file's data is durable) or its `.rdy` is gone (groups are removed only after their archive
+//!   is durable). A complete upload whose group is still there only needs removing.
+//! - every other upload is **incomplete**: its day file is truncated back to the smallest
+//!   `size_before` among the incomplete uploads of that file, and the normal pass redoes them.
+//! - a complete upload whose data lies beyond that cut (possible only if a file system reordered
+//!   renames on power loss) is re-appended after the cut, from its `.out` or from its archive.
+//!
+//! Lines carry a checksum, so a line torn by a crash while the journal was being written is
+//! recognised and ignored: its batch had not appended anything yet.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// One upload being ingested.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The group's `.rdy`: while it exists, the group is in the dropzone.
+    pub rdy: PathBuf,
+    /// The group's `.out`.
+    pub out: PathBuf,
+    /// The day file it is appended to (`None` for an empty `.out`, which appends nothing).
+    pub day: Option<PathBuf>,
+    /// The day file's size before the append.
+    pub size_before: u64,
+    /// Where the raw upload is archived.
+    pub archive: PathBuf,
+}
+
+/// The journal file.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+impl Journal {
+    /// Opens (creating) `STATE_DIR/journal` and returns the entries it holds from an interrupted
+    /// run, in order. Damaged lines are skipped with a warning.
+    pub fn open(state_dir: &Path) -> io::Result<(Journal, Vec<Entry>)> {
+        let path = state_dir.join("journal");
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        let mut entries = Vec::new();
+        let mut reader = BufReader::new(&file);
+        let mut line = Vec::new();
+        let mut number = 0;
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            number += 1;
+            match decode(&line) {
+                Some(entry) => entries.push(entry),
+                None => log::warn!(
+                    "journal {} line {number} is damaged (a crash while it was written?) and is ignored",
+                    path.display()
+                ),
+            }
+        }
+        let len = file.metadata()?.len();
+        Ok((Journal { file, path, len }, entries))
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when the journal holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends entries and makes them durable before returning.
+    pub fn record(&mut self, entries: &[Entry]) -> io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(entries.len() * 256);
+        for e in entries {
+            encode(e, &mut buf);
+        }
+        if let Err(e) = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data())
+        {
+            // Leave no half-written batch behind: it would only be skipped as damaged, but a clean
+            // journal is easier to read for an operator.
+            let _ignored = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Empties the journal, durably: every recorded upload is complete.
+    pub fn clear(&mut self) -> io::Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        self.file.set_len(0)?;
+        self.file.sync_data()?;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+const FIELDS: usize = 5;
+
+fn encode(e: &Entry, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(b"A\t");
+    escape(e.rdy.as_os_str(), out);
+    out.push(b'\t');
+    escape(e.out.as_os_str(), out);
+    out.push(b'\t');
+    match &e.day {
+        Some(day) => escape(day.as_os_str(), out),
+        None => out.push(b'-'),
+    }
+    out.push(b'\t');
+    out.extend_from_slice(e.size_before.to_string().as_bytes());
+    out.push(b'\t');
+    escape(e.archive.as_os_str(), out);
+    let sum = checksum(&out[start..]);
+    out.push(b'\t');
+    out.extend_from_slice(sum.as_bytes());
+    out.push(b'\n');
+}
+
+fn decode(line: &[u8]) -> Option<Entry> {
+    let line = line.strip_suffix(b"\n")?;
+    let tab = line.iter().rposition(|&b| b == b'\t')?;
+    let (body, sum) = (&line[..tab], &line[tab + 1..]);
+    if checksum(body).as_bytes() != sum {
+        return None;
+    }
+    let mut fields = body.split(|&b| b == b'\t');
+    if fields.next()? != b"A" {
+        return None;
+    }
+    let values: Vec<&[u8]> = fields.collect();
+    if values.len() != FIELDS {
+        return None;
+    }
+    let path = |v: &[u8]| unescape(v).map(|b| PathBuf::from(OsStr::from_bytes(&b)));
+    Some(Entry {
+        rdy: path(values[0])?,
+        out: path(values[1])?,
+        day: if values[2] == b"-" {
+            None
+        } else {
+            Some(path(values[2])?)
+        },
+        size_before: std::str::from_utf8(values[3]).ok()?.parse().ok()?,
+        archive: path(values[4])?,
+    })
+}
+
+fn checksum(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    argus_core::manifest::hex(&digest[..6])
+}
+
+/// Percent-escapes everything but a safe set, so fields never hold tabs, newlines or `-` alone.
+fn escape(s: &OsStr, out: &mut Vec<u8>) {
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/._+,:=@".contains(&b) || (b == b'-' && s.len() > 1) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+}
+
+fn unescape(v: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'%' {
+            let hex = std::str::from_utf8(v.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(v[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// What the file system says about one entry now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// The group's `.rdy` still exists.
+    pub rdy_present: bool,
+    /// The group's `.out` still exists.
+    pub out_present: bool,
+    /// The archive exists.
+    pub archived: bool,
+}
+
+/// Where to take an upload's bytes from when it must be appended again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The `.out` in the dropzone.
+    Out(PathBuf),
+    /// The archive (decoded).
+    Archive(PathBuf),
+}
+
+/// What recovery must do, in order: truncate, re-append, finish removals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Day files to truncate back, and to which size.
+    pub truncate: Vec<(PathBuf, u64)>,
+    /// Complete uploads whose data was cut off by a truncation: append again, in this order.
+    pub reappend: Vec<(PathBuf, Source)>,
+    /// Complete uploads whose group is still in the dropzone: remove the group.
+    pub remove: Vec<Entry>,
+    /// Incomplete uploads: rolled back; the normal pass ingests them again.
+    pub redo: Vec<Entry>,
+    /// Complete uploads whose data must be re-appended but whose bytes are nowhere (neither
+    /// `.out` nor archive exists): reported, never guessed.
+    pub lost: Vec<Entry>,
+}
+
+/// Decides recovery from the journal's entries and their facts (see the module docs). Pure.
+pub fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Recovery {
+    let mut plan = Recovery::default();
+    let states: Vec<(&Entry, Facts)> = entries.iter().map(|e| (e, facts(e))).collect();
+    let complete = |f: &Facts| f.archived || !f.rdy_present;
+
+    // The cut per day file: the smallest size_before of its incomplete uploads.
+    let mut cuts: BTreeMap<&Path, u64> = BTreeMap::new();
+    for (e, f) in &states {
+        if let (Some(day), false) = (&e.day, complete(f)) {
+            let cut = cuts.entry(day.as_path()).or_insert(e.size_before);
+            *cut = (*cut).min(e.size_before);
+        }
+    }
+    plan.truncate = cuts.iter().map(|(p, c)| (p.to_path_buf(), *c)).collect();
+
+    for (e, f) in &states {
+        if !complete(f) {
+            plan.redo.push((*e).clone());
+            continue;
+        }
+        if let Some(day) = &e.day {
+            if cuts
+                .get(day.as_path())
+                .is_some_and(|&cut| e.size_before >= cut)
+            {
+                let source = if f.out_present {
+                    Some(Source::Out(e.out.clone()))
+                } else if f.archived {
+                    Some(Source::Archive(e.archive.clone()))
+                } else {
+                    None
+                };
+                match source {
+                    Some(s) => plan.reappend.push((day.clone(), s)),
+                    None => plan.lost.push((*e).clone()),
+                }
+            }
+        }
+        if f.rdy_present {
+            plan.remove.push((*e).clone());
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u32, day: &str, size_before: u64) -> Entry {
+        Entry {
+            rdy: PathBuf::from(format!("/drop/c_2026112700000{n}_harvest_argus.rdy")),
+            out: PathBuf::from(format!("/drop/c_2026112700000{n}_harvest_argus.out")),
+            day: (!day.is_empty()).then(|| PathBuf::from(day)),
+            size_before,
+            archive: PathBuf::from(format!("/arch/c_2026112700000{n}_harvest_argus.out.gz")),
+        }
+    }
+
+    const DONE: Facts = Facts {
+        rdy_present: false,
+        out_present: false,
+        archived: true,
+    };
+    const ARCHIVED: Facts = Facts {
+        rdy_present: true,
+        out_present: true,
+        archived: true,
+    };
+    const PENDING: Facts = Facts {
+        rdy_present: true,
+        out_present: true,
+        archived: false,
+    };
+
+    #[test]
+    fn lines_round_trip_and_damage_is_detected() {
+        let mut e = entry(1, "/oper/host a_20261127", 42);
+        e.out = PathBuf::from(OsStr::from_bytes(b"/drop/\xff\tweird\n-name.out"));
+        let none = entry(2, "", 0);
+        let mut buf = Vec::new();
+        encode(&e, &mut buf);
+        encode(&none, &mut buf);
+        let lines: Vec<&[u8]> = buf.split_inclusive(|&b| b == b'\n').collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(decode(lines[0]), Some(e));
+        assert_eq!(decode(lines[1]), Some(none));
+        for cut in 0..lines[0].len() {
+            assert_eq!(decode(&lines[0][..cut]), None, "torn at {cut}");
+        }
+        let mut flipped = lines[0].to_vec();
+        flipped[10] ^= 1;
+        assert_eq!(decode(&flipped), None);
+    }
+
+    #[test]
+    fn journal_survives_reopen_and_clears() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut j, old) = Journal::open(dir.path()).expect("open");
+        assert!(old.is_empty() && j.is_empty());
+        let batch = [entry(1, "/o/h_20261127", 0), entry(2, "/o/h_20261127", 10)];
+        j.record(&batch).expect("record");
+        drop(j);
+        // A torn line at the end, as a crash mid-write leaves it.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("journal"))
+            .expect("open");
+        f.write_all(b"A\t/drop/x.rdy\t/dro").expect("write");
+        drop(f);
+        let (mut j, old) = Journal::open(dir.path()).expect("reopen");
+        assert_eq!(old, batch);
+        j.clear().expect("clear");
+        let (_j, old) = Journal::open(dir.path()).expect("reopen");
+        assert!(old.is_empty());
+    }
+
+    #[test]
+    fn crash_before_any_archive_rolls_everything_back() {
+        let e = [
+            entry(1, "/o/h", 100),
+            entry(2, "/o/h", 150),
+            entry(3, "/o/g", 0),
+        ];
+        let plan = plan_recovery(&e, |_| PENDING);
+        assert_eq!(
+            plan.truncate,
+            [(PathBuf::from("/o/g"), 0), (PathBuf::from("/o/h"), 100)]
+        );
+        assert_eq!(plan.redo, e);
+        assert!(plan.reappend.is_empty() && plan.remove.is_empty());
+    }
+
+    #[test]
+    fn archived_uploads_are_kept_and_their_groups_removed() {
+        let e = [
+            entry(1, "/o/h", 100),
+            entry(2, "/o/h", 150),
+            entry(3, "/o/h", 180),
+        ];
+        let facts = |x: &Entry| match x.size_before {
+            100 => DONE,
+            150 => ARCHIVED,
+            _ => PENDING,
+        };
+        let plan = plan_recovery(&e, facts);
+        assert_eq!(plan.truncate, [(PathBuf::from("/o/h"), 180)]);
+        assert_eq!(plan.remove, [e[1].clone()]);
+        assert_eq!(plan.redo, [e[2].clone()]);
+        assert!(plan.reappend.is_empty());
+    }
+
+    #[test]
+    fn complete_data_beyond_the_cut_is_appended_again() {
+        // Upload 2 was archived but upload 1 was not: only a file system that reorders renames
+        // can do that. The cut at 100 removes upload 2's bytes, so they are appended again.
+        let e = [
+            entry(1, "/o/h", 100),
+            entry(2, "/o/h", 150),
+            entry(3, "/o/h", 200),
+        ];
+        let facts = |x: &Entry| match x.size_before {
+            100 => PENDING,
+            150 => ARCHIVED,
+            _ => DONE,
+        };
+        let plan = plan_recovery(&e, facts);
+        assert_eq!(plan.truncate, [(PathBuf::from("/o/h"), 100)]);
+        assert_eq!(
+            plan.reappend,
+            [
+                (PathBuf::from("/o/h"), Source::Out(e[1].out.clone())),
+                (PathBuf::from("/o/h"), Source::Archive(e[2].archive.clone())),
+            ]
+        );
+        assert_eq!(plan.redo, [e[0].clone()]);
+    }
+
+    #[test]
+    fn everything_done_means_nothing_to_do() {
+        let e = [entry(1, "/o/h", 0), entry(2, "", 0)];
+        let plan = plan_recovery(&e, |_| DONE);
+        assert_eq!(plan, Recovery::default());
+    }
+}

@@ -1,0 +1,7 @@
+//! The engine of `process_argus`: configuration, the exactly-once ingest of WebJob uploads into
+//! per-host, per-day operational files, archiving, quarantine, retention and reporting.
+//!
+//! `main.rs` only parses arguments, sets up logging and maps outcomes to exit codes.
+
+pub mod config;
+pub mod journal;
