@@ -270,22 +270,21 @@ pub fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Reco
             plan.redo.push((*e).clone());
             continue;
         }
-        if let Some(day) = &e.day {
-            if cuts
-                .get(day.as_path())
+        let beyond_cut = |day: &PathBuf| {
+            cuts.get(day.as_path())
                 .is_some_and(|&cut| e.size_before >= cut)
-            {
-                let source = if f.out_present {
-                    Some(Source::Out(e.out.clone()))
-                } else if f.archived {
-                    Some(Source::Archive(e.archive.clone()))
-                } else {
-                    None
-                };
-                match source {
-                    Some(s) => plan.reappend.push((day.clone(), s)),
-                    None => plan.lost.push((*e).clone()),
-                }
+        };
+        if let Some(day) = e.day.as_ref().filter(|d| beyond_cut(d)) {
+            let source = if f.out_present {
+                Some(Source::Out(e.out.clone()))
+            } else if f.archived {
+                Some(Source::Archive(e.archive.clone()))
+            } else {
+                None
+            };
+            match source {
+                Some(s) => plan.reappend.push((day.clone(), s)),
+                None => plan.lost.push((*e).clone()),
             }
         }
         if f.rdy_present {
