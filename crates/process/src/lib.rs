@@ -4,4 +4,5 @@
 //! `main.rs` only parses arguments, sets up logging and maps outcomes to exit codes.
 
 pub mod config;
+pub mod dayfile;
 pub mod journal;
