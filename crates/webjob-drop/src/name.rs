@@ -1,0 +1,557 @@
+//! Upload names: which client, job and upload time a dropzone file name belongs to.
+//!
+//! A WebJob server names the files of one upload `STEM.out`, `STEM.err`, `STEM.env` and
+//! `STEM.rdy`, where
+//!
+//! ```text
+//! STEM = CLIENT "_" YYYYMMDDHHMMSS [ "_" MIDDLE ] "_" JOB
+//! ```
+//!
+//! `CLIENT` is the WebJob client id (`[A-Za-z0-9_.-]{1,64}`, so it may itself hold `_`), the 14
+//! digits are the upload time stamped by the server, `MIDDLE` is whatever that server version puts
+//! there (a pid, a run type, or nothing at all) and `JOB` is the command name, e.g.
+//! `harvest_argus`. Only base names are parsed, never paths, so an `_` in a directory name cannot
+//! shift the fields. A configured client id must match as an exact prefix followed by `_` and the
+//! 14 digits, so `client1` never takes `client10`'s uploads.
+//!
+//! ```
+//! use webjob_drop::name::{Selection, StemMatch};
+//!
+//! let selection = Selection::new(["client1", "dmz-*"], "harvest_argus")?;
+//! let StemMatch::Ours(stem) = selection.classify(b"client1_20030715120001_4242_harvest_argus")
+//! else { panic!("client1's upload") };
+//! assert_eq!(stem.client, "client1");
+//! assert_eq!(stem.middle, Some("4242"));
+//! assert_eq!(stem.uploaded_at.to_string(), "2003-07-15 12:00:01.0 +00:00:00");
+//!
+//! assert!(matches!(
+//!     selection.classify(b"client10_20030715120001_harvest_argus"),
+//!     StemMatch::OtherClient { client: "client10" }
+//! ));
+//! assert!(matches!(
+//!     selection.classify(b"dmz-7_20030715120001_other_job"),
+//!     StemMatch::OtherJob { client: "dmz-7" }
+//! ));
+//! # Ok::<(), webjob_drop::Error>(())
+//! ```
+
+use std::collections::BTreeSet;
+
+use argus_core::stamp::parse_datetime;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+
+/// Longest client id a WebJob server accepts, in bytes.
+pub const MAX_CLIENT_LEN: usize = 64;
+
+/// Length of the upload time stamp in a stem (`YYYYMMDDHHMMSS`).
+pub const STAMP_LEN: usize = 14;
+
+/// The job name of the argus harvest, which appears in every file name of its uploads.
+pub const DEFAULT_JOB: &str = "harvest_argus";
+
+/// Compression suffixes that stay attached to a part's extension (`STEM.out.gz` is the part
+/// `out.gz` of `STEM`), as left by tools such as `webjob-compress-upload`.
+pub const COMPRESSION_SUFFIXES: &[&str] = &["gz", "bz2", "xz", "Z", "zst", "lz4"];
+
+/// True when `bytes` is a valid WebJob client id: 1 to 64 ASCII letters, digits, `_`, `.` or `-`.
+pub fn is_client_id(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.len() <= MAX_CLIENT_LEN && bytes.iter().all(|&b| is_client_byte(b))
+}
+
+fn is_client_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// Splits a base name into its stem and its extension: `STEM.out` -> (`STEM`, `out`), and
+/// `STEM.out.gz` -> (`STEM`, `out.gz`) for the [`COMPRESSION_SUFFIXES`].
+///
+/// Returns `None` when the name has no extension, or an empty stem or extension.
+pub fn split_part_name(name: &[u8]) -> Option<(&[u8], &[u8])> {
+    let dot = name.iter().rposition(|&b| b == b'.')?;
+    let mut split = dot;
+    if COMPRESSION_SUFFIXES
+        .iter()
+        .any(|s| s.as_bytes() == &name[dot + 1..])
+        && let Some(inner) = name[..dot].iter().rposition(|&b| b == b'.')
+    {
+        split = inner;
+    }
+    let (stem, ext) = (&name[..split], &name[split + 1..]);
+    (!stem.is_empty() && !ext.is_empty() && !ext.ends_with(b".")).then_some((stem, ext))
+}
+
+/// One way to read a stem as `CLIENT_YYYYMMDDHHMMSS_REST`: the client id, the 14 digits (not
+/// yet checked to be a real date-time) and the rest, which starts with `_`.
+///
+/// A stem has more than one reading only when a client id itself holds `_` followed by 14 digits
+/// and `_`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading<'a> {
+    /// The client id (always a valid one, see [`is_client_id`]).
+    pub client: &'a str,
+    /// The 14 ASCII digits after the client id.
+    pub stamp: &'a [u8],
+    /// Everything after the stamp, starting with `_`.
+    pub rest: &'a [u8],
+}
+
+/// Every [`Reading`] of `stem`, shortest client id first.
+pub fn readings(stem: &[u8]) -> impl Iterator<Item = Reading<'_>> {
+    // The client id must consist of client bytes, so no reading can start past the first other
+    // byte, nor past the longest client id.
+    let limit = stem
+        .iter()
+        .position(|&b| !is_client_byte(b))
+        .unwrap_or(stem.len())
+        .min(MAX_CLIENT_LEN);
+    (1..=limit).filter_map(move |p| {
+        let after = stem.get(p + 1..p + 1 + STAMP_LEN)?;
+        let valid = stem[p] == b'_'
+            && after.iter().all(u8::is_ascii_digit)
+            && stem.get(p + 1 + STAMP_LEN) == Some(&b'_');
+        let client = std::str::from_utf8(&stem[..p]).ok()?;
+        valid.then(|| Reading {
+            client,
+            stamp: after,
+            rest: &stem[p + 1 + STAMP_LEN..],
+        })
+    })
+}
+
+/// Splits the rest of a reading (`_[MIDDLE_]JOB`) at the job: `Some(None)` when there is no
+/// middle field, `Some(Some(middle))` when there is one (possibly empty), `None` when the rest
+/// does not end with `_JOB`.
+fn split_job<'a>(rest: &'a [u8], job: &[u8]) -> Option<Option<&'a [u8]>> {
+    let body = rest.strip_prefix(b"_")?;
+    if body == job {
+        return Some(None);
+    }
+    let middle = body.strip_suffix(job)?.strip_suffix(b"_")?;
+    Some(Some(middle))
+}
+
+/// A stem that belongs to the selection: a selected client's upload of the selected job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParsedStem<'a> {
+    /// The whole stem, as text.
+    pub stem: &'a str,
+    /// The client id.
+    pub client: &'a str,
+    /// The upload time from the stem (UTC, as the server stamps it).
+    pub uploaded_at: OffsetDateTime,
+    /// The field between the time stamp and the job name, if the server writes one.
+    pub middle: Option<&'a str>,
+}
+
+/// How a stem relates to a [`Selection`]; see [`Selection::classify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StemMatch<'a> {
+    /// A selected client's upload of the selected job, fully understood.
+    Ours(ParsedStem<'a>),
+    /// A selected client's upload of the selected job whose 14 digits are no real date-time.
+    BadStamp {
+        /// The client id.
+        client: &'a str,
+    },
+    /// A selected client's upload of the selected job whose name is not printable UTF-8 text.
+    NotText {
+        /// The client id.
+        client: &'a str,
+    },
+    /// The name can be read as the upload of more than one selected client.
+    Ambiguous {
+        /// Every selected client id it could belong to.
+        clients: Vec<&'a str>,
+    },
+    /// The upload of the selected job by a client that is not selected.
+    OtherClient {
+        /// The client id (the shortest reading).
+        client: &'a str,
+    },
+    /// An upload of another job.
+    OtherJob {
+        /// The client id (the shortest reading).
+        client: &'a str,
+    },
+    /// Not the name of a WebJob upload at all.
+    NotUpload,
+}
+
+/// Which uploads a consumer handles: a set of client ids or globs, and one job name.
+///
+/// An entry holding any of `* ? [ ] { } \` is a glob (matched against the whole client id);
+/// anything else must be a valid client id and matches exactly that id.
+#[derive(Clone, Debug)]
+pub struct Selection {
+    exact: BTreeSet<String>,
+    globs: GlobSet,
+    patterns: Vec<String>,
+    job: String,
+}
+
+impl Selection {
+    /// A selection of `clients` (ids or globs, at least one) and `job`.
+    pub fn new<I, S>(clients: I, job: &str) -> Result<Selection>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        check_job(job)?;
+        let mut exact = BTreeSet::new();
+        let mut globs = GlobSetBuilder::new();
+        let mut patterns = Vec::new();
+        for pattern in clients {
+            let pattern = pattern.as_ref();
+            let invalid = |reason: String| Error::InvalidClient {
+                pattern: pattern.to_owned(),
+                reason,
+            };
+            if pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+                let glob = GlobBuilder::new(pattern)
+                    .literal_separator(true)
+                    .backslash_escape(true)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?;
+                globs.add(glob);
+            } else if is_client_id(pattern.as_bytes()) {
+                exact.insert(pattern.to_owned());
+            } else {
+                return Err(invalid(
+                    "a client id is 1 to 64 letters, digits, '_', '.' or '-' \
+                     (or use a glob with '*')"
+                        .to_owned(),
+                ));
+            }
+            patterns.push(pattern.to_owned());
+        }
+        if patterns.is_empty() {
+            return Err(Error::InvalidClient {
+                pattern: String::new(),
+                reason: "no client selected (use \"*\" for all)".to_owned(),
+            });
+        }
+        let globs = globs.build().map_err(|e| Error::InvalidClient {
+            pattern: patterns.join(" "),
+            reason: e.to_string(),
+        })?;
+        Ok(Selection {
+            exact,
+            globs,
+            patterns,
+            job: job.to_owned(),
+        })
+    }
+
+    /// Every client's uploads of `job`.
+    pub fn all(job: &str) -> Result<Selection> {
+        Selection::new(["*"], job)
+    }
+
+    /// The job name.
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+
+    /// The client ids and globs, as configured.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// True when `client` is selected.
+    pub fn matches_client(&self, client: &str) -> bool {
+        self.exact.contains(client) || self.globs.is_match(client)
+    }
+
+    /// Classifies a stem (a base name without its extension, as raw bytes).
+    pub fn classify<'a>(&self, stem: &'a [u8]) -> StemMatch<'a> {
+        let all: Vec<Reading<'a>> = readings(stem).collect();
+        let Some(first) = all.first() else {
+            return StemMatch::NotUpload;
+        };
+        let job = self.job.as_bytes();
+        let with_job: Vec<(Reading<'a>, Option<&'a [u8]>)> = all
+            .iter()
+            .filter_map(|r| split_job(r.rest, job).map(|middle| (*r, middle)))
+            .collect();
+        let Some((with_job_first, _)) = with_job.first() else {
+            return StemMatch::OtherJob {
+                client: first.client,
+            };
+        };
+        let selected: Vec<(Reading<'a>, Option<&'a [u8]>)> = with_job
+            .iter()
+            .filter(|(r, _)| self.matches_client(r.client))
+            .copied()
+            .collect();
+        let (reading, middle) = match selected.as_slice() {
+            [] => {
+                return StemMatch::OtherClient {
+                    client: with_job_first.client,
+                };
+            }
+            [one] => *one,
+            many => {
+                return StemMatch::Ambiguous {
+                    clients: many.iter().map(|(r, _)| r.client).collect(),
+                };
+            }
+        };
+        let Some(uploaded_at) = parse_datetime(reading.stamp) else {
+            return StemMatch::BadStamp {
+                client: reading.client,
+            };
+        };
+        let text = std::str::from_utf8(stem)
+            .ok()
+            .filter(|s| !s.chars().any(char::is_control));
+        let (Some(text), Some(middle)) = (
+            text,
+            middle.map_or(Some(None), |m| std::str::from_utf8(m).ok().map(Some)),
+        ) else {
+            return StemMatch::NotText {
+                client: reading.client,
+            };
+        };
+        StemMatch::Ours(ParsedStem {
+            stem: text,
+            client: reading.client,
+            uploaded_at,
+            middle,
+        })
+    }
+}
+
+fn check_job(job: &str) -> Result<()> {
+    let reason = if job.is_empty() {
+        Some("it is empty")
+    } else if job.len() > 200 {
+        Some("it is longer than 200 bytes")
+    } else if job.contains('/') {
+        Some("it contains '/'")
+    } else if job.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Some("it contains white space or control characters")
+    } else if job.starts_with('_') || job.starts_with('.') {
+        Some("it starts with '_' or '.'")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidJob {
+            job: job.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_core::escape::Escaped;
+    use time::macros::datetime;
+
+    fn sel(clients: &[&str]) -> Selection {
+        Selection::new(clients, DEFAULT_JOB).expect("selection")
+    }
+
+    fn ours<'a>(s: &Selection, stem: &'a [u8]) -> ParsedStem<'a> {
+        match s.classify(stem) {
+            StemMatch::Ours(p) => p,
+            other => panic!("{}: {other:?}", Escaped(stem)),
+        }
+    }
+
+    #[test]
+    fn all_middle_field_shapes_parse() {
+        let s = sel(&["client1"]);
+        let at = datetime!(2003-07-15 12:00:01 UTC);
+        for (stem, middle) in [
+            (&b"client1_20030715120001_harvest_argus"[..], None),
+            (b"client1_20030715120001_4242_harvest_argus", Some("4242")),
+            (
+                b"client1_20030715120001_snapshot_harvest_argus",
+                Some("snapshot"),
+            ),
+            (b"client1_20030715120001__harvest_argus", Some("")),
+            (b"client1_20030715120001_a_b_c_harvest_argus", Some("a_b_c")),
+        ] {
+            let p = ours(&s, stem);
+            assert_eq!((p.client, p.uploaded_at, p.middle), ("client1", at, middle));
+            assert_eq!(p.stem.as_bytes(), stem);
+        }
+    }
+
+    #[test]
+    fn client_ids_match_exactly() {
+        let s = sel(&["client1"]);
+        assert_eq!(
+            s.classify(b"client10_20030715120001_harvest_argus"),
+            StemMatch::OtherClient { client: "client10" }
+        );
+        assert_eq!(
+            s.classify(b"client_1_20030715120001_harvest_argus"),
+            StemMatch::OtherClient { client: "client_1" }
+        );
+        assert_eq!(
+            s.classify(b"xclient1_20030715120001_harvest_argus"),
+            StemMatch::OtherClient { client: "xclient1" }
+        );
+        let s = sel(&["host_east-2.dmz", "client10"]);
+        assert_eq!(
+            ours(&s, b"host_east-2.dmz_20030715120001_harvest_argus").client,
+            "host_east-2.dmz"
+        );
+        assert_eq!(
+            ours(&s, b"client10_20030715120001_harvest_argus").client,
+            "client10"
+        );
+    }
+
+    #[test]
+    fn globs_select_clients() {
+        let s = sel(&["dmz-*", "client?"]);
+        assert_eq!(
+            ours(&s, b"dmz-a_b_20030715120001_harvest_argus").client,
+            "dmz-a_b"
+        );
+        assert_eq!(
+            ours(&s, b"client7_20030715120001_harvest_argus").client,
+            "client7"
+        );
+        assert!(matches!(
+            s.classify(b"client10_20030715120001_harvest_argus"),
+            StemMatch::OtherClient { .. }
+        ));
+        let all = Selection::all(DEFAULT_JOB).expect("all");
+        assert_eq!(
+            ours(&all, b"a.b_20030715120001_harvest_argus").client,
+            "a.b"
+        );
+    }
+
+    #[test]
+    fn jobs_match_as_exact_suffix() {
+        let s = sel(&["client1"]);
+        assert_eq!(
+            s.classify(b"client1_20030715120001_other_job"),
+            StemMatch::OtherJob { client: "client1" }
+        );
+        assert_eq!(
+            s.classify(b"client1_20030715120001_xharvest_argus"),
+            StemMatch::OtherJob { client: "client1" }
+        );
+        assert_eq!(
+            s.classify(b"client1_20030715120001_harvest_argus2"),
+            StemMatch::OtherJob { client: "client1" }
+        );
+    }
+
+    #[test]
+    fn hostile_and_broken_names() {
+        let s = sel(&["client1"]);
+        for not_upload in [
+            &b""[..],
+            b"README",
+            b"client1",
+            b"client1_2003071512000_harvest_argus",
+            b"client1_200307151200011_harvest_argus",
+            b"client1_20030715120001",
+            b"_20030715120001_harvest_argus",
+            b"../../etc/x",
+            b"client1\xff_20030715120001_harvest_argus",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(
+                s.classify(not_upload),
+                StemMatch::NotUpload,
+                "{}",
+                Escaped(not_upload)
+            );
+        }
+        let long = [b"a".repeat(65), b"_20030715120001_harvest_argus".to_vec()].concat();
+        assert_eq!(
+            Selection::all(DEFAULT_JOB).expect("all").classify(&long),
+            StemMatch::NotUpload
+        );
+        let long = [b"a".repeat(300), b"_harvest_argus".to_vec()].concat();
+        assert_eq!(s.classify(&long), StemMatch::NotUpload);
+        assert_eq!(
+            s.classify(b"client1_20031301120001_harvest_argus"),
+            StemMatch::BadStamp { client: "client1" }
+        );
+        assert_eq!(
+            s.classify(b"client1_20030715120001_\xff_harvest_argus"),
+            StemMatch::NotText { client: "client1" }
+        );
+        assert_eq!(
+            s.classify(b"client1_20030715120001_a\nb_harvest_argus"),
+            StemMatch::NotText { client: "client1" }
+        );
+        let both = sel(&["a", "a_20030715120001"]);
+        assert_eq!(
+            both.classify(b"a_20030715120001_20030715120002_harvest_argus"),
+            StemMatch::Ambiguous {
+                clients: vec!["a", "a_20030715120001"]
+            }
+        );
+        // With only one of them selected the name is clear.
+        let a = sel(&["a"]);
+        assert_eq!(
+            ours(&a, b"a_20030715120001_20030715120002_harvest_argus").middle,
+            Some("20030715120002")
+        );
+    }
+
+    #[test]
+    fn part_names_split_at_the_extension() {
+        assert_eq!(
+            split_part_name(b"s_1.out"),
+            Some((&b"s_1"[..], &b"out"[..]))
+        );
+        assert_eq!(
+            split_part_name(b"a.b_1.rdy"),
+            Some((&b"a.b_1"[..], &b"rdy"[..]))
+        );
+        assert_eq!(
+            split_part_name(b"s.out.gz"),
+            Some((&b"s"[..], &b"out.gz"[..]))
+        );
+        assert_eq!(split_part_name(b"s.gz"), Some((&b"s"[..], &b"gz"[..])));
+        for none in [&b"noext"[..], b".out", b"s.", b"", b"s.out.", b"."] {
+            assert_eq!(split_part_name(none), None, "{}", Escaped(none));
+        }
+    }
+
+    #[test]
+    fn bad_configuration_is_refused() {
+        for bad in [
+            &[][..],
+            &["client/1"],
+            &["a b"],
+            &["x".repeat(65).as_str()],
+            &[""],
+            &["[a"],
+        ] {
+            assert!(
+                matches!(
+                    Selection::new(bad, DEFAULT_JOB),
+                    Err(Error::InvalidClient { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        for job in ["", "a/b", "a b", "_x", "x\n"] {
+            assert!(
+                matches!(Selection::new(["c"], job), Err(Error::InvalidJob { .. })),
+                "{job:?}"
+            );
+        }
+        let s = Selection::new(["client1", "dmz-*"], "harvest.sh").expect("valid");
+        assert_eq!(s.job(), "harvest.sh");
+        assert_eq!(s.patterns(), ["client1", "dmz-*"]);
+    }
+}

@@ -1,0 +1,382 @@
+//! Tests of removal and quarantine, including simulated kills at every step (fail points).
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::*;
+use crate::fixture::Upload;
+use crate::name::Selection;
+use crate::scan::Dropzone;
+
+const STEM: &str = "client1_20030715120001_4242_harvest_argus";
+
+struct Zone {
+    _base: tempfile::TempDir,
+    incoming: PathBuf,
+    quarantine: PathBuf,
+}
+
+fn zone() -> Zone {
+    let base = tempfile::tempdir().expect("tempdir");
+    let incoming = base.path().join("in_coming");
+    let quarantine = base.path().join("quarantine");
+    fs::create_dir(&incoming).expect("mkdir");
+    Zone {
+        _base: base,
+        incoming,
+        quarantine,
+    }
+}
+
+/// A complete group with every kind of part, including a stale `.lck` and an extra.
+fn write_group(z: &Zone) -> BTreeMap<String, Vec<u8>> {
+    let written = Upload::new("client1", "20030715120001")
+        .pid(4242)
+        .out(b"\x83\x10argus bytes".to_vec())
+        .err(b"harvest_argus: log line\n".to_vec())
+        .hostname("sensor1")
+        .rdy("Version=nph-webjob 1.9.0\n")
+        .extra("sig", b"signature".to_vec())
+        .keep_lock()
+        .write(&z.incoming)
+        .expect("write group");
+    written
+        .paths
+        .iter()
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, fs::read(p).expect("read"))
+        })
+        .collect()
+}
+
+fn selection() -> Selection {
+    Selection::new(["client1"], "harvest_argus").expect("selection")
+}
+
+fn scan(z: &Zone) -> crate::scan::Scan {
+    Dropzone::new(&z.incoming).scan(&selection()).expect("scan")
+}
+
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| {
+                let e = e.expect("entry");
+                let name = e.file_name().to_string_lossy().into_owned();
+                let bytes = if e.file_type().expect("type").is_dir() {
+                    b"<dir>".to_vec()
+                } else {
+                    fs::read(e.path()).expect("read")
+                };
+                (name, bytes)
+            })
+            .collect(),
+        Err(e) if is_not_found(&e) => BTreeMap::new(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Replaces a file by a new one (a new inode: the old one still exists while the new is written).
+fn replace(path: &Path, bytes: &[u8]) {
+    let temp = path.with_extension("new");
+    fs::write(&temp, bytes).expect("write");
+    fs::rename(&temp, path).expect("rename");
+}
+
+/// Runs `op` with a kill after its `n`-th step; true when it was killed.
+fn killed_at<T>(n: usize, op: impl FnOnce() -> T) -> bool {
+    failpoint::arm(n);
+    let result = catch_unwind(AssertUnwindSafe(op));
+    failpoint::disarm();
+    result.is_err()
+}
+
+#[test]
+fn removal_takes_out_first_and_rdy_last() {
+    let z = zone();
+    write_group(&z);
+    let s = scan(&z);
+    let group = &s.complete[0];
+    let report = remove_group(group).expect("remove");
+    let order: Vec<_> = report
+        .removed
+        .iter()
+        .map(|p| p.extension().expect("ext").to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(order, ["out", "err", "env", "sig", "lck", "rdy"]);
+    assert!(report.missing.is_empty());
+    assert!(contents(&z.incoming).is_empty());
+}
+
+#[test]
+fn killed_removal_never_leaves_a_complete_looking_group() {
+    let mut steps = 0;
+    for n in 0.. {
+        let z = zone();
+        let original = write_group(&z);
+        let s = scan(&z);
+        let group = s.complete[0].clone();
+        if !killed_at(n, || remove_group(&group)) {
+            steps = n;
+            assert!(contents(&z.incoming).is_empty());
+            break;
+        }
+        // The kill came after at least `.out` was removed: no scan may offer the rest as
+        // complete, and `.rdy` still names the group for the consumer's journal.
+        let after = scan(&z);
+        assert!(after.complete.is_empty(), "kill after step {n}");
+        let left = contents(&z.incoming);
+        if left.is_empty() {
+            // Killed after `.rdy`, the last one, went: only the directory sync was missing.
+            continue;
+        }
+        assert!(
+            left.contains_key(&format!("{STEM}.rdy")),
+            "kill after step {n}"
+        );
+        assert!(left.len() < original.len());
+        assert_eq!(after.invalid.len(), 1);
+        assert!(
+            after.invalid[0]
+                .reasons()
+                .contains(&crate::scan::InvalidReason::Missing(PartKind::Out))
+        );
+        let finished = finish_removal(&z.incoming, STEM).expect("finish");
+        assert_eq!(
+            finished
+                .removed
+                .last()
+                .and_then(|p| p.extension())
+                .and_then(OsStr::to_str),
+            Some("rdy")
+        );
+        assert!(contents(&z.incoming).is_empty(), "kill after step {n}");
+    }
+    assert_eq!(steps, 6, "one step per part");
+}
+
+#[test]
+fn removal_stops_before_rdy_when_a_part_changed() {
+    let z = zone();
+    write_group(&z);
+    let s = scan(&z);
+    let env = z.incoming.join(format!("{STEM}.env"));
+    replace(&env, b"Hostname=other\n");
+    let err = remove_group(&s.complete[0]).expect_err("changed");
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    assert!(z.incoming.join(format!("{STEM}.rdy")).exists());
+    assert_eq!(fs::read(&env).expect("env"), b"Hostname=other\n");
+}
+
+#[test]
+fn finishing_a_removed_group_is_harmless() {
+    let z = zone();
+    fs::write(z.incoming.join("unrelated.txt"), b"x").expect("write");
+    let report = finish_removal(&z.incoming, STEM).expect("finish");
+    assert!(report.removed.is_empty());
+    assert!(z.incoming.join("unrelated.txt").exists());
+}
+
+fn assert_wholly_quarantined(z: &Zone, original: &BTreeMap<String, Vec<u8>>, what: &str) {
+    assert!(
+        contents(&z.incoming).is_empty(),
+        "{what}: dropzone not empty"
+    );
+    let q = contents(&z.quarantine);
+    assert_eq!(q.keys().collect::<Vec<_>>(), [STEM], "{what}");
+    let mut inside = contents(&z.quarantine.join(STEM));
+    let reason = inside.remove(REASON_FILE).expect("reason file");
+    assert!(
+        String::from_utf8_lossy(&reason).contains("Reason=bad\\x1b host"),
+        "{what}"
+    );
+    assert_eq!(&inside, original, "{what}: every part, unchanged");
+}
+
+fn assert_wholly_in_dropzone(z: &Zone, original: &BTreeMap<String, Vec<u8>>, what: &str) {
+    assert_eq!(&contents(&z.incoming), original, "{what}");
+    assert!(
+        contents(&z.quarantine).is_empty(),
+        "{what}: quarantine not empty"
+    );
+    assert_eq!(scan(z).complete.len(), 1, "{what}");
+}
+
+#[test]
+fn quarantine_moves_the_whole_group_with_a_reason() {
+    let z = zone();
+    let original = write_group(&z);
+    let s = scan(&z);
+    let q = quarantine_group(&s.complete[0], &z.quarantine, "bad\x1b host").expect("quarantine");
+    assert_eq!(q.path, z.quarantine.join(STEM));
+    assert_eq!(q.moved.len(), original.len());
+    assert!(q.moved.iter().all(|p| p.starts_with(&q.path)));
+    assert_wholly_quarantined(&z, &original, "quarantine");
+    let reason = fs::read_to_string(q.path.join(REASON_FILE)).expect("reason");
+    assert!(reason.contains(&format!("Stem={STEM}\n")), "{reason}");
+    assert!(reason.contains(&format!("Part={STEM}.rdy\n")), "{reason}");
+    assert!(reason.ends_with("End=\n"));
+
+    // The same stem again (the server accepts it once the first is gone): a second directory.
+    write_group(&z);
+    let s = scan(&z);
+    let q2 = quarantine_group(&s.complete[0], &z.quarantine, "again").expect("quarantine");
+    assert_eq!(q2.path, z.quarantine.join(format!("{STEM}.1")));
+}
+
+#[test]
+fn killed_quarantine_recovers_to_one_side() {
+    let mut steps = 0;
+    for n in 0.. {
+        let z = zone();
+        let original = write_group(&z);
+        let s = scan(&z);
+        let group = s.complete[0].clone();
+        let what = format!("kill after step {n}");
+        if !killed_at(n, || {
+            quarantine_group(&group, &z.quarantine, "bad\x1b host")
+        }) {
+            steps = n;
+            assert_wholly_quarantined(&z, &original, &what);
+            break;
+        }
+        // Before recovery, a consumer never sees a complete group unless it is whole.
+        let before = scan(&z);
+        assert!(
+            before.complete.is_empty() || contents(&z.incoming) == original,
+            "{what}"
+        );
+        let report = recover_quarantine(&z.quarantine).expect("recover");
+        assert!(report.errors.is_empty(), "{what}: {:?}", report.errors);
+        if contents(&z.incoming).is_empty() {
+            assert_wholly_quarantined(&z, &original, &what);
+        } else {
+            assert!(report.completed.is_empty(), "{what}");
+            assert_wholly_in_dropzone(&z, &original, &what);
+        }
+        // Recovery is idempotent.
+        let again = recover_quarantine(&z.quarantine).expect("recover");
+        assert!(again.completed.is_empty() && again.rolled_back.is_empty());
+    }
+    // Pending directory, reason file, intent, 6 parts, synced moves, final rename.
+    assert_eq!(steps, 11);
+}
+
+#[test]
+fn killed_recovery_is_recovered_again() {
+    // Kill the quarantine after the 2nd part moved, then kill recovery at every step.
+    for m in 0.. {
+        let z = zone();
+        let original = write_group(&z);
+        let s = scan(&z);
+        let group = s.complete[0].clone();
+        assert!(killed_at(4, || quarantine_group(
+            &group,
+            &z.quarantine,
+            "bad\x1b host"
+        )));
+        let killed = killed_at(m, || recover_quarantine(&z.quarantine));
+        let report = recover_quarantine(&z.quarantine).expect("recover");
+        assert!(report.errors.is_empty());
+        assert_wholly_quarantined(&z, &original, &format!("recovery killed after step {m}"));
+        if !killed {
+            break;
+        }
+    }
+}
+
+#[test]
+fn failed_quarantine_moves_parts_back() {
+    let z = zone();
+    let original = write_group(&z);
+    let s = scan(&z);
+    // `.env` is replaced after the scan: the move stops there and is undone.
+    let env = z.incoming.join(format!("{STEM}.env"));
+    replace(&env, &fs::read(&env).expect("read"));
+    let err = quarantine_group(&s.complete[0], &z.quarantine, "x").expect_err("changed");
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    assert_eq!(contents(&z.incoming), original);
+    assert!(
+        contents(&z.quarantine).is_empty(),
+        "no pending directory left"
+    );
+}
+
+#[test]
+fn quarantine_inside_the_dropzone_is_refused() {
+    let z = zone();
+    let original = write_group(&z);
+    let s = scan(&z);
+    let inside = z.incoming.join("quarantine");
+    let err = quarantine_group(&s.complete[0], &inside, "x").expect_err("inside");
+    assert!(
+        matches!(err, Error::QuarantineInsideDropzone { .. }),
+        "{err}"
+    );
+    let mut now = contents(&z.incoming);
+    now.remove("quarantine");
+    assert_eq!(now, original);
+}
+
+#[test]
+fn recovery_leaves_what_it_cannot_understand() {
+    let z = zone();
+    fs::create_dir_all(&z.quarantine).expect("mkdir");
+    // An intent cut short by a kill, nothing moved: rolled back.
+    let empty = z.quarantine.join(format!("{PENDING_PREFIX}a"));
+    fs::create_dir(&empty).expect("mkdir");
+    fs::write(empty.join(REASON_FILE), b"Reason=x\nSource=/nowhere\nSt").expect("write");
+    // Files but no intent: left for an operator.
+    let odd = z.quarantine.join(format!("{PENDING_PREFIX}b"));
+    fs::create_dir(&odd).expect("mkdir");
+    fs::write(odd.join("x.out"), b"data").expect("write");
+    // Not ours at all.
+    fs::create_dir(z.quarantine.join("older_group")).expect("mkdir");
+
+    let report = recover_quarantine(&z.quarantine).expect("recover");
+    assert_eq!(report.rolled_back, std::slice::from_ref(&empty));
+    assert!(report.completed.is_empty());
+    assert_eq!(report.errors.len(), 1);
+    assert!(matches!(&report.errors[0], Error::Recovery { path, .. } if *path == odd));
+    assert!(!empty.exists());
+    assert_eq!(fs::read(odd.join("x.out")).expect("kept"), b"data");
+    assert!(z.quarantine.join("older_group").is_dir());
+    assert!(
+        recover_quarantine(&z.incoming.join("missing"))
+            .expect("nothing")
+            .completed
+            .is_empty()
+    );
+}
+
+#[test]
+fn unescape_reverses_escaped() {
+    for bytes in [
+        &b""[..],
+        b"plain",
+        b"a\\b\n\r\t",
+        b"\x00\x1b\x7f\xff\xfe",
+        b"/drop/in_coming/client1_x.rdy",
+    ] {
+        let shown = Escaped(bytes).to_string();
+        assert_eq!(unescape(shown.as_bytes()).as_deref(), Some(bytes));
+    }
+    for bad in [&b"\\"[..], b"\\q", b"\\x", b"\\x4", b"\\xzz"] {
+        assert_eq!(unescape(bad), None);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    #[test]
+    fn unescape_round_trips(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+        let shown = Escaped(&bytes).to_string();
+        proptest::prop_assert_eq!(unescape(shown.as_bytes()), Some(bytes));
+    }
+
+    #[test]
+    fn unescape_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+        let _ = unescape(&bytes);
+    }
+}
