@@ -64,6 +64,19 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A directory given to [`Dropzone::scan_group`](crate::Dropzone::scan_group) is not the
+    /// dropzone or one of its subdirectories within the scan depth.
+    #[error(
+        "{} is not within the scan depth of the dropzone {}",
+        EscapedPath(path),
+        EscapedPath(dropzone)
+    )]
+    OutsideDropzone {
+        /// The directory given.
+        path: PathBuf,
+        /// The dropzone.
+        dropzone: PathBuf,
+    },
     /// The quarantine directory lies inside the dropzone, where a scan would find the quarantined
     /// groups again.
     #[error(

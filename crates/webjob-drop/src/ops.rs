@@ -534,7 +534,10 @@ fn recover_one(pending: &Path, quarantine_dir: &Path) -> Result<Option<PathBuf>>
         failpoint::hit("recovered a part");
     }
     sync_dir(pending)?;
-    sync_dir(&intent.source)?;
+    // The source directory may be gone (a per-client directory removed since): nothing to sync.
+    if intent.source.is_dir() {
+        sync_dir(&intent.source)?;
+    }
     publish_pending(pending, quarantine_dir, &intent.stem).map(Some)
 }
 

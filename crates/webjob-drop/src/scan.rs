@@ -16,6 +16,21 @@
 //! The scan never changes anything: it lists directories, reads metadata and opens (without
 //! reading) the parts of groups that carry a `.rdy`, to prove they are readable regular files. A
 //! bad entry never aborts a scan; only an unreadable dropzone root is an error.
+//! [`Dropzone::scan_group`] does the same for one stem in one directory, for a daemon told of a
+//! single new `.rdy`.
+//!
+//! ```
+//! use std::fs;
+//! use webjob_drop::{Dropzone, InvalidReason, PartKind, Selection};
+//!
+//! let dropzone = tempfile::tempdir()?;
+//! fs::write(dropzone.path().join("client1_20030715120001_harvest_argus.rdy"), "")?;
+//! fs::write(dropzone.path().join("client1_20030715130001_harvest_argus.out"), "half")?;
+//! let scan = Dropzone::new(dropzone.path()).scan(&Selection::new(["client1"], "harvest_argus")?)?;
+//! assert_eq!(scan.invalid[0].reasons()[0], InvalidReason::Missing(PartKind::Out));
+//! assert_eq!(scan.in_flight.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -91,18 +106,48 @@ impl Dropzone {
             root: &self.root,
             selection,
             max_depth: self.max_depth,
+            only: None,
         };
         ctx.scan_dir(&self.root, entries, 0, &mut scan);
-        scan.complete.sort_by(|a, b| {
-            (a.uploaded_at, &a.stem, &a.files.dir).cmp(&(b.uploaded_at, &b.stem, &b.files.dir))
-        });
-        scan.in_flight
-            .sort_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
-        scan.invalid
-            .sort_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
-        scan.foreign
-            .sort_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
-        scan.ignored.sort_by(|a, b| a.path.cmp(&b.path));
+        scan.sort();
+        Ok(scan)
+    }
+
+    /// Scans a single upload: the files named `STEM.*` in `dir` (the dropzone or a subdirectory
+    /// within the scan depth), classified exactly as [`Dropzone::scan`] would. For a daemon that
+    /// is told of one new `.rdy` (by inotify or a PutTrigger) and must not rescan a backlog.
+    ///
+    /// The result holds at most one group, in whichever list applies; nothing at all when no
+    /// file of that stem exists.
+    pub fn scan_group(
+        &self,
+        selection: &Selection,
+        dir: &Path,
+        stem: impl AsRef<OsStr>,
+    ) -> Result<Scan> {
+        let depth = dir
+            .strip_prefix(&self.root)
+            .ok()
+            .filter(|rel| {
+                rel.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            })
+            .map(|rel| rel.components().count())
+            .filter(|&depth| depth <= self.max_depth)
+            .ok_or_else(|| Error::OutsideDropzone {
+                path: dir.to_path_buf(),
+                dropzone: self.root.clone(),
+            })?;
+        let mut scan = Scan::default();
+        let entries = list(dir).at("read directory", dir)?;
+        let ctx = Ctx {
+            root: &self.root,
+            selection,
+            max_depth: self.max_depth,
+            only: Some(stem.as_ref().as_bytes()),
+        };
+        ctx.scan_dir(dir, entries, depth, &mut scan);
+        scan.sort();
         Ok(scan)
     }
 }
@@ -126,6 +171,19 @@ pub struct Scan {
 }
 
 impl Scan {
+    fn sort(&mut self) {
+        self.complete.sort_by(|a, b| {
+            (a.uploaded_at, &a.stem, &a.files.dir).cmp(&(b.uploaded_at, &b.stem, &b.files.dir))
+        });
+        self.in_flight
+            .sort_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
+        self.invalid
+            .sort_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
+        self.foreign
+            .sort_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
+        self.ignored.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+
     /// The in-flight groups whose newest file is at least `orphan_after` older than `now`.
     pub fn orphans(
         &self,
@@ -706,6 +764,8 @@ struct Ctx<'a> {
     root: &'a Path,
     selection: &'a Selection,
     max_depth: usize,
+    /// Only this stem, in this directory (no recursion, nothing else reported).
+    only: Option<&'a [u8]>,
 }
 
 /// Entries of a directory, sorted by name so that scans are reproducible.
@@ -733,8 +793,14 @@ impl Ctx<'_> {
                     continue;
                 }
             };
-            let upload = split_part_name(name.as_bytes())
-                .filter(|(stem, _)| self.selection.classify(stem) != StemMatch::NotUpload);
+            let split = split_part_name(name.as_bytes());
+            if let Some(only) = self.only {
+                if split.is_none_or(|(stem, _)| stem != only) {
+                    continue;
+                }
+            }
+            let upload =
+                split.filter(|(stem, _)| self.selection.classify(stem) != StemMatch::NotUpload);
             if let Some((stem, ext)) = upload {
                 match Part::from_entry(&entry, ext) {
                     Ok(part) => stems.entry(stem.to_vec()).or_default().push(part),

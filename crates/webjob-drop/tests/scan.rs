@@ -624,3 +624,57 @@ fn a_missing_dropzone_is_an_error() {
     fs::write(root.join("file"), b"").expect("w");
     assert!(Dropzone::new(root.join("file")).scan(&selection).is_err());
 }
+
+#[test]
+fn a_single_group_can_be_scanned_alone() {
+    let (_base, root) = dropzone();
+    Upload::new("client1", T1).pid(1).write(&root).expect("w");
+    let w = Upload::new("client1", T1)
+        .in_subdir("client1")
+        .write(&root)
+        .expect("w");
+    Upload::new("client1", "20030715120002")
+        .in_subdir("client1")
+        .without(PartKind::Err)
+        .write(&root)
+        .expect("w");
+    Upload::new("client2", T1)
+        .in_subdir("client1")
+        .write(&root)
+        .expect("w");
+    let selection = Selection::new(["client1"], "harvest_argus").expect("selection");
+    let zone = Dropzone::new(&root);
+    let sub = root.join("client1");
+
+    let one = zone.scan_group(&selection, &sub, &w.stem).expect("scan");
+    assert_eq!(stems(&one), [w.stem.as_str()]);
+    assert!(one.invalid.is_empty() && one.foreign.is_empty() && one.ignored.is_empty());
+    assert_eq!(one.complete[0].dir(), sub);
+
+    let bad = zone
+        .scan_group(&selection, &sub, "client1_20030715120002_harvest_argus")
+        .expect("scan");
+    assert_eq!(
+        bad.invalid[0].reasons(),
+        [InvalidReason::Missing(PartKind::Err)]
+    );
+    let other = zone
+        .scan_group(&selection, &sub, "client2_20030715120001_harvest_argus")
+        .expect("scan");
+    assert_eq!(other.foreign.len(), 1);
+    let none = zone.scan_group(&selection, &sub, "nothing").expect("scan");
+    assert!(none.complete.is_empty() && none.foreign.is_empty() && none.ignored.is_empty());
+
+    assert!(matches!(
+        zone.scan_group(&selection, Path::new("/etc"), "passwd"),
+        Err(Error::OutsideDropzone { .. })
+    ));
+    assert!(matches!(
+        zone.scan_group(&selection, &root.join("../.."), "x"),
+        Err(Error::OutsideDropzone { .. })
+    ));
+    assert!(matches!(
+        zone.with_max_depth(0).scan_group(&selection, &sub, &w.stem),
+        Err(Error::OutsideDropzone { .. })
+    ));
+}
