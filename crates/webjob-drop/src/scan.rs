@@ -794,10 +794,10 @@ impl Ctx<'_> {
                 }
             };
             let split = split_part_name(name.as_bytes());
-            if let Some(only) = self.only {
-                if split.is_none_or(|(stem, _)| stem != only) {
-                    continue;
-                }
+            if let Some(only) = self.only
+                && split.is_none_or(|(stem, _)| stem != only)
+            {
+                continue;
             }
             let upload =
                 split.filter(|(stem, _)| self.selection.classify(stem) != StemMatch::NotUpload);
