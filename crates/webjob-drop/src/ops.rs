@@ -34,7 +34,10 @@
 //! | 4 | nothing | `reason` + all parts | renames: **wholly in quarantine** |
 //!
 //! Even without recovery, a consumer never processes a half-moved group: without its `.rdy` the
-//! scan reports the remainder as in flight. When a move fails with an error (not a kill),
+//! scan reports the remainder as in flight. After a power loss (rather than a kill) renames that
+//! were not yet synced may persist out of order, so a remainder may also look invalid; the intent
+//! was made durable before the first move, so recovery resolves that state the same way. This is
+//! why a consumer must run [`recover_quarantine`] before it scans. When a move fails with an error (not a kill),
 //! [`quarantine_group`] moves the parts back (`.rdy` last) and removes the pending directory; if
 //! even that fails, recovery rolls forward later.
 //!
