@@ -7,7 +7,6 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -125,9 +124,10 @@ pub fn output_args(args: &[impl AsRef<OsStr>]) -> Vec<&OsStr> {
 pub struct Holders {
     /// Processes with at least one descriptor on the file.
     pub pids: Vec<ProcessId>,
-    /// Processes whose descriptors could not be read (permissions): the list may be incomplete
-    /// when this is not zero.
-    pub unreadable: usize,
+    /// Processes whose descriptors could not be read (permissions, another user namespace),
+    /// with their command names (`/proc/PID/stat` stays readable): any of them might hold the
+    /// file too.
+    pub unreadable: Vec<(ProcessId, String)>,
 }
 
 /// Finds the processes that hold the file `(dev, ino)` open: among `among` when given (a cheap
@@ -157,8 +157,17 @@ pub fn holders(dev: u64, ino: u64, among: Option<&[ProcessId]>) -> Result<Holder
                 }
             }
             Err(e) if procfs::is_gone(&e) => {}
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => found.unreadable += 1,
-            Err(_) => found.unreadable += 1,
+            Err(_) => {
+                if let Ok(stat) = procfs::stat(pid)
+                    && !stat.is_dead()
+                {
+                    let id = ProcessId {
+                        pid,
+                        start_ticks: stat.start_ticks,
+                    };
+                    found.unreadable.push((id, stat.comm));
+                }
+            }
         }
     }
     Ok(found)

@@ -1,21 +1,70 @@
-//! `harvest_argus`: the sensor side of argus-webjob.
+//! `harvest_argus`: the sensor side of argus-webjob. See SPEC §3 and §7.
 
+mod archive;
+mod cli;
+mod config;
+mod convert;
+mod logging;
+mod run;
+mod settle;
+mod ship;
+mod staging;
+mod supervise;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgAction, Parser, Subcommand};
 
 /// Cut the live argus output file without losing a record, write the chunk to stdout for WebJob
-/// to upload, keep a compressed local archive, purge old archives and keep argus running.
+/// to upload (nothing else ever goes to stdout), print its manifest line on stderr, keep a
+/// compressed local archive, purge old archives and keep argus running.
 #[derive(Debug, Parser)]
 #[command(name = "harvest_argus", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    select: Select,
+    /// More log lines on stderr (-v debugging, -vv tracing).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Fewer log lines on stderr (-q warnings and errors, -qq errors only).
+    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
+    quiet: u8,
+}
+
+/// Which configuration and host.
+#[derive(Debug, clap::Args)]
+struct Select {
+    /// Config file [default: $HARVEST_ARGUS_CONFIG, else $WEBJOB_HOME/etc/harvest_argus.toml,
+    /// WEBJOB_HOME defaulting to /usr/local/integrity].
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// Use the settings of this host [default: this machine's host name].
+    #[arg(long, value_name = "NAME", global = true)]
+    host: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the configuration, report every problem, print the host's resolved settings.
+    CheckConfig,
+    /// Print the old harvest_argus script's per-host variables as this program's TOML.
+    ConvertConfig {
+        /// The old shell script (read, never run).
+        script: PathBuf,
+    },
+}
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    #[allow(clippy::print_stderr, reason = "the bin reports why it cannot run")]
-    {
-        eprintln!("harvest_argus: harvesting is not available in this build yet");
-    }
-    // EX_UNAVAILABLE: the service is not available.
-    ExitCode::from(69)
+    let cli = Cli::parse();
+    let verbosity = i8::try_from(cli.verbose).unwrap_or(8) - i8::try_from(cli.quiet).unwrap_or(8);
+    logging::init(verbosity);
+    let exit = match cli.command {
+        None => cli::harvest(&cli.select),
+        Some(Command::CheckConfig) => cli::check_config(&cli.select),
+        Some(Command::ConvertConfig { script }) => cli::convert_config(&script),
+    };
+    ExitCode::from(exit)
 }

@@ -1,0 +1,248 @@
+//! The local archive: `ARCHIVE_DIR/HOST_YYYYMMDDHHMMSS.argus[.gz|.bz2|.xz]` (UTC time of the
+//! cut), published atomically and never replacing a file, and its purge.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use argus_core::Error as CoreError;
+use argus_core::codec::{Codec, open_decoded};
+use argus_core::escape::EscapedPath;
+use argus_core::host::Hostname;
+use argus_core::publish::{Publisher, clean_temp_files, create_dir_all_durably};
+use argus_core::retention::{self, NamePattern, Policy};
+use argus_core::stamp::format_datetime;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// How many later seconds are tried when the name of the cut's second is taken.
+const MAX_NAME_TRIES: i64 = 120;
+
+/// Where a chunk went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Archived {
+    /// Published under this path.
+    New(PathBuf),
+    /// This file already holds exactly the chunk (an earlier run archived it and died before it
+    /// removed the staged chunk).
+    Already(PathBuf),
+}
+
+/// Why the chunk was not archived.
+#[derive(Debug)]
+pub(crate) struct ArchiveError(pub(crate) String, pub(crate) bool);
+
+impl ArchiveError {
+    fn core(e: &CoreError) -> Self {
+        ArchiveError(e.to_string() + &cause(e), e.is_disk_full())
+    }
+
+    /// True when the file system is full.
+    pub(crate) fn is_disk_full(&self) -> bool {
+        self.1
+    }
+}
+
+fn cause(e: &CoreError) -> String {
+    std::error::Error::source(e)
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default()
+}
+
+/// The archive name for a chunk of `host` cut at `at`.
+pub(crate) fn archive_name(host: &Hostname, at: OffsetDateTime, codec: Codec) -> String {
+    format!("{host}_{}.argus{}", format_datetime(at), codec.suffix())
+}
+
+/// Archives `chunk` (whose SHA-256 is `sha256`) compressed with `codec` into `dir`.
+///
+/// The name carries the cut time; when a file of that name exists, it either holds this very
+/// chunk (then nothing is written) or the next second's name is tried, so the name always stays
+/// within the naming retention recognises and nothing is ever replaced.
+pub(crate) fn archive(
+    chunk: &Path,
+    sha256: &[u8; 32],
+    dir: &Path,
+    host: &Hostname,
+    cut: OffsetDateTime,
+    codec: Codec,
+) -> Result<Archived, ArchiveError> {
+    if !dir.is_dir() {
+        log::warn!(
+            "archive directory {} does not exist; creating it",
+            EscapedPath(dir)
+        );
+        create_dir_all_durably(dir).map_err(|e| ArchiveError::core(&e))?;
+    }
+    let publisher = Publisher::open(dir).map_err(|e| ArchiveError::core(&e))?;
+    for k in 0..MAX_NAME_TRIES {
+        let name = archive_name(host, cut + time::Duration::seconds(k), codec);
+        let path = dir.join(&name);
+        if path.exists() {
+            if holds(&path, sha256) {
+                return Ok(Archived::Already(path));
+            }
+            continue;
+        }
+        let mut staged = match publisher.stage(&name) {
+            Ok(s) => s,
+            Err(CoreError::Exists { .. }) => continue,
+            Err(e) => return Err(ArchiveError::core(&e)),
+        };
+        let io = |e: io::Error| {
+            let full = argus_core::is_disk_full(&e);
+            ArchiveError(format!("cannot write {}: {e}", EscapedPath(&path)), full)
+        };
+        let mut input = File::open(chunk)
+            .map_err(|e| ArchiveError(format!("cannot read {}: {e}", EscapedPath(chunk)), false))?;
+        let mut encoder = codec.encoder(&mut staged);
+        io::copy(&mut input, &mut encoder).map_err(io)?;
+        encoder.finish().map_err(io)?;
+        match publisher.publish(staged) {
+            Ok(path) => return Ok(Archived::New(path)),
+            Err(CoreError::Exists { .. }) => continue,
+            Err(e) => return Err(ArchiveError::core(&e)),
+        }
+    }
+    Err(ArchiveError(
+        format!(
+            "no free archive name for {host} within {MAX_NAME_TRIES} s of {}",
+            format_datetime(cut)
+        ),
+        false,
+    ))
+}
+
+/// True when the archive file decompresses to bytes with this SHA-256.
+fn holds(path: &Path, sha256: &[u8; 32]) -> bool {
+    let Ok(mut decoder) = open_decoded(path) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    &digest == sha256
+}
+
+/// Deletes this host's archives that the policy no longer keeps; returns what was removed.
+/// Also removes temporary files a crashed run left in the archive (older than an hour, as
+/// another host's harvest might share the directory).
+pub(crate) fn purge(
+    dir: &Path,
+    host: &Hostname,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Result<Vec<PathBuf>, String> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let leftovers = clean_temp_files(dir, std::time::Duration::from_secs(3600), now.into())
+        .map_err(|e| e.to_string() + &cause(&e))?;
+    for path in &leftovers {
+        log::info!(
+            "removed a temporary file left by a crash: {}",
+            EscapedPath(path)
+        );
+    }
+    if policy.max_age_days == 0 && policy.max_total_bytes.is_none() {
+        return Ok(Vec::new());
+    }
+    let pattern = NamePattern::harvest_archive(host.as_str()).map_err(|e| e.to_string())?;
+    let entries = retention::list(dir).map_err(|e| e.to_string() + &cause(&e))?;
+    let doomed = retention::plan(&entries, &pattern, policy, now);
+    for d in &doomed {
+        log::info!(
+            "purging {} ({} bytes, {:?}: {})",
+            EscapedPath(&dir.join(&d.name)),
+            d.size,
+            d.reason,
+            argus_core::stamp::format_rfc3339(d.time)
+        );
+    }
+    retention::apply(dir, &doomed).map_err(|e| e.to_string() + &cause(&e))
+}
+
+#[cfg(test)]
+fn decode_all(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    open_decoded(path)
+        .expect("open")
+        .read_to_end(&mut out)
+        .expect("decode");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_core::codec::Compression;
+    use time::macros::datetime;
+
+    fn host() -> Hostname {
+        Hostname::new("sensor1").expect("host")
+    }
+
+    #[test]
+    fn archives_compressed_and_never_replaces() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chunk = dir.path().join("chunk");
+        std::fs::write(&chunk, b"chunk bytes").expect("write");
+        let sha = argus_core::manifest::sha256(b"chunk bytes");
+        let arc = dir.path().join("archive/sub");
+        let cut = datetime!(2026-11-27 10:00:05 UTC);
+        let codec = Compression::Gzip.codec();
+        let first = archive(&chunk, &sha, &arc, &host(), cut, codec).expect("archive");
+        let want = arc.join("sensor1_20261127100005.argus.gz");
+        assert_eq!(first, Archived::New(want.clone()));
+        assert_eq!(decode_all(&want), b"chunk bytes");
+        // The same chunk again (a run that died before removing the staged chunk): recognised.
+        assert_eq!(
+            archive(&chunk, &sha, &arc, &host(), cut, codec).expect("again"),
+            Archived::Already(want.clone())
+        );
+        // Another chunk cut in the same second: the next second's name, nothing replaced.
+        std::fs::write(&chunk, b"other bytes").expect("write");
+        let sha2 = argus_core::manifest::sha256(b"other bytes");
+        let second = archive(&chunk, &sha2, &arc, &host(), cut, codec).expect("archive");
+        assert_eq!(
+            second,
+            Archived::New(arc.join("sensor1_20261127100006.argus.gz"))
+        );
+        assert_eq!(decode_all(&want), b"chunk bytes");
+    }
+
+    #[test]
+    fn purges_only_this_hosts_old_archives() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = datetime!(2026-11-27 12:00 UTC);
+        for name in [
+            "sensor1_20261101000000.argus.gz",
+            "sensor1_20261126000000.argus.xz",
+            "sensor10_20261101000000.argus.gz",
+            "sensor1_notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").expect("write");
+        }
+        let policy = Policy {
+            max_age_days: 7,
+            ..Policy::default()
+        };
+        let removed = purge(dir.path(), &host(), &policy, now).expect("purge");
+        assert_eq!(
+            removed,
+            [dir.path().join("sensor1_20261101000000.argus.gz")]
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 3);
+        // Keep forever: nothing goes.
+        let removed = purge(dir.path(), &host(), &Policy::default(), now).expect("purge");
+        assert!(removed.is_empty());
+    }
+}

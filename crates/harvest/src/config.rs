@@ -1,0 +1,830 @@
+//! The TOML configuration: top-level defaults, `[hosts.NAME]` overrides, validated all at once.
+//!
+//! ```toml
+//! archive_dir = "/var/lib/argus/archive"   # required
+//! interface = "eth0"                       # required
+//! output = "/var/lib/argus/argus.out"      # required
+//! archive_days = 30                        # 0 = keep forever (default)
+//! archive_max_bytes = "20G"                # optional cap on this host's archives
+//! archive_low_watermark_bytes = "18G"      # purge down to this (default 90 % of the cap)
+//! compression = "gzip"                     # none | gzip | bzip2 | xz (default gzip)
+//! compression_level = 6                    # default: the format's own default
+//! argus_bin = "/usr/sbin/argus"            # default
+//! argus_args = ["-S", "5", "-e", "\"sen1\""] # extra arguments, before -i and -w
+//! pid_file = "/var/lib/argus/argus.out.pid" # default: OUTPUT.pid
+//! argus_log = "/var/lib/argus/argus.out.log" # argus' own messages; "" = none (default: OUTPUT.log)
+//! stale_after = "15m"                      # warn when argus wrote nothing for this long; "0" = never
+//! supervise = true                         # start argus when it is not running (default)
+//!
+//! [hosts.sensor2]
+//! interface = "eth1"
+//! ```
+//!
+//! No value is ever run by a shell. Every problem is reported, with the key's full name, before
+//! anything happens; unknown keys are errors (a typo must not silently become a default).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use argus_core::codec::{Codec, Compression};
+use argus_core::escape::EscapedPath;
+use argus_core::host::Hostname;
+use toml::Value;
+
+/// Where `WEBJOB_HOME` points when it is not set (the WebJob client's own default).
+pub(crate) const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
+
+/// The argus binary Debian's `argus-server` installs.
+pub(crate) const DEFAULT_ARGUS_BIN: &str = "/usr/sbin/argus";
+
+const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// Every key a table may hold, with what it takes (for messages).
+const KEYS: &[(&str, &str)] = &[
+    ("archive_days", "a whole number of days, 0 = keep forever"),
+    ("archive_dir", "an absolute directory path"),
+    ("archive_max_bytes", "a size such as 20000000000 or \"20G\""),
+    ("archive_low_watermark_bytes", "a size such as \"18G\""),
+    ("compression", "one of none, gzip, bzip2, xz"),
+    ("compression_level", "a whole number in the format's range"),
+    ("argus_bin", "an absolute path to the argus binary"),
+    ("argus_args", "an array of strings"),
+    ("interface", "a network interface name, e.g. \"eth0\""),
+    ("output", "an absolute path to argus' output file"),
+    ("pid_file", "an absolute path"),
+    ("argus_log", "an absolute path, or \"\" for none"),
+    (
+        "stale_after",
+        "a duration such as \"15m\", \"2h\", \"90s\", or \"0\" for never",
+    ),
+    ("supervise", "true or false"),
+];
+
+/// The settings of one harvest, fully resolved and checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) host: Hostname,
+    pub(crate) archive_days: u32,
+    pub(crate) archive_dir: PathBuf,
+    pub(crate) archive_max_bytes: Option<u64>,
+    pub(crate) archive_low_watermark_bytes: Option<u64>,
+    pub(crate) codec: Codec,
+    pub(crate) argus_bin: PathBuf,
+    pub(crate) argus_args: Vec<String>,
+    pub(crate) interface: String,
+    pub(crate) output: PathBuf,
+    pub(crate) pid_file: PathBuf,
+    pub(crate) argus_log: Option<PathBuf>,
+    pub(crate) stale_after: Option<Duration>,
+    pub(crate) supervise: bool,
+}
+
+impl Settings {
+    /// The settings as TOML lines, for `check-config`.
+    pub(crate) fn to_toml(&self) -> String {
+        let s = |v: &str| Value::String(v.to_owned()).to_string();
+        let p = |v: &Path| s(&v.to_string_lossy());
+        let mut out = String::new();
+        let _ = writeln!(out, "# resolved settings of host {}", self.host);
+        let _ = writeln!(out, "archive_days = {}", self.archive_days);
+        let _ = writeln!(out, "archive_dir = {}", p(&self.archive_dir));
+        if let Some(max) = self.archive_max_bytes {
+            let _ = writeln!(out, "archive_max_bytes = {max}");
+        }
+        if let Some(low) = self.archive_low_watermark_bytes {
+            let _ = writeln!(out, "archive_low_watermark_bytes = {low}");
+        }
+        let _ = writeln!(out, "compression = {}", s(self.codec.compression().name()));
+        let _ = writeln!(out, "compression_level = {}", self.codec.level());
+        let _ = writeln!(out, "argus_bin = {}", p(&self.argus_bin));
+        let args: Vec<String> = self.argus_args.iter().map(|a| s(a)).collect();
+        let _ = writeln!(out, "argus_args = [{}]", args.join(", "));
+        let _ = writeln!(out, "interface = {}", s(&self.interface));
+        let _ = writeln!(out, "output = {}", p(&self.output));
+        let _ = writeln!(out, "pid_file = {}", p(&self.pid_file));
+        let log = self.argus_log.as_deref().map(p).unwrap_or_else(|| s(""));
+        let _ = writeln!(out, "argus_log = {log}");
+        let stale = self
+            .stale_after
+            .map_or_else(|| "0".to_owned(), |d| format!("{}s", d.as_secs()));
+        let _ = writeln!(out, "stale_after = {}", s(&stale));
+        let _ = writeln!(out, "supervise = {}", self.supervise);
+        out
+    }
+}
+
+/// The values one table sets, each checked on its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Partial {
+    archive_days: Option<u32>,
+    archive_dir: Option<PathBuf>,
+    archive_max_bytes: Option<u64>,
+    archive_low_watermark_bytes: Option<u64>,
+    compression: Option<Compression>,
+    compression_level: Option<u32>,
+    argus_bin: Option<PathBuf>,
+    argus_args: Option<Vec<String>>,
+    interface: Option<String>,
+    output: Option<PathBuf>,
+    pid_file: Option<PathBuf>,
+    argus_log: Option<Option<PathBuf>>,
+    stale_after: Option<Option<Duration>>,
+    supervise: Option<bool>,
+}
+
+impl Partial {
+    /// `self` with `over`'s values where it has them.
+    fn overridden_by(&self, over: &Partial) -> Partial {
+        macro_rules! pick {
+            ($($f:ident),*) => { Partial { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* } };
+        }
+        pick!(
+            archive_days,
+            archive_dir,
+            archive_max_bytes,
+            archive_low_watermark_bytes,
+            compression,
+            compression_level,
+            argus_bin,
+            argus_args,
+            interface,
+            output,
+            pid_file,
+            argus_log,
+            stale_after,
+            supervise
+        )
+    }
+}
+
+/// A parsed configuration file: the defaults and every host table, with the problems found in
+/// each (kept apart, so a mistake in another host's table does not stop this host's harvest).
+#[derive(Debug)]
+pub(crate) struct Config {
+    path: PathBuf,
+    top: Partial,
+    top_problems: Vec<String>,
+    hosts: BTreeMap<String, (Partial, Vec<String>)>,
+}
+
+/// Problems that stop a run: each line names the file and the key.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Problems(pub(crate) Vec<String>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+/// Where the configuration is, by the documented lookup order: `--config`, then
+/// `$HARVEST_ARGUS_CONFIG`, then `$WEBJOB_HOME/etc/harvest_argus.toml`.
+pub(crate) fn locate(
+    flag: Option<&Path>,
+    env_config: Option<&str>,
+    webjob_home: Option<&str>,
+) -> PathBuf {
+    if let Some(path) = flag {
+        return path.to_path_buf();
+    }
+    if let Some(path) = env_config.filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let home = webjob_home
+        .filter(|h| !h.is_empty())
+        .unwrap_or(DEFAULT_WEBJOB_HOME);
+    Path::new(home).join("etc/harvest_argus.toml")
+}
+
+impl Config {
+    /// Reads and checks a configuration file. Only an unreadable file or a TOML syntax error is
+    /// an error here; problems with values are kept for [`Config::resolve`] and
+    /// [`Config::check_all`].
+    pub(crate) fn load(path: &Path) -> Result<Config, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problems(vec![format!(
+                "cannot read config file {}: {e}",
+                EscapedPath(path)
+            )])
+        })?;
+        Config::parse_text(path, &text)
+    }
+
+    pub(crate) fn parse_text(path: &Path, text: &str) -> Result<Config, Problems> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Problems(vec![format!(
+                "config file {} is not valid TOML: {}",
+                EscapedPath(path),
+                e.to_string().trim_end().replace('\n', " | ")
+            )])
+        })?;
+        let mut top_problems = Vec::new();
+        let mut hosts = BTreeMap::new();
+        let mut top_table = table.clone();
+        if let Some(value) = top_table.remove("hosts") {
+            match value {
+                Value::Table(list) => {
+                    for (name, value) in list {
+                        let mut problems = Vec::new();
+                        let place = format!("hosts.{}", toml_key(&name));
+                        if let Err(e) = Hostname::new(&name) {
+                            problems
+                                .push(format!("[{place}]: {name:?} is not a valid host name: {e}"));
+                        }
+                        let partial = match value {
+                            Value::Table(t) => parse_table(&t, &format!("{place}."), &mut problems),
+                            other => {
+                                problems.push(format!(
+                                    "{place} must be a table ([{place}]), not {}",
+                                    other.type_str()
+                                ));
+                                Partial::default()
+                            }
+                        };
+                        hosts.insert(name, (partial, problems));
+                    }
+                }
+                other => top_problems.push(format!(
+                    "hosts must be a table of [hosts.NAME] tables, not {}",
+                    other.type_str()
+                )),
+            }
+        }
+        let top = parse_table(&top_table, "", &mut top_problems);
+        Ok(Config {
+            path: path.to_path_buf(),
+            top,
+            top_problems,
+            hosts,
+        })
+    }
+
+    /// The host table that applies to `host`: its exact name, else its short name (up to the
+    /// first dot), as the recipe's per-host variables used `hostname`'s output.
+    fn host_table(&self, host: &Hostname) -> Option<(&str, &(Partial, Vec<String>))> {
+        let name = host.as_str();
+        let short = name.split('.').next().unwrap_or(name);
+        self.hosts
+            .get_key_value(name)
+            .or_else(|| self.hosts.get_key_value(short))
+            .map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The settings of `host`, or every problem that stops its harvest. Problems in other hosts'
+    /// tables are returned as warnings.
+    pub(crate) fn resolve(&self, host: &Hostname) -> Result<(Settings, Vec<String>), Problems> {
+        let table = self.host_table(host);
+        let mut problems: Vec<String> = self.top_problems.clone();
+        let mut partial = self.top.clone();
+        if let Some((_, (host_partial, host_problems))) = table {
+            problems.extend(host_problems.iter().cloned());
+            partial = partial.overridden_by(host_partial);
+        }
+        let settings = finish(host, &partial, table.is_some(), &mut problems);
+        let problems: Vec<String> = problems
+            .into_iter()
+            .map(|p| format!("{}: {p}", EscapedPath(&self.path)))
+            .collect();
+        let warnings = self
+            .hosts
+            .iter()
+            .filter(|(name, _)| Some(name.as_str()) != table.map(|t| t.0))
+            .flat_map(|(_, (_, p))| p.iter())
+            .map(|p| format!("{}: {p} (another host's table)", EscapedPath(&self.path)))
+            .collect();
+        match settings {
+            Some(s) if problems.is_empty() => Ok((s, warnings)),
+            _ => Err(Problems(problems)),
+        }
+    }
+
+    /// Every problem in the file: the defaults, each host table, and each host's resolved
+    /// settings (`check-config` fails on any of them).
+    pub(crate) fn check_all(&self) -> Vec<String> {
+        let mut all = self.top_problems.clone();
+        for (name, (partial, problems)) in &self.hosts {
+            all.extend(problems.iter().cloned());
+            if let Ok(host) = Hostname::new(name) {
+                let merged = self.top.overridden_by(partial);
+                let mut resolve = Vec::new();
+                finish(&host, &merged, true, &mut resolve);
+                all.extend(
+                    resolve
+                        .into_iter()
+                        .filter(|p| !self.top_problems.contains(p) && !problems.contains(p)),
+                );
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        all.retain(|p| seen.insert(p.clone()));
+        all.into_iter()
+            .map(|p| format!("{}: {p}", EscapedPath(&self.path)))
+            .collect()
+    }
+
+    /// The host table names in the file.
+    pub(crate) fn host_names(&self) -> impl Iterator<Item = &str> {
+        self.hosts.keys().map(String::as_str)
+    }
+}
+
+/// Quotes a TOML key when it needs quotes.
+fn toml_key(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        name.to_owned()
+    } else {
+        Value::String(name.to_owned()).to_string()
+    }
+}
+
+fn parse_table(table: &toml::Table, prefix: &str, problems: &mut Vec<String>) -> Partial {
+    let mut p = Partial::default();
+    for (key, value) in table {
+        let name = format!("{prefix}{}", toml_key(key));
+        let mut bad = |what: String| problems.push(format!("{name}: {what}"));
+        match key.as_str() {
+            "archive_days" => p.archive_days = int_in(value, 0, 100_000).map_err(&mut bad).ok(),
+            "archive_dir" => p.archive_dir = abs_path(value).map_err(&mut bad).ok(),
+            "archive_max_bytes" => p.archive_max_bytes = size(value).map_err(&mut bad).ok(),
+            "archive_low_watermark_bytes" => {
+                p.archive_low_watermark_bytes = size(value).map_err(&mut bad).ok();
+            }
+            "compression" => {
+                p.compression = string(value)
+                    .and_then(|s| {
+                        s.parse::<Compression>()
+                            .map_err(|_| format!("{s:?} is not one of none, gzip, bzip2, xz"))
+                    })
+                    .map_err(&mut bad)
+                    .ok();
+            }
+            "compression_level" => p.compression_level = int_in(value, 0, 9).map_err(&mut bad).ok(),
+            "argus_bin" => p.argus_bin = abs_path(value).map_err(&mut bad).ok(),
+            "argus_args" => p.argus_args = args(value).map_err(&mut bad).ok(),
+            "interface" => p.interface = interface(value).map_err(&mut bad).ok(),
+            "output" => p.output = output(value).map_err(&mut bad).ok(),
+            "pid_file" => p.pid_file = abs_path(value).map_err(&mut bad).ok(),
+            "argus_log" => {
+                p.argus_log = match string(value) {
+                    Ok("") => Some(None),
+                    Ok(_) => abs_path(value).map(Some).map_err(&mut bad).ok(),
+                    Err(e) => {
+                        bad(e);
+                        None
+                    }
+                };
+            }
+            "stale_after" => p.stale_after = duration(value).map_err(&mut bad).ok(),
+            "supervise" => {
+                p.supervise = value
+                    .as_bool()
+                    .ok_or_else(|| format!("must be true or false, not {}", value.type_str()))
+                    .map_err(&mut bad)
+                    .ok();
+            }
+            _ => {
+                let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+                let hint = if prefix.is_empty() {
+                    ", or [hosts.NAME] tables"
+                } else {
+                    ""
+                };
+                bad(format!(
+                    "unknown key (known keys: {}{hint})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    p
+}
+
+/// Applies defaults and cross-checks to merged values.
+fn finish(
+    host: &Hostname,
+    p: &Partial,
+    has_table: bool,
+    problems: &mut Vec<String>,
+) -> Option<Settings> {
+    let mut missing = |key: &str| {
+        let hint = if has_table {
+            String::new()
+        } else {
+            format!(" (and there is no [hosts.{host}] table)")
+        };
+        problems.push(format!(
+            "{key} is missing for host {host}: set it at the top or in [hosts.{host}]{hint}; it takes {}",
+            KEYS.iter().find(|(k, _)| *k == key).map_or("a value", |(_, d)| d)
+        ));
+    };
+    let archive_dir = p.archive_dir.clone();
+    let interface = p.interface.clone();
+    let output = p.output.clone();
+    if archive_dir.is_none() {
+        missing("archive_dir");
+    }
+    if interface.is_none() {
+        missing("interface");
+    }
+    if output.is_none() {
+        missing("output");
+    }
+    let compression = p.compression.unwrap_or(Compression::Gzip);
+    let codec = match p.compression_level {
+        Some(level) => match Codec::new(compression, level) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(format!("compression_level: {e}"));
+                None
+            }
+        },
+        None => Some(compression.codec()),
+    };
+    if let Some(args) = &p.argus_args
+        && let Err(e) = argus_proc::argus::check_extra_args(args)
+    {
+        problems.push(format!("argus_args: {e}"));
+    }
+    if let (Some(max), Some(low)) = (p.archive_max_bytes, p.archive_low_watermark_bytes)
+        && low > max
+    {
+        problems.push(format!(
+            "archive_low_watermark_bytes ({low}) is larger than archive_max_bytes ({max})"
+        ));
+    }
+    if p.archive_low_watermark_bytes.is_some() && p.archive_max_bytes.is_none() {
+        problems.push(
+            "archive_low_watermark_bytes is set without archive_max_bytes, which it is a fraction of"
+                .to_owned(),
+        );
+    }
+    if let (Some(out), Some(dir)) = (&output, &archive_dir)
+        && out.parent() == Some(dir.as_path())
+    {
+        problems.push(format!(
+                "archive_dir {} is the directory of output: keep the archive apart from argus' live file",
+                EscapedPath(dir)
+            ));
+    }
+    let (archive_dir, interface, output, codec) = (archive_dir?, interface?, output?, codec?);
+    let sidecar = |suffix: &str| {
+        let mut name = output.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    Some(Settings {
+        host: host.clone(),
+        archive_days: p.archive_days.unwrap_or(0),
+        archive_dir,
+        archive_max_bytes: p.archive_max_bytes,
+        archive_low_watermark_bytes: p.archive_low_watermark_bytes,
+        codec,
+        argus_bin: p
+            .argus_bin
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ARGUS_BIN)),
+        argus_args: p.argus_args.clone().unwrap_or_default(),
+        interface,
+        pid_file: p.pid_file.clone().unwrap_or_else(|| sidecar(".pid")),
+        argus_log: p.argus_log.clone().unwrap_or_else(|| Some(sidecar(".log"))),
+        stale_after: p.stale_after.unwrap_or(Some(DEFAULT_STALE_AFTER)),
+        supervise: p.supervise.unwrap_or(true),
+        output,
+    })
+}
+
+fn string(value: &Value) -> Result<&str, String> {
+    value
+        .as_str()
+        .ok_or_else(|| format!("must be a string, not {}", value.type_str()))
+}
+
+fn int_in(value: &Value, min: i64, max: i64) -> Result<u32, String> {
+    let n = value
+        .as_integer()
+        .ok_or_else(|| format!("must be a whole number, not {}", value.type_str()))?;
+    if !(min..=max).contains(&n) {
+        return Err(format!("{n} is out of range ({min}..={max})"));
+    }
+    u32::try_from(n).map_err(|_| format!("{n} is out of range"))
+}
+
+fn abs_path(value: &Value) -> Result<PathBuf, String> {
+    let s = string(value)?;
+    if s.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if s.contains('\0') {
+        return Err("must not hold a NUL byte".to_owned());
+    }
+    let path = PathBuf::from(s);
+    if !path.is_absolute() {
+        return Err(format!(
+            "{s:?} must be an absolute path (cron and WebJob start harvest_argus in unpredictable directories)"
+        ));
+    }
+    if path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(format!("{s:?} must not contain '..'"));
+    }
+    Ok(path)
+}
+
+fn output(value: &Value) -> Result<PathBuf, String> {
+    let path = abs_path(value)?;
+    if path.as_os_str().to_string_lossy().ends_with('/') || path.file_name().is_none() {
+        return Err(format!(
+            "{} must name a file, not a directory",
+            EscapedPath(&path)
+        ));
+    }
+    Ok(path)
+}
+
+fn interface(value: &Value) -> Result<String, String> {
+    let s = string(value)?;
+    if s.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if s.starts_with('-') {
+        return Err(format!("{s:?} must not start with '-'"));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{s:?} must not hold spaces or control characters (argus' -i would take the rest as more interfaces)"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn args(value: &Value) -> Result<Vec<String>, String> {
+    let list = value.as_array().ok_or_else(|| {
+        format!(
+            "must be an array of strings such as [\"-S\", \"5\"], not {}",
+            value.type_str()
+        )
+    })?;
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("element {i} must be a string, not {}", v.type_str()))
+        })
+        .collect()
+}
+
+/// A size: a whole number of bytes, or a string with a binary unit (`K`, `M`, `G`, `T`, also
+/// written `KiB` ...).
+fn size(value: &Value) -> Result<u64, String> {
+    if let Some(n) = value.as_integer() {
+        return u64::try_from(n)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("{n} must be a positive number of bytes"));
+    }
+    let s = string(value).map_err(|_| {
+        format!(
+            "must be a number of bytes or a string such as \"20G\", not {}",
+            value.type_str()
+        )
+    })?;
+    parse_size(s)
+        .ok_or_else(|| format!("{s:?} is not a size such as 20000000000, \"512M\" or \"20G\""))
+}
+
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = s.split_at(digits);
+    let n: u64 = num.parse().ok()?;
+    let unit = unit.trim();
+    let shift = match unit
+        .strip_suffix("iB")
+        .or_else(|| unit.strip_suffix('B'))
+        .unwrap_or(unit)
+    {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift).filter(|&n| n > 0)
+}
+
+/// A duration: `"0"` (never), or a number with `s`, `m`, `h` or `d`, or a whole number of seconds.
+fn duration(value: &Value) -> Result<Option<Duration>, String> {
+    if let Some(n) = value.as_integer() {
+        return u64::try_from(n)
+            .map(|n| (n > 0).then(|| Duration::from_secs(n)))
+            .map_err(|_| format!("{n} must not be negative"));
+    }
+    let s = string(value)?;
+    parse_duration(s).ok_or_else(|| {
+        format!("{s:?} is not a duration such as \"90s\", \"15m\", \"2h\", \"1d\" or \"0\"")
+    })
+}
+
+pub(crate) fn parse_duration(s: &str) -> Option<Option<Duration>> {
+    let s = s.trim();
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = s.split_at(digits);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some((secs > 0).then(|| Duration::from_secs(secs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str) -> Hostname {
+        Hostname::new(name).expect("valid host")
+    }
+
+    fn parse(text: &str) -> Config {
+        Config::parse_text(Path::new("/etc/h.toml"), text).expect("valid TOML")
+    }
+
+    const GOOD: &str = r#"
+archive_dir = "/var/lib/argus/archive"
+output = "/var/lib/argus/argus.out"
+archive_days = 30
+compression = "xz"
+
+[hosts.sensor1]
+interface = "eth0"
+compression_level = 1
+
+[hosts.sensor2]
+interface = "eth1"
+argus_args = ["-S", "5"]
+archive_max_bytes = "20G"
+argus_log = ""
+stale_after = "2h"
+"#;
+
+    #[test]
+    fn resolves_defaults_and_host_overrides() {
+        let config = parse(GOOD);
+        let (s, warnings) = config.resolve(&host("sensor1")).expect("valid");
+        assert!(warnings.is_empty());
+        assert_eq!(s.interface, "eth0");
+        assert_eq!(s.codec, Codec::new(Compression::Xz, 1).expect("codec"));
+        assert_eq!(s.archive_days, 30);
+        assert_eq!(s.argus_bin, PathBuf::from(DEFAULT_ARGUS_BIN));
+        assert_eq!(s.pid_file, PathBuf::from("/var/lib/argus/argus.out.pid"));
+        assert_eq!(
+            s.argus_log,
+            Some(PathBuf::from("/var/lib/argus/argus.out.log"))
+        );
+        assert_eq!(s.stale_after, Some(Duration::from_secs(900)));
+        assert!(s.supervise);
+        let (s, _) = config
+            .resolve(&host("sensor2.example.org"))
+            .expect("short name");
+        assert_eq!(s.interface, "eth1");
+        assert_eq!(s.argus_args, ["-S", "5"]);
+        assert_eq!(s.archive_max_bytes, Some(20 << 30));
+        assert_eq!(s.argus_log, None);
+        assert_eq!(s.codec, Compression::Xz.codec());
+        assert_eq!(s.stale_after, Some(Duration::from_secs(7200)));
+        // The printed settings read back as the same settings.
+        let again = parse(&s.to_toml())
+            .resolve(&host("sensor2.example.org"))
+            .expect("round trip")
+            .0;
+        assert_eq!(again, s);
+        assert!(config.check_all().is_empty(), "{:?}", config.check_all());
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_with_key_names() {
+        let config = parse(
+            r#"
+archive_days = -1
+compresion = "gzip"
+argus_bin = "argus"
+output = "/a/out"
+
+[hosts.sensor1]
+compression = "zstd"
+argus_args = ["-d"]
+interface = "-i"
+pid_file = 7
+"#,
+        );
+        let problems = config.resolve(&host("sensor1")).expect_err("invalid").0;
+        let text = problems.join("\n");
+        for needle in [
+            "archive_days: -1 is out of range",
+            "compresion: unknown key",
+            "argus_bin: \"argus\" must be an absolute path",
+            "hosts.sensor1.compression: \"zstd\" is not one of",
+            "argus_args: argus argument \"-d\" is not allowed",
+            "hosts.sensor1.interface: \"-i\" must not start with '-'",
+            "hosts.sensor1.pid_file: must be a string, not integer",
+            "archive_dir is missing for host sensor1",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+        }
+        assert!(problems.iter().all(|p| p.starts_with("/etc/h.toml: ")));
+    }
+
+    #[test]
+    fn another_hosts_mistake_is_only_a_warning_but_check_all_fails() {
+        let config = parse(
+            r#"
+archive_dir = "/arc"
+output = "/a/out"
+interface = "eth0"
+[hosts.other]
+interfac = "eth1"
+"#,
+        );
+        let (_, warnings) = config.resolve(&host("sensor1")).expect("this host is fine");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("hosts.other.interfac: unknown key"));
+        assert_eq!(config.check_all().len(), 1);
+    }
+
+    #[test]
+    fn missing_required_keys_name_the_host() {
+        let config = parse("archive_dir = \"/arc\"\n");
+        let problems = config.resolve(&host("s1")).expect_err("missing").0;
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("interface is missing for host s1"));
+        assert!(problems[0].contains("no [hosts.s1] table"));
+    }
+
+    #[test]
+    fn syntax_errors_and_bad_host_tables() {
+        assert!(Config::parse_text(Path::new("x"), "a = ").is_err());
+        let config = parse("hosts = 3\n");
+        assert!(config.check_all()[0].contains("hosts must be a table"));
+        let config = parse("[hosts.\"../x\"]\ninterface = \"lo\"\n");
+        assert!(config.check_all()[0].contains("not a valid host name"));
+    }
+
+    #[test]
+    fn archive_dir_must_not_be_the_output_dir_and_levels_are_checked() {
+        let config = parse(
+            "archive_dir = \"/a\"\noutput = \"/a/out\"\ninterface = \"lo\"\ncompression = \"gzip\"\ncompression_level = 0\n",
+        );
+        let text = config.resolve(&host("s")).expect_err("bad").to_string();
+        assert!(
+            text.contains("archive_dir /a is the directory of output"),
+            "{text}"
+        );
+        assert!(text.contains("compression_level"), "{text}");
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("20G"), Some(20 << 30));
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("1KB"), Some(1024));
+        for bad in ["", "G", "-1", "1X", "0"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+        assert_eq!(parse_duration("15m"), Some(Some(Duration::from_secs(900))));
+        assert_eq!(parse_duration("0"), Some(None));
+        assert_eq!(parse_duration("90"), Some(Some(Duration::from_secs(90))));
+        assert_eq!(parse_duration("1w"), None);
+    }
+
+    #[test]
+    fn config_lookup_order() {
+        let flag = Path::new("/f.toml");
+        assert_eq!(locate(Some(flag), Some("/e.toml"), Some("/w")), flag);
+        assert_eq!(
+            locate(None, Some("/e.toml"), Some("/w")),
+            Path::new("/e.toml")
+        );
+        assert_eq!(
+            locate(None, Some(""), Some("/w")),
+            Path::new("/w/etc/harvest_argus.toml")
+        );
+        assert_eq!(
+            locate(None, None, None),
+            Path::new("/usr/local/integrity/etc/harvest_argus.toml")
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! One harvest (SPEC §3 steps 2-9): lock, recover, rotate, ship, archive, purge, supervise.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use argus_core::escape::EscapedPath;
+use argus_core::lock::{Contention, Lock};
+use argus_core::manifest::Manifest;
+use argus_core::publish::{create_dir_all_durably, rename_noreplace, sync_dir};
+use argus_core::retention::Policy;
+use argus_core::stamp::format_rfc3339;
+use time::OffsetDateTime;
+
+use crate::archive::{Archived, archive, purge};
+use crate::config::Settings;
+use crate::settle::wait_final;
+use crate::ship::{ShipError, ship};
+use crate::staging::{Stage, StagedChunk};
+use crate::supervise::supervise;
+
+/// How a run ended, from best to worst; the process exit code is the worst that happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Exit {
+    /// Everything shipped and archived, argus running.
+    Ok,
+    /// The data is safe, but argus is not running as it should (cannot be started, its disk is
+    /// full, its interface vanished).
+    Argus,
+    /// A chunk was not shipped or not archived; it stays staged for the next run (EX_IOERR).
+    NotShipped,
+    /// Another harvest holds the lock (EX_TEMPFAIL).
+    Locked,
+    /// The configuration is invalid (EX_CONFIG).
+    Config,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Argus => 1,
+            Exit::NotShipped => 74,
+            Exit::Locked => 75,
+            Exit::Config => 78,
+        }
+    }
+}
+
+/// Test hook: `HARVEST_ARGUS_FAILPOINT=NAME` stops the run at that point until it is killed,
+/// so that the end-to-end tests can kill it there (`after-rotate`, `after-ship`,
+/// `after-archive`). Unset, it costs one environment lookup.
+fn failpoint(name: &str) {
+    if std::env::var_os("HARVEST_ARGUS_FAILPOINT").is_some_and(|v| v == name) {
+        log::warn!("failpoint {name} reached: waiting to be killed");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}
+
+struct Run<'a> {
+    s: &'a Settings,
+    stage: Stage,
+    stdout: &'a mut dyn Write,
+    stderr: &'a mut dyn Write,
+    stdout_broken: bool,
+    exit: Exit,
+}
+
+/// Runs one harvest of `s`, shipping to `stdout` and writing manifest lines to `stderr`.
+pub(crate) fn harvest(s: &Settings, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit {
+    let stage = Stage::new(&s.output);
+    if !stage.dir().is_dir() {
+        log::warn!(
+            "output directory {} does not exist; creating it",
+            EscapedPath(stage.dir())
+        );
+        if let Err(e) = create_dir_all_durably(stage.dir()) {
+            log::error!("{e}");
+            return Exit::NotShipped;
+        }
+    }
+    let lock_path = stage.lock_path();
+    let _lock = match Lock::acquire(&lock_path, Contention::Fail) {
+        Ok(lock) => lock,
+        Err(argus_core::Error::Locked { holder, .. }) => {
+            log::error!(
+                "another harvest_argus is running for {} ({}holds {}); this run does nothing",
+                EscapedPath(&s.output),
+                holder.map(|h| format!("{h} ")).unwrap_or_default(),
+                EscapedPath(&lock_path)
+            );
+            return Exit::Locked;
+        }
+        Err(e) => {
+            log::error!("cannot take the lock: {e}");
+            return Exit::NotShipped;
+        }
+    };
+    let mut run = Run {
+        s,
+        stage,
+        stdout,
+        stderr,
+        stdout_broken: false,
+        exit: Exit::Ok,
+    };
+    run.recover();
+    let last_write = run.rotate();
+    run.purge();
+    run.supervise(last_write);
+    run.exit
+}
+
+impl Run<'_> {
+    fn fail(&mut self, exit: Exit) {
+        self.exit = self.exit.max(exit);
+    }
+
+    /// Ships and archives the chunks an earlier run left staged, oldest first, with their own
+    /// sequence numbers.
+    fn recover(&mut self) {
+        self.adopt_legacy();
+        let staged = match self.stage.list() {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("{e}");
+                self.fail(Exit::NotShipped);
+                return;
+            }
+        };
+        for chunk in staged {
+            log::warn!(
+                "shipping chunk seq={} cut at {}, left staged by an earlier run: {}",
+                chunk.seq,
+                format_rfc3339(chunk.cut),
+                EscapedPath(&chunk.path)
+            );
+            // Its rename time is unknown; its ctime (set by the rename) is close enough for
+            // the quiet rule, which also requires two unchanged seconds.
+            let since = fs::metadata(&chunk.path)
+                .ok()
+                .and_then(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    let ctime = SystemTime::UNIX_EPOCH
+                        + Duration::from_secs(u64::try_from(m.ctime()).unwrap_or(0));
+                    SystemTime::now().duration_since(ctime).ok()
+                })
+                .unwrap_or(Duration::ZERO);
+            self.process(&chunk, since);
+        }
+    }
+
+    /// The recipe's script renamed the output to `OUTPUT.tmp` and overwrote whatever was there:
+    /// such a file holds data it did not archive. It becomes a staged chunk with a new number.
+    fn adopt_legacy(&mut self) {
+        let legacy = self.stage.legacy_path();
+        match fs::symlink_metadata(&legacy) {
+            Ok(m) if m.is_file() => {}
+            _ => return,
+        }
+        let result = self
+            .stage
+            .list()
+            .map_err(|e| e.to_string())
+            .and_then(|staged| {
+                let seq = self.stage.next_seq(&staged).map_err(|e| e.to_string())?;
+                let cut = now_seconds();
+                let path = self.stage.staged_path(seq, cut);
+                rename_noreplace(&legacy, &path).map_err(|e| e.to_string())?;
+                sync_dir(self.stage.dir()).map_err(|e| e.to_string())?;
+                self.stage.commit_seq(seq).map_err(|e| e.to_string())?;
+                Ok(path)
+            });
+        match result {
+            Ok(path) => log::warn!(
+                "adopted {}, left by the old harvest script, as {}",
+                EscapedPath(&legacy),
+                EscapedPath(&path)
+            ),
+            Err(e) => {
+                log::error!("cannot adopt {}: {e}", EscapedPath(&legacy));
+                self.fail(Exit::NotShipped);
+            }
+        }
+    }
+
+    /// Cuts the output file and ships and archives the chunk. Returns when argus last wrote
+    /// the output before the cut.
+    fn rotate(&mut self) -> Option<SystemTime> {
+        let output = self.s.output.clone();
+        let meta = match fs::symlink_metadata(&output) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                log::info!(
+                    "nothing to cut: {} does not exist (argus is not running, or has not re-created it since the last harvest)",
+                    EscapedPath(&output)
+                );
+                return None;
+            }
+            Err(e) => {
+                log::error!("cannot stat {}: {e}", EscapedPath(&output));
+                self.fail(Exit::NotShipped);
+                return None;
+            }
+        };
+        if !meta.file_type().is_file() {
+            log::error!(
+                "{} is not a regular file; it is left alone",
+                EscapedPath(&output)
+            );
+            self.fail(Exit::NotShipped);
+            return None;
+        }
+        let last_write = meta.modified().ok();
+        let seq = match self
+            .stage
+            .list()
+            .and_then(|staged| self.stage.next_seq(&staged))
+        {
+            Ok(seq) => seq,
+            Err(e) => {
+                log::error!("{e}; the output is not cut");
+                self.fail(Exit::NotShipped);
+                return last_write;
+            }
+        };
+        let cut = now_seconds();
+        let staged = self.stage.staged_path(seq, cut);
+        // The rename is the cut: argus' next write of a new second creates the output anew.
+        // The live path is never created, truncated or copied here, and argus is never
+        // signalled (every signal but USR1/USR2 stops it).
+        if let Err(e) = rename_noreplace(&output, &staged) {
+            log::error!("cannot cut {}: {e}", EscapedPath(&output));
+            self.fail(Exit::NotShipped);
+            return last_write;
+        }
+        let renamed = Instant::now();
+        if let Err(e) = sync_dir(self.stage.dir()) {
+            log::warn!("{e}");
+        }
+        if let Err(e) = self.stage.commit_seq(seq) {
+            // The staged name carries the number, so it is not lost; the next run counts
+            // from it.
+            log::error!("{e}");
+            self.fail(Exit::NotShipped);
+        }
+        log::info!(
+            "cut {} ({} bytes) as chunk seq={seq}",
+            EscapedPath(&output),
+            meta.len()
+        );
+        failpoint("after-rotate");
+        let chunk = StagedChunk {
+            path: staged,
+            seq,
+            cut,
+        };
+        self.process(&chunk, renamed.elapsed());
+        last_write
+    }
+
+    /// Waits until the chunk is final, ships it, prints its manifest, archives it and removes
+    /// it. Whatever fails leaves it staged for the next run.
+    fn process(&mut self, chunk: &StagedChunk, since_rename: Duration) {
+        let kept = || {
+            format!(
+                "it stays staged as {} and the next run ships it again with seq={}",
+                EscapedPath(&chunk.path),
+                chunk.seq
+            )
+        };
+        match wait_final(&self.s.output, &chunk.path, since_rename, &self.s.argus_bin) {
+            Ok((why, waited)) => log::debug!(
+                "chunk seq={} is final after {} ms: {why}",
+                chunk.seq,
+                waited.as_millis()
+            ),
+            Err(e) => {
+                log::error!("{}", e.0);
+                self.fail(Exit::NotShipped);
+                return;
+            }
+        }
+        if self.stdout_broken {
+            log::error!(
+                "chunk seq={} is not shipped: stdout failed; {}",
+                chunk.seq,
+                kept()
+            );
+            self.fail(Exit::NotShipped);
+            return;
+        }
+        let shipped = match ship(&chunk.path, self.stdout) {
+            Ok(shipped) => shipped,
+            Err(e) => {
+                if matches!(e, ShipError::Write(_)) {
+                    self.stdout_broken = true;
+                }
+                log::error!("chunk seq={} was not shipped: {e}; {}", chunk.seq, kept());
+                self.fail(Exit::NotShipped);
+                return;
+            }
+        };
+        if !shipped.report.is_clean() {
+            log::warn!(
+                "chunk seq={} is not clean argus data ({}); shipped and archived as it is, {} bytes of whole records",
+                chunk.seq,
+                shipped.report.walk,
+                shipped.report.valid_len
+            );
+        }
+        let manifest = Manifest {
+            host: self.s.host.clone(),
+            seq: chunk.seq,
+            start: shipped
+                .report
+                .mar_times
+                .and_then(|(first, _)| OffsetDateTime::from_unix_timestamp(i64::from(first)).ok()),
+            end: Some(chunk.cut),
+            bytes: shipped.bytes,
+            records: Some(shipped.report.records),
+            sha256: shipped.sha256,
+        };
+        if let Err(e) = writeln!(self.stderr, "{manifest}").and_then(|()| self.stderr.flush()) {
+            log::warn!("cannot write the manifest line to stderr: {e}");
+        }
+        failpoint("after-ship");
+        let archived = archive(
+            &chunk.path,
+            &shipped.sha256,
+            &self.s.archive_dir,
+            &self.s.host,
+            chunk.cut,
+            self.s.codec,
+        );
+        match archived {
+            Ok(Archived::New(path)) => log::info!(
+                "archived chunk seq={} ({} bytes, {} records) as {}",
+                chunk.seq,
+                shipped.bytes,
+                shipped.report.records,
+                EscapedPath(&path)
+            ),
+            Ok(Archived::Already(path)) => log::info!(
+                "chunk seq={} was already archived as {}",
+                chunk.seq,
+                EscapedPath(&path)
+            ),
+            Err(e) => {
+                let full = if e.is_disk_full() {
+                    " (the archive's file system is full)"
+                } else {
+                    ""
+                };
+                log::error!(
+                    "cannot archive chunk seq={}{full}: {}; {}",
+                    chunk.seq,
+                    e.0,
+                    kept()
+                );
+                self.fail(Exit::NotShipped);
+                return;
+            }
+        }
+        failpoint("after-archive");
+        if let Err(e) = fs::remove_file(&chunk.path)
+            .map_err(|e| e.to_string())
+            .and_then(|()| sync_dir(self.stage.dir()).map_err(|e| e.to_string()))
+        {
+            log::warn!(
+                "cannot remove the shipped chunk {}: {e}; the next run finds it already archived",
+                EscapedPath(&chunk.path)
+            );
+        }
+    }
+
+    fn purge(&mut self) {
+        let policy = Policy {
+            max_age_days: self.s.archive_days,
+            max_total_bytes: self.s.archive_max_bytes,
+            low_watermark_bytes: self.s.archive_low_watermark_bytes,
+        };
+        match purge(
+            &self.s.archive_dir,
+            &self.s.host,
+            &policy,
+            OffsetDateTime::now_utc(),
+        ) {
+            Ok(removed) if !removed.is_empty() => {
+                log::info!("purged {} old archive file(s)", removed.len());
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("cannot purge {}: {e}", EscapedPath(&self.s.archive_dir)),
+        }
+    }
+
+    fn supervise(&mut self, last_write: Option<SystemTime>) {
+        // No output now and no cut means argus wrote nothing since the last harvest, or runs
+        // no more; the current output's mtime is the last write otherwise.
+        let last_write = last_write.or_else(|| {
+            fs::metadata(Path::new(&self.s.output))
+                .and_then(|m| m.modified())
+                .ok()
+        });
+        if let Err(problems) = supervise(self.s, last_write) {
+            for p in problems {
+                log::error!("{p}");
+            }
+            self.fail(Exit::Argus);
+        }
+    }
+}
+
+/// Now, UTC, to the whole second (names and manifests carry whole seconds).
+fn now_seconds() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}

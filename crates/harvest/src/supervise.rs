@@ -1,0 +1,195 @@
+//! Keeping argus running (SPEC §3 step 8): find it through `/proc`, warn about what silently
+//! loses data (no writes for a long time, a disk at argus' silent stop, a vanished interface),
+//! and start it when it is not running.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use argus_core::escape::{Escaped, EscapedPath};
+use argus_core::publish::create_dir_all_durably;
+use argus_proc::argus::{CONFIRM_AFTER, Launch, start};
+use argus_proc::disk::{ARGUS_MIN_FREE_BLOCKS, free_space};
+use argus_proc::find::{Target, find_argus};
+use argus_proc::iface::{capture_interfaces, interface_state};
+use argus_proc::{Error as ProcError, ProcessId, pidfile};
+
+use crate::config::Settings;
+
+/// What supervision found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// argus was running.
+    Running(ProcessId),
+    /// argus was not running and was started.
+    Started(ProcessId),
+    /// argus is not running and `supervise = false` says not to start it.
+    LeftStopped,
+}
+
+/// Checks on argus and starts it when needed. `last_write` is when argus last wrote its output
+/// (the mtime of the output before it was cut), if known. Errors are messages for the log.
+pub(crate) fn supervise(
+    s: &Settings,
+    last_write: Option<SystemTime>,
+) -> Result<State, Vec<String>> {
+    let mut problems = Vec::new();
+    let target = Target::new(&s.argus_bin, &s.output);
+    let found = find_argus(&target).map_err(|e| vec![message(&e)])?;
+    if found.len() > 1 {
+        log::warn!(
+            "{} argus processes write {}: pids {}; they interleave their records",
+            found.len(),
+            EscapedPath(&s.output),
+            found
+                .iter()
+                .map(|p| p.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    check_disk(s, &mut problems);
+    if let Some(running) = found.first() {
+        let id = running.id;
+        log::info!("argus is running (pid {id})");
+        refresh_pid_file(&s.pid_file, id);
+        check_interfaces(s, true, &mut problems);
+        if let (Some(stale_after), Some(last)) = (s.stale_after, last_write)
+            && let Ok(idle) = SystemTime::now().duration_since(last)
+            && idle > stale_after
+        {
+            log::warn!(
+                "argus (pid {id}) runs but has written nothing to {} for {} min; check the interface and {}",
+                EscapedPath(&s.output),
+                idle.as_secs() / 60,
+                s.argus_log
+                    .as_deref()
+                    .map_or_else(|| "syslog".to_owned(), |l| EscapedPath(l).to_string())
+            );
+        }
+        return if problems.is_empty() {
+            Ok(State::Running(id))
+        } else {
+            Err(problems)
+        };
+    }
+    if !s.supervise {
+        log::warn!(
+            "argus is not running for {}; supervise = false, so it is not started",
+            EscapedPath(&s.output)
+        );
+        return if problems.is_empty() {
+            Ok(State::LeftStopped)
+        } else {
+            Err(problems)
+        };
+    }
+    log::warn!(
+        "argus is not running for {}; starting it",
+        EscapedPath(&s.output)
+    );
+    let output_dir = s.output.parent().unwrap_or(Path::new("/"));
+    if !output_dir.is_dir() {
+        log::warn!(
+            "output directory {} does not exist; creating it",
+            EscapedPath(output_dir)
+        );
+        if let Err(e) = create_dir_all_durably(output_dir) {
+            problems.push(format!("cannot start argus: {e}"));
+            return Err(problems);
+        }
+    }
+    let launch = Launch {
+        bin: s.argus_bin.clone(),
+        interface: s.interface.clone(),
+        output: s.output.clone(),
+        extra_args: s.argus_args.clone(),
+        pid_file: Some(s.pid_file.clone()),
+        log: s.argus_log.clone(),
+    };
+    match start(&launch, CONFIRM_AFTER) {
+        Ok(started) => {
+            log::info!(
+                "argus started (pid {}{}), writing {}",
+                started.id,
+                if started.daemonized {
+                    ", daemonized by its config"
+                } else {
+                    ""
+                },
+                EscapedPath(&s.output)
+            );
+            if !started.new_session {
+                log::warn!(
+                    "argus could not get a session of its own; it has its own process group"
+                );
+            }
+            if let Some(e) = started.pid_file_error {
+                log::warn!("argus runs, but its pid was not recorded: {}", message(&e));
+            }
+            if problems.is_empty() {
+                Ok(State::Started(started.id))
+            } else {
+                Err(problems)
+            }
+        }
+        Err(e) => {
+            problems.push(format!("cannot start argus: {}", message(&e)));
+            Err(problems)
+        }
+    }
+}
+
+fn refresh_pid_file(path: &Path, id: ProcessId) {
+    match pidfile::recorded_process(path) {
+        Ok(Some(recorded)) if recorded == id => {}
+        _ => match pidfile::write_pid_file(path, id.pid) {
+            Ok(()) => log::info!("recorded argus pid {id} in {}", EscapedPath(path)),
+            Err(e) => log::warn!("cannot record argus' pid: {}", message(&e)),
+        },
+    }
+}
+
+fn check_interfaces(s: &Settings, running: bool, problems: &mut Vec<String>) {
+    for name in capture_interfaces(&s.interface) {
+        match interface_state(name) {
+            Ok(state) if state.is_down() => log::warn!(
+                "interface {} is down or has no carrier: argus captures nothing until it is back",
+                Escaped(name.as_bytes())
+            ),
+            Ok(_) => {}
+            Err(e) if running => problems.push(format!(
+                "{}; argus exits when its interface disappears",
+                message(&e)
+            )),
+            Err(e) => problems.push(message(&e)),
+        }
+    }
+}
+
+fn check_disk(s: &Settings, problems: &mut Vec<String>) {
+    let dir = s.output.parent().unwrap_or(Path::new("/"));
+    let Ok(space) = free_space(dir) else { return };
+    if space.argus_stopped() {
+        problems.push(format!(
+            "the file system of {} has {} free blocks: argus silently writes nothing at {} or fewer; free some space",
+            EscapedPath(dir),
+            space.free_blocks,
+            ARGUS_MIN_FREE_BLOCKS
+        ));
+    } else if space.is_low() {
+        log::warn!(
+            "the file system of {} is nearly full ({} MiB free); argus silently stops writing at {} free blocks",
+            EscapedPath(dir),
+            space.free_bytes() >> 20,
+            ARGUS_MIN_FREE_BLOCKS
+        );
+    }
+}
+
+/// An argus-proc error with its cause, on one line.
+fn message(e: &ProcError) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
