@@ -5,7 +5,7 @@
 //! codec, and `$`-expansions or backquotes in a recipe file are refused with a clear message.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -47,28 +47,8 @@ pub struct Config {
     pub stale_after: Duration,
     /// How deep the dropzone scan descends into per-client subdirectories (0: top level only).
     pub scan_depth: u32,
-    /// What to do with an upload whose argus data is truncated or corrupt.
-    pub damaged: Damaged,
     /// How often the daemon rescans the whole dropzone.
     pub rescan_interval: Duration,
-}
-
-/// Policy for uploads whose argus data does not walk cleanly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Damaged {
-    /// Move the whole group to quarantine; append nothing.
-    Quarantine,
-    /// Append the complete records only, and keep the whole original in quarantine.
-    Salvage,
-}
-
-impl fmt::Display for Damaged {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Damaged::Quarantine => "quarantine",
-            Damaged::Salvage => "salvage",
-        })
-    }
 }
 
 /// Which file format a config was read from.
@@ -211,7 +191,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 19] = [
+const TOML_KEYS: [&str; 18] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -229,7 +209,6 @@ const TOML_KEYS: [&str; 19] = [
     "orphan_after",
     "stale_after",
     "scan_depth",
-    "damaged",
     "rescan_interval",
 ];
 
@@ -523,16 +502,6 @@ impl Raw {
         if rescan_interval < Duration::from_secs(1) {
             problems.push("rescan_interval must be at least 1s".to_owned());
         }
-        let damaged = match self.strings.remove("damaged").as_deref() {
-            None | Some("quarantine") => Damaged::Quarantine,
-            Some("salvage") => Damaged::Salvage,
-            Some(other) => {
-                problems.push(format!(
-                    "damaged must be \"quarantine\" or \"salvage\", not {other:?}"
-                ));
-                Damaged::Quarantine
-            }
-        };
         for (key, value) in &self.strings {
             problems.push(format!("{key} has the wrong type (a string: {value:?})"));
         }
@@ -592,7 +561,6 @@ impl Raw {
                 orphan_after,
                 stale_after,
                 scan_depth,
-                damaged,
                 rescan_interval,
             })
         } else {
@@ -717,9 +685,6 @@ orphan_after = \"{orphan}\"
 stale_after = \"{stale}\"
 # How deep to look into per-client subdirectories of the dropzone (0: top level only).
 scan_depth = {depth}
-# Uploads whose argus data is truncated or corrupt: \"quarantine\" (append nothing) or
-# \"salvage\" (append the complete records, keep the original in quarantine).
-damaged = \"{damaged}\"
 # The daemon (`process_argus watch`) rescans the whole dropzone this often.
 rescan_interval = \"{rescan}\"
 ",
@@ -738,7 +703,6 @@ rescan_interval = \"{rescan}\"
             orphan = format_duration(self.orphan_after),
             stale = format_duration(self.stale_after),
             depth = self.scan_depth,
-            damaged = self.damaged,
             rescan = format_duration(self.rescan_interval),
         )
     }

@@ -5,4 +5,10 @@
 
 pub mod config;
 pub mod dayfile;
+pub mod dropzone;
+pub mod exit;
+pub mod failpoint;
 pub mod journal;
+pub mod logging;
+pub mod pass;
+pub mod report;

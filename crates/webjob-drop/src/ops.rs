@@ -138,6 +138,15 @@ fn quarantine_rank(kind: PartKind) -> u8 {
 /// A part that is no longer the file the scan saw stops the removal with [`Error::Changed`]
 /// before `.rdy` is touched. See the [module docs](self) for what a kill leaves behind.
 pub fn remove_group(group: &Group) -> Result<Removed> {
+    let report = remove_group_unsynced(group)?;
+    sync_dir(group.files().dir())?;
+    Ok(report)
+}
+
+/// [`remove_group`] without the final directory sync, for a consumer that removes many groups
+/// and then syncs each directory once ([`argus_core::publish::sync_dir`] on [`Group::dir`]).
+/// Until that sync, a power loss may bring removed parts back; a kill may not.
+pub fn remove_group_unsynced(group: &Group) -> Result<Removed> {
     let files = group.files();
     let mut parts: Vec<&Part> = files.parts().iter().collect();
     parts.sort_by_key(|p| removal_rank(p.kind()));
@@ -159,7 +168,6 @@ pub fn remove_group(group: &Group) -> Result<Removed> {
         }
         remove(path, &mut report)?;
     }
-    sync_dir(files.dir())?;
     log::debug!("removed upload {}", group.files());
     Ok(report)
 }
@@ -261,7 +269,7 @@ pub fn quarantine_group(
         .filter_map(|p| p.file_name())
         .map(|name| path.join(name))
         .collect();
-    log::info!(
+    log::debug!(
         "quarantined {} in {}: {}",
         files,
         EscapedPath(&path),

@@ -1,0 +1,214 @@
+//! The dropzone as process_argus sees it: webjob-drop's scan, reduced to what a pass needs.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use argus_core::host::Hostname;
+use argus_core::manifest::Manifest;
+use time::{Date, OffsetDateTime};
+use webjob_drop::{Dropzone, Group, Selection};
+
+use crate::config::Config;
+
+/// A complete upload group of a configured client.
+#[derive(Debug)]
+pub struct Upload {
+    group: Group,
+}
+
+impl Upload {
+    /// The stem (`CLIENT_YYYYMMDDHHMMSS[_...]_JOB`).
+    pub fn stem(&self) -> &str {
+        self.group.stem()
+    }
+
+    /// The stem, printable.
+    pub fn display_name(&self) -> String {
+        self.group.files().to_string()
+    }
+
+    /// The directory holding the group.
+    pub fn dir(&self) -> &Path {
+        self.group.files().dir()
+    }
+
+    /// Size of `.out` as scanned.
+    pub fn out_len(&self) -> u64 {
+        self.group.out().len()
+    }
+
+    /// Path of `.rdy`.
+    pub fn rdy_path(&self) -> &Path {
+        self.group.rdy().path()
+    }
+
+    /// Path of `.out`.
+    pub fn out_path(&self) -> &Path {
+        self.group.out().path()
+    }
+
+    /// The (UTC) day of the upload, from its name: the day file it belongs to.
+    pub fn day(&self) -> Date {
+        self.group.uploaded_at().date()
+    }
+
+    /// The upload time from its name.
+    pub fn uploaded_at(&self) -> OffsetDateTime {
+        self.group.uploaded_at()
+    }
+
+    /// The client id.
+    pub fn client(&self) -> &str {
+        self.group.client()
+    }
+
+    /// The validated `Hostname` of `.env`, or why there is none.
+    pub fn hostname(&self) -> Result<Hostname, String> {
+        let env = self
+            .group
+            .read_env()
+            .map_err(|e| format!("cannot read .env: {}", crate::pass::error_chain(&e)))?;
+        env.hostname().map_err(|e| format!(".env: {e}"))
+    }
+
+    /// The chunk manifests of `.err` (none for uploads of the old shell harvester), or why they
+    /// cannot be trusted.
+    pub fn manifests(&self) -> Result<Vec<Manifest>, String> {
+        let found = self
+            .group
+            .manifests()
+            .map_err(|e| format!("cannot read .err: {}", crate::pass::error_chain(&e)))?;
+        found
+            .into_iter()
+            .map(|m| m.map_err(|e| format!("damaged chunk manifest in .err: {e}")))
+            .collect()
+    }
+
+    /// Opens `.out` safely (no symlink, no FIFO, the very file the scan saw).
+    pub fn open_out(&self) -> Result<File, String> {
+        self.group
+            .open_out()
+            .map_err(|e| crate::pass::error_chain(&e))
+    }
+
+    /// The webjob-drop group.
+    pub fn group(&self) -> &Group {
+        &self.group
+    }
+}
+
+/// A group to quarantine: bad as scanned, or bad once read.
+#[derive(Debug)]
+pub enum Bad {
+    /// Reported invalid by the scan.
+    Invalid(webjob_drop::Invalid),
+    /// Complete, but its content is bad.
+    Upload(Upload),
+}
+
+impl Bad {
+    /// Printable name.
+    pub fn display_name(&self) -> String {
+        match self {
+            Bad::Invalid(i) => i.files().to_string(),
+            Bad::Upload(u) => u.display_name(),
+        }
+    }
+}
+
+/// What a scan found, for a pass.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Complete groups, oldest first.
+    pub complete: Vec<Upload>,
+    /// Groups that cannot be processed, with the reason.
+    pub invalid: Vec<(Bad, String)>,
+    /// Groups being uploaded.
+    pub in_flight: u64,
+    /// `.out` (or other part) paths of orphaned uploads.
+    pub orphans: Vec<PathBuf>,
+    /// Uploads of other clients or jobs.
+    pub foreign: u64,
+}
+
+/// The configured selection of clients and job.
+pub fn selection(config: &Config) -> Result<Selection, String> {
+    Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())
+}
+
+/// Scans the dropzone (read-only).
+pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
+    let selection = selection(config)?;
+    let scan = Dropzone::new(&config.drop_dir)
+        .with_max_depth(config.scan_depth as usize)
+        .scan(&selection)
+        .map_err(|e| crate::pass::error_chain(&e))?;
+    for e in &scan.errors {
+        log::warn!(
+            "part of the dropzone could not be scanned: {}",
+            crate::pass::error_chain(e)
+        );
+    }
+    let now_sys = std::time::SystemTime::from(now);
+    let orphans: Vec<PathBuf> = scan
+        .orphans(now_sys, config.orphan_after)
+        .map(|f| f.files().dir().join(f.files().stem()))
+        .collect();
+    let in_flight = scan.in_flight.len() as u64 - orphans.len() as u64;
+    let invalid = scan
+        .invalid
+        .into_iter()
+        .map(|i| {
+            let reason = i.reason_text();
+            (Bad::Invalid(i), reason)
+        })
+        .collect();
+    Ok(Found {
+        complete: scan
+            .complete
+            .into_iter()
+            .map(|group| Upload { group })
+            .collect(),
+        invalid,
+        in_flight,
+        orphans,
+        foreign: scan.foreign.len() as u64,
+    })
+}
+
+/// Moves a bad group whole into the quarantine with its reason. Returns where it went.
+pub fn quarantine(
+    bad: &Bad,
+    quarantine_dir: &Path,
+    reason: &str,
+) -> Result<PathBuf, webjob_drop::Error> {
+    let done = match bad {
+        Bad::Invalid(i) => webjob_drop::quarantine_group(i, quarantine_dir, reason)?,
+        Bad::Upload(u) => webjob_drop::quarantine_group(&u.group, quarantine_dir, reason)?,
+    };
+    Ok(done.path)
+}
+
+/// Removes a finished group's files (`.rdy` last) without syncing its directory; the caller
+/// syncs each directory once per batch.
+pub fn remove_parts(upload: &Upload) -> Result<(), webjob_drop::Error> {
+    webjob_drop::ops::remove_group_unsynced(&upload.group).map(drop)
+}
+
+/// Finishes the removal of a group known only by its `.rdy` (journal recovery).
+pub fn remove_by_rdy(rdy: &Path) -> Result<(), webjob_drop::Error> {
+    let dir = rdy.parent().unwrap_or_else(|| Path::new("."));
+    let Some(stem) = rdy.file_stem() else {
+        return Ok(());
+    };
+    webjob_drop::finish_removal(dir, stem).map(drop)
+}
+
+/// Settles quarantine moves a crash interrupted (call under the lock, before scanning).
+pub fn recover_quarantine(quarantine_dir: &Path) -> Result<(), webjob_drop::Error> {
+    let r = webjob_drop::recover_quarantine(quarantine_dir)?;
+    for e in &r.errors {
+        log::error!("quarantine recovery: {}", crate::pass::error_chain(e));
+    }
+    Ok(())
+}

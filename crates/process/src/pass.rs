@@ -1,0 +1,1122 @@
+//! One pass over the dropzone (SPEC §4 steps 1-7), exactly once.
+//!
+//! Uploads are handled in batches, so that syncing, which dominates the cost of small files, is
+//! paid per batch and not per upload:
+//!
+//! 1. **prepare** (on every core): open the parts safely, validate the host name, check the
+//!    manifest (bytes and SHA-256 per chunk) and walk the argus records of `.out`, while
+//!    compressing it into a temporary archive file in the same read;
+//! 2. **journal**: one line per upload (day file, its size before the append, archive), synced;
+//! 3. **append** every `.out`, oldest first, to its day file (`copy_file_range`, or a new
+//!    compressed member when the day was already compressed), then sync each day file once;
+//! 4. **archive**: sync the archive data, rename the archives into place, sync the directory;
+//! 5. **remove** the groups (`.rdy` last) and sync the dropzone directories;
+//! 6. clear the journal.
+//!
+//! A crash between any two steps is repaired by [`crate::journal::plan_recovery`] at the next
+//! start; a failed write (a full disk) is repaired the same way at once, and the pass stops with
+//! exit status 74.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use argus_core::append::{append_encoded, append_file, truncate_back};
+use argus_core::codec::{Codec, Compression, open_decoded};
+use argus_core::escape::EscapedPath;
+use argus_core::host::Hostname;
+use argus_core::lock::{Contention, Lock};
+use argus_core::manifest::Manifest;
+use argus_core::publish::{self, Publisher, Staged, SyncMode};
+use argus_core::record::Walker;
+use argus_core::retention;
+use sha2::{Digest, Sha256};
+use time::{Date, OffsetDateTime};
+
+use crate::config::Config;
+use crate::dayfile;
+use crate::dropzone::{self, Bad, Upload};
+use crate::exit;
+use crate::failpoint;
+use crate::journal::{self, Entry, Facts, Journal, Source};
+use crate::report::Summary;
+
+/// How a pass runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Wait for the lock instead of failing with [`exit::LOCKED`].
+    pub wait: bool,
+    /// Report what would be done on stdout; change nothing.
+    pub dry_run: bool,
+    /// At most this many uploads per batch (one journal sync, one set of fsyncs).
+    pub batch_uploads: usize,
+    /// At most about this many bytes of `.out` per batch.
+    pub batch_bytes: u64,
+    /// Threads that validate and compress uploads.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait: false,
+            dry_run: false,
+            batch_uploads: 256,
+            batch_bytes: 1 << 30,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+/// The result of a pass.
+#[derive(Debug)]
+pub struct Outcome {
+    /// What was done.
+    pub summary: Summary,
+    /// The exit status for the process.
+    pub exit_code: u8,
+}
+
+/// A failure that stops the pass.
+#[derive(Debug)]
+struct Fatal {
+    code: u8,
+    message: String,
+}
+
+impl Fatal {
+    fn io(what: impl std::fmt::Display) -> Self {
+        Fatal {
+            code: exit::IO,
+            message: what.to_string(),
+        }
+    }
+}
+
+impl From<webjob_drop::Error> for Fatal {
+    fn from(e: webjob_drop::Error) -> Self {
+        Fatal::io(error_chain(&e))
+    }
+}
+
+impl From<argus_core::Error> for Fatal {
+    fn from(e: argus_core::Error) -> Self {
+        let code = match e {
+            argus_core::Error::Locked { .. } => exit::LOCKED,
+            _ => exit::IO,
+        };
+        Fatal {
+            code,
+            message: error_chain(&e),
+        }
+    }
+}
+
+/// An error with its causes, `a: b: c`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(cause) = cur {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        cur = cause.source();
+    }
+    if find_io(e).is_some_and(argus_core::is_disk_full) {
+        s.push_str(" (the disk is full: free space, then run again; nothing was lost)");
+    }
+    s
+}
+
+fn find_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// Problems that would stop a pass before it starts (for `check-config`): the dropzone must
+/// exist; the other directories must exist or be creatable.
+pub fn preflight(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    match fs::metadata(&config.drop_dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => problems.push(format!(
+            "drop_dir {} is not a directory",
+            EscapedPath(&config.drop_dir)
+        )),
+        Err(e) => problems.push(format!("drop_dir {}: {e}", EscapedPath(&config.drop_dir))),
+    }
+    let mut dirs = vec![
+        ("oper_dir", &config.oper_dir),
+        ("archive_dir", &config.archive_dir),
+        ("state_dir", &config.state_dir),
+        ("quarantine_dir", &config.quarantine_dir),
+    ];
+    if let Some(log_dir) = &config.log_dir {
+        dirs.push(("log_dir", log_dir));
+    }
+    for (name, dir) in dirs {
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => problems.push(format!("{name} {} is not a directory", EscapedPath(dir))),
+            Err(_) => {
+                let existing = dir.ancestors().find(|a| a.exists());
+                if existing.is_some_and(|a| !a.is_dir()) {
+                    problems.push(format!("{name} {} cannot be created", EscapedPath(dir)));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Runs one pass. Never panics on bad input; every failure ends up in the outcome.
+pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let result = Pass {
+        config,
+        options,
+        now,
+        summary: &mut summary,
+        trouble: None,
+    }
+    .run();
+    summary.elapsed = started.elapsed();
+    let exit_code = match result {
+        Ok(trouble) => {
+            if let Some(message) = trouble {
+                summary.failed = Some(message);
+                exit::IO
+            } else if summary.quarantined > 0 {
+                exit::QUARANTINED
+            } else {
+                exit::OK
+            }
+        }
+        Err(fatal) => {
+            log::error!("{}", fatal.message);
+            summary.failed = Some(fatal.message);
+            fatal.code
+        }
+    };
+    Outcome { summary, exit_code }
+}
+
+struct Pass<'a> {
+    config: &'a Config,
+    options: &'a Options,
+    now: OffsetDateTime,
+    summary: &'a mut Summary,
+    /// A non-fatal I/O problem (a group that could not be quarantined, say): the pass goes on
+    /// but exits 74.
+    trouble: Option<String>,
+}
+
+impl Pass<'_> {
+    fn run(mut self) -> Result<Option<String>, Fatal> {
+        let config = self.config;
+        let problems = preflight(config);
+        if !problems.is_empty() {
+            return Err(Fatal {
+                code: exit::CONFIG,
+                message: problems.join("; "),
+            });
+        }
+        if self.options.dry_run {
+            self.dry_run()?;
+            return Ok(None);
+        }
+        let mut dirs = vec![
+            &config.oper_dir,
+            &config.archive_dir,
+            &config.state_dir,
+            &config.quarantine_dir,
+        ];
+        if let Some(log_dir) = &config.log_dir {
+            dirs.push(log_dir);
+        }
+        for dir in dirs {
+            publish::create_dir_all_durably(dir)?;
+        }
+        if let Some(log_dir) = &config.log_dir {
+            crate::logging::log_to_file(log_dir, "process_argus.log").map_err(|e| {
+                Fatal::io(format!(
+                    "cannot open the log in {}: {e}",
+                    EscapedPath(log_dir)
+                ))
+            })?;
+        }
+        let contention = if self.options.wait {
+            Contention::Wait
+        } else {
+            Contention::Fail
+        };
+        let _lock = Lock::acquire(config.state_dir.join("lock"), contention)?;
+
+        // Under the lock nobody else writes here: temporary files are leftovers of a crash.
+        for dir in [&config.archive_dir, &config.oper_dir] {
+            publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
+        }
+        dropzone::recover_quarantine(&config.quarantine_dir).map_err(|e| {
+            Fatal::io(format!(
+                "cannot recover the quarantine: {}",
+                error_chain(&e)
+            ))
+        })?;
+        let (mut journal, entries) = Journal::open(&config.state_dir)
+            .map_err(|e| Fatal::io(format!("cannot open the journal: {e}")))?;
+        self.summary.recovered = recover(&mut journal, &entries)? as u64;
+        let names = dir_names(&config.oper_dir)?;
+        dayfile::settle(&config.oper_dir, &names)?;
+
+        let found = dropzone::scan(config, self.now)
+            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
+        self.summary.in_flight = found.in_flight;
+        self.summary.orphans = found.orphans.len() as u64;
+        self.summary.foreign = found.foreign;
+        for orphan in &found.orphans {
+            log::warn!(
+                "orphaned upload data without .rdy (a failed upload?): {}",
+                EscapedPath(orphan)
+            );
+        }
+        for (bad, reason) in found.invalid {
+            self.quarantine(&bad, &reason);
+        }
+
+        let mut batch: Vec<Upload> = Vec::new();
+        let mut batch_bytes = 0;
+        for upload in found.complete {
+            batch_bytes += upload.out_len();
+            batch.push(upload);
+            if batch.len() >= self.options.batch_uploads || batch_bytes >= self.options.batch_bytes
+            {
+                self.ingest_batch(&mut journal, std::mem::take(&mut batch))?;
+                batch_bytes = 0;
+            }
+        }
+        self.ingest_batch(&mut journal, batch)?;
+
+        self.purge()?;
+        self.compress()?;
+        Ok(self.trouble)
+    }
+
+    fn quarantine(&mut self, upload: &Bad, reason: &str) {
+        match dropzone::quarantine(upload, &self.config.quarantine_dir, reason) {
+            Ok(place) => {
+                self.summary.quarantined += 1;
+                log::warn!(
+                    "quarantined {} to {}: {reason}",
+                    upload.display_name(),
+                    EscapedPath(&place)
+                );
+            }
+            Err(e) => {
+                let message = format!(
+                    "cannot quarantine {} ({reason}): {}; it stays in the dropzone",
+                    upload.display_name(),
+                    error_chain(&e)
+                );
+                log::error!("{message}");
+                self.trouble.get_or_insert(message);
+            }
+        }
+    }
+
+    fn ingest_batch(&mut self, journal: &mut Journal, uploads: Vec<Upload>) -> Result<(), Fatal> {
+        if uploads.is_empty() {
+            return Ok(());
+        }
+        let config = self.config;
+        let prepared = prepare_all(config, uploads, self.options.threads);
+        let mut good = Vec::new();
+        for p in prepared {
+            match p {
+                Prepared::Good(g) => good.push(*g),
+                Prepared::Bad(upload, reason) => self.quarantine(&Bad::Upload(upload), &reason),
+                Prepared::Failed(upload, e) => {
+                    return Err(Fatal::io(format!(
+                        "cannot prepare {}: {e}",
+                        upload.display_name()
+                    )));
+                }
+            }
+        }
+        if good.is_empty() {
+            return Ok(());
+        }
+        let done: Vec<(String, u64, u64, String)> = good
+            .iter()
+            .map(|g| {
+                (
+                    g.upload.display_name(),
+                    g.len,
+                    g.records,
+                    g.host.to_string(),
+                )
+            })
+            .collect();
+        let result = commit(config, journal, good);
+        match result {
+            Ok(days) => {
+                for (name, len, records, host) in done {
+                    if len == 0 {
+                        self.summary.empty += 1;
+                    } else {
+                        self.summary.ingested += 1;
+                        self.summary.bytes += len;
+                    }
+                    log::info!("ingested {name} ({len} bytes, {records} records) for host {host}");
+                }
+                self.summary.day_files += days;
+                Ok(())
+            }
+            Err(fatal) => {
+                // Roll back what the journal knows right away, so nothing half done stays.
+                let (mut journal_again, entries) = Journal::open(&config.state_dir)
+                    .map_err(|e| Fatal::io(format!("cannot reopen the journal: {e}")))?;
+                if let Err(again) = recover(&mut journal_again, &entries) {
+                    log::error!(
+                        "rolling back after the failure failed too ({}); the next run repairs it from the journal",
+                        again.message
+                    );
+                }
+                Err(fatal)
+            }
+        }
+    }
+
+    fn purge(&mut self) -> Result<(), Fatal> {
+        let config = self.config;
+        if config.archive_days == 0 {
+            return Ok(());
+        }
+        let entries = retention::list(&config.archive_dir)?;
+        let selection = dropzone::selection(config).map_err(Fatal::io)?;
+        let mut clients: Vec<String> = entries
+            .iter()
+            .filter_map(|e| archive_client(&e.name, &config.job))
+            .filter(|c| selection.matches_client(c))
+            .map(str::to_owned)
+            .collect();
+        clients.sort();
+        clients.dedup();
+        let policy = retention::Policy {
+            max_age_days: config.archive_days,
+            ..retention::Policy::default()
+        };
+        for client in clients {
+            let pattern = retention::NamePattern::upload_archive(&client, &config.job)?;
+            let plan = retention::plan(&entries, &pattern, &policy, self.now);
+            for d in &plan {
+                log::info!(
+                    "purging archive {} (older than {} days)",
+                    d.name,
+                    config.archive_days
+                );
+            }
+            self.summary.purged += retention::apply(&config.archive_dir, &plan)?.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn compress(&mut self) -> Result<(), Fatal> {
+        let config = self.config;
+        let names = dir_names(&config.oper_dir)?;
+        let days = dayfile::closed_days(&names, self.now, config.oper_compress_after_days);
+        let done = dayfile::compress_days(
+            &config.oper_dir,
+            &days,
+            config.oper_codec,
+            self.options.threads,
+        );
+        self.summary.compressed = done.done.len() as u64;
+        for (path, e) in done.failed {
+            let message = format!(
+                "cannot compress {}: {}",
+                EscapedPath(&path),
+                error_chain(&e)
+            );
+            log::error!("{message}");
+            self.trouble.get_or_insert(message);
+        }
+        Ok(())
+    }
+
+    fn dry_run(&mut self) -> Result<(), Fatal> {
+        let config = self.config;
+        let found = dropzone::scan(config, self.now)
+            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
+        let mut out = io::stdout().lock();
+        let mut say = |line: String| {
+            let _ignored = writeln!(out, "{line}");
+        };
+        for (upload, reason) in &found.invalid {
+            say(format!(
+                "would quarantine {}: {reason}",
+                upload.display_name()
+            ));
+            self.summary.quarantined += 1;
+        }
+        for upload in found.complete {
+            match check_only(config, &upload) {
+                Ok((host, len)) => {
+                    let (day, _) = dayfile::target(&config.oper_dir, &host, upload.day());
+                    if len == 0 {
+                        say(format!(
+                            "would archive {} (empty: nothing to append)",
+                            upload.display_name()
+                        ));
+                        self.summary.empty += 1;
+                    } else {
+                        say(format!(
+                            "would append {} ({len} bytes) to {}",
+                            upload.display_name(),
+                            EscapedPath(&day)
+                        ));
+                        self.summary.ingested += 1;
+                        self.summary.bytes += len;
+                    }
+                }
+                Err(reason) => {
+                    say(format!(
+                        "would quarantine {}: {reason}",
+                        upload.display_name()
+                    ));
+                    self.summary.quarantined += 1;
+                }
+            }
+        }
+        for orphan in &found.orphans {
+            say(format!("orphaned (no .rdy): {}", EscapedPath(orphan)));
+        }
+        let names = dir_names(&config.oper_dir).unwrap_or_default();
+        for d in dayfile::closed_days(&names, self.now, config.oper_compress_after_days) {
+            if config.oper_codec.compression() != Compression::None {
+                say(format!("would compress {} ({})", d.name, config.oper_codec));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The client id of an archived upload's name `CLIENT_YYYYMMDDHHMMSS[_...]_JOB.out[.sfx]`.
+fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
+    let (base, _) = Compression::split_suffix(name);
+    let base = base
+        .strip_suffix(".out")?
+        .strip_suffix(job)?
+        .strip_suffix('_')?;
+    let bytes = base.as_bytes();
+    (1..bytes.len()).find_map(|i| {
+        let rest = &bytes[i..];
+        let is_stamp = rest.len() > 14
+            && rest[0] == b'_'
+            && rest[1..15].iter().all(u8::is_ascii_digit)
+            && (rest.len() == 15 || rest[15] == b'_');
+        is_stamp.then(|| &base[..i])
+    })
+}
+
+fn dir_names(dir: &Path) -> Result<Vec<String>, Fatal> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)
+        .map_err(|e| Fatal::io(format!("cannot read {}: {e}", EscapedPath(dir))))?
+    {
+        let entry =
+            entry.map_err(|e| Fatal::io(format!("cannot read {}: {e}", EscapedPath(dir))))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// An upload validated and ready to commit.
+#[derive(Debug)]
+struct Good {
+    upload: Upload,
+    host: Hostname,
+    day: Date,
+    out: File,
+    len: u64,
+    records: u64,
+    archive: Archive,
+}
+
+/// How the raw upload reaches the archive.
+#[derive(Debug)]
+enum Archive {
+    /// Compressed (or copied) into a temporary file in the archive directory.
+    Staged(Staged),
+    /// Renamed from the dropzone (no compression, same file system): free.
+    Move(PathBuf),
+}
+
+#[derive(Debug)]
+enum Prepared {
+    Good(Box<Good>),
+    /// Bad input: quarantine it.
+    Bad(Upload, String),
+    /// Our side failed (e.g. the archive disk is full): stop.
+    Failed(Upload, String),
+}
+
+/// Prepares uploads on `threads` threads; results keep the uploads' order.
+fn prepare_all(config: &Config, uploads: Vec<Upload>, threads: usize) -> Vec<Prepared> {
+    let n = uploads.len();
+    let slots: Vec<Mutex<Option<Prepared>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let inputs: Vec<Mutex<Option<Upload>>> =
+        uploads.into_iter().map(|u| Mutex::new(Some(u))).collect();
+    let next = AtomicUsize::new(0);
+    let workers = threads.clamp(1, n.max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let Some(upload) = take(&inputs[i]) else {
+                        continue;
+                    };
+                    let result = prepare(config, upload);
+                    *slots[i]
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+                }
+            });
+        }
+    });
+    slots.into_iter().filter_map(|slot| take(&slot)).collect()
+}
+
+fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
+    m.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
+/// Validation common to a real pass and a dry run: the host name and the safely opened `.out`.
+fn open_checked(upload: &Upload) -> Result<(Hostname, File, u64, Vec<Manifest>), String> {
+    let host = upload.hostname()?;
+    let manifests = upload.manifests()?;
+    let out = upload
+        .open_out()
+        .map_err(|e| format!("cannot open .out: {e}"))?;
+    let len = out
+        .metadata()
+        .map_err(|e| format!("cannot stat .out: {e}"))?
+        .len();
+    let claimed: u64 = manifests.iter().map(|m| m.bytes).sum();
+    if !manifests.is_empty() && claimed != len {
+        return Err(format!(
+            "manifest claims {claimed} bytes in {} chunk(s), .out has {len}",
+            manifests.len()
+        ));
+    }
+    Ok((host, out, len, manifests))
+}
+
+fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, u64), String> {
+    let (host, out, len, manifests) = open_checked(upload)?;
+    let archive = config
+        .archive_dir
+        .join(archive_name(upload, config.archive_codec));
+    if archive.exists() {
+        return Err(already_archived(&archive));
+    }
+    let mut sink = io::sink();
+    verify(&out, &manifests, &mut sink).map_err(|e| match e {
+        VerifyError::Bad(reason) => reason,
+        VerifyError::Read(e) => format!("cannot read .out: {e}"),
+        VerifyError::Write(e) => format!("cannot write: {e}"),
+    })?;
+    Ok((host, len))
+}
+
+fn archive_name(upload: &Upload, codec: Codec) -> String {
+    format!("{}.out{}", upload.stem(), codec.suffix())
+}
+
+fn already_archived(archive: &Path) -> String {
+    format!(
+        "{} already exists: this upload looks ingested before (e.g. the journal was removed); not appended again, to avoid doubling",
+        EscapedPath(archive)
+    )
+}
+
+fn prepare(config: &Config, upload: Upload) -> Prepared {
+    let (host, out, len, manifests) = match open_checked(&upload) {
+        Ok(v) => v,
+        Err(reason) => return Prepared::Bad(upload, reason),
+    };
+    let codec = config.archive_codec;
+    let archive_path = config.archive_dir.join(archive_name(&upload, codec));
+    if fs::symlink_metadata(&archive_path).is_ok() {
+        let reason = already_archived(&archive_path);
+        return Prepared::Bad(upload, reason);
+    }
+    let same_fs = || {
+        let a = fs::metadata(&config.archive_dir).map(|m| m.dev());
+        let b = out.metadata().map(|m| m.dev());
+        matches!((a, b), (Ok(a), Ok(b)) if a == b)
+    };
+    let move_only = codec.compression() == Compression::None && same_fs();
+    let (archive, verified) = if move_only {
+        let v = verify(&out, &manifests, &mut io::sink());
+        (Some(Archive::Move(archive_path)), v)
+    } else {
+        let staged = match Publisher::open(&config.archive_dir)
+            .and_then(|p| p.stage(archive_name(&upload, codec)))
+        {
+            Ok(s) => s,
+            Err(e) => return Prepared::Failed(upload, error_chain(&e)),
+        };
+        let mut staged = staged;
+        let v = {
+            let mut sink = io::BufWriter::with_capacity(256 * 1024, &mut staged);
+            let mut encoder = codec.encoder(&mut sink);
+            let v = verify(&out, &manifests, &mut encoder);
+            let finished = v.is_ok().then(|| encoder.finish().map(drop));
+            match (v, finished) {
+                (Ok(records), Some(Ok(()))) => {
+                    sink.flush().map(|()| records).map_err(VerifyError::Write)
+                }
+                (Ok(_), Some(Err(e))) => Err(VerifyError::Write(e)),
+                (Err(e), _) => Err(e),
+                (Ok(_), None) => Err(VerifyError::Write(io::Error::other("unreachable"))),
+            }
+        };
+        (Some(Archive::Staged(staged)), v)
+    };
+    let records = match verified {
+        Ok(records) => records,
+        Err(VerifyError::Bad(reason)) => return Prepared::Bad(upload, reason),
+        Err(VerifyError::Read(e)) => {
+            return Prepared::Bad(upload, format!("cannot read .out: {e}"));
+        }
+        Err(VerifyError::Write(e)) => {
+            return Prepared::Failed(
+                upload,
+                format!(
+                    "cannot write the archive: {e}{}",
+                    if argus_core::is_disk_full(&e) {
+                        " (the disk is full)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+    };
+    let Some(archive) = archive else {
+        return Prepared::Failed(upload, "no archive".to_owned());
+    };
+    let day = upload.day();
+    Prepared::Good(Box::new(Good {
+        upload,
+        host,
+        day,
+        out,
+        len,
+        records,
+        archive,
+    }))
+}
+
+enum VerifyError {
+    /// The upload is bad.
+    Bad(String),
+    /// Reading the upload failed.
+    Read(io::Error),
+    /// Writing our copy failed.
+    Write(io::Error),
+}
+
+/// Reads `.out` once: walks the argus records, checks each manifest chunk's SHA-256, and copies
+/// the bytes to `sink` (the archive encoder). Returns the number of records.
+fn verify(out: &File, manifests: &[Manifest], sink: &mut dyn Write) -> Result<u64, VerifyError> {
+    let mut reader = BufReader::with_capacity(256 * 1024, ReadAt { file: out, pos: 0 });
+    let mut walker = Walker::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut chunk = 0;
+    let mut left = manifests.first().map_or(u64::MAX, |m| m.bytes);
+    let mut hasher = Sha256::new();
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(VerifyError::Read(e)),
+        };
+        let data = &buf[..n];
+        walker.feed(data);
+        if walker.is_failed() {
+            break;
+        }
+        if !manifests.is_empty() {
+            let mut rest = data;
+            while !rest.is_empty() {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                hasher.update(&rest[..take]);
+                rest = &rest[take..];
+                left -= take as u64;
+                if left == 0 {
+                    check_chunk(&manifests[chunk], &mut hasher)?;
+                    chunk += 1;
+                    left = manifests.get(chunk).map_or(u64::MAX, |m| m.bytes);
+                }
+            }
+        }
+        sink.write_all(data).map_err(VerifyError::Write)?;
+    }
+    // Zero-length chunks at the end are checked too.
+    while chunk < manifests.len() && manifests[chunk].bytes == 0 {
+        check_chunk(&manifests[chunk], &mut hasher)?;
+        chunk += 1;
+    }
+    let report = walker.finish();
+    if !report.is_clean() {
+        return Err(VerifyError::Bad(format!(
+            "argus data is damaged: {}",
+            report.walk
+        )));
+    }
+    Ok(report.records)
+}
+
+fn check_chunk(m: &Manifest, hasher: &mut Sha256) -> Result<(), VerifyError> {
+    let digest: [u8; 32] = std::mem::take(hasher).finalize().into();
+    if digest != m.sha256 {
+        return Err(VerifyError::Bad(format!(
+            "chunk seq {} of host {} does not match its manifest (sha256 differs)",
+            m.seq, m.host
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a file from a position without moving (or sharing) its cursor.
+struct ReadAt<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// A day file being appended to in this batch.
+struct DayTarget {
+    file: File,
+    compression: Compression,
+    start_len: u64,
+    cur_len: u64,
+}
+
+/// Steps 2-6 for validated uploads. Returns the number of day files written.
+fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64, Fatal> {
+    // Where each upload goes, and the size its day file will have before it.
+    let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
+    let mut entries = Vec::with_capacity(good.len());
+    let mut plan: Vec<Option<PathBuf>> = Vec::with_capacity(good.len());
+    for g in &good {
+        let archive = match &g.archive {
+            Archive::Staged(s) => s.dest().to_path_buf(),
+            Archive::Move(p) => p.clone(),
+        };
+        let day = if g.len == 0 {
+            None
+        } else {
+            let (path, compression) = dayfile::target(&config.oper_dir, &g.host, g.day);
+            if !targets.contains_key(&path) {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o644)
+                    .custom_flags(nix::libc::O_NOFOLLOW)
+                    .open(&path)
+                    .map_err(|e| Fatal::io(format!("cannot open {}: {e}", EscapedPath(&path))))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| Fatal::io(format!("cannot stat {}: {e}", EscapedPath(&path))))?
+                    .len();
+                targets.insert(
+                    path.clone(),
+                    DayTarget {
+                        file,
+                        compression,
+                        start_len: len,
+                        cur_len: len,
+                    },
+                );
+            }
+            Some(path)
+        };
+        let size_before = match &day {
+            None => 0,
+            Some(path) => {
+                let t = targets
+                    .get_mut(path)
+                    .ok_or_else(|| Fatal::io("day file vanished"))?;
+                if t.compression == Compression::None {
+                    let before = t.cur_len;
+                    t.cur_len += g.len;
+                    before
+                } else {
+                    // A compressed member's size is unknown until written: the batch start is
+                    // a safe (smaller) bound; see journal::plan_recovery.
+                    t.start_len
+                }
+            }
+        };
+        entries.push(Entry {
+            rdy: g.upload.rdy_path().to_path_buf(),
+            out: g.upload.out_path().to_path_buf(),
+            day: day.clone(),
+            size_before,
+            archive,
+        });
+        plan.push(day);
+    }
+    journal
+        .record(&entries)
+        .map_err(|e| Fatal::io(format!("cannot write the journal: {e}")))?;
+    failpoint::hit("journaled");
+
+    for (g, day) in good.iter().zip(&plan) {
+        let Some(day) = day else { continue };
+        let t = targets
+            .get(day)
+            .ok_or_else(|| Fatal::io("day file vanished"))?;
+        let appended = if t.compression == Compression::None {
+            append_file(&t.file, &g.out)
+        } else {
+            let codec = if config.oper_codec.compression() == t.compression {
+                config.oper_codec
+            } else {
+                t.compression.codec()
+            };
+            append_encoded(
+                &t.file,
+                ReadAt {
+                    file: &g.out,
+                    pos: 0,
+                },
+                codec,
+            )
+        };
+        appended.map_err(|e| {
+            Fatal::io(format!(
+                "cannot append {} to {}: {e}{}",
+                g.upload.display_name(),
+                EscapedPath(day),
+                if argus_core::is_disk_full(&e) {
+                    " (the disk is full: free space and run again; nothing was lost)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+        failpoint::hit("appended");
+    }
+    for (path, t) in &targets {
+        t.file
+            .sync_data()
+            .map_err(|e| Fatal::io(format!("cannot sync {}: {e}", EscapedPath(path))))?;
+    }
+    failpoint::hit("synced");
+
+    // Archives: staged ones in one batch (one data sync, one directory sync), moves by rename.
+    let sync = if good.len() > 2 {
+        SyncMode::FileSystem
+    } else {
+        SyncMode::EachFile
+    };
+    let publisher = Publisher::open(&config.archive_dir)?.with_sync(sync);
+    let mut batch = publisher.batch();
+    let mut moves = Vec::new();
+    let mut uploads = Vec::with_capacity(good.len());
+    for g in good {
+        let Good {
+            upload, archive, ..
+        } = g;
+        match archive {
+            Archive::Staged(staged) => batch.add(staged),
+            Archive::Move(dest) => moves.push((upload.out_path().to_path_buf(), dest)),
+        }
+        uploads.push(upload);
+    }
+    let report = batch.commit()?;
+    if let Some((path, e)) = report.failed.into_iter().next() {
+        return Err(Fatal::io(format!(
+            "cannot archive {}: {}",
+            EscapedPath(&path),
+            error_chain(&e)
+        )));
+    }
+    for (from, to) in &moves {
+        publish::rename_noreplace(from, to)?;
+        failpoint::hit("archived");
+    }
+    if !moves.is_empty() {
+        publisher.sync_dir()?;
+    }
+    failpoint::hit("archives-durable");
+
+    // Remove the groups, .rdy last, oldest first; one directory sync per directory.
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for upload in &uploads {
+        dropzone::remove_parts(upload)?;
+        failpoint::hit("removed");
+        let dir = upload.dir().to_path_buf();
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in &dirs {
+        publish::sync_dir(dir)?;
+    }
+    journal
+        .clear()
+        .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
+    Ok(targets.len() as u64)
+}
+
+/// Acts on the journal of an interrupted run (see [`journal::plan_recovery`]). Returns the number
+/// of uploads it concerned.
+fn recover(journal: &mut Journal, entries: &[Entry]) -> Result<usize, Fatal> {
+    if entries.is_empty() {
+        journal
+            .clear()
+            .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
+        return Ok(0);
+    }
+    let plan = journal::plan_recovery(entries, |e| Facts {
+        rdy_present: fs::symlink_metadata(&e.rdy).is_ok(),
+        out_present: fs::symlink_metadata(&e.out).is_ok(),
+        archived: fs::symlink_metadata(&e.archive).is_ok(),
+    });
+    for (path, size) in &plan.truncate {
+        match OpenOptions::new().write(true).open(path) {
+            Ok(file) => {
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                if len > *size {
+                    log::warn!(
+                        "recovery: truncating {} from {len} back to {size} bytes (an interrupted append)",
+                        EscapedPath(path)
+                    );
+                }
+                truncate_back(&file, *size).map_err(|e| {
+                    Fatal::io(format!("cannot truncate {}: {e}", EscapedPath(path)))
+                })?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Fatal::io(format!("cannot open {}: {e}", EscapedPath(path)))),
+        }
+    }
+    for (day, source) in &plan.reappend {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(day)
+            .map_err(|e| Fatal::io(format!("cannot open {}: {e}", EscapedPath(day))))?;
+        let (_, compression) = Compression::split_suffix(&day.to_string_lossy());
+        let result = match source {
+            Source::Out(out) => File::open(out).and_then(|src| {
+                if compression == Compression::None {
+                    append_file(&file, &src)
+                } else {
+                    append_encoded(&file, src, compression.codec())
+                }
+            }),
+            Source::Archive(archive) => open_decoded(archive)
+                .map_err(|e| io::Error::other(e.to_string()))
+                .and_then(|src| append_encoded(&file, src, compression.codec())),
+        };
+        result.map_err(|e| Fatal::io(format!("cannot re-append to {}: {e}", EscapedPath(day))))?;
+        file.sync_data()
+            .map_err(|e| Fatal::io(format!("cannot sync {}: {e}", EscapedPath(day))))?;
+        log::warn!(
+            "recovery: appended again to {} data cut off by the rollback",
+            EscapedPath(day)
+        );
+    }
+    for e in &plan.lost {
+        log::error!(
+            "recovery: the data of {} is in neither the dropzone nor the archive; it cannot be restored",
+            EscapedPath(&e.rdy)
+        );
+    }
+    for e in &plan.remove {
+        dropzone::remove_by_rdy(&e.rdy)?;
+        log::info!("recovery: finished removing {}", EscapedPath(&e.rdy));
+    }
+    for e in &plan.redo {
+        log::warn!(
+            "recovery: rolled back the interrupted ingest of {}; it is ingested again now",
+            EscapedPath(&e.rdy)
+        );
+    }
+    journal
+        .clear()
+        .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
+    Ok(entries.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_names_give_their_client() {
+        let job = "harvest_argus";
+        assert_eq!(
+            archive_client("client1_20261127000000_harvest_argus.out.gz", job),
+            Some("client1")
+        );
+        assert_eq!(
+            archive_client("site_2_20261127000000_4242_harvest_argus.out", job),
+            Some("site_2")
+        );
+        assert_eq!(
+            archive_client("a.b-c_20261127000000_x_y_harvest_argus.out.xz", job),
+            Some("a.b-c")
+        );
+        assert_eq!(
+            archive_client("client1_20261127000000_other.out.gz", job),
+            None
+        );
+        assert_eq!(
+            archive_client("client1_2026112700000_harvest_argus.out", job),
+            None
+        );
+        assert_eq!(
+            archive_client("_20261127000000_harvest_argus.out", job),
+            None
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The one-line summary of a pass, for people and (`--json`) for machines.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// What one pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Uploads appended to day files and archived.
+    pub ingested: u64,
+    /// Bytes of argus data appended.
+    pub bytes: u64,
+    /// Uploads with an empty `.out` (archived, nothing appended).
+    pub empty: u64,
+    /// Day files that received data.
+    pub day_files: u64,
+    /// Groups moved to quarantine.
+    pub quarantined: u64,
+    /// Groups still being uploaded (data without `.rdy`), not yet orphans.
+    pub in_flight: u64,
+    /// Data without `.rdy` older than `orphan_after`.
+    pub orphans: u64,
+    /// Groups of other clients or jobs, left untouched.
+    pub foreign: u64,
+    /// Interrupted uploads finished or rolled back from the journal.
+    pub recovered: u64,
+    /// Archives deleted by retention.
+    pub purged: u64,
+    /// Day files compressed.
+    pub compressed: u64,
+    /// Wall time of the pass.
+    pub elapsed: Duration,
+    /// Set when the pass stopped early, with the reason.
+    pub failed: Option<String>,
+}
+
+impl Summary {
+    /// One line for people.
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "ingested {} upload{} ({}) into {} day file{}",
+            self.ingested,
+            plural(self.ingested),
+            human_bytes(self.bytes),
+            self.day_files,
+            plural(self.day_files)
+        );
+        let extras = [
+            (self.empty, "empty"),
+            (self.quarantined, "quarantined"),
+            (self.in_flight, "in flight"),
+            (self.orphans, "orphaned"),
+            (self.foreign, "foreign, untouched"),
+            (self.recovered, "recovered from the journal"),
+            (self.purged, "archives purged"),
+            (self.compressed, "day files compressed"),
+        ];
+        for (n, what) in extras {
+            if n > 0 {
+                let _infallible = write!(s, "; {n} {what}");
+            }
+        }
+        let _infallible = write!(s, "; {:.2} s", self.elapsed.as_secs_f64());
+        if let Some(why) = &self.failed {
+            let _infallible = write!(s, "; STOPPED: {why}");
+        }
+        s
+    }
+
+    /// One JSON object, keys in a fixed order.
+    pub fn json(&self) -> String {
+        let mut s = String::from("{");
+        let fields = [
+            ("ingested", self.ingested),
+            ("bytes", self.bytes),
+            ("empty", self.empty),
+            ("day_files", self.day_files),
+            ("quarantined", self.quarantined),
+            ("in_flight", self.in_flight),
+            ("orphans", self.orphans),
+            ("foreign", self.foreign),
+            ("recovered", self.recovered),
+            ("purged", self.purged),
+            ("compressed", self.compressed),
+        ];
+        for (key, value) in fields {
+            let _infallible = write!(s, "\"{key}\":{value},");
+        }
+        let _infallible = write!(s, "\"elapsed_ms\":{},", self.elapsed.as_millis());
+        match &self.failed {
+            Some(why) => {
+                let _infallible = write!(s, "\"failed\":{}", json_string(why));
+            }
+            None => s.push_str("\"failed\":null"),
+        }
+        s.push('}');
+        s
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `1.5 MiB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A JSON string literal, escaping quotes, backslashes and control characters.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _infallible = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_mentions_only_what_happened() {
+        let s = Summary {
+            ingested: 1,
+            bytes: 41560,
+            day_files: 1,
+            quarantined: 2,
+            elapsed: Duration::from_millis(1500),
+            ..Summary::default()
+        };
+        assert_eq!(
+            s.text(),
+            "ingested 1 upload (40.6 KiB) into 1 day file; 2 quarantined; 1.50 s"
+        );
+    }
+
+    #[test]
+    fn json_is_stable() {
+        let s = Summary {
+            ingested: 3,
+            failed: Some("disk \"full\"\n".into()),
+            ..Summary::default()
+        };
+        assert_eq!(
+            s.json(),
+            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
+        );
+    }
+}
