@@ -1,0 +1,432 @@
+//! Helpers for the end-to-end tests of `harvest_argus`: a sensor in a temporary directory with
+//! its own argus on `lo`, runs of the binary, UDP traffic of known distinct flows, and `ra`.
+
+#![allow(
+    clippy::print_stderr,
+    dead_code,
+    reason = "test helpers say loudly what they skip; not every test file uses every helper"
+)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use argus_core::manifest::Manifest;
+use argus_proc::find::{Target, find_argus};
+
+pub(crate) const ARGUS: &str = "/usr/sbin/argus";
+pub(crate) const HOST: &str = "sensor1";
+
+/// True under CI, where every test must run.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// True when the real-argus tests can run here: argus, ra and root. Otherwise says so loudly,
+/// and fails under `CI=true`.
+pub(crate) fn need_argus(test: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mut missing = Vec::new();
+    if !Path::new(ARGUS).exists() {
+        missing.push("argus (apt-get install argus-server)");
+    }
+    if Command::new("ra")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        missing.push("ra (apt-get install argus-client)");
+    }
+    if !std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        missing.push("root (argus captures on lo)");
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(!in_ci(), "CI=true: {test} needs {}", missing.join(", "));
+    eprintln!("SKIPPED {test}: needs {}", missing.join(", "));
+    false
+}
+
+/// The `harvest_argus` binary of this profile, built from the current sources on first use.
+pub(crate) fn harvest_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable");
+            let profile = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/PROFILE/deps/TEST")
+                .to_path_buf();
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace")
+                .to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(&workspace).args([
+                "build",
+                "--quiet",
+                "-p",
+                "harvest",
+                "--bin",
+                "harvest_argus",
+            ]);
+            if profile.ends_with("release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "cargo build of harvest_argus failed");
+            let bin = profile.join("harvest_argus");
+            assert!(bin.exists(), "{} was not built", bin.display());
+            bin
+        })
+        .clone()
+}
+
+/// The real argus samples shipped with argus-core.
+pub(crate) fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/argus-core/testdata")
+        .join(name)
+}
+
+/// One run of `harvest_argus`.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: String,
+    pub(crate) took: Duration,
+}
+
+impl Run {
+    /// The manifest lines on stderr, in order.
+    pub(crate) fn manifests(&self) -> Vec<Manifest> {
+        Manifest::find_all(self.stderr.as_bytes())
+            .into_iter()
+            .map(|m| m.expect("manifest line parses"))
+            .collect()
+    }
+
+    /// stdout cut into the chunks the manifest lines describe, each checked against its
+    /// manifest (byte count, SHA-256); the whole of stdout must be accounted for.
+    pub(crate) fn chunks(&self) -> Vec<(Manifest, Vec<u8>)> {
+        let mut rest = &self.stdout[..];
+        let mut out = Vec::new();
+        for m in self.manifests() {
+            let n = usize::try_from(m.bytes).expect("size");
+            assert!(rest.len() >= n, "stdout shorter than the manifests say");
+            let (chunk, tail) = rest.split_at(n);
+            assert_eq!(
+                argus_core::manifest::sha256(chunk),
+                m.sha256,
+                "sha256 of chunk seq={} does not match its manifest",
+                m.seq
+            );
+            out.push((m, chunk.to_vec()));
+            rest = tail;
+        }
+        assert!(rest.is_empty(), "stdout holds bytes no manifest describes");
+        out
+    }
+
+    /// Asserts the exit code, showing stderr when it differs.
+    pub(crate) fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "stderr:\n{}", self.stderr);
+        self
+    }
+}
+
+/// A sensor: output, archive and config in a temporary directory.
+pub(crate) struct Sensor {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) output: PathBuf,
+    pub(crate) archive: PathBuf,
+    pub(crate) config: PathBuf,
+}
+
+impl Sensor {
+    /// A sensor whose argus captures on `lo` with `argus_args` (the config's other keys are
+    /// added from `extra`, TOML lines).
+    pub(crate) fn new(argus_args: &[&str], extra: &str) -> Sensor {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output = dir.path().join("var/argus.out");
+        let archive = dir.path().join("archive");
+        let config = dir.path().join("harvest_argus.toml");
+        let sensor = Sensor {
+            output,
+            archive,
+            config,
+            dir,
+        };
+        sensor.write_config(&sensor.config, argus_args, extra);
+        sensor
+    }
+
+    /// Writes a config file for this sensor.
+    pub(crate) fn write_config(&self, path: &Path, argus_args: &[&str], extra: &str) {
+        let args: Vec<String> = argus_args.iter().map(|a| format!("{a:?}")).collect();
+        let text = format!(
+            "archive_dir = {:?}\noutput = {:?}\ninterface = \"lo\"\nargus_bin = {ARGUS:?}\nargus_args = [{}]\n{extra}\n",
+            self.archive.display().to_string(),
+            self.output.display().to_string(),
+            args.join(", ")
+        );
+        std::fs::write(path, text).expect("write config");
+    }
+
+    /// A command running `harvest_argus --config CONFIG --host sensor1`.
+    pub(crate) fn command(&self, config: &Path) -> Command {
+        let mut cmd = Command::new(harvest_bin());
+        cmd.arg("--config")
+            .arg(config)
+            .arg("--host")
+            .arg(HOST)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs one harvest with this sensor's config to the end.
+    pub(crate) fn harvest(&self) -> Run {
+        self.harvest_with(&self.config, &[])
+    }
+
+    /// Runs one harvest with another config and extra arguments.
+    pub(crate) fn harvest_with(&self, config: &Path, args: &[&str]) -> Run {
+        let start = Instant::now();
+        let out = self
+            .command(config)
+            .args(args)
+            .output()
+            .expect("run harvest_argus");
+        Run {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: start.elapsed(),
+        }
+    }
+
+    /// Starts a harvest with a failpoint, waits until it reports reaching it, and kills it with
+    /// SIGKILL. Returns what it had written.
+    pub(crate) fn harvest_killed_at(&self, failpoint: &str) -> Run {
+        let start = Instant::now();
+        let mut child = self
+            .command(&self.config)
+            .env("HARVEST_ARGUS_FAILPOINT", failpoint)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn harvest_argus");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stdout.read_to_end(&mut bytes);
+            bytes
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let mut lines = String::new();
+        let marker = format!("failpoint {failpoint} reached");
+        loop {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok(line) => {
+                    lines.push_str(&line);
+                    lines.push('\n');
+                    if line.contains(&marker) {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("harvest_argus never reached {failpoint}:\n{lines}");
+                }
+            }
+        }
+        child.kill().expect("SIGKILL");
+        let status = child.wait().expect("reap");
+        let stdout = reader.join().expect("reader");
+        // Lines written before the kill may still be in the pipe.
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push_str(&line);
+            lines.push('\n');
+        }
+        Run {
+            code: status.code(),
+            stdout,
+            stderr: lines,
+            took: start.elapsed(),
+        }
+    }
+
+    /// The staged chunks in the output directory.
+    pub(crate) fn staged(&self) -> Vec<PathBuf> {
+        let mut list: Vec<PathBuf> = std::fs::read_dir(self.output.parent().expect("dir"))
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("argus.out.staged."))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        list.sort();
+        list
+    }
+
+    /// The archive files, by name.
+    pub(crate) fn archives(&self) -> Vec<PathBuf> {
+        let mut list: Vec<PathBuf> = std::fs::read_dir(&self.archive)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        list.sort();
+        list
+    }
+
+    /// The argus processes writing this sensor's output.
+    pub(crate) fn argus_pids(&self) -> Vec<i32> {
+        find_argus(&Target::new(Path::new(ARGUS), &self.output))
+            .expect("scan /proc")
+            .into_iter()
+            .map(|p| p.id.pid)
+            .collect()
+    }
+
+    /// Stops this sensor's argus with SIGTERM (it then writes its cached flows and a final
+    /// MAR) and waits until it is gone.
+    pub(crate) fn stop_argus(&self) {
+        for pid in self.argus_pids() {
+            signal(pid, "TERM");
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.argus_pids().is_empty() {
+            if Instant::now() > deadline {
+                for pid in self.argus_pids() {
+                    // argus once ignored a SIGTERM (research/argus.md 1.4).
+                    signal(pid, "KILL");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        for pid in self.argus_pids() {
+            signal(pid, "KILL");
+        }
+    }
+}
+
+fn signal(pid: i32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Distinct UDP flows sent on `lo` from addresses `127.NET.x.y` to `127.0.0.1:port`, one
+/// datagram per flow, until stopped; each flow's source address is unique.
+pub(crate) struct Traffic {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<BTreeSet<Ipv4Addr>>,
+    _receiver: UdpSocket,
+}
+
+impl Traffic {
+    /// Starts sending `per_second` flows a second from the `127.NET.0.0/16` range.
+    pub(crate) fn start(net: u8, port: u16, per_second: u32) -> Traffic {
+        let receiver = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+            .expect("bind the receiving port");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut sent = BTreeSet::new();
+            let start = Instant::now();
+            let mut n: u32 = 0;
+            while !flag.load(Ordering::Relaxed) && n < 250 * 250 {
+                let due = start + Duration::from_secs_f64(f64::from(n) / f64::from(per_second));
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let [hi, lo] = u16::try_from(n / 250 * 256 + n % 250 + 1)
+                    .expect("fits")
+                    .to_be_bytes();
+                let src = Ipv4Addr::new(127, net, hi, lo);
+                let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+                if UdpSocket::bind(SocketAddrV4::new(src, 0))
+                    .and_then(|sock| sock.send_to(b"harvest test flow", to))
+                    .is_ok()
+                {
+                    sent.insert(src);
+                }
+                n += 1;
+            }
+            sent
+        });
+        Traffic {
+            stop,
+            thread,
+            _receiver: receiver,
+        }
+    }
+
+    /// Stops sending and returns the source address of every flow sent.
+    pub(crate) fn stop(self) -> BTreeSet<Ipv4Addr> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("traffic thread")
+    }
+}
+
+/// The source addresses of the UDP flows to `port` that `ra` reads from `file`. (`ra` exits 1
+/// when no record matches its filter, as it does for a file that is not argus data; callers
+/// walk the chunks themselves.)
+pub(crate) fn flow_sources(file: &Path, port: u16) -> BTreeSet<Ipv4Addr> {
+    let out = Command::new("ra")
+        .args(["-n", "-L", "-1", "-c", ",", "-s", "saddr", "dport", "-r"])
+        .arg(file)
+        .args(["-", &format!("udp and dst port {port}")])
+        .output()
+        .expect("run ra");
+    let no_match = out.status.code() == Some(1) && out.stdout.is_empty() && out.stderr.is_empty();
+    assert!(
+        out.status.success() || no_match,
+        "ra failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(',').next()?.trim().parse().ok())
+        .collect()
+}
+
+/// Reads a whole file, decompressing it by its magic bytes.
+pub(crate) fn decoded(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    argus_core::codec::open_decoded(path)
+        .expect("open archive")
+        .read_to_end(&mut out)
+        .expect("decompress archive");
+    out
+}
