@@ -398,3 +398,59 @@ fn an_argus_that_dies_at_start_is_reported_with_its_own_words() {
     assert!(run.stderr.contains("exited within"), "{}", run.stderr);
     assert!(sensor.argus_pids().is_empty());
 }
+
+#[test]
+fn an_argus_config_that_daemonizes_it_is_still_supervised() {
+    if !need_argus("an_argus_config_that_daemonizes_it_is_still_supervised") {
+        return;
+    }
+    use std::io::Read;
+    use std::process::Stdio;
+    // ARGUS_DAEMON=yes in the config argus reads makes it daemonize without -d: the process
+    // harvest_argus started exits 0 after half a second and a daemon runs on.
+    let sensor = Sensor::new(&[], "");
+    let conf = sensor.dir.path().join("argus.conf");
+    std::fs::write(&conf, "ARGUS_DAEMON=yes\nARGUS_ACCESS_PORT=0\n").expect("write");
+    let conf = conf.display().to_string();
+    sensor.write_config(&sensor.config, &["-F", &conf], "");
+    let mut child = sensor
+        .command(&sensor.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut err = String::new();
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        let _ = stderr.read_to_string(&mut err);
+        let _ = tx.send(err);
+    });
+    let err = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("stdout and stderr reach EOF although argus daemonized");
+    assert_eq!(child.wait().expect("wait").code(), Some(0), "{err}");
+    assert!(err.contains("argus daemonized itself"), "{err}");
+    let pids = sensor.argus_pids();
+    assert_eq!(pids.len(), 1);
+    let recorded =
+        std::fs::read_to_string(format!("{}.pid", sensor.output.display())).expect("pid file");
+    assert_eq!(
+        recorded.trim(),
+        pids[0].to_string(),
+        "the daemon's pid is recorded"
+    );
+    // The next harvest finds it and starts no second argus.
+    let run = sensor.harvest();
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains(&format!("argus is running (pid {})", pids[0])),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sensor.argus_pids(), pids);
+}

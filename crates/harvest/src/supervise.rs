@@ -98,6 +98,14 @@ pub(crate) fn supervise(
             return Err(problems);
         }
     }
+    for file in std::iter::once(&s.pid_file).chain(s.argus_log.as_ref()) {
+        if let Some(dir) = file.parent().filter(|d| !d.is_dir()) {
+            log::warn!("directory {} does not exist; creating it", EscapedPath(dir));
+            if let Err(e) = create_dir_all_durably(dir) {
+                log::warn!("{e}");
+            }
+        }
+    }
     let launch = Launch {
         bin: s.argus_bin.clone(),
         interface: s.interface.clone(),
