@@ -293,3 +293,53 @@ fn convert_config_turns_the_recipe_into_a_valid_config() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: arc_dir_client1"));
 }
+
+#[test]
+fn purge_removes_only_this_hosts_old_archives() {
+    let (sensor, _data) = sensor_with_data();
+    std::fs::create_dir_all(&sensor.archive).expect("mkdir");
+    let old_ours = sensor.archive.join("sensor1_20200101000000.argus.gz");
+    let old_other = sensor.archive.join("sensor10_20200101000000.argus.gz");
+    let notes = sensor.archive.join("sensor1_notes.txt");
+    for path in [&old_ours, &old_other, &notes] {
+        std::fs::write(path, b"x").expect("write");
+    }
+    let cfg = config(
+        &sensor,
+        &format!(
+            "{}interface = \"lo\"\nsupervise = false\narchive_days = 7\n",
+            paths(&sensor)
+        ),
+    );
+    let run = sensor.harvest_with(&cfg, &[]);
+    run.expect_code(0);
+    assert!(!old_ours.exists(), "{}", run.stderr);
+    assert!(
+        old_other.exists() && notes.exists(),
+        "foreign files are never touched"
+    );
+    // The chunk just archived is young and stays.
+    assert_eq!(sensor.archives().len(), 3);
+}
+
+#[test]
+fn a_chunk_left_by_the_old_script_is_adopted_and_shipped_first() {
+    let (sensor, data) = sensor_with_data();
+    let mut legacy = sensor.output.clone().into_os_string();
+    legacy.push(".tmp");
+    let old = std::fs::read(sample("hostB.argus")).expect("sample");
+    std::fs::write(&legacy, &old).expect("write");
+    let cfg = config(
+        &sensor,
+        &format!("{}interface = \"lo\"\nsupervise = false\n", paths(&sensor)),
+    );
+    let run = sensor.harvest_with(&cfg, &[]);
+    run.expect_code(0);
+    let chunks = run.chunks();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!((chunks[0].0.seq, chunks[1].0.seq), (1, 2));
+    assert!(chunks[0].1 == old, "the old script's chunk first");
+    assert!(chunks[1].1 == data, "then the output");
+    assert!(!std::path::Path::new(&legacy).exists());
+    assert_eq!(sensor.archives().len(), 2);
+}
