@@ -454,3 +454,41 @@ fn an_argus_config_that_daemonizes_it_is_still_supervised() {
     );
     assert_eq!(sensor.argus_pids(), pids);
 }
+
+#[test]
+fn an_output_written_by_another_argus_binary_gets_no_second_argus() {
+    if !need_argus("an_output_written_by_another_argus_binary_gets_no_second_argus") {
+        return;
+    }
+    let sensor = Sensor::new(ARGS, "");
+    // An argus under another path writes the output (an old install, an init script).
+    let other = sensor.dir.path().join("argus-other");
+    std::fs::copy(harvest_support::ARGUS, &other).expect("copy argus");
+    let other_cfg = sensor.dir.path().join("other.toml");
+    std::fs::write(
+        &other_cfg,
+        std::fs::read_to_string(&sensor.config)
+            .expect("config")
+            .replace(
+                &format!("argus_bin = {:?}", harvest_support::ARGUS),
+                &format!("argus_bin = {:?}", other.display().to_string()),
+            ),
+    )
+    .expect("write");
+    sensor.harvest_with(&other_cfg, &[]).expect_code(0);
+    let pids = sensor.argus_pids();
+    assert_eq!(pids.len(), 1);
+
+    // The configured binary is /usr/sbin/argus: its data is harvested, but no second argus
+    // is started next to the one that writes the output.
+    std::thread::sleep(Duration::from_millis(500));
+    let run = sensor.harvest();
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("no second argus is started"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.chunks().len(), 1);
+    assert_eq!(sensor.argus_pids(), pids);
+}

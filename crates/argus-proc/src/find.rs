@@ -59,13 +59,28 @@ pub struct ArgusProcess {
 /// Finds every live process running `target`'s binary that holds its output open or names it
 /// with `-w`. Processes that vanish or cannot be inspected meanwhile are skipped.
 pub fn find_argus(target: &Target) -> Result<Vec<ArgusProcess>> {
+    scan(target, true)
+}
+
+/// Like [`find_argus`], whatever the executable: every process that holds `target`'s output
+/// open or names it with `-w` (another argus binary than the configured one, say), except this
+/// process.
+pub fn find_output_users(target: &Target) -> Result<Vec<ArgusProcess>> {
+    let me = i32::try_from(std::process::id()).unwrap_or(-1);
+    Ok(scan(target, false)?
+        .into_iter()
+        .filter(|p| p.id.pid != me)
+        .collect())
+}
+
+fn scan(target: &Target, same_binary: bool) -> Result<Vec<ArgusProcess>> {
     let output_id = fs::metadata(&target.output)
         .ok()
         .map(|m| (m.dev(), m.ino()));
     let mut found = Vec::new();
     for pid in procfs::pids().at("read", Path::new("/proc"))? {
         let Ok(exe) = procfs::exe(pid) else { continue };
-        if exe != target.bin {
+        if same_binary && exe != target.bin {
             continue;
         }
         let Some(id) = ProcessId::of(pid) else {

@@ -9,7 +9,7 @@ use argus_core::escape::{Escaped, EscapedPath};
 use argus_core::publish::create_dir_all_durably;
 use argus_proc::argus::{CONFIRM_AFTER, Launch, start};
 use argus_proc::disk::{ARGUS_MIN_FREE_BLOCKS, free_space};
-use argus_proc::find::{Target, find_argus};
+use argus_proc::find::{Target, find_argus, find_output_users};
 use argus_proc::iface::{capture_interfaces, interface_state};
 use argus_proc::{Error as ProcError, ProcessId, pidfile};
 
@@ -52,7 +52,7 @@ pub(crate) fn supervise(
         let id = running.id;
         log::info!("argus is running (pid {id})");
         refresh_pid_file(&s.pid_file, id);
-        check_interfaces(s, true, &mut problems);
+        check_interfaces(s, &mut problems);
         if let (Some(stale_after), Some(last)) = (s.stale_after, last_write)
             && let Ok(idle) = SystemTime::now().duration_since(last)
             && idle > stale_after
@@ -82,6 +82,19 @@ pub(crate) fn supervise(
         } else {
             Err(problems)
         };
+    }
+    // Something else writes the output (an argus under another path, started by hand or by
+    // an init script): a second argus would interleave its records with it.
+    let others = find_output_users(&target).map_err(|e| vec![message(&e)])?;
+    if let Some(other) = others.first() {
+        problems.push(format!(
+            "{} is written by pid {} ({}), not by argus_bin {}; no second argus is started: set argus_bin to that binary or stop it",
+            EscapedPath(&s.output),
+            other.id,
+            EscapedPath(&other.exe),
+            EscapedPath(&s.argus_bin)
+        ));
+        return Err(problems);
     }
     log::warn!(
         "argus is not running for {}; starting it",
@@ -157,7 +170,9 @@ fn refresh_pid_file(path: &Path, id: ProcessId) {
     }
 }
 
-fn check_interfaces(s: &Settings, running: bool, problems: &mut Vec<String>) {
+/// Interfaces of a running argus: one that vanished makes argus exit; one that is down only
+/// pauses it.
+fn check_interfaces(s: &Settings, problems: &mut Vec<String>) {
     for name in capture_interfaces(&s.interface) {
         match interface_state(name) {
             Ok(state) if state.is_down() => log::warn!(
@@ -165,11 +180,10 @@ fn check_interfaces(s: &Settings, running: bool, problems: &mut Vec<String>) {
                 Escaped(name.as_bytes())
             ),
             Ok(_) => {}
-            Err(e) if running => problems.push(format!(
+            Err(e) => problems.push(format!(
                 "{}; argus exits when its interface disappears",
                 message(&e)
             )),
-            Err(e) => problems.push(message(&e)),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use argus_core::manifest::Manifest;
-use argus_proc::find::{Target, find_argus};
+use argus_proc::find::{Target, find_output_users};
 
 pub(crate) const ARGUS: &str = "/usr/sbin/argus";
 pub(crate) const HOST: &str = "sensor1";
@@ -301,9 +301,9 @@ impl Sensor {
         list
     }
 
-    /// The argus processes writing this sensor's output.
+    /// The processes writing this sensor's output (argus, whatever its binary).
     pub(crate) fn argus_pids(&self) -> Vec<i32> {
-        find_argus(&Target::new(Path::new(ARGUS), &self.output))
+        find_output_users(&Target::new(Path::new(ARGUS), &self.output))
             .expect("scan /proc")
             .into_iter()
             .map(|p| p.id.pid)
