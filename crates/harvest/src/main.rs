@@ -20,7 +20,18 @@ use clap::{ArgAction, Parser, Subcommand};
 /// to upload (nothing else ever goes to stdout), print its manifest line on stderr, keep a
 /// compressed local archive, purge old archives and keep argus running.
 #[derive(Debug, Parser)]
-#[command(name = "harvest_argus", version, about, long_about = None)]
+#[command(
+    name = "harvest_argus",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 every chunk shipped and archived and argus running; 1 the data is \
+safe but argus is not running as it should; 64 stdout is a terminal; 74 a chunk was not shipped \
+or not archived (it stays staged and the next run ships it again with the same seq); 75 another \
+harvest_argus holds the lock; 78 invalid configuration.\n\nFiles next to OUTPUT: \
+OUTPUT.staged.SEQ.STAMP (chunks not yet shipped and archived), OUTPUT.seq, OUTPUT.lock, and by \
+default OUTPUT.pid and OUTPUT.log (argus' own messages)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
