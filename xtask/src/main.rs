@@ -6,8 +6,11 @@
     reason = "xtask is a developer tool that talks to its user"
 )]
 
+mod bench;
 mod ci;
+mod demo;
 mod tidy;
+mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,12 +20,19 @@ usage: cargo xtask COMMAND
 
 commands:
   ci      the full check CI runs: rustfmt, clippy (warnings are errors), every test, cargo-deny
+  demo    lay out a dropzone of real argus uploads in ./demo (or --dir DIR), run one
+          process_argus pass on it, and show what came out
+  bench   measure process_argus against its baselines in one run and print the ratios
+          (--only abcd, --small N, --big-mib N, --big-count N, --rss-mib N)
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("__maxrss") => bench::maxrss(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

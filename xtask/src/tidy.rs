@@ -51,7 +51,13 @@ mod tests {
             ("process", &["argus-core", "webjob-drop"][..]),
         ]);
         let internal: Vec<&str> = packages.keys().map(String::as_str).collect();
-        let bin_only = ["clap", "clap_complete", "clap_mangen", "env_logger", "anyhow"];
+        let bin_only = [
+            "clap",
+            "clap_complete",
+            "clap_mangen",
+            "env_logger",
+            "anyhow",
+        ];
         for (name, (_, manifest)) in &packages {
             let Some(allowed) = allowed.get(name.as_str()) else {
                 continue;
@@ -74,7 +80,10 @@ mod tests {
             }
         }
         assert_eq!(
-            allowed.keys().filter(|k| packages.contains_key(**k)).count(),
+            allowed
+                .keys()
+                .filter(|k| packages.contains_key(**k))
+                .count(),
             allowed.len(),
             "every crate of the design card exists"
         );

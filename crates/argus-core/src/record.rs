@@ -238,6 +238,15 @@ impl Walker {
     /// Walks the next bytes of the stream.
     pub fn feed(&mut self, mut buf: &[u8]) {
         while !buf.is_empty() && self.failed.is_none() {
+            if self.rec_pos == 0 && self.records > 0 {
+                // Whole records inside `buf` take the fast path; the state machine below handles
+                // only records cut by a buffer boundary, and the first record's extra checks.
+                let used = self.whole_records(buf);
+                buf = &buf[used..];
+                if buf.is_empty() || self.failed.is_some() {
+                    break;
+                }
+            }
             if self.rec_pos < 4 {
                 let take = (4 - self.rec_pos).min(buf.len());
                 let at = self.rec_pos;
@@ -297,6 +306,63 @@ impl Walker {
             starts: self.starts,
             mar_times: self.mar_times,
         }
+    }
+
+    /// Walks the complete records at the start of `buf` without copying them into the state
+    /// machine, with exactly its checks and verdicts. Returns the bytes consumed; stops before the
+    /// first record that is not wholly in `buf` or not well-formed (which the state machine then
+    /// reports).
+    fn whole_records(&mut self, buf: &[u8]) -> usize {
+        let mut at = 0;
+        while let Some(h) = buf.get(at..at + 4) {
+            let len = usize::from(u16::from_be_bytes([h[2], h[3]])) * 4;
+            let ty = h[0] >> 4;
+            let known = matches!(
+                ty,
+                kind::FLOW
+                    | kind::INDEX
+                    | kind::NETFLOW
+                    | kind::EVENT
+                    | kind::DATASUP
+                    | kind::ARCHIVAL
+                    | kind::MAR
+            );
+            if h[0] & 0x0f != 3 || !known || len < 4 {
+                break;
+            }
+            let Some(rec) = buf.get(at..at + len) else {
+                break;
+            };
+            if self.check_dsrs
+                && ty == kind::FLOW
+                && let Err(bad) = dsrs_fill(rec)
+            {
+                self.failed = Some((self.rec_start, Corruption::BadDsr { at: bad as u64 }));
+                return at;
+            }
+            if ty == kind::MAR {
+                self.mars += 1;
+                let cookie = rec.get(8..12).map(|c| [c[0], c[1], c[2], c[3]]);
+                let has_cookie = cookie.is_some_and(|c| {
+                    u32::from_be_bytes(c) == ARGUS_COOKIE || u32::from_le_bytes(c) == ARGUS_COOKIE
+                });
+                if rec[1] >> 4 == CAUSE_START && has_cookie {
+                    self.starts += 1;
+                }
+                if let Some(t) = rec.get(32..36) {
+                    let now = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+                    self.mar_times = Some(match self.mar_times {
+                        None => (now, now),
+                        Some((first, _)) => (first, now),
+                    });
+                }
+            }
+            self.records += 1;
+            self.last_record = Some(self.rec_start);
+            self.rec_start += len as u64;
+            at += len;
+        }
+        at
     }
 
     fn start_record(&mut self) {
@@ -407,6 +473,29 @@ impl Walker {
     fn fail(&mut self, reason: Corruption) {
         self.failed = Some((self.rec_start, reason));
     }
+}
+
+/// Checks that the DSRs of a complete flow record fill it exactly; on failure returns the offset
+/// of the offending DSR inside the record.
+fn dsrs_fill(rec: &[u8]) -> Result<(), usize> {
+    let mut off = 4;
+    while off < rec.len() {
+        let Some(d) = rec.get(off..off + 4) else {
+            return Err(off);
+        };
+        let len = if d[0] & 0x80 != 0 {
+            4
+        } else if d[0] == 0x50 {
+            usize::from(u16::from_be_bytes([d[2], d[3]])) * 4
+        } else {
+            usize::from(d[3]) * 4
+        };
+        if len == 0 || off + len > rec.len() {
+            return Err(off);
+        }
+        off += len;
+    }
+    Ok(())
 }
 
 /// Walks everything `input` yields (or up to the first corruption) with a fixed 128 KiB buffer,

@@ -377,7 +377,10 @@ impl Pass<'_> {
                         self.summary.ingested += 1;
                         self.summary.bytes += len;
                     }
-                    log::info!("ingested {name} ({len} bytes, {records} records) for host {host}");
+                    let s = if records == 1 { "" } else { "s" };
+                    log::info!(
+                        "ingested {name} ({len} bytes, {records} record{s}) for host {host}"
+                    );
                 }
                 self.summary.day_files += days;
                 Ok(())

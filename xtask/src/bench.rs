@@ -1,0 +1,411 @@
+//! `cargo xtask bench`: process_argus against its baselines, measured in the same run, reported
+//! as ratios (never as absolute times, which depend on the machine).
+//!
+//! - (a) backlog: 2,000 small uploads (one real sample each), the recipe's `process_argus.cfg`
+//!   with `gzip -6`: the recipe's own script (from `../shared/seed/`, skipped when absent) against
+//!   process_argus on an identical copy. Their day files must come out byte-identical.
+//! - (b) large: 8 uploads of 64 MiB, no compression, against `cat UPLOAD >> DAY` and `sync`.
+//! - (c) large with gzip -6, against `cat UPLOAD >> DAY`, `gzip -6` of the upload, and `sync`.
+//! - (d) memory: peak RSS for one 512 MiB upload against one of 1 MiB.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use webjob_drop::fixture::Upload;
+
+use crate::util;
+
+struct Settings {
+    only: Vec<char>,
+    small: usize,
+    big_mib: usize,
+    big_count: usize,
+    rss_mib: usize,
+}
+
+fn parse(args: &[String]) -> Result<Settings, String> {
+    let mut s = Settings {
+        only: vec!['a', 'b', 'c', 'd'],
+        small: 2000,
+        big_mib: 64,
+        big_count: 8,
+        rss_mib: 512,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("{arg} needs a value"))
+                .cloned()
+        };
+        let number = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{arg}: not a number: {v}"))
+        };
+        match arg.as_str() {
+            "--only" => s.only = value()?.chars().filter(char::is_ascii_alphabetic).collect(),
+            "--small" => s.small = number(value()?)?,
+            "--big-mib" => s.big_mib = number(value()?)?,
+            "--big-count" => s.big_count = number(value()?)?,
+            "--rss-mib" => s.rss_mib = number(value()?)?,
+            _ => {
+                return Err(format!(
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcd] [--small N] [--big-mib N] [--big-count N] [--rss-mib N]"
+                ));
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// One line of the final table.
+struct Row {
+    name: String,
+    ours: Duration,
+    baseline: Duration,
+    target: &'static str,
+    met: bool,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let settings = parse(args)?;
+    let bins = util::build(true)?;
+    let ours = bins.join("process_argus");
+    let work = crate::root().join("target/bench-work");
+    if work.exists() {
+        fs::remove_dir_all(&work).map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
+    }
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    if settings.only.contains(&'a') {
+        match backlog(&ours, &work.join("a"), settings.small)? {
+            Some(row) => rows.push(row),
+            None => notes.push(
+                "(a) skipped: the recipe's script ../shared/seed/process_argus is not here"
+                    .to_owned(),
+            ),
+        }
+    }
+    if settings.only.contains(&'b') {
+        rows.push(large(&ours, &work.join("b"), &settings, false)?);
+    }
+    if settings.only.contains(&'c') {
+        rows.push(large(&ours, &work.join("c"), &settings, true)?);
+    }
+    if settings.only.contains(&'d') {
+        notes.push(memory(&ours, &work.join("d"), settings.rss_mib)?);
+    }
+    let _ignored = fs::remove_dir_all(&work);
+
+    println!(
+        "\n{:<52} {:>10} {:>10} {:>8}  target",
+        "benchmark", "ours s", "base s", "ratio"
+    );
+    for r in &rows {
+        let ratio = r.baseline.as_secs_f64() / r.ours.as_secs_f64().max(1e-9);
+        println!(
+            "{:<52} {:>10.3} {:>10.3} {:>7.2}x  {} {}",
+            r.name,
+            r.ours.as_secs_f64(),
+            r.baseline.as_secs_f64(),
+            ratio,
+            r.target,
+            if r.met { "met" } else { "MISSED" }
+        );
+    }
+    for n in notes {
+        println!("{n}");
+    }
+    Ok(())
+}
+
+/// Runs `cmd` to completion and returns how long it took. Its stdout is whatever the caller set
+/// (inherited otherwise); its stderr is kept for the error message.
+fn timed(cmd: &mut Command) -> Result<Duration, String> {
+    let start = Instant::now();
+    let out = cmd
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(std::process::Child::wait_with_output)
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let elapsed = start.elapsed();
+    // Exit status 1 means "something was quarantined": a real outcome, but not in these runs.
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(elapsed)
+}
+
+fn sync() -> Result<(), String> {
+    timed(Command::new("sync").stdout(Stdio::null())).map(drop)
+}
+
+fn recipe_cfg(root: &Path, clients: &str, zip: &str) -> Result<(), String> {
+    for d in ["etc", "incoming", "archive", "operational", "log"] {
+        fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
+    }
+    let text = format!(
+        "arch_day=\"30\"\narch_dir=\"{a}\"\narch_zip=\"{zip}\"\nclnt_lst=\"{clients}\"\nlog_dir=\"{l}\"\ndrop_dir=\"{d}\"\noper_dir=\"{o}\"\noper_zip=\"{zip}\"\n",
+        a = root.join("archive").display(),
+        l = root.join("log").display(),
+        d = root.join("incoming").display(),
+        o = root.join("operational").display(),
+    );
+    fs::write(root.join("etc/process_argus.cfg"), text).map_err(|e| e.to_string())
+}
+
+/// (a) The recipe's script against process_argus on 2,000 small uploads.
+fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Option<Row>, String> {
+    let script = crate::root().join("../shared/seed/process_argus");
+    if !script.exists() {
+        return Ok(None);
+    }
+    println!("bench (a): {count} small uploads, recipe config with gzip -6");
+    let samples = [
+        util::sample("hostA.argus")?,
+        util::sample("hostB.argus")?,
+        util::sample("hostC.argus")?,
+        util::sample("hostD.chunk2.argus")?,
+    ];
+    let trees = [dir.join("recipe"), dir.join("ours")];
+    let start = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
+    for tree in &trees {
+        recipe_cfg(tree, "client1 client2", "/bin/gzip -6")?;
+        for i in 0..count {
+            let client = if i % 2 == 0 { "client1" } else { "client2" };
+            let at = start + time::Duration::seconds(i64::try_from(i).unwrap_or(0));
+            Upload::at(client, at)
+                .out(samples[i % samples.len()].clone())
+                .write(&tree.join("incoming"))
+                .map_err(|e| format!("cannot write an upload: {e}"))?;
+        }
+    }
+    sync()?;
+    let recipe = timed(
+        Command::new("sh")
+            .arg(&script)
+            .env("WEBJOB_HOME", &trees[0])
+            .stdout(Stdio::null()),
+    )?;
+    sync()?;
+    let mine = timed(
+        Command::new(ours)
+            .env("WEBJOB_HOME", &trees[1])
+            .stdout(Stdio::null()),
+    )?;
+    // The same data, or the comparison means nothing. (Not the same order: the recipe appends
+    // in directory order, process_argus oldest first.)
+    for client in ["client1", "client2"] {
+        let day = format!("{client}_{}", argus_core::stamp::format_date(start.date()));
+        let walk = |tree: &Path| -> Result<(u64, u64, u64), String> {
+            let f = File::open(tree.join("operational").join(&day)).map_err(|e| e.to_string())?;
+            let r = argus_core::record::walk(f).map_err(|e| e.to_string())?;
+            Ok((r.valid_len, r.records, r.starts))
+        };
+        let (a, b) = (walk(&trees[0])?, walk(&trees[1])?);
+        if a != b {
+            return Err(format!(
+                "(a): day file {day} differs: recipe (bytes, records, streams) {a:?}, process_argus {b:?}"
+            ));
+        }
+    }
+    let ratio = recipe.as_secs_f64() / mine.as_secs_f64().max(1e-9);
+    Ok(Some(Row {
+        name: format!("(a) {count} small uploads, gzip -6: recipe script / ours"),
+        ours: mine,
+        baseline: recipe,
+        target: ">= 30x",
+        met: ratio >= 30.0,
+    }))
+}
+
+/// A valid argus stream of about `mib` MiB: real sample files concatenated.
+fn big_blob(mib: usize) -> Result<Vec<u8>, String> {
+    let unit = util::sample("hostA.argus")?;
+    let want = mib * 1024 * 1024;
+    let mut blob = Vec::with_capacity(want + unit.len());
+    while blob.len() < want {
+        blob.extend_from_slice(&unit);
+    }
+    Ok(blob)
+}
+
+/// (b) and (c): large uploads, plain or gzip -6, against cat (+ gzip) and sync.
+fn large(ours: &Path, dir: &Path, s: &Settings, gzip: bool) -> Result<Row, String> {
+    let label = if gzip { "(c)" } else { "(b)" };
+    println!(
+        "bench {label}: {} uploads of {} MiB, {}",
+        s.big_count,
+        s.big_mib,
+        if gzip { "gzip -6" } else { "no compression" }
+    );
+    let blob = big_blob(s.big_mib)?;
+    let base = dir.join("baseline");
+    for d in ["in", "archive"] {
+        fs::create_dir_all(base.join(d)).map_err(|e| e.to_string())?;
+    }
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    for i in 0..s.big_count {
+        let p = base.join("in").join(format!("up{i}.out"));
+        fs::write(&p, &blob).map_err(|e| e.to_string())?;
+        inputs.push(p);
+    }
+    let mine_root = dir.join("ours");
+    let zip = if gzip {
+        "archive_compression = \"gzip\"\narchive_compression_level = 6\noper_compression = \"gzip\"\n"
+    } else {
+        "archive_compression = \"none\"\noper_compression = \"none\"\n"
+    };
+    let config = util::write_config(&mine_root, &["sensor1"], zip)?;
+    let start = OffsetDateTime::now_utc();
+    for i in 0..s.big_count {
+        Upload::at(
+            "sensor1",
+            start + time::Duration::seconds(i64::try_from(i).unwrap_or(0)),
+        )
+        .out(blob.clone())
+        .write(&mine_root.join("incoming"))
+        .map_err(|e| format!("cannot write an upload: {e}"))?;
+    }
+    drop(blob);
+    sync()?;
+
+    let day = base.join("day");
+    let began = Instant::now();
+    for input in &inputs {
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&day)
+            .map_err(|e| e.to_string())?;
+        timed(Command::new("cat").arg(input).stdout(out))?;
+        if gzip {
+            let name = input
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let gz = File::create(base.join("archive").join(format!("{name}.gz")))
+                .map_err(|e| e.to_string())?;
+            timed(
+                Command::new("gzip")
+                    .args(["-6", "-c"])
+                    .arg(input)
+                    .stdout(gz),
+            )?;
+        }
+    }
+    sync()?;
+    let baseline = began.elapsed();
+    fs::remove_dir_all(&base).map_err(|e| e.to_string())?;
+    sync()?;
+
+    let mine = timed(
+        Command::new(ours)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null()),
+    )?;
+    let _ignored = fs::remove_dir_all(dir);
+    let ratio = baseline.as_secs_f64() / mine.as_secs_f64().max(1e-9);
+    let (name, target, met) = if gzip {
+        (
+            format!(
+                "{label} {}x{} MiB, gzip -6: (cat + gzip -6 + sync) / ours",
+                s.big_count, s.big_mib
+            ),
+            ">= 1.2x",
+            ratio >= 1.2,
+        )
+    } else {
+        (
+            format!(
+                "{label} {}x{} MiB, plain: (cat >> day + sync) / ours",
+                s.big_count, s.big_mib
+            ),
+            ">= 0.9x",
+            ratio >= 0.9,
+        )
+    };
+    Ok(Row {
+        name,
+        ours: mine,
+        baseline,
+        target,
+        met,
+    })
+}
+
+/// (d) Peak RSS of one pass over a single large upload against a single small one.
+fn memory(ours: &Path, dir: &Path, big_mib: usize) -> Result<String, String> {
+    println!("bench (d): peak RSS, one {big_mib} MiB upload against one 1 MiB upload (gzip -6)");
+    let mut peaks = Vec::new();
+    for mib in [1, big_mib] {
+        let root = dir.join(format!("{mib}"));
+        let config = util::write_config(
+            &root,
+            &["sensor1"],
+            "archive_compression = \"gzip\"\narchive_compression_level = 6\n",
+        )?;
+        Upload::at("sensor1", OffsetDateTime::now_utc())
+            .out(big_blob(mib)?)
+            .write(&root.join("incoming"))
+            .map_err(|e| format!("cannot write an upload: {e}"))?;
+        peaks.push(max_rss_kib(ours, &config)?);
+        let _ignored = fs::remove_dir_all(&root);
+    }
+    let (small, big) = (peaks[0], peaks[1]);
+    let ratio = big as f64 / small.max(1) as f64;
+    let met = ratio <= 1.2 && big < 32 * 1024;
+    Ok(format!(
+        "(d) peak RSS: {small} KiB for 1 MiB, {big} KiB for {big_mib} MiB: ratio {ratio:.2} (target <= 1.2 and below 32 MiB) {}",
+        if met { "met" } else { "MISSED" }
+    ))
+}
+
+/// Peak RSS in KiB of `process_argus --config CONFIG`, measured in a fresh child of a fresh
+/// process (`xtask __maxrss`), so that no earlier child's peak counts.
+fn max_rss_kib(ours: &Path, config: &Path) -> Result<u64, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(me)
+        .arg("__maxrss")
+        .arg(ours)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "measuring RSS failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("bad RSS output: {e}"))
+}
+
+/// `xtask __maxrss CMD ARGS...`: runs CMD, then prints the peak RSS of its children in KiB.
+pub(crate) fn maxrss(args: &[String]) -> Result<(), String> {
+    let (cmd, rest) = args.split_first().ok_or("__maxrss needs a command")?;
+    let status = Command::new(cmd)
+        .args(rest)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {cmd}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{cmd} failed: {status}"));
+    }
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map_err(|e| e.to_string())?;
+    println!("{}", usage.max_rss());
+    Ok(())
+}
