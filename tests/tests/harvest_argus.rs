@@ -496,3 +496,34 @@ fn an_output_written_by_another_argus_binary_gets_no_second_argus() {
     assert_eq!(run.chunks().len(), 1);
     assert_eq!(sensor.argus_pids(), pids);
 }
+
+#[test]
+fn an_argus_that_drops_privileges_keeps_writing_after_rotations() {
+    if !need_argus("an_argus_that_drops_privileges_keeps_writing_after_rotations") {
+        return;
+    }
+    // argus -u creates (and after each rotation re-creates) its output as that user: the
+    // output directory harvest_argus creates must belong to it.
+    let sensor = Sensor::new(&["-X", "-P", "0", "-S", "1", "-u", "nobody"], "");
+    sensor.harvest().expect_code(0);
+    // Traffic makes argus write, and so re-create its output, within a second of each cut.
+    let traffic = Traffic::start(13, 40_713, 50);
+    let pids = sensor.argus_pids();
+    assert_eq!(pids.len(), 1);
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(1500));
+        let run = sensor.harvest();
+        run.expect_code(0);
+        assert!(run.stderr.contains("argus is running"), "{}", run.stderr);
+    }
+    assert_eq!(sensor.argus_pids(), pids, "argus survived the rotations");
+    use std::os::unix::fs::MetadataExt;
+    // After a rotation, argus has re-created its output as nobody (it does so at its next write).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !sensor.output.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let owner = std::fs::metadata(&sensor.output).expect("output").uid();
+    assert_ne!(owner, 0, "the output is written by the unprivileged user");
+    traffic.stop();
+}

@@ -135,6 +135,22 @@ pub fn check_extra_args(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The user argus switches to after opening its interface (`-u USER` or `-uUSER` among the
+/// extra arguments): it creates its output file, and re-creates it after every rotation, as
+/// that user.
+pub fn run_as_user(args: &[String]) -> Option<&str> {
+    let mut iter = args.iter();
+    let mut user = None;
+    while let Some(arg) = iter.next() {
+        if arg == "-u" {
+            user = iter.next().map(String::as_str);
+        } else if let Some(name) = arg.strip_prefix("-u") {
+            user = Some(name);
+        }
+    }
+    user.filter(|u| !u.is_empty())
+}
+
 /// A started and confirmed argus.
 #[derive(Debug)]
 pub struct Started {
@@ -309,6 +325,20 @@ mod tests {
             let err = check_extra_args(&strings(&["-S", "5", bad])).expect_err(bad);
             assert!(matches!(err, Error::BadArgument { .. }), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn finds_the_user_argus_runs_as() {
+        assert_eq!(
+            run_as_user(&strings(&["-S", "5", "-u", "argus"])),
+            Some("argus")
+        );
+        assert_eq!(
+            run_as_user(&strings(&["-uargus", "-g", "x"])),
+            Some("argus")
+        );
+        assert_eq!(run_as_user(&strings(&["-S", "5"])), None);
+        assert_eq!(run_as_user(&strings(&["-u"])), None);
     }
 
     #[test]

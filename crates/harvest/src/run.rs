@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use argus_core::escape::EscapedPath;
 use argus_core::lock::{Contention, Lock};
 use argus_core::manifest::Manifest;
-use argus_core::publish::{create_dir_all_durably, rename_noreplace, sync_dir};
+use argus_core::publish::{rename_noreplace, sync_dir};
 use argus_core::retention::Policy;
 use argus_core::stamp::format_rfc3339;
 use time::OffsetDateTime;
@@ -73,15 +73,9 @@ struct Run<'a> {
 /// Runs one harvest of `s`, shipping to `stdout` and writing manifest lines to `stderr`.
 pub(crate) fn harvest(s: &Settings, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit {
     let stage = Stage::new(&s.output);
-    if !stage.dir().is_dir() {
-        log::warn!(
-            "output directory {} does not exist; creating it",
-            EscapedPath(stage.dir())
-        );
-        if let Err(e) = create_dir_all_durably(stage.dir()) {
-            log::error!("{e}");
-            return Exit::NotShipped;
-        }
+    if let Err(e) = crate::supervise::prepare_output_dir(s) {
+        log::error!("{e}");
+        return Exit::NotShipped;
     }
     let lock_path = stage.lock_path();
     let _lock = match Lock::acquire(&lock_path, Contention::Fail) {

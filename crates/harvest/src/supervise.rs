@@ -7,11 +7,12 @@ use std::time::SystemTime;
 
 use argus_core::escape::{Escaped, EscapedPath};
 use argus_core::publish::create_dir_all_durably;
-use argus_proc::argus::{CONFIRM_AFTER, Launch, start};
+use argus_proc::argus::{CONFIRM_AFTER, Launch, run_as_user, start};
 use argus_proc::disk::{ARGUS_MIN_FREE_BLOCKS, free_space};
 use argus_proc::find::{Target, find_argus, find_output_users};
 use argus_proc::iface::{capture_interfaces, interface_state};
 use argus_proc::{Error as ProcError, ProcessId, pidfile};
+use nix::unistd::User;
 
 use crate::config::Settings;
 
@@ -100,16 +101,13 @@ pub(crate) fn supervise(
         "argus is not running for {}; starting it",
         EscapedPath(&s.output)
     );
-    let output_dir = s.output.parent().unwrap_or(Path::new("/"));
-    if !output_dir.is_dir() {
-        log::warn!(
-            "output directory {} does not exist; creating it",
-            EscapedPath(output_dir)
-        );
-        if let Err(e) = create_dir_all_durably(output_dir) {
-            problems.push(format!("cannot start argus: {e}"));
-            return Err(problems);
-        }
+    if let Err(e) = prepare_output_dir(s) {
+        problems.push(format!("cannot start argus: {e}"));
+        return Err(problems);
+    }
+    if let Some(problem) = user_cannot_write(s) {
+        problems.push(format!("cannot start argus: {problem}"));
+        return Err(problems);
     }
     for file in std::iter::once(&s.pid_file).chain(s.argus_log.as_ref()) {
         if let Some(dir) = file.parent().filter(|d| !d.is_dir()) {
@@ -158,6 +156,67 @@ pub(crate) fn supervise(
             Err(problems)
         }
     }
+}
+
+/// Creates the output directory when it is missing. When argus runs as another user (`-u`),
+/// a directory created here is given to that user: argus creates its output file as that user,
+/// at its start and after every rotation.
+pub(crate) fn prepare_output_dir(s: &Settings) -> Result<(), String> {
+    let dir = s.output.parent().unwrap_or(Path::new("/"));
+    if dir.is_dir() {
+        return Ok(());
+    }
+    log::warn!(
+        "output directory {} does not exist; creating it",
+        EscapedPath(dir)
+    );
+    create_dir_all_durably(dir).map_err(|e| e.to_string())?;
+    if let Some(name) = run_as_user(&s.argus_args) {
+        match User::from_name(name) {
+            Ok(Some(user)) => {
+                nix::unistd::chown(dir, Some(user.uid), Some(user.gid)).map_err(|e| {
+                    format!(
+                        "cannot give {} to user {name} (argus runs as it): {e}",
+                        EscapedPath(dir)
+                    )
+                })?;
+                log::info!(
+                    "gave {} to user {name}, as whom argus writes",
+                    EscapedPath(dir)
+                );
+            }
+            _ => log::warn!("argus is to run as user {name:?} (-u), which does not exist"),
+        }
+    }
+    Ok(())
+}
+
+/// Why the user argus runs as (`-u`) cannot create its output file, if it cannot: argus would
+/// exit at its start, or at the first rotation.
+fn user_cannot_write(s: &Settings) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let name = run_as_user(&s.argus_args)?;
+    let dir = s.output.parent().unwrap_or(Path::new("/"));
+    let user = match User::from_name(name) {
+        Ok(Some(user)) => user,
+        _ => {
+            return Some(format!(
+                "argus_args make argus run as user {name:?} (-u), which does not exist"
+            ));
+        }
+    };
+    let meta = std::fs::metadata(dir).ok()?;
+    let mode = meta.mode();
+    let writable = user.uid.is_root()
+        || (meta.uid() == user.uid.as_raw() && mode & 0o200 != 0)
+        || (meta.gid() == user.gid.as_raw() && mode & 0o020 != 0)
+        || mode & 0o002 != 0;
+    (!writable).then(|| {
+        format!(
+            "argus runs as user {name} (-u), who cannot create files in {}; argus would exit at its start or at the first rotation: give the directory to {name}",
+            EscapedPath(dir)
+        )
+    })
 }
 
 fn refresh_pid_file(path: &Path, id: ProcessId) {
