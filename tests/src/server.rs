@@ -2,8 +2,10 @@
 //! state, quarantine and log directories, a config, and a way to run `process_argus` on it.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::bins::bin;
 
@@ -63,7 +65,13 @@ impl Server {
     }
 
     /// Writes the recipe-style `ROOT/etc/process_argus.cfg` (found through `WEBJOB_HOME`).
-    pub fn write_recipe_cfg(&self, clients: &[&str], arch_zip: &str, oper_zip: &str, arch_day: u32) {
+    pub fn write_recipe_cfg(
+        &self,
+        clients: &[&str],
+        arch_zip: &str,
+        oper_zip: &str,
+        arch_day: u32,
+    ) {
         let text = format!(
             "arch_day=\"{arch_day}\"\narch_dir=\"{}\"\narch_zip=\"{arch_zip}\"\nclnt_lst=\"{}\"\nlog_dir=\"{}\"\ndrop_dir=\"{}\"\noper_dir=\"{}\"\noper_zip=\"{oper_zip}\"\n",
             self.archive_dir().display(),
@@ -106,7 +114,24 @@ impl Server {
 
     /// Runs `process_argus ARGS` and returns its output.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().expect("run process_argus")
+        self.command()
+            .args(args)
+            .output()
+            .expect("run process_argus")
+    }
+
+    /// Runs `process_argus ARGS`, killing it and failing the test if it has not ended within
+    /// `deadline` (a generous bound that only catches hangs, never a performance check).
+    pub fn run_within(&self, args: &[&str], deadline: Duration) -> Output {
+        let child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn process_argus");
+        wait_within(child, deadline)
     }
 
     /// Every file below `dir`, relative, sorted (empty when `dir` is missing).
@@ -119,7 +144,9 @@ impl Server {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -127,6 +154,55 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         } else if let Ok(rel) = path.strip_prefix(root) {
             out.push(rel.to_path_buf());
         }
+    }
+}
+
+/// Waits for `child` (spawned with piped stdout and stderr) and returns its output; if it has not
+/// ended within `deadline`, kills it and fails the test with what it printed so far.
+pub fn wait_within(mut child: Child, deadline: Duration) -> Output {
+    // Drain the pipes on threads, so a chatty child never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ignored = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if start.elapsed() > deadline {
+            let _ignored = child.kill();
+            let _ignored = child.wait();
+            let err = stderr.join().unwrap_or_default();
+            panic!(
+                "process {} still running after {deadline:?} (a hang?); killed it. stderr:\n{}",
+                child.id(),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 

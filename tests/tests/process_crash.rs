@@ -1,0 +1,326 @@
+//! Crash safety of process_argus (SPEC §4.1): after `kill -9` at any instant, the next run leaves
+//! every upload's bytes exactly once in its day file and exactly once in the archive.
+//!
+//! (a) Deterministic: the process kills itself (SIGKILL) at the N-th hit of a failpoint at each
+//! step boundary of a batch (`PROCESS_ARGUS_FAILPOINT=NAME:N`), over a backlog of several hosts
+//! and days that includes a day already compressed (late data joins it as a new member); once
+//! with compressed archives, once with `archive_compression = "none"` on the same file system
+//! (archives are renames). Then a clean run, then the exactly-once checks.
+//!
+//! (b) Random: `kill -9` from outside after a random delay, many times over a growing backlog,
+//! then a clean run. The PRNG is seeded per iteration and the seed printed, so a failure can be
+//! replayed with `PROCESS_CRASH_SEED=N`.
+
+#![allow(
+    clippy::print_stderr,
+    reason = "the random test prints its seeds and where each kill landed"
+)]
+
+mod process_support;
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use process_support::{Ledger, day_name, day_start, ended, good_samples, killed};
+use tests::server::{Server, stderr, wait_within};
+
+/// Generous: only catches a hang.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+const CLIENTS: [&str; 3] = ["client1", "site_a", "client10"];
+const HOSTS: [&str; 3] = ["sensor1", "sensor2", "sensor-3.example"];
+/// Days ago: today, yesterday (open), three days ago (closed: compressed at the end of a
+/// pass), five days ago (already compressed before the test).
+const DAYS: [i64; 4] = [0, 1, 3, 5];
+
+/// A server configured for the scenario, with the compressed day file of five days ago.
+struct Scenario {
+    server: Server,
+    ledger: Ledger,
+    archive_suffix: &'static str,
+    /// Uploads written so far (drives names and times, which only grow).
+    written: usize,
+}
+
+impl Scenario {
+    /// `moves`: no archive compression, so archives are renames from the dropzone; otherwise
+    /// gzip archives, written to temporary files and published in a batch.
+    fn new(moves: bool) -> Scenario {
+        let server = Server::new();
+        let (archive, oper, suffix) = if moves {
+            ("none", "xz", "")
+        } else {
+            ("gzip", "gzip", ".gz")
+        };
+        server.write_toml(
+            &CLIENTS,
+            &format!(
+                "archive_compression = \"{archive}\"\narchive_compression_level = 1\noper_compression = \"{oper}\"\noper_compression_level = 1\narchive_days = 0\n"
+            ),
+        );
+        let mut ledger = Ledger::default();
+        let old = day_name(HOSTS[0], day_start(5));
+        let earlier = &good_samples()[4];
+        ledger.existing_day(&server, &old, earlier, Some(oper));
+        Scenario {
+            server,
+            ledger,
+            archive_suffix: suffix,
+            written: 0,
+        }
+    }
+
+    /// Writes `n` more uploads, spread over clients, hosts and days, newer than all before;
+    /// every ninth is empty.
+    fn add(&mut self, n: usize) {
+        let samples = good_samples();
+        for _ in 0..n {
+            let i = self.written;
+            self.written += 1;
+            let client = CLIENTS[i % CLIENTS.len()];
+            // Two in five go to the compressed day; the rest everywhere.
+            let (host, days_ago) = if i.is_multiple_of(5) || i % 5 == 3 {
+                (HOSTS[0], 5)
+            } else {
+                (HOSTS[i % HOSTS.len()], DAYS[(i / 3) % DAYS.len()])
+            };
+            let at = day_start(days_ago)
+                + time::Duration::hours(1)
+                + time::Duration::seconds(7 * i as i64);
+            let bytes = if i % 9 == 8 {
+                Vec::new()
+            } else {
+                samples[i % samples.len()].clone()
+            };
+            self.ledger.write(&self.server, client, host, at, &bytes);
+        }
+    }
+
+    fn run(&self, failpoint: Option<&str>) -> Output {
+        let mut cmd = self.server.command();
+        if let Some(fp) = failpoint {
+            cmd.env("PROCESS_ARGUS_FAILPOINT", fp);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn process_argus");
+        wait_within(child, DEADLINE)
+    }
+
+    fn clean_run(&self, context: &str) {
+        let out = self.run(None);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{context}: the clean run after the crash: {}; stderr:\n{}",
+            ended(&out),
+            stderr(&out)
+        );
+        self.ledger
+            .assert_exactly_once(&self.server, self.archive_suffix);
+    }
+
+    fn archive_of(&self, rec: &process_support::Rec) -> std::path::PathBuf {
+        self.server
+            .archive_dir()
+            .join(format!("{}.out{}", rec.stem, self.archive_suffix))
+    }
+
+    fn non_empty(&self) -> usize {
+        self.ledger
+            .uploads
+            .iter()
+            .filter(|r| !r.bytes.is_empty())
+            .count()
+    }
+}
+
+/// Kills the pass at `name:n` over a backlog, then checks a clean run repairs it exactly once.
+fn failpoint_case(moves: bool, name: &str, n: usize) {
+    let mut s = Scenario::new(moves);
+    s.add(30);
+    let fp = format!("{name}:{n}");
+    let context = format!(
+        "failpoint {fp} (archives {})",
+        if moves { "moved" } else { "gzip" }
+    );
+    let out = s.run(Some(&fp));
+    assert!(
+        killed(&out),
+        "{context}: the failpoint must kill the pass, but it ended with {}; stderr:\n{}",
+        ended(&out),
+        stderr(&out)
+    );
+    s.clean_run(&context);
+    // And again: nothing left to do, nothing changes.
+    let before = Server::files(s.server.root.path());
+    let out = s.run(None);
+    assert_eq!(out.status.code(), Some(0), "{context}: {}", stderr(&out));
+    assert_eq!(Server::files(s.server.root.path()), before, "{context}");
+}
+
+fn failpoints(moves: bool) {
+    let probe = {
+        let mut s = Scenario::new(moves);
+        s.add(30);
+        let old = day_name(HOSTS[0], day_start(5));
+        let late = s
+            .ledger
+            .uploads
+            .iter()
+            .filter(|r| r.day == old && !r.bytes.is_empty());
+        assert!(late.count() >= 2, "late data for the compressed day");
+        (s.non_empty(), s.ledger.uploads.len())
+    };
+    let (appends, uploads) = probe;
+    let mut cases: Vec<(&str, usize)> = vec![
+        ("journaled", 1),
+        ("appended", 1),
+        ("appended", 2),
+        ("appended", appends / 2),
+        ("appended", appends),
+        ("synced", 1),
+        ("archives-durable", 1),
+        ("removed", 1),
+        ("removed", uploads / 2),
+        ("removed", uploads),
+    ];
+    if moves {
+        cases.extend([
+            ("archived", 1),
+            ("archived", uploads / 3),
+            ("archived", uploads),
+        ]);
+    }
+    for (name, n) in cases {
+        failpoint_case(moves, name, n);
+    }
+}
+
+#[test]
+fn failpoints_with_compressed_archives() {
+    failpoints(false);
+}
+
+#[test]
+fn failpoints_with_archives_moved_from_the_dropzone() {
+    failpoints(true);
+}
+
+/// splitmix64: small, good enough, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn below_usize(&mut self, n: usize) -> usize {
+        let n = u64::try_from(n).expect("small");
+        usize::try_from(self.below(n)).expect("below n")
+    }
+}
+
+fn random_kills(moves: bool, iterations: u64, first: usize) {
+    let base: u64 = std::env::var("PROCESS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_127);
+    let mut s = Scenario::new(moves);
+    s.add(first);
+    let (mut deaths, mut mid_commit) = (0, 0);
+    // Kills land uniformly in 0..cap. A run over a large backlog can take longer than the
+    // initial 300 ms on a loaded machine (the first phase reads and compresses every upload
+    // before anything is committed), so the cap grows while kills only ever land before the
+    // commit, and shrinks back when runs finish first.
+    let mut cap_ms: u64 = 300;
+    for iteration in 0..iterations {
+        let seed = base ^ (iteration << 32) ^ u64::from(moves);
+        let mut rng = Rng(seed);
+        let delay = Duration::from_millis(rng.below(cap_ms + 1));
+        let pending_before = s
+            .ledger
+            .uploads
+            .iter()
+            .filter(|r| r.any_part_left())
+            .count();
+        let mut child = s
+            .server
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn process_argus");
+        std::thread::sleep(delay);
+        let _ignored = child.kill();
+        let out = wait_within(child, DEADLINE);
+        let context = format!(
+            "iteration {iteration} seed {seed} (PROCESS_CRASH_SEED={base}), kill after {delay:?} of {cap_ms} ms"
+        );
+        // Where the kill landed, for the record.
+        let journal =
+            std::fs::metadata(s.server.state_dir().join("journal")).map_or(0, |m| m.len());
+        let pending = s
+            .ledger
+            .uploads
+            .iter()
+            .filter(|r| r.any_part_left())
+            .count();
+        let archived = s
+            .ledger
+            .uploads
+            .iter()
+            .filter(|r| r.any_part_left() && s.archive_of(r).exists())
+            .count();
+        eprintln!(
+            "{context}: {}; journal {journal} bytes, {pending} uploads pending, {archived} of them archived",
+            ended(&out)
+        );
+        if killed(&out) {
+            deaths += 1;
+            if journal > 0 {
+                mid_commit += 1;
+            }
+            if pending >= pending_before && archived == 0 {
+                // Killed before anything was archived: aim later next time.
+                cap_ms = (cap_ms * 3 / 2).min(5_000);
+            }
+        } else {
+            cap_ms = (cap_ms * 2 / 3).max(300);
+            // It finished before the kill: then it must have succeeded.
+            assert_eq!(out.status.code(), Some(0), "{context}: {}", stderr(&out));
+        }
+        // New uploads, newer than all before, and a backlog of a random size so that the kill
+        // lands in every phase of a run.
+        let target = 20 + rng.below_usize(first);
+        let more = 5 + rng.below_usize(10) + target.saturating_sub(pending);
+        s.add(more);
+    }
+    assert!(
+        deaths >= iterations / 3 && mid_commit >= 1,
+        "too few kills landed mid-way to test anything ({deaths} of {iterations} runs killed, {mid_commit} while the journal held a batch)"
+    );
+    s.clean_run(&format!("random kills (base seed {base})"));
+}
+
+#[test]
+fn random_kills_with_compressed_archives() {
+    random_kills(false, 18, 200);
+}
+
+#[test]
+fn random_kills_with_archives_moved_from_the_dropzone() {
+    random_kills(true, 18, 200);
+}
