@@ -157,11 +157,17 @@ fn a_quiet_link_rotates_within_seconds() {
     // A filter that matches nothing: this argus writes its initial MAR and then nothing until
     // its next MAR, 60 s later, whatever the other tests send on lo.
     let quiet: &[&str] = &["-X", "-P", "0", "-M", "60", "-", "host", "127.254.254.254"];
-    let sensor = Sensor::new(quiet, "");
+    // A silly short stale_after, to see the warning about an argus that writes nothing.
+    let sensor = Sensor::new(quiet, "stale_after = \"1s\"");
     sensor.harvest().expect_code(0);
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(2500));
     let run = sensor.harvest_with(&sensor.config, &["-v"]);
     run.expect_code(0);
+    assert!(
+        run.stderr.contains("runs but has written nothing to"),
+        "{}",
+        run.stderr
+    );
     let chunks = run.chunks();
     assert_eq!(chunks.len(), 1);
     assert_eq!(chunks[0].0.records, Some(1), "only the initial MAR");

@@ -59,9 +59,9 @@ pub(crate) fn supervise(
             && idle > stale_after
         {
             log::warn!(
-                "argus (pid {id}) runs but has written nothing to {} for {} min; check the interface and {}",
+                "argus (pid {id}) runs but has written nothing to {} for {}; check the interface and {}",
                 EscapedPath(&s.output),
-                idle.as_secs() / 60,
+                human(idle),
                 s.argus_log
                     .as_deref()
                     .map_or_else(|| "syslog".to_owned(), |l| EscapedPath(l).to_string())
@@ -264,6 +264,15 @@ fn check_disk(s: &Settings, problems: &mut Vec<String>) {
             space.free_bytes() >> 20,
             ARGUS_MIN_FREE_BLOCKS
         );
+    }
+}
+
+/// A duration for messages: seconds, minutes or hours.
+fn human(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s @ 0..120 => format!("{s} s"),
+        s @ 120..7200 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3600),
     }
 }
 
