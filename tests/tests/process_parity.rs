@@ -64,7 +64,7 @@ fn recipe_config_gives_exact_day_files_and_archives() {
             let mut upload = Upload::at(client, at).out(bytes.clone()).hostname(&host);
             upload = match k {
                 0 => upload,
-                1 => upload.pid(4242 + ci as u32),
+                1 => upload.pid(4242 + u32::try_from(ci).expect("few clients")),
                 _ => upload.middle("snapshot"),
             };
             if *client == "web-1" {
@@ -99,16 +99,29 @@ fn recipe_config_gives_exact_day_files_and_archives() {
         let want: Vec<u8> = uploads.iter().flat_map(|u| u.2.clone()).collect();
         let path = server.oper_dir().join(&day_name);
         if want.is_empty() {
-            assert!(!path.exists(), "{day_name}: only empty uploads, no day file");
+            assert!(
+                !path.exists(),
+                "{day_name}: only empty uploads, no day file"
+            );
             continue;
         }
-        assert!(read(&path) == want, "{day_name} differs from the concatenation");
+        assert!(
+            read(&path) == want,
+            "{day_name} differs from the concatenation"
+        );
         if have("ra") {
             let records: usize = uploads
                 .iter()
-                .map(|u| argus_core::record::walk(&u.2[..]).expect("walk").records as usize)
+                .map(|u| {
+                    let records = argus_core::record::walk(&u.2[..]).expect("walk").records;
+                    usize::try_from(records).expect("records fit")
+                })
                 .sum();
-            assert_eq!(ra_records(&path), records, "{day_name}: ra reads every record");
+            assert_eq!(
+                ra_records(&path),
+                records,
+                "{day_name}: ra reads every record"
+            );
         }
     }
     // Archives: one per upload, decompressing to its .out.
@@ -122,7 +135,11 @@ fn recipe_config_gives_exact_day_files_and_archives() {
         .paths
         .iter()
         .chain(&other_job.paths)
-        .map(|p| p.strip_prefix(server.drop_dir()).expect("inside").to_path_buf())
+        .map(|p| {
+            p.strip_prefix(server.drop_dir())
+                .expect("inside")
+                .to_path_buf()
+        })
         .collect();
     want_left.sort();
     assert_eq!(left, want_left);
@@ -151,7 +168,9 @@ fn summary_is_machine_readable() {
     assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
     let json = String::from_utf8(out.stdout).expect("utf8");
     assert!(
-        json.starts_with("{\"ingested\":1,\"bytes\":15248,\"empty\":0,\"day_files\":1,\"quarantined\":0,"),
+        json.starts_with(
+            "{\"ingested\":1,\"bytes\":15248,\"empty\":0,\"day_files\":1,\"quarantined\":0,"
+        ),
         "{json}"
     );
 }
