@@ -1,0 +1,119 @@
+//! A full disk (SPEC §4.1, §5): the day files (or the archives) on a small tmpfs, a backlog larger
+//! than the space. The pass stops with exit 74 and a clear "disk is full" message; no day file
+//! holds a partial chunk (each is its earlier content plus whole uploads, and walks clean);
+//! nothing is lost (every upload is wholly in the dropzone, or in its day file and the archive,
+//! exactly once). Once the space grows, the next run completes it all, exactly once.
+//!
+//! Needs root to mount the tmpfs: skipped loudly otherwise, a failure under `CI=true`.
+
+mod process_support;
+
+use std::time::Duration;
+
+use process_support::{Ledger, Tmpfs, day_name, day_start, good_samples, read};
+use tests::bins::sample;
+use tests::server::{Server, status, stderr};
+
+/// Generous: only catches a hang.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+const HOSTS: [&str; 3] = ["sensor1", "sensor2", "sensor3"];
+
+/// Writes `n` uploads over three hosts and three days (today, yesterday, five days ago), newer
+/// than the `from` uploads written before.
+fn backlog(server: &Server, ledger: &mut Ledger, from: usize, n: usize, big: bool) {
+    let samples = good_samples();
+    let large = [
+        read(&sample("hostA.argus")),
+        read(&sample("hostA+hostB.concat.argus")),
+    ];
+    for i in from..from + n {
+        let host = HOSTS[i % HOSTS.len()];
+        let days_ago = [0, 1, 5][(i / 3) % 3];
+        let at = day_start(days_ago)
+            + time::Duration::hours(1)
+            + time::Duration::seconds(11 * i64::try_from(i).expect("small"));
+        let bytes = if big {
+            &large[i % large.len()]
+        } else {
+            &samples[i % samples.len()]
+        };
+        ledger.write(server, "client1", host, at, bytes);
+    }
+}
+
+fn expect_disk_full(server: &Server, ledger: &Ledger, suffix: &str) {
+    let out = server.run_within(&[], DEADLINE);
+    let err = stderr(&out);
+    assert_eq!(status(&out), 74, "a full disk is an I/O failure: {err}");
+    assert!(
+        err.contains("disk is full"),
+        "the message says the disk is full: {err}"
+    );
+    let ingested = ledger.assert_consistent(server, suffix);
+    assert!(
+        ingested < ledger.uploads.len(),
+        "the backlog cannot fit, yet all {ingested} uploads went in"
+    );
+}
+
+#[test]
+fn a_full_oper_disk_stops_the_pass_and_loses_nothing() {
+    let server = Server::new();
+    server.write_toml(
+        &["client1"],
+        "archive_days = 0\narchive_compression = \"gzip\"\narchive_compression_level = 1\n",
+    );
+    let Some(mount) = Tmpfs::mount(&server.oper_dir(), "2m", "", "day files on a full disk") else {
+        return;
+    };
+    let mut ledger = Ledger::default();
+    // A day compressed earlier: late data joins it as a new gzip member, on the full disk too.
+    let old = day_name(HOSTS[0], day_start(5));
+    ledger.existing_day(&server, &old, &read(&sample("hostB.argus")), Some("gzip"));
+
+    // A first backlog fits.
+    backlog(&server, &mut ledger, 0, 12, false);
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+
+    // The next one does not: about 4 MiB for 2 MiB of space.
+    backlog(&server, &mut ledger, 12, 90, true);
+    expect_disk_full(&server, &ledger, ".gz");
+    // Running again on a disk still full changes nothing for the worse.
+    expect_disk_full(&server, &ledger, ".gz");
+
+    mount.remount("size=64m");
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+}
+
+#[test]
+fn a_full_archive_disk_stops_the_pass_and_loses_nothing() {
+    let server = Server::new();
+    // Uncompressed archives on another file system: each is a copy, as big as its upload.
+    server.write_toml(
+        &["client1"],
+        "archive_days = 0\narchive_compression = \"none\"\n",
+    );
+    let Some(mount) = Tmpfs::mount(&server.archive_dir(), "2m", "", "archives on a full disk")
+    else {
+        return;
+    };
+    let mut ledger = Ledger::default();
+    backlog(&server, &mut ledger, 0, 12, false);
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, "");
+
+    backlog(&server, &mut ledger, 12, 90, true);
+    expect_disk_full(&server, &ledger, "");
+    expect_disk_full(&server, &ledger, "");
+
+    mount.remount("size=64m");
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, "");
+}
