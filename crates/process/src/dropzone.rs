@@ -74,6 +74,9 @@ impl Upload {
     /// The chunk manifests of `.err` (none for uploads of the old shell harvester), or why they
     /// cannot be trusted.
     pub fn manifests(&self) -> Result<Vec<Manifest>, String> {
+        if self.group.err().is_empty() {
+            return Ok(Vec::new());
+        }
         let found = self
             .group
             .manifests()

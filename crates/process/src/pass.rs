@@ -339,7 +339,7 @@ impl Pass<'_> {
             return Ok(());
         }
         let config = self.config;
-        let prepared = prepare_all(config, uploads, self.options.threads);
+        let prepared = prepare_all(config, uploads, self.options.threads)?;
         let mut good = Vec::new();
         for p in prepared {
             match p {
@@ -578,7 +578,16 @@ enum Prepared {
 }
 
 /// Prepares uploads on `threads` threads; results keep the uploads' order.
-fn prepare_all(config: &Config, uploads: Vec<Upload>, threads: usize) -> Vec<Prepared> {
+fn prepare_all(
+    config: &Config,
+    uploads: Vec<Upload>,
+    threads: usize,
+) -> Result<Vec<Prepared>, Fatal> {
+    let shared = Shared {
+        config,
+        publisher: Publisher::open(&config.archive_dir)?,
+        archive_dev: fs::metadata(&config.archive_dir).map(|m| m.dev()).ok(),
+    };
     let n = uploads.len();
     let slots: Vec<Mutex<Option<Prepared>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let inputs: Vec<Mutex<Option<Upload>>> =
@@ -596,7 +605,7 @@ fn prepare_all(config: &Config, uploads: Vec<Upload>, threads: usize) -> Vec<Pre
                     let Some(upload) = take(&inputs[i]) else {
                         continue;
                     };
-                    let result = prepare(config, upload);
+                    let result = prepare(&shared, upload);
                     *slots[i]
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
@@ -604,7 +613,14 @@ fn prepare_all(config: &Config, uploads: Vec<Upload>, threads: usize) -> Vec<Pre
             });
         }
     });
-    slots.into_iter().filter_map(|slot| take(&slot)).collect()
+    Ok(slots.into_iter().filter_map(|slot| take(&slot)).collect())
+}
+
+/// What every prepare thread shares: set up once per batch, not once per upload.
+struct Shared<'a> {
+    config: &'a Config,
+    publisher: Publisher,
+    archive_dev: Option<u64>,
 }
 
 fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
@@ -617,13 +633,11 @@ fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
 fn open_checked(upload: &Upload) -> Result<(Hostname, File, u64, Vec<Manifest>), String> {
     let host = upload.hostname()?;
     let manifests = upload.manifests()?;
+    // Opening checks that it is the very file the scan saw, size included.
     let out = upload
         .open_out()
         .map_err(|e| format!("cannot open .out: {e}"))?;
-    let len = out
-        .metadata()
-        .map_err(|e| format!("cannot stat .out: {e}"))?
-        .len();
+    let len = upload.out_len();
     let claimed: u64 = manifests.iter().map(|m| m.bytes).sum();
     if !manifests.is_empty() && claimed != len {
         return Err(format!(
@@ -662,31 +676,31 @@ fn already_archived(archive: &Path) -> String {
     )
 }
 
-fn prepare(config: &Config, upload: Upload) -> Prepared {
+fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
+    let config = shared.config;
     let (host, out, len, manifests) = match open_checked(&upload) {
         Ok(v) => v,
         Err(reason) => return Prepared::Bad(upload, reason),
     };
     let codec = config.archive_codec;
-    let archive_path = config.archive_dir.join(archive_name(&upload, codec));
-    if fs::symlink_metadata(&archive_path).is_ok() {
-        let reason = already_archived(&archive_path);
-        return Prepared::Bad(upload, reason);
-    }
-    let same_fs = || {
-        let a = fs::metadata(&config.archive_dir).map(|m| m.dev());
-        let b = out.metadata().map(|m| m.dev());
-        matches!((a, b), (Ok(a), Ok(b)) if a == b)
-    };
-    let move_only = codec.compression() == Compression::None && same_fs();
+    let name = archive_name(&upload, codec);
+    let move_only = codec.compression() == Compression::None
+        && shared.archive_dev.is_some()
+        && out.metadata().map(|m| m.dev()).ok() == shared.archive_dev;
     let (archive, verified) = if move_only {
+        let archive_path = config.archive_dir.join(&name);
+        if fs::symlink_metadata(&archive_path).is_ok() {
+            let reason = already_archived(&archive_path);
+            return Prepared::Bad(upload, reason);
+        }
         let v = verify(&out, &manifests, &mut io::sink());
         (Some(Archive::Move(archive_path)), v)
     } else {
-        let staged = match Publisher::open(&config.archive_dir)
-            .and_then(|p| p.stage(archive_name(&upload, codec)))
-        {
+        let staged = match shared.publisher.stage(&name) {
             Ok(s) => s,
+            Err(argus_core::Error::Exists { path }) => {
+                return Prepared::Bad(upload, already_archived(&path));
+            }
             Err(e) => return Prepared::Failed(upload, error_chain(&e)),
         };
         let mut staged = staged;
@@ -841,6 +855,8 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
     let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
     let mut entries = Vec::with_capacity(good.len());
     let mut plan: Vec<Option<PathBuf>> = Vec::with_capacity(good.len());
+    // Which file a (host, day) goes to is looked up once per batch.
+    let mut chosen: BTreeMap<(&Hostname, Date), (PathBuf, Compression)> = BTreeMap::new();
     for g in &good {
         let archive = match &g.archive {
             Archive::Staged(s) => s.dest().to_path_buf(),
@@ -849,7 +865,10 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
         let day = if g.len == 0 {
             None
         } else {
-            let (path, compression) = dayfile::target(&config.oper_dir, &g.host, g.day);
+            let (path, compression) = chosen
+                .entry((&g.host, g.day))
+                .or_insert_with(|| dayfile::target(&config.oper_dir, &g.host, g.day))
+                .clone();
             if !targets.contains_key(&path) {
                 let file = OpenOptions::new()
                     .read(true)
@@ -987,11 +1006,12 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
     }
     failpoint::hit("archives-durable");
 
-    // Remove the groups, .rdy last, oldest first; one directory sync per directory.
+    // Remove the groups (.rdy last in each), then sync each directory once. Unlinking waits on
+    // the device on some file systems (online discard), so it runs on several threads; the order
+    // across groups does not matter to recovery, which judges each upload on its own.
+    remove_all(&uploads)?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for upload in &uploads {
-        dropzone::remove_parts(upload)?;
-        failpoint::hit("removed");
         let dir = upload.dir().to_path_buf();
         if !dirs.contains(&dir) {
             dirs.push(dir);
@@ -1004,6 +1024,38 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
         .clear()
         .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
     Ok(targets.len() as u64)
+}
+
+/// Removes finished groups on a few threads; the first error is returned after all stopped.
+fn remove_all(uploads: &[Upload]) -> Result<(), Fatal> {
+    const THREADS: usize = 4;
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<webjob_drop::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS.min(uploads.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(upload) = uploads.get(i) else { break };
+                    if let Err(e) = dropzone::remove_parts(upload) {
+                        failure
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get_or_insert(e);
+                        break;
+                    }
+                    failpoint::hit("removed");
+                }
+            });
+        }
+    });
+    match failure
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 /// Acts on the journal of an interrupted run (see [`journal::plan_recovery`]). Returns the number
