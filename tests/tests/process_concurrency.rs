@@ -1,0 +1,117 @@
+//! Concurrent instances on one configuration (SPEC §4 step 1): one pass at a time. Three started
+//! at once ingest every upload exactly once, and the two that find the lock taken exit 75 with a
+//! clear message; with `--wait` a second instance waits for the first and then succeeds.
+
+mod process_support;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use argus_core::lock::{Contention, Lock};
+use process_support::{Ledger, day_start, good_samples};
+use tests::server::{Server, stderr, wait_within};
+
+/// Generous: only catches a hang.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+const HOSTS: [&str; 3] = ["sensor1", "sensor2", "sensor3"];
+
+/// A server with a backlog of `n` uploads over three hosts and two days; archives compressed
+/// at gzip's slowest level, so that a pass takes a while.
+fn server_with_backlog(n: usize) -> (Server, Ledger) {
+    let server = Server::new();
+    server.write_toml(
+        &["client1", "client2"],
+        "archive_days = 0\narchive_compression = \"gzip\"\narchive_compression_level = 9\n",
+    );
+    let samples = good_samples();
+    let mut ledger = Ledger::default();
+    for i in 0..n {
+        let at = day_start(i64::try_from(i % 2).expect("small"))
+            + time::Duration::hours(1)
+            + time::Duration::seconds(5 * i64::try_from(i).expect("small"));
+        let client = ["client1", "client2"][i % 2];
+        ledger.write(
+            &server,
+            client,
+            HOSTS[i % 3],
+            at,
+            &samples[i % samples.len()],
+        );
+    }
+    (server, ledger)
+}
+
+fn spawn(server: &Server, args: &[&str]) -> Child {
+    server
+        .command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn process_argus")
+}
+
+#[test]
+fn three_instances_at_once_ingest_exactly_once() {
+    let (server, ledger) = server_with_backlog(300);
+    let children: Vec<Child> = (0..3).map(|_| spawn(&server, &[])).collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| wait_within(c, DEADLINE))
+        .collect();
+    let mut codes: Vec<i32> = outs.iter().map(|o| o.status.code().unwrap_or(-1)).collect();
+    codes.sort_unstable();
+    let all_stderr: Vec<String> = outs.iter().map(stderr).collect();
+    assert_eq!(
+        codes,
+        [0, 75, 75],
+        "one pass wins, the others find the lock taken: {all_stderr:#?}"
+    );
+    for out in outs.iter().filter(|o| o.status.code() == Some(75)) {
+        let err = stderr(out);
+        assert!(
+            err.contains("locked by another process"),
+            "a loser says why: {err}"
+        );
+    }
+    ledger.assert_exactly_once(&server, ".gz");
+}
+
+#[test]
+fn wait_makes_a_second_instance_wait_then_succeed() {
+    let (server, ledger) = server_with_backlog(20);
+    std::fs::create_dir_all(server.state_dir()).expect("state dir");
+    // Another instance, as far as process_argus can tell: it holds the lock.
+    let held = Lock::acquire(server.state_dir().join("lock"), Contention::Fail).expect("lock");
+    let mut waiting = spawn(&server, &["--wait"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        waiting.try_wait().expect("try_wait").is_none(),
+        "--wait waits for the lock"
+    );
+    for rec in &ledger.uploads {
+        assert!(rec.intact(), "{}: nothing done while waiting", rec.stem);
+    }
+    // Without --wait, a third one gives up at once.
+    let out = wait_within(spawn(&server, &[]), DEADLINE);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    drop(held);
+    let out = wait_within(waiting, DEADLINE);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+}
+
+#[test]
+fn wait_behind_a_real_pass_then_nothing_is_done_twice() {
+    let (server, ledger) = server_with_backlog(200);
+    let first = spawn(&server, &[]);
+    let second = spawn(&server, &["--wait"]);
+    let third = spawn(&server, &["--wait"]);
+    for (name, child) in [("first", first), ("second", second), ("third", third)] {
+        let out = wait_within(child, DEADLINE);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+    ledger.assert_exactly_once(&server, ".gz");
+}
