@@ -3,6 +3,7 @@
 //!
 //! `main.rs` only parses arguments, sets up logging and maps outcomes to exit codes.
 
+pub mod cli;
 pub mod config;
 pub mod dayfile;
 pub mod dropzone;

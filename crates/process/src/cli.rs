@@ -1,0 +1,77 @@
+//! The command line of process_argus (also used to generate its man pages and completions).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Ingest argus uploads from the WebJob dropzone exactly once.
+///
+/// Without a command, process_argus makes one pass over the dropzone (for cron): every complete
+/// upload of the configured clients is appended, oldest first, to OPER_DIR/HOST_YYYYMMDD, its raw
+/// data archived compressed as ARCHIVE_DIR/STEM.out.gz, and the upload removed; bad uploads are
+/// moved whole to the quarantine with a reason, and the others go on. Then old archives are
+/// purged and day files of closed days compressed. A crash at any instant is repaired by the next
+/// run from its journal: nothing lost, nothing doubled.
+///
+/// The configuration is TOML, or the 2003 recipe's process_argus.cfg read as it is. Without
+/// --config it is looked up in $PROCESS_ARGUS_CONFIG, then $WEBJOB_HOME/etc/process_argus.toml,
+/// then $WEBJOB_HOME/etc/process_argus.cfg (WEBJOB_HOME defaults to /usr/local/integrity).
+///
+/// Exit status: 0 all went well, 1 some upload was quarantined, 74 an I/O failure (a full disk,
+/// say; nothing is lost, run again once fixed), 75 another instance holds the lock, 78 the
+/// configuration is invalid.
+#[derive(Debug, Parser)]
+#[command(
+    name = "process_argus",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub pass: PassArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PassArgs {
+    /// The configuration file (TOML, or the recipe's process_argus.cfg).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// When another instance holds the lock, wait for it instead of exiting with status 75.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print what would be done, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// More messages on stderr (-v progress, -vv debugging). The log file always gets progress.
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Fewer messages on stderr: errors only.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration and report every problem at once (exit 0 or 78).
+    CheckConfig {
+        /// The configuration file; looked up as for a pass when absent.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Print the TOML equivalent of a configuration, e.g. the recipe's process_argus.cfg.
+    ConvertConfig {
+        /// The configuration to convert.
+        #[arg(value_name = "OLD_PROCESS_ARGUS_CFG")]
+        file: PathBuf,
+    },
+}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
