@@ -748,3 +748,93 @@ fn dropzone_files_keep_their_inode_when_quarantined() {
     let moved = dir.join(format!("{}.out", written.stem));
     assert_eq!(fs::metadata(moved).expect("moved").ino(), ino);
 }
+
+/// True when the process `pid` has `path` open.
+fn has_open(pid: u32, path: &Path) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
+#[test]
+fn an_out_that_grows_after_it_was_checked_never_reaches_the_day_file() {
+    // A writer that appends to .out after .rdy (a broken server, a local user) must not get
+    // unchecked bytes into a day file: garbage there makes ra stop and lose everything after
+    // it. A small upload is checked at once, while a huge one in the same batch keeps the pass
+    // from committing; the small .out grows in that window.
+    let server = Server::new();
+    server.write_toml(
+        &["client1"],
+        "archive_days = 0\narchive_compression = \"gzip\"\narchive_compression_level = 9\n",
+    );
+    let at = day_start(0) + time::Duration::hours(1);
+    let small = read(&sample("hostB.argus"));
+    let x = Upload::at("client1", at)
+        .out(small.clone())
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("write");
+    let one = read(&sample("hostA.argus"));
+    let big = one.repeat((16 << 20) / one.len());
+    Upload::at("client1", at + time::Duration::minutes(1))
+        .out(big.clone())
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("write");
+
+    let child = server
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let x_out = x.path("out");
+    let start = std::time::Instant::now();
+    while !has_open(child.id(), &x_out) && start.elapsed() < DEADLINE {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The small one is checked in a few milliseconds; the big one takes far longer.
+    std::thread::sleep(Duration::from_millis(100));
+    let garbage = noise(4096, 3);
+    {
+        use std::io::Write;
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&x_out)
+            .expect("open .out");
+        f.write_all(&garbage).expect("grow .out");
+    }
+    let out = wait_within(child, DEADLINE);
+    // However the pass ended, the day file holds only checked bytes, and walks clean.
+    let day = server.oper_dir().join(process_support::day_name(HOST, at));
+    let data = fs::read(&day).unwrap_or_default();
+    let report = argus_core::record::walk(&data[..]).expect("walk");
+    assert!(
+        report.is_clean(),
+        "the day file holds bytes nobody checked ({}; stderr: {})",
+        report.walk,
+        stderr(&out)
+    );
+    assert!(
+        data.is_empty() || data == small || data == [small.clone(), big.clone()].concat(),
+        "the day file is the checked uploads, in order ({} bytes)",
+        data.len()
+    );
+    // A second run finishes whatever is left, and the day file is still exact.
+    let again = server.run_within(&[], DEADLINE);
+    assert!(
+        matches!(status(&again), 0 | 1),
+        "stderr: {}",
+        stderr(&again)
+    );
+    let data = fs::read(&day).unwrap_or_default();
+    assert!(
+        argus_core::record::walk(&data[..])
+            .expect("walk")
+            .is_clean(),
+        "after the second run"
+    );
+}

@@ -69,7 +69,25 @@ const BUF_SIZE: usize = 256 * 1024;
 /// former size (best effort; the error is returned either way).
 pub fn append_file(dst: &File, src: &File) -> io::Result<Appended> {
     let size_before = dst.metadata()?.len();
-    let result = copy_range(dst, src, size_before);
+    let result = copy_range(dst, src, size_before, None);
+    finish(dst, size_before, result)
+}
+
+/// Appends exactly the first `len` bytes of `src` to the end of `dst`, like [`append_file`]:
+/// bytes the source gained after it was checked are never copied, and a source that lost some
+/// fails with [`io::ErrorKind::UnexpectedEof`] (and `dst` is truncated back). Does not sync.
+pub fn append_file_exact(dst: &File, src: &File, len: u64) -> io::Result<Appended> {
+    let size_before = dst.metadata()?.len();
+    let result = copy_range(dst, src, size_before, Some(len)).and_then(|done| {
+        if done.0 == len {
+            Ok(done)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the source holds {} of its {len} bytes", done.0),
+            ))
+        }
+    });
     finish(dst, size_before, result)
 }
 
@@ -118,13 +136,23 @@ fn finish(
     }
 }
 
-fn copy_range(dst: &File, src: &File, start: u64) -> io::Result<(u64, u64, CopyMethod)> {
+/// Copies `src` from its start (to its end, or at most `limit` bytes) into `dst` at `start`.
+fn copy_range(
+    dst: &File,
+    src: &File,
+    start: u64,
+    limit: Option<u64>,
+) -> io::Result<(u64, u64, CopyMethod)> {
     let mut off_in: i64 = 0;
     let mut off_out = i64::try_from(start).map_err(|_| io::Error::other("file too large"))?;
     let mut copied: u64 = 0;
     loop {
-        match nix::fcntl::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), 1 << 30)
-        {
+        let want = limit.map_or(1 << 30, |l| (l - copied).min(1 << 30));
+        if want == 0 {
+            return Ok((copied, copied, CopyMethod::CopyFileRange));
+        }
+        let want = usize::try_from(want).unwrap_or(1 << 30);
+        match nix::fcntl::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
             Ok(0) => return Ok((copied, copied, CopyMethod::CopyFileRange)),
             Ok(n) => copied += n as u64,
             Err(Errno::EINTR) => {}
@@ -133,7 +161,7 @@ fn copy_range(dst: &File, src: &File, start: u64) -> io::Result<(u64, u64, CopyM
             Err(
                 Errno::ENOSYS | Errno::EXDEV | Errno::EOPNOTSUPP | Errno::EINVAL | Errno::EBADF,
             ) => {
-                let rest = buffered_copy(dst, src, copied, start + copied)?;
+                let rest = buffered_copy(dst, src, copied, start + copied, limit)?;
                 let total = copied + rest;
                 let method = if copied == 0 {
                     CopyMethod::Buffered
@@ -147,13 +175,25 @@ fn copy_range(dst: &File, src: &File, start: u64) -> io::Result<(u64, u64, CopyM
     }
 }
 
-/// Copies `src` from `from` to its end into `dst` at `at`, through a fixed buffer.
-pub(crate) fn buffered_copy(dst: &File, src: &File, from: u64, at: u64) -> io::Result<u64> {
+/// Copies `src` from `from` to its end (or until `limit` bytes from its start) into `dst` at
+/// `at`, through a fixed buffer.
+pub(crate) fn buffered_copy(
+    dst: &File,
+    src: &File,
+    from: u64,
+    at: u64,
+    limit: Option<u64>,
+) -> io::Result<u64> {
     let mut buf = vec![0u8; BUF_SIZE];
     let mut read_pos = from;
     let mut write_pos = at;
     loop {
-        let n = match src.read_at(&mut buf, read_pos) {
+        let room = limit.map_or(buf.len() as u64, |l| l.saturating_sub(read_pos));
+        let take = usize::try_from(room).map_or(buf.len(), |r| r.min(buf.len()));
+        if take == 0 {
+            return Ok(read_pos - from);
+        }
+        let n = match src.read_at(&mut buf[..take], read_pos) {
             Ok(0) => return Ok(read_pos - from),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -278,6 +318,37 @@ mod tests {
         let done = append_file(&dst, &File::open(&src_path).expect("open")).expect("append");
         assert_eq!(done.method, CopyMethod::Buffered);
         assert_eq!(std::fs::read(&dst_path).expect("read"), b"day:chunk");
+    }
+
+    #[test]
+    fn exact_appends_copy_only_the_checked_length() {
+        // A source that grew after it was checked: only the checked bytes go in, by either
+        // path; one that shrank is refused and leaves the destination as it was.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src_path = dir.path().join("src");
+        std::fs::write(&src_path, b"checked+grown").expect("write");
+        let src = File::open(&src_path).expect("open");
+        let dst_path = dir.path().join("dst");
+        std::fs::write(&dst_path, b"day:").expect("write");
+        let done = append_file_exact(&rw(&dst_path), &src, 7).expect("append");
+        assert_eq!((done.size_before, done.read), (4, 7));
+        assert_eq!(std::fs::read(&dst_path).expect("read"), b"day:checked");
+        let appending = OpenOptions::new()
+            .append(true)
+            .open(&dst_path)
+            .expect("open");
+        let done = append_file_exact(&appending, &src, 7).expect("append");
+        assert_eq!(done.method, CopyMethod::Buffered);
+        assert_eq!(
+            std::fs::read(&dst_path).expect("read"),
+            b"day:checkedchecked"
+        );
+        let err = append_file_exact(&rw(&dst_path), &src, 100).expect_err("too short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            std::fs::read(&dst_path).expect("read"),
+            b"day:checkedchecked"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use argus_core::append::{append_encoded, append_file, truncate_back};
+use argus_core::append::{append_encoded, append_file, append_file_exact, truncate_back};
 use argus_core::codec::{Codec, Compression, open_decoded};
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
@@ -931,22 +931,33 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
         let t = targets
             .get(day)
             .ok_or_else(|| Fatal::io("day file vanished"))?;
+        // Exactly the bytes that were checked: an .out that grew since (a writer that went on
+        // after .rdy) must not bring unchecked bytes into the day file, and one that shrank
+        // must not leave a partial chunk there.
         let appended = if t.compression == Compression::None {
-            append_file(&t.file, &g.out)
+            append_file_exact(&t.file, &g.out, g.len)
         } else {
             let codec = if config.oper_codec.compression() == t.compression {
                 config.oper_codec
             } else {
                 t.compression.codec()
             };
-            append_encoded(
-                &t.file,
-                ReadAt {
-                    file: &g.out,
-                    pos: 0,
-                },
-                codec,
-            )
+            let checked = ReadAt {
+                file: &g.out,
+                pos: 0,
+            }
+            .take(g.len);
+            append_encoded(&t.file, checked, codec).and_then(|done| {
+                if done.read == g.len {
+                    Ok(done)
+                } else {
+                    truncate_back(&t.file, done.size_before)?;
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(".out holds {} of its {} bytes", done.read, g.len),
+                    ))
+                }
+            })
         };
         appended.map_err(|e| {
             Fatal::io(format!(
