@@ -1,160 +1,62 @@
-//! The three commands: resolve settings, run, map the outcome to an exit code.
+//! The command line of harvest_argus (also used to generate its man pages and completions).
 
-use std::io::IsTerminal;
-use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::PathBuf;
 
-use argus_core::escape::EscapedPath;
-use argus_core::host::Hostname;
+use clap::{ArgAction, Parser, Subcommand};
 
-use crate::Select;
-use crate::config::{Config, Settings, locate};
-use crate::run::{Exit, harvest as run_harvest};
-
-/// EX_USAGE.
-const USAGE: u8 = 64;
-
-fn config_path(select: &Select) -> std::path::PathBuf {
-    locate(
-        select.config.as_deref(),
-        std::env::var("HARVEST_ARGUS_CONFIG").ok().as_deref(),
-        std::env::var("WEBJOB_HOME").ok().as_deref(),
-    )
-}
-
-fn host(select: &Select) -> Result<Hostname, String> {
-    match &select.host {
-        Some(name) => Hostname::new(name)
-            .map_err(|e| format!("--host {name:?} is not a valid host name: {e}")),
-        None => {
-            let raw = nix::unistd::gethostname().map_err(|e| {
-                format!("cannot read this machine's host name: {e}; give --host NAME")
-            })?;
-            Hostname::from_bytes(raw.as_encoded_bytes()).map_err(|e| {
-                format!(
-                    "this machine's host name {:?} cannot name archives: {e}; give --host NAME",
-                    raw.to_string_lossy()
-                )
-            })
-        }
-    }
-}
-
-/// Loads the configuration and resolves this host's settings, logging every problem.
-fn settings(select: &Select) -> Result<Settings, ()> {
-    let path = config_path(select);
-    let host = host(select).map_err(|e| log::error!("{e}"))?;
-    let config = Config::load(&path).map_err(|p| {
-        for line in p.0 {
-            log::error!("{line}");
-        }
-    })?;
-    match config.resolve(&host) {
-        Ok((settings, warnings)) => {
-            for w in warnings {
-                log::warn!("{w}");
-            }
-            log::debug!("settings of host {host} from {}", EscapedPath(&path));
-            Ok(settings)
-        }
-        Err(problems) => {
-            for line in problems.0 {
-                log::error!("{line}");
-            }
-            Err(())
-        }
-    }
-}
-
-/// `harvest_argus`: one harvest.
-pub(crate) fn harvest(select: &Select) -> u8 {
-    if std::io::stdout().is_terminal() {
-        log::error!(
-            "stdout is a terminal: harvest_argus writes binary argus data there; run it under WebJob or redirect stdout"
-        );
-        return USAGE;
-    }
-    let Ok(settings) = settings(select) else {
-        log::error!("nothing was done: fix the configuration (harvest_argus check-config)");
-        return Exit::Config.code();
-    };
-    // The chunk goes to a duplicate of descriptor 1, unbuffered: every byte written is handed
-    // to the kernel, and a failed write is seen at once.
-    let mut stdout = match std::io::stdout().as_fd().try_clone_to_owned() {
-        Ok(fd) => std::fs::File::from(fd),
-        Err(e) => {
-            log::error!("cannot use stdout: {e}");
-            return Exit::NotShipped.code();
-        }
-    };
-    let exit = run_harvest(&settings, &mut stdout, &mut std::io::stderr());
-    match exit {
-        Exit::Ok => log::info!("done"),
-        other => log::error!("finished with problems (exit status {})", other.code()),
-    }
-    exit.code()
-}
-
-/// `harvest_argus check-config`.
-#[allow(
-    clippy::print_stdout,
-    reason = "check-config prints the resolved settings"
+/// Cut the live argus output file without losing a record, write the chunk to stdout for WebJob
+/// to upload (nothing else ever goes to stdout), print its manifest line on stderr, keep a
+/// compressed local archive, purge old archives and keep argus running.
+#[derive(Debug, Parser)]
+#[command(
+    name = "harvest_argus",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 every chunk shipped and archived and argus running; 1 the data is \
+safe but argus is not running as it should; 64 stdout is a terminal; 74 a chunk was not shipped \
+or not archived (it stays staged and the next run ships it again with the same seq); 75 another \
+harvest_argus holds the lock; 78 invalid configuration.\n\nFiles next to OUTPUT: \
+OUTPUT.staged.SEQ.STAMP (chunks not yet shipped and archived), OUTPUT.seq, OUTPUT.lock, and by \
+default OUTPUT.pid and OUTPUT.log (argus' own messages)."
 )]
-pub(crate) fn check_config(select: &Select) -> u8 {
-    let path = config_path(select);
-    let config = match Config::load(&path) {
-        Ok(c) => c,
-        Err(p) => {
-            for line in p.0 {
-                log::error!("{line}");
-            }
-            return Exit::Config.code();
-        }
-    };
-    let mut problems = config.check_all();
-    match host(select) {
-        Ok(host) => match config.resolve(&host) {
-            Ok((settings, _)) => print!("{}", settings.to_toml()),
-            Err(p) => problems.extend(p.0),
-        },
-        Err(e) => problems.push(e),
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    problems.retain(|p| seen.insert(p.clone()));
-    if problems.is_empty() {
-        log::info!("{} is valid", EscapedPath(&path));
-        0
-    } else {
-        for p in &problems {
-            log::error!("{p}");
-        }
-        Exit::Config.code()
-    }
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub select: Select,
+    /// More log lines on stderr (-v debugging, -vv tracing).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Fewer log lines on stderr (-q warnings and errors, -qq errors only).
+    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
 }
 
-/// `harvest_argus convert-config OLD_SCRIPT`.
-#[allow(clippy::print_stdout, reason = "convert-config prints the TOML")]
-pub(crate) fn convert_config(script: &Path) -> u8 {
-    let text = match std::fs::read(script) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => {
-            log::error!("cannot read {}: {e}", EscapedPath(script));
-            return Exit::Config.code();
-        }
-    };
-    match crate::convert::convert(script, &text) {
-        Ok(converted) => {
-            print!("{}", converted.toml);
-            for w in converted.warnings {
-                log::warn!("{w}");
-            }
-            0
-        }
-        Err(errors) => {
-            for e in errors {
-                log::error!("{}: {e}", EscapedPath(script));
-            }
-            Exit::Config.code()
-        }
-    }
+/// Which configuration and host.
+#[derive(Debug, clap::Args)]
+pub struct Select {
+    /// Config file [default: $HARVEST_ARGUS_CONFIG, else $WEBJOB_HOME/etc/harvest_argus.toml,
+    /// WEBJOB_HOME defaulting to /usr/local/integrity].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Use the settings of this host [default: this machine's host name].
+    #[arg(long, value_name = "NAME", global = true)]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration, report every problem, print the host's resolved settings.
+    CheckConfig,
+    /// Print the old harvest_argus script's per-host variables as this program's TOML.
+    ConvertConfig {
+        /// The old shell script (read, never run).
+        script: PathBuf,
+    },
+}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }

@@ -1,81 +1,19 @@
 //! `harvest_argus`: the sensor side of argus-webjob. See SPEC §3 and §7.
 
-mod archive;
-mod cli;
-mod config;
-mod convert;
-mod logging;
-mod run;
-mod settle;
-mod ship;
-mod staging;
-mod supervise;
-
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser, Subcommand};
-
-/// Cut the live argus output file without losing a record, write the chunk to stdout for WebJob
-/// to upload (nothing else ever goes to stdout), print its manifest line on stderr, keep a
-/// compressed local archive, purge old archives and keep argus running.
-#[derive(Debug, Parser)]
-#[command(
-    name = "harvest_argus",
-    version,
-    about,
-    long_about = None,
-    after_help = "Exit status: 0 every chunk shipped and archived and argus running; 1 the data is \
-safe but argus is not running as it should; 64 stdout is a terminal; 74 a chunk was not shipped \
-or not archived (it stays staged and the next run ships it again with the same seq); 75 another \
-harvest_argus holds the lock; 78 invalid configuration.\n\nFiles next to OUTPUT: \
-OUTPUT.staged.SEQ.STAMP (chunks not yet shipped and archived), OUTPUT.seq, OUTPUT.lock, and by \
-default OUTPUT.pid and OUTPUT.log (argus' own messages)."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    select: Select,
-    /// More log lines on stderr (-v debugging, -vv tracing).
-    #[arg(short, long, action = ArgAction::Count, global = true)]
-    verbose: u8,
-    /// Fewer log lines on stderr (-q warnings and errors, -qq errors only).
-    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
-    quiet: u8,
-}
-
-/// Which configuration and host.
-#[derive(Debug, clap::Args)]
-struct Select {
-    /// Config file [default: $HARVEST_ARGUS_CONFIG, else $WEBJOB_HOME/etc/harvest_argus.toml,
-    /// WEBJOB_HOME defaulting to /usr/local/integrity].
-    #[arg(long, value_name = "FILE", global = true)]
-    config: Option<PathBuf>,
-    /// Use the settings of this host [default: this machine's host name].
-    #[arg(long, value_name = "NAME", global = true)]
-    host: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Check the configuration, report every problem, print the host's resolved settings.
-    CheckConfig,
-    /// Print the old harvest_argus script's per-host variables as this program's TOML.
-    ConvertConfig {
-        /// The old shell script (read, never run).
-        script: PathBuf,
-    },
-}
+use clap::Parser;
+use harvest_argus::cli::{Cli, Command};
+use harvest_argus::{commands, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbosity = i8::try_from(cli.verbose).unwrap_or(8) - i8::try_from(cli.quiet).unwrap_or(8);
     logging::init(verbosity);
     let exit = match cli.command {
-        None => cli::harvest(&cli.select),
-        Some(Command::CheckConfig) => cli::check_config(&cli.select),
-        Some(Command::ConvertConfig { script }) => cli::convert_config(&script),
+        None => commands::harvest(&cli.select),
+        Some(Command::CheckConfig) => commands::check_config(&cli.select),
+        Some(Command::ConvertConfig { script }) => commands::convert_config(&script),
     };
     ExitCode::from(exit)
 }
