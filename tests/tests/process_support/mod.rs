@@ -110,6 +110,8 @@ pub(crate) struct Ledger {
     pub(crate) uploads: Vec<Rec>,
     /// Day files that existed before the test's uploads (base name -> decoded content).
     pub(crate) initial: BTreeMap<String, Vec<u8>>,
+    /// Bad uploads (their stems), which must end up in the quarantine.
+    pub(crate) bad: Vec<String>,
 }
 
 impl Ledger {
@@ -136,6 +138,23 @@ impl Ledger {
         };
         self.uploads.push(rec.clone());
         rec
+    }
+
+    /// Writes an upload whose `.out` is damaged argus data (a truncated real sample): it must
+    /// end up quarantined, whole, exactly once.
+    pub(crate) fn write_bad(
+        &mut self,
+        server: &Server,
+        client: &str,
+        host: &str,
+        at: OffsetDateTime,
+    ) {
+        let written = Upload::at(client, at)
+            .out(read(&sample("hostA.truncated.argus")))
+            .hostname(host)
+            .write(&server.drop_dir())
+            .expect("write upload");
+        self.bad.push(written.stem);
     }
 
     /// Puts an existing day file in `oper_dir` (plain when `compression` is `None`) holding
@@ -194,11 +213,37 @@ impl Ledger {
                 rec.stem
             );
         }
-        let quarantined = Server::files(&server.quarantine_dir());
-        assert!(
-            quarantined.is_empty(),
-            "nothing good may be quarantined: {quarantined:?}"
+        // The quarantine holds the bad uploads, each once and whole, and nothing else.
+        let mut quarantined: Vec<String> = fs::read_dir(server.quarantine_dir())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        quarantined.sort();
+        let mut bad = self.bad.clone();
+        bad.sort();
+        assert_eq!(
+            quarantined, bad,
+            "the quarantine holds exactly the bad uploads"
         );
+        for stem in &self.bad {
+            let dir = server.quarantine_dir().join(stem);
+            for ext in ["out", "err", "env", "rdy"] {
+                assert!(
+                    dir.join(format!("{stem}.{ext}")).is_file(),
+                    "{stem}: .{ext} in the quarantine"
+                );
+                assert!(
+                    fs::symlink_metadata(server.drop_dir().join(format!("{stem}.{ext}"))).is_err(),
+                    "{stem}: .{ext} left in the dropzone"
+                );
+            }
+            let reason = fs::read_to_string(dir.join("reason")).expect("reason");
+            assert!(reason.contains("argus data is damaged"), "{stem}: {reason}");
+        }
         let journal = server.state_dir().join("journal");
         let len = fs::metadata(&journal).map_or(0, |m| m.len());
         assert_eq!(len, 0, "the journal is empty after a complete run");
