@@ -146,6 +146,21 @@ pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
         .with_max_depth(config.scan_depth as usize)
         .scan(&selection)
         .map_err(|e| crate::pass::error_chain(&e))?;
+    Ok(found(config, scan, now))
+}
+
+/// Scans the one group `stem` in `dir` (read-only), for the daemon.
+pub fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, String> {
+    let selection = selection(config)?;
+    let scan = Dropzone::new(&config.drop_dir)
+        .with_max_depth(config.scan_depth as usize)
+        .scan_group(&selection, dir, stem)
+        .map_err(|e| crate::pass::error_chain(&e))?;
+    // A single group is never an orphan worth reporting here: the full rescans report those.
+    Ok(found(config, scan, OffsetDateTime::UNIX_EPOCH))
+}
+
+fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found {
     for e in &scan.errors {
         log::warn!(
             "part of the dropzone could not be scanned: {}",
@@ -166,7 +181,7 @@ pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
             (Bad::Invalid(i), reason)
         })
         .collect();
-    Ok(Found {
+    Found {
         complete: scan
             .complete
             .into_iter()
@@ -176,7 +191,7 @@ pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
         in_flight,
         orphans,
         foreign: scan.foreign.len() as u64,
-    })
+    }
 }
 
 /// Moves a bad group whole into the quarantine with its reason. Returns where it went.

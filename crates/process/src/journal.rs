@@ -42,6 +42,41 @@ pub struct Entry {
     pub size_before: u64,
     /// Where the raw upload is archived.
     pub archive: PathBuf,
+    /// The client id it came from.
+    pub client: String,
+    /// Its upload time (from the stem), Unix seconds.
+    pub at: i64,
+    /// Bytes appended to the day file.
+    pub bytes: u64,
+    /// The new chunks it brings, `(host, seq)`, from its manifest (none without one).
+    pub chunks: Vec<(String, u64)>,
+}
+
+impl Entry {
+    /// The ledger facts of this upload once complete.
+    pub fn facts(&self) -> Vec<crate::ledger::Fact> {
+        let mut facts: Vec<crate::ledger::Fact> = self
+            .chunks
+            .iter()
+            .map(|(host, seq)| crate::ledger::Fact::Chunk {
+                host: host.clone(),
+                seq: *seq,
+                client: self.client.clone(),
+            })
+            .collect();
+        let stem = self
+            .rdy
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        facts.push(crate::ledger::Fact::Upload {
+            client: self.client.clone(),
+            at: self.at,
+            bytes: self.bytes,
+            stem,
+        });
+        facts
+    }
 }
 
 /// The journal file.
@@ -129,7 +164,7 @@ impl Journal {
     }
 }
 
-const FIELDS: usize = 5;
+const FIELDS: usize = 9;
 
 fn encode(e: &Entry, out: &mut Vec<u8>) {
     let start = out.len();
@@ -146,6 +181,19 @@ fn encode(e: &Entry, out: &mut Vec<u8>) {
     out.extend_from_slice(e.size_before.to_string().as_bytes());
     out.push(b'\t');
     escape(e.archive.as_os_str(), out);
+    out.push(b'\t');
+    escape(OsStr::new(&e.client), out);
+    out.extend_from_slice(format!("\t{}\t{}\t", e.at, e.bytes).as_bytes());
+    if e.chunks.is_empty() {
+        out.push(b'-');
+    }
+    for (i, (host, seq)) in e.chunks.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        escape(OsStr::new(host), out);
+        out.extend_from_slice(format!(":{seq}").as_bytes());
+    }
     let sum = checksum(&out[start..]);
     out.push(b'\t');
     out.extend_from_slice(sum.as_bytes());
@@ -178,6 +226,22 @@ fn decode(line: &[u8]) -> Option<Entry> {
         },
         size_before: std::str::from_utf8(values[3]).ok()?.parse().ok()?,
         archive: path(values[4])?,
+        client: String::from_utf8(unescape(values[5])?).ok()?,
+        at: std::str::from_utf8(values[6]).ok()?.parse().ok()?,
+        bytes: std::str::from_utf8(values[7]).ok()?.parse().ok()?,
+        chunks: if values[8] == b"-" {
+            Vec::new()
+        } else {
+            values[8]
+                .split(|&b| b == b',')
+                .map(|c| {
+                    let colon = c.iter().rposition(|&b| b == b':')?;
+                    let host = String::from_utf8(unescape(&c[..colon])?).ok()?;
+                    let seq = std::str::from_utf8(&c[colon + 1..]).ok()?.parse().ok()?;
+                    Some((host, seq))
+                })
+                .collect::<Option<Vec<_>>>()?
+        },
     })
 }
 
@@ -305,6 +369,17 @@ mod tests {
             day: (!day.is_empty()).then(|| PathBuf::from(day)),
             size_before,
             archive: PathBuf::from(format!("/arch/c_2026112700000{n}_harvest_argus.out.gz")),
+            client: "c".to_owned(),
+            at: 1_800_000_000 + i64::from(n),
+            bytes: 7,
+            chunks: if n.is_multiple_of(2) {
+                Vec::new()
+            } else {
+                vec![
+                    ("sensor-1.a".to_owned(), u64::from(n)),
+                    ("s2".to_owned(), 9),
+                ]
+            },
         }
     }
 

@@ -10,6 +10,7 @@ pub mod dropzone;
 pub mod exit;
 pub mod failpoint;
 pub mod journal;
+pub mod ledger;
 pub mod logging;
 pub mod pass;
 pub mod report;

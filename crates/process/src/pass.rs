@@ -40,10 +40,11 @@ use time::{Date, OffsetDateTime};
 
 use crate::config::Config;
 use crate::dayfile;
-use crate::dropzone::{self, Bad, Upload};
+use crate::dropzone::{self, Bad, Found, Upload};
 use crate::exit;
 use crate::failpoint;
 use crate::journal::{self, Entry, Facts, Journal, Source};
+use crate::ledger::{Fact, Ledger, Seen};
 use crate::report::Summary;
 
 /// How a pass runs.
@@ -82,11 +83,13 @@ pub struct Outcome {
     pub exit_code: u8,
 }
 
-/// A failure that stops the pass.
+/// A failure that stops the pass (or the daemon).
 #[derive(Debug)]
-struct Fatal {
-    code: u8,
-    message: String,
+pub struct Fatal {
+    /// The exit status it calls for.
+    pub code: u8,
+    /// What happened.
+    pub message: String,
 }
 
 impl Fatal {
@@ -182,27 +185,43 @@ pub fn preflight(config: &Config) -> Vec<String> {
 /// Runs one pass. Never panics on bad input; every failure ends up in the outcome.
 pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
     let started = Instant::now();
-    let mut summary = Summary::default();
-    let result = Pass {
-        config,
-        options,
-        now,
-        summary: &mut summary,
-        trouble: None,
+    if options.dry_run {
+        let mut summary = Summary::default();
+        let result = dry_run(config, now, &mut summary);
+        summary.elapsed = started.elapsed();
+        return finish(summary, result.map(|()| None));
     }
-    .run();
-    summary.elapsed = started.elapsed();
-    let exit_code = match result {
-        Ok(trouble) => {
-            if let Some(message) = trouble {
-                summary.failed = Some(message);
-                exit::IO
-            } else if summary.quarantined > 0 {
-                exit::QUARANTINED
-            } else {
-                exit::OK
-            }
+    let result = Engine::start(config.clone(), options.clone()).and_then(|mut engine| {
+        let found = engine.scan(now)?;
+        engine.ingest(found)?;
+        engine.maintain(now)?;
+        Ok(engine)
+    });
+    match result {
+        Ok(mut engine) => {
+            let (mut summary, trouble) = engine.take_summary();
+            summary.elapsed = started.elapsed();
+            finish(summary, Ok(trouble))
         }
+        Err(fatal) => {
+            let summary = Summary {
+                elapsed: started.elapsed(),
+                ..Summary::default()
+            };
+            finish(summary, Err(fatal))
+        }
+    }
+}
+
+/// Maps what happened to an exit status.
+fn finish(mut summary: Summary, result: Result<Option<String>, Fatal>) -> Outcome {
+    let exit_code = match result {
+        Ok(Some(message)) => {
+            summary.failed = Some(message);
+            exit::IO
+        }
+        Ok(None) if summary.quarantined > 0 => exit::QUARANTINED,
+        Ok(None) => exit::OK,
         Err(fatal) => {
             log::error!("{}", fatal.message);
             summary.failed = Some(fatal.message);
@@ -212,29 +231,31 @@ pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
     Outcome { summary, exit_code }
 }
 
-struct Pass<'a> {
-    config: &'a Config,
-    options: &'a Options,
-    now: OffsetDateTime,
-    summary: &'a mut Summary,
-    /// A non-fatal I/O problem (a group that could not be quarantined, say): the pass goes on
-    /// but exits 74.
+/// A process_argus that holds the lock: set up and recovered once, then ingests and maintains
+/// for as long as it lives (one pass, or the daemon).
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    options: Options,
+    _lock: Lock,
+    journal: Journal,
+    ledger: Ledger,
+    summary: Summary,
+    /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
+    /// the run exits 74.
     trouble: Option<String>,
 }
 
-impl Pass<'_> {
-    fn run(mut self) -> Result<Option<String>, Fatal> {
-        let config = self.config;
-        let problems = preflight(config);
+impl Engine {
+    /// Checks the directories, takes the lock and repairs what an interrupted run left: temporary
+    /// files, quarantine moves, the journal (rolling back or finishing appends), compressions.
+    pub fn start(config: Config, options: Options) -> Result<Engine, Fatal> {
+        let problems = preflight(&config);
         if !problems.is_empty() {
             return Err(Fatal {
                 code: exit::CONFIG,
                 message: problems.join("; "),
             });
-        }
-        if self.options.dry_run {
-            self.dry_run()?;
-            return Ok(None);
         }
         let mut dirs = vec![
             &config.oper_dir,
@@ -256,12 +277,12 @@ impl Pass<'_> {
                 ))
             })?;
         }
-        let contention = if self.options.wait {
+        let contention = if options.wait {
             Contention::Wait
         } else {
             Contention::Fail
         };
-        let _lock = Lock::acquire(config.state_dir.join("lock"), contention)?;
+        let lock = Lock::acquire(config.state_dir.join("lock"), contention)?;
 
         // Under the lock nobody else writes here: temporary files are leftovers of a crash.
         for dir in [&config.archive_dir, &config.oper_dir] {
@@ -273,13 +294,72 @@ impl Pass<'_> {
                 error_chain(&e)
             ))
         })?;
+        let mut ledger = Ledger::open(&config.state_dir)
+            .map_err(|e| Fatal::io(format!("cannot open the ledger: {e}")))?;
         let (mut journal, entries) = Journal::open(&config.state_dir)
             .map_err(|e| Fatal::io(format!("cannot open the journal: {e}")))?;
-        self.summary.recovered = recover(&mut journal, &entries)? as u64;
+        let recovered = recover(&mut journal, &entries, &mut ledger)? as u64;
+        ledger
+            .compact_if_needed()
+            .map_err(|e| Fatal::io(format!("cannot compact the ledger: {e}")))?;
         let names = dir_names(&config.oper_dir)?;
         dayfile::settle(&config.oper_dir, &names)?;
+        Ok(Engine {
+            config,
+            options,
+            _lock: lock,
+            journal,
+            ledger,
+            summary: Summary {
+                recovered,
+                ..Summary::default()
+            },
+            trouble: None,
+        })
+    }
 
-        let found = dropzone::scan(config, self.now)
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Takes a new configuration (SIGHUP). The state directory cannot change while running.
+    pub fn reload(&mut self, config: Config) -> Result<(), String> {
+        if config.state_dir != self.config.state_dir {
+            return Err(format!(
+                "state_dir cannot change while running (from {} to {}); restart instead",
+                EscapedPath(&self.config.state_dir),
+                EscapedPath(&config.state_dir)
+            ));
+        }
+        let problems = preflight(&config);
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        for dir in [
+            &config.oper_dir,
+            &config.archive_dir,
+            &config.quarantine_dir,
+        ] {
+            publish::create_dir_all_durably(dir).map_err(|e| error_chain(&e))?;
+        }
+        if let Some(log_dir) = &config.log_dir {
+            publish::create_dir_all_durably(log_dir).map_err(|e| error_chain(&e))?;
+            crate::logging::log_to_file(log_dir, "process_argus.log")
+                .map_err(|e| format!("cannot open the log: {e}"))?;
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    /// What was done since the last call, and any non-fatal trouble.
+    pub fn take_summary(&mut self) -> (Summary, Option<String>) {
+        (std::mem::take(&mut self.summary), self.trouble.take())
+    }
+
+    /// Scans the whole dropzone (read-only).
+    pub fn scan(&mut self, now: OffsetDateTime) -> Result<Found, Fatal> {
+        let found = dropzone::scan(&self.config, now)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
         self.summary.in_flight = found.in_flight;
         self.summary.orphans = found.orphans.len() as u64;
@@ -290,10 +370,20 @@ impl Pass<'_> {
                 EscapedPath(orphan)
             );
         }
+        Ok(found)
+    }
+
+    /// Scans one group (the daemon, on a `.rdy` event).
+    pub fn scan_group(&mut self, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, Fatal> {
+        dropzone::scan_group(&self.config, dir, stem)
+            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))
+    }
+
+    /// Quarantines the invalid groups and ingests the complete ones, in batches, oldest first.
+    pub fn ingest(&mut self, found: Found) -> Result<(), Fatal> {
         for (bad, reason) in found.invalid {
             self.quarantine(&bad, &reason);
         }
-
         let mut batch: Vec<Upload> = Vec::new();
         let mut batch_bytes = 0;
         for upload in found.complete {
@@ -301,15 +391,17 @@ impl Pass<'_> {
             batch.push(upload);
             if batch.len() >= self.options.batch_uploads || batch_bytes >= self.options.batch_bytes
             {
-                self.ingest_batch(&mut journal, std::mem::take(&mut batch))?;
+                self.ingest_batch(std::mem::take(&mut batch))?;
                 batch_bytes = 0;
             }
         }
-        self.ingest_batch(&mut journal, batch)?;
+        self.ingest_batch(batch)
+    }
 
-        self.purge()?;
-        self.compress()?;
-        Ok(self.trouble)
+    /// Retention of archives and compression of closed days.
+    pub fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+        self.purge(now)?;
+        self.compress(now)
     }
 
     fn quarantine(&mut self, upload: &Bad, reason: &str) {
@@ -334,12 +426,11 @@ impl Pass<'_> {
         }
     }
 
-    fn ingest_batch(&mut self, journal: &mut Journal, uploads: Vec<Upload>) -> Result<(), Fatal> {
+    fn ingest_batch(&mut self, uploads: Vec<Upload>) -> Result<(), Fatal> {
         if uploads.is_empty() {
             return Ok(());
         }
-        let config = self.config;
-        let prepared = prepare_all(config, uploads, self.options.threads)?;
+        let prepared = prepare_all(&self.config, uploads, self.options.threads)?;
         let mut good = Vec::new();
         for p in prepared {
             match p {
@@ -356,18 +447,26 @@ impl Pass<'_> {
         if good.is_empty() {
             return Ok(());
         }
+        let duplicates = self.sort_out_chunks(&mut good);
         let done: Vec<(String, u64, u64, String)> = good
             .iter()
             .map(|g| {
                 (
                     g.upload.display_name(),
-                    g.len,
+                    g.append_len(),
                     g.records,
                     g.host.to_string(),
                 )
             })
             .collect();
-        let result = commit(config, journal, good);
+        let dup_count = duplicates.len() as u64;
+        let result = commit(
+            &self.config,
+            &mut self.journal,
+            &mut self.ledger,
+            good,
+            duplicates,
+        );
         match result {
             Ok(days) => {
                 for (name, len, records, host) in done {
@@ -383,25 +482,75 @@ impl Pass<'_> {
                     );
                 }
                 self.summary.day_files += days;
+                self.summary.duplicates += dup_count;
                 Ok(())
             }
             Err(fatal) => {
                 // Roll back what the journal knows right away, so nothing half done stays.
-                let (mut journal_again, entries) = Journal::open(&config.state_dir)
-                    .map_err(|e| Fatal::io(format!("cannot reopen the journal: {e}")))?;
-                if let Err(again) = recover(&mut journal_again, &entries) {
-                    log::error!(
-                        "rolling back after the failure failed too ({}); the next run repairs it from the journal",
-                        again.message
-                    );
+                match Journal::open(&self.config.state_dir) {
+                    Ok((mut journal, entries)) => {
+                        if let Err(again) = recover(&mut journal, &entries, &mut self.ledger) {
+                            log::error!(
+                                "rolling back after the failure failed too ({}); the next start repairs it from the journal",
+                                again.message
+                            );
+                        }
+                        self.journal = journal;
+                    }
+                    Err(e) => log::error!(
+                        "cannot reopen the journal to roll back ({e}); the next start repairs it"
+                    ),
                 }
                 Err(fatal)
             }
         }
     }
 
-    fn purge(&mut self) -> Result<(), Fatal> {
-        let config = self.config;
+    /// Decides, chunk by chunk (from the manifests), what each upload appends: chunks the ledger
+    /// (or an earlier upload of this batch) already has are left out and returned as duplicate
+    /// facts; the rest are the upload's new chunks.
+    fn sort_out_chunks(&self, good: &mut [Good]) -> Vec<Fact> {
+        let mut duplicates = Vec::new();
+        let mut in_batch: std::collections::BTreeSet<(String, u64)> = Default::default();
+        for g in good.iter_mut() {
+            if g.manifests.is_empty() {
+                continue;
+            }
+            let mut segments: Vec<(u64, u64)> = Vec::new();
+            let mut offset = 0;
+            for m in &g.manifests {
+                let key = (m.host.to_string(), m.seq);
+                let dup =
+                    self.ledger.check(&key.0, key.1) == Seen::Duplicate || in_batch.contains(&key);
+                if dup {
+                    log::warn!(
+                        "{}: chunk seq {} of host {} was ingested before; not appended again",
+                        g.upload.display_name(),
+                        m.seq,
+                        m.host
+                    );
+                    duplicates.push(Fact::Duplicate {
+                        host: key.0,
+                        seq: key.1,
+                    });
+                } else {
+                    in_batch.insert(key.clone());
+                    g.new_chunks.push(key);
+                    match segments.last_mut() {
+                        Some(last) if last.0 + last.1 == offset => last.1 += m.bytes,
+                        _ if m.bytes > 0 => segments.push((offset, m.bytes)),
+                        _ => {}
+                    }
+                }
+                offset += m.bytes;
+            }
+            g.segments = segments;
+        }
+        duplicates
+    }
+
+    fn purge(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+        let config = &self.config;
         if config.archive_days == 0 {
             return Ok(());
         }
@@ -421,7 +570,7 @@ impl Pass<'_> {
         };
         for client in clients {
             let pattern = retention::NamePattern::upload_archive(&client, &config.job)?;
-            let plan = retention::plan(&entries, &pattern, &policy, self.now);
+            let plan = retention::plan(&entries, &pattern, &policy, now);
             for d in &plan {
                 log::info!(
                     "purging archive {} (older than {} days)",
@@ -434,17 +583,17 @@ impl Pass<'_> {
         Ok(())
     }
 
-    fn compress(&mut self) -> Result<(), Fatal> {
-        let config = self.config;
+    fn compress(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+        let config = &self.config;
         let names = dir_names(&config.oper_dir)?;
-        let days = dayfile::closed_days(&names, self.now, config.oper_compress_after_days);
+        let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
         let done = dayfile::compress_days(
             &config.oper_dir,
             &days,
             config.oper_codec,
             self.options.threads,
         );
-        self.summary.compressed = done.done.len() as u64;
+        self.summary.compressed += done.done.len() as u64;
         for (path, e) in done.failed {
             let message = format!(
                 "cannot compress {}: {}",
@@ -456,10 +605,19 @@ impl Pass<'_> {
         }
         Ok(())
     }
+}
 
-    fn dry_run(&mut self) -> Result<(), Fatal> {
-        let config = self.config;
-        let found = dropzone::scan(config, self.now)
+/// `--dry-run`: what a pass would do, on stdout; changes nothing.
+fn dry_run(config: &Config, now: OffsetDateTime, summary: &mut Summary) -> Result<(), Fatal> {
+    let problems = preflight(config);
+    if !problems.is_empty() {
+        return Err(Fatal {
+            code: exit::CONFIG,
+            message: problems.join("; "),
+        });
+    }
+    {
+        let found = dropzone::scan(config, now)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
         let mut out = io::stdout().lock();
         let mut say = |line: String| {
@@ -470,7 +628,7 @@ impl Pass<'_> {
                 "would quarantine {}: {reason}",
                 upload.display_name()
             ));
-            self.summary.quarantined += 1;
+            summary.quarantined += 1;
         }
         for upload in found.complete {
             match check_only(config, &upload) {
@@ -481,15 +639,15 @@ impl Pass<'_> {
                             "would archive {} (empty: nothing to append)",
                             upload.display_name()
                         ));
-                        self.summary.empty += 1;
+                        summary.empty += 1;
                     } else {
                         say(format!(
                             "would append {} ({len} bytes) to {}",
                             upload.display_name(),
                             EscapedPath(&day)
                         ));
-                        self.summary.ingested += 1;
-                        self.summary.bytes += len;
+                        summary.ingested += 1;
+                        summary.bytes += len;
                     }
                 }
                 Err(reason) => {
@@ -497,7 +655,7 @@ impl Pass<'_> {
                         "would quarantine {}: {reason}",
                         upload.display_name()
                     ));
-                    self.summary.quarantined += 1;
+                    summary.quarantined += 1;
                 }
             }
         }
@@ -505,7 +663,7 @@ impl Pass<'_> {
             say(format!("orphaned (no .rdy): {}", EscapedPath(orphan)));
         }
         let names = dir_names(&config.oper_dir).unwrap_or_default();
-        for d in dayfile::closed_days(&names, self.now, config.oper_compress_after_days) {
+        for d in dayfile::closed_days(&names, now, config.oper_compress_after_days) {
             if config.oper_codec.compression() != Compression::None {
                 say(format!("would compress {} ({})", d.name, config.oper_codec));
             }
@@ -557,6 +715,17 @@ struct Good {
     len: u64,
     records: u64,
     archive: Archive,
+    manifests: Vec<Manifest>,
+    /// Byte ranges `(offset, len)` of `.out` to append: all of it, less chunks already ingested.
+    segments: Vec<(u64, u64)>,
+    /// Chunks `(host, seq)` this upload brings for the first time.
+    new_chunks: Vec<(String, u64)>,
+}
+
+impl Good {
+    fn append_len(&self) -> u64 {
+        self.segments.iter().map(|s| s.1).sum()
+    }
 }
 
 /// How the raw upload reaches the archive.
@@ -744,6 +913,7 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         return Prepared::Failed(upload, "no archive".to_owned());
     };
     let day = upload.day();
+    let segments = if len == 0 { Vec::new() } else { vec![(0, len)] };
     Prepared::Good(Box::new(Good {
         upload,
         host,
@@ -752,6 +922,9 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         len,
         records,
         archive,
+        manifests,
+        segments,
+        new_chunks: Vec::new(),
     }))
 }
 
@@ -841,6 +1014,43 @@ impl Read for ReadAt<'_> {
     }
 }
 
+/// Reads the given byte ranges of a file, one after the other.
+struct Segments<'a> {
+    file: &'a File,
+    segments: &'a [(u64, u64)],
+    /// Index of the current range.
+    at: usize,
+    /// Bytes of it already read.
+    pos: u64,
+}
+
+impl Read for Segments<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(&(offset, len)) = self.segments.get(self.at) {
+            if self.pos == len {
+                self.at += 1;
+                self.pos = 0;
+                continue;
+            }
+            let want = usize::try_from(len - self.pos)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            let n = std::os::unix::fs::FileExt::read_at(
+                self.file,
+                &mut buf[..want],
+                offset + self.pos,
+            )?;
+            if n == 0 {
+                // The file is shorter than its manifest said: the caller notices the shortfall.
+                return Ok(0);
+            }
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
 /// A day file being appended to in this batch.
 struct DayTarget {
     file: File,
@@ -850,7 +1060,13 @@ struct DayTarget {
 }
 
 /// Steps 2-6 for validated uploads. Returns the number of day files written.
-fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64, Fatal> {
+fn commit(
+    config: &Config,
+    journal: &mut Journal,
+    ledger: &mut Ledger,
+    good: Vec<Good>,
+    duplicates: Vec<Fact>,
+) -> Result<u64, Fatal> {
     // Where each upload goes, and the size its day file will have before it.
     let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
     let mut entries = Vec::with_capacity(good.len());
@@ -862,7 +1078,7 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
             Archive::Staged(s) => s.dest().to_path_buf(),
             Archive::Move(p) => p.clone(),
         };
-        let day = if g.len == 0 {
+        let day = if g.append_len() == 0 {
             None
         } else {
             let (path, compression) = chosen
@@ -903,7 +1119,7 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
                     .ok_or_else(|| Fatal::io("day file vanished"))?;
                 if t.compression == Compression::None {
                     let before = t.cur_len;
-                    t.cur_len += g.len;
+                    t.cur_len += g.append_len();
                     before
                 } else {
                     // A compressed member's size is unknown until written: the batch start is
@@ -918,6 +1134,10 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
             day: day.clone(),
             size_before,
             archive,
+            client: g.upload.client().to_owned(),
+            at: g.upload.uploaded_at().unix_timestamp(),
+            bytes: g.append_len(),
+            chunks: g.new_chunks.clone(),
         });
         plan.push(day);
     }
@@ -934,27 +1154,32 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
         // Exactly the bytes that were checked: an .out that grew since (a writer that went on
         // after .rdy) must not bring unchecked bytes into the day file, and one that shrank
         // must not leave a partial chunk there.
-        let appended = if t.compression == Compression::None {
+        let whole = g.segments == [(0, g.len)];
+        let want = g.append_len();
+        let appended = if t.compression == Compression::None && whole {
             append_file_exact(&t.file, &g.out, g.len)
         } else {
-            let codec = if config.oper_codec.compression() == t.compression {
+            let codec = if t.compression == Compression::None {
+                Codec::NONE
+            } else if config.oper_codec.compression() == t.compression {
                 config.oper_codec
             } else {
                 t.compression.codec()
             };
-            let checked = ReadAt {
+            let checked = Segments {
                 file: &g.out,
+                segments: &g.segments,
+                at: 0,
                 pos: 0,
-            }
-            .take(g.len);
+            };
             append_encoded(&t.file, checked, codec).and_then(|done| {
-                if done.read == g.len {
+                if done.read == want {
                     Ok(done)
                 } else {
                     truncate_back(&t.file, done.size_before)?;
                     Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        format!(".out holds {} of its {} bytes", done.read, g.len),
+                        format!(".out holds {} of its {want} bytes", done.read),
                     ))
                 }
             })
@@ -1031,6 +1256,14 @@ fn commit(config: &Config, journal: &mut Journal, good: Vec<Good>) -> Result<u64
     for dir in &dirs {
         publish::sync_dir(dir)?;
     }
+    // The ledger learns of the batch before the journal forgets it: a crash in between makes
+    // recovery record the same (idempotent) facts again, never lose them.
+    let mut facts: Vec<Fact> = entries.iter().flat_map(Entry::facts).collect();
+    facts.extend(duplicates);
+    ledger
+        .record(&facts)
+        .map_err(|e| Fatal::io(format!("cannot write the ledger: {e}")))?;
+    failpoint::hit("ledgered");
     journal
         .clear()
         .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
@@ -1071,7 +1304,7 @@ fn remove_all(uploads: &[Upload]) -> Result<(), Fatal> {
 
 /// Acts on the journal of an interrupted run (see [`journal::plan_recovery`]). Returns the number
 /// of uploads it concerned.
-fn recover(journal: &mut Journal, entries: &[Entry]) -> Result<usize, Fatal> {
+fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Result<usize, Fatal> {
     if entries.is_empty() {
         journal
             .clear()
@@ -1141,6 +1374,15 @@ fn recover(journal: &mut Journal, entries: &[Entry]) -> Result<usize, Fatal> {
         dropzone::remove_by_rdy(&e.rdy)?;
         log::info!("recovery: finished removing {}", EscapedPath(&e.rdy));
     }
+    // Uploads that completed are known to the ledger (again: recording is idempotent).
+    let facts: Vec<Fact> = entries
+        .iter()
+        .filter(|e| !plan.redo.contains(e))
+        .flat_map(Entry::facts)
+        .collect();
+    ledger
+        .record(&facts)
+        .map_err(|e| Fatal::io(format!("cannot write the ledger: {e}")))?;
     for e in &plan.redo {
         log::warn!(
             "recovery: rolled back the interrupted ingest of {}; it is ingested again now",

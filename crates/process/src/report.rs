@@ -10,8 +10,10 @@ pub struct Summary {
     pub ingested: u64,
     /// Bytes of argus data appended.
     pub bytes: u64,
-    /// Uploads with an empty `.out` (archived, nothing appended).
+    /// Uploads with an empty `.out`, or only chunks ingested before (archived, nothing appended).
     pub empty: u64,
+    /// Chunks that arrived again (same host and sequence number) and were not appended again.
+    pub duplicates: u64,
     /// Day files that received data.
     pub day_files: u64,
     /// Groups moved to quarantine.
@@ -47,6 +49,7 @@ impl Summary {
         );
         let extras = [
             (self.empty, "empty"),
+            (self.duplicates, "duplicate chunks not appended again"),
             (self.quarantined, "quarantined"),
             (self.in_flight, "in flight"),
             (self.orphans, "orphaned"),
@@ -82,6 +85,7 @@ impl Summary {
             ("recovered", self.recovered),
             ("purged", self.purged),
             ("compressed", self.compressed),
+            ("duplicates", self.duplicates),
         ];
         for (key, value) in fields {
             let _infallible = write!(s, "\"{key}\":{value},");
@@ -168,7 +172,7 @@ mod tests {
         };
         assert_eq!(
             s.json(),
-            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
+            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"duplicates\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
         );
     }
 }
