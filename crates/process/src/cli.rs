@@ -69,6 +69,40 @@ pub enum Command {
         #[arg(value_name = "OLD_PROCESS_ARGUS_CFG")]
         file: PathBuf,
     },
+    /// Run as a daemon: ingest each upload as soon as its .rdy lands.
+    ///
+    /// inotify reports each .rdy; the whole dropzone is also rescanned at start, when events
+    /// were lost, and every rescan_interval. Archives are purged and closed days compressed at
+    /// start and hourly. Holds the same lock as a one-pass run, so a cron job and the daemon
+    /// never work at once (the cron job exits 75). SIGTERM or SIGINT: finish the batch in hand
+    /// and exit 0. SIGHUP: reload the configuration (a bad one is reported and the old kept).
+    /// Progress goes to stderr (and the log file).
+    Watch {
+        /// The configuration file; looked up as for a pass when absent.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// More messages on stderr (-v debugging).
+        #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+        verbose: u8,
+        /// Fewer messages on stderr (-q warnings and errors, -qq errors only).
+        #[arg(short, long, action = clap::ArgAction::Count)]
+        quiet: u8,
+    },
+    /// Report per client: last upload, uploads and bytes in the last 24 h, missing chunks
+    /// (gaps), duplicates, quarantined groups, orphans, and STALE when a client has not
+    /// uploaded for stale_after.
+    ///
+    /// Exit status like a monitoring plugin: 0 all is well, 1 warnings (gaps, quarantined
+    /// groups, orphans), 2 a client is stale. Read-only: safe to run while a pass or the
+    /// daemon works.
+    Status {
+        /// The configuration file; looked up as for a pass when absent.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print one JSON object instead of a table (documented in docs/OPERATIONS.md).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The clap command, for man pages and completions.

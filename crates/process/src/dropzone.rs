@@ -134,6 +134,20 @@ pub struct Found {
     pub foreign: u64,
 }
 
+/// The client id of a stem `CLIENT_YYYYMMDDHHMMSS[_...]`: everything before the first `_`
+/// followed by 14 digits and then `_` or the end (client ids may hold `_` themselves).
+pub fn client_of_stem(stem: &str) -> Option<&str> {
+    let bytes = stem.as_bytes();
+    (1..bytes.len()).find_map(|i| {
+        let rest = &bytes[i..];
+        let is_stamp = rest.len() > 14
+            && rest[0] == b'_'
+            && rest[1..15].iter().all(u8::is_ascii_digit)
+            && (rest.len() == 15 || rest[15] == b'_');
+        is_stamp.then(|| &stem[..i])
+    })
+}
+
 /// The configured selection of clients and job.
 pub fn selection(config: &Config) -> Result<Selection, String> {
     Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())

@@ -14,3 +14,5 @@ pub mod ledger;
 pub mod logging;
 pub mod pass;
 pub mod report;
+pub mod status;
+pub mod watch;

@@ -6,16 +6,29 @@ use std::process::ExitCode;
 use clap::Parser;
 use process_argus::cli::{Cli, Command, PassArgs};
 use process_argus::config::{self, Config, Format};
-use process_argus::{exit, logging, pass};
+use process_argus::{exit, logging, pass, status, watch};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let verbosity = i8::try_from(cli.pass.verbose).unwrap_or(i8::MAX)
-        - i8::try_from(cli.pass.quiet).unwrap_or(i8::MAX);
+    let level =
+        |v: u8, q: u8| i8::try_from(v).unwrap_or(i8::MAX) - i8::try_from(q).unwrap_or(i8::MAX);
+    let verbosity = match &cli.command {
+        // A daemon reports progress by default (to the journal, under systemd).
+        Some(Command::Watch { verbose, quiet, .. }) => 1 + level(*verbose, *quiet),
+        _ => level(cli.pass.verbose, cli.pass.quiet),
+    };
     logging::init("process_argus", verbosity);
     let code = match cli.command {
         Some(Command::CheckConfig { config }) => check_config(config),
         Some(Command::ConvertConfig { file }) => convert_config(&file),
+        Some(Command::Watch { config, .. }) => match load(config) {
+            Ok((config, _, path)) => watch::run(&path, config, pass::Options::default()),
+            Err(code) => code,
+        },
+        Some(Command::Status { config, json }) => match load(config) {
+            Ok((config, _, _)) => status::run(&config, json, time::OffsetDateTime::now_utc()),
+            Err(code) => code,
+        },
         None => run_pass(&cli.pass),
     };
     ExitCode::from(code)

@@ -60,6 +60,8 @@ pub struct Options {
     pub batch_bytes: u64,
     /// Threads that validate and compress uploads.
     pub threads: usize,
+    /// When set (by a signal), work stops between two batches.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             batch_uploads: 256,
             batch_bytes: 1 << 30,
             threads: std::thread::available_parallelism().map_or(2, usize::from),
+            stop: None,
         }
     }
 }
@@ -193,6 +196,12 @@ pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
     }
     let result = Engine::start(config.clone(), options.clone()).and_then(|mut engine| {
         let found = engine.scan(now)?;
+        for orphan in &found.orphans {
+            log::warn!(
+                "orphaned upload data without .rdy (a failed upload?): {}",
+                EscapedPath(orphan)
+            );
+        }
         engine.ingest(found)?;
         engine.maintain(now)?;
         Ok(engine)
@@ -364,12 +373,6 @@ impl Engine {
         self.summary.in_flight = found.in_flight;
         self.summary.orphans = found.orphans.len() as u64;
         self.summary.foreign = found.foreign;
-        for orphan in &found.orphans {
-            log::warn!(
-                "orphaned upload data without .rdy (a failed upload?): {}",
-                EscapedPath(orphan)
-            );
-        }
         Ok(found)
     }
 
@@ -387,6 +390,9 @@ impl Engine {
         let mut batch: Vec<Upload> = Vec::new();
         let mut batch_bytes = 0;
         for upload in found.complete {
+            if self.stopping() {
+                return Ok(());
+            }
             batch_bytes += upload.out_len();
             batch.push(upload);
             if batch.len() >= self.options.batch_uploads || batch_bytes >= self.options.batch_bytes
@@ -395,7 +401,17 @@ impl Engine {
                 batch_bytes = 0;
             }
         }
+        if self.stopping() {
+            return Ok(());
+        }
         self.ingest_batch(batch)
+    }
+
+    fn stopping(&self) -> bool {
+        self.options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// Retention of archives and compression of closed days.
@@ -675,19 +691,9 @@ fn dry_run(config: &Config, now: OffsetDateTime, summary: &mut Summary) -> Resul
 /// The client id of an archived upload's name `CLIENT_YYYYMMDDHHMMSS[_...]_JOB.out[.sfx]`.
 fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
     let (base, _) = Compression::split_suffix(name);
-    let base = base
-        .strip_suffix(".out")?
-        .strip_suffix(job)?
-        .strip_suffix('_')?;
-    let bytes = base.as_bytes();
-    (1..bytes.len()).find_map(|i| {
-        let rest = &bytes[i..];
-        let is_stamp = rest.len() > 14
-            && rest[0] == b'_'
-            && rest[1..15].iter().all(u8::is_ascii_digit)
-            && (rest.len() == 15 || rest[15] == b'_');
-        is_stamp.then(|| &base[..i])
-    })
+    let stem = base.strip_suffix(".out")?;
+    stem.strip_suffix(job)?.strip_suffix('_')?;
+    dropzone::client_of_stem(stem)
 }
 
 fn dir_names(dir: &Path) -> Result<Vec<String>, Fatal> {

@@ -1,0 +1,359 @@
+//! `process_argus status`: which sensors went quiet, and did we lose a chunk anywhere?
+//!
+//! Read-only: the ledger (snapshot and log), the dropzone (scanned, never changed) and the
+//! quarantine. Safe to run while a pass or the daemon works; it takes no lock.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::time::Duration;
+
+use argus_core::stamp;
+use time::OffsetDateTime;
+use webjob_drop::{Dropzone, ForeignReason, Selection};
+
+use crate::config::{Config, format_duration};
+use crate::ledger::Ledger;
+use crate::report::{human_bytes, json_string};
+
+/// The state of one client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    /// Uploading, nothing missing.
+    Ok,
+    /// Uploading, but something needs a look: missing chunks, quarantined groups, orphans.
+    Warning,
+    /// Nothing arrived for `stale_after` (or ever).
+    Stale,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Warning => "warning",
+            State::Stale => "stale",
+        }
+    }
+}
+
+/// One client's line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Row {
+    /// Client id.
+    pub client: String,
+    /// Whether the configuration selects it (else it is listed because its uploads are here).
+    pub configured: bool,
+    /// Newest upload time (from its name), ingested or waiting in the dropzone.
+    pub last_upload: Option<OffsetDateTime>,
+    /// Uploads ingested in the last 24 hours.
+    pub uploads_24h: u64,
+    /// Bytes ingested in the last 24 hours.
+    pub bytes_24h: u64,
+    /// Complete groups waiting in the dropzone.
+    pub pending: u64,
+    /// Groups being uploaded.
+    pub in_flight: u64,
+    /// Data without `.rdy` older than `orphan_after`.
+    pub orphans: u64,
+    /// Groups in the quarantine.
+    pub quarantined: u64,
+    /// Chunks that arrived twice.
+    pub duplicates: u64,
+    /// Missing chunks per host: `(host, [(first, last)])`.
+    pub gaps: Vec<(String, Vec<(u64, u64)>)>,
+}
+
+impl Row {
+    /// The number of chunks known missing.
+    pub fn missing_chunks(&self) -> u64 {
+        self.gaps
+            .iter()
+            .flat_map(|(_, g)| g)
+            .map(|(a, b)| b - a + 1)
+            .sum()
+    }
+
+    /// The state at `now`.
+    pub fn state(&self, now: OffsetDateTime, stale_after: Duration) -> Option<State> {
+        if !self.configured {
+            return None;
+        }
+        let stale = self.last_upload.is_none_or(|t| {
+            (now - t).whole_seconds() > i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX)
+        });
+        Some(if stale {
+            State::Stale
+        } else if self.missing_chunks() > 0 || self.quarantined > 0 || self.orphans > 0 {
+            State::Warning
+        } else {
+            State::Ok
+        })
+    }
+}
+
+fn row<'a>(
+    rows: &'a mut BTreeMap<String, Row>,
+    selection: &Selection,
+    client: &str,
+) -> &'a mut Row {
+    rows.entry(client.to_owned()).or_insert_with(|| Row {
+        client: client.to_owned(),
+        configured: selection.matches_client(client),
+        ..Row::default()
+    })
+}
+
+/// Gathers the report. Pure but for reading the state directory, dropzone and quarantine.
+pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> {
+    let selection = Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())?;
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    // Every exact id configured is listed, uploads or not.
+    for c in &config.clients {
+        if !c.contains(['*', '?', '[']) {
+            row(&mut rows, &selection, c);
+        }
+    }
+
+    let ledger = Ledger::load(&config.state_dir).map_err(|e| {
+        format!(
+            "cannot read the ledger in {}: {e}",
+            config.state_dir.display()
+        )
+    })?;
+    let this_hour = now.unix_timestamp().div_euclid(3600);
+    for (client, c) in &ledger.clients {
+        let r = row(&mut rows, &selection, client);
+        r.last_upload = c
+            .last_upload
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+        for (hour, (n, bytes)) in &c.hours {
+            if *hour > this_hour - 24 {
+                r.uploads_24h += n;
+                r.bytes_24h += bytes;
+            }
+        }
+    }
+    for (host, h) in &ledger.hosts {
+        let client = if h.client.is_empty() { "?" } else { &h.client };
+        let r = row(&mut rows, &selection, client);
+        r.duplicates += h.duplicates;
+        if !h.gaps.is_empty() {
+            r.gaps.push((host.clone(), h.gaps.clone()));
+        }
+    }
+
+    if config.drop_dir.is_dir() {
+        let scan = Dropzone::new(&config.drop_dir)
+            .with_max_depth(config.scan_depth as usize)
+            .scan(&selection)
+            .map_err(|e| format!("cannot scan the dropzone: {e}"))?;
+        let now_sys = std::time::SystemTime::from(now);
+        for g in &scan.complete {
+            let r = row(&mut rows, &selection, g.client());
+            r.pending += 1;
+            r.last_upload = r.last_upload.max(Some(g.uploaded_at()));
+        }
+        for f in &scan.in_flight {
+            let Some(client) = f.client() else { continue };
+            let r = row(&mut rows, &selection, client);
+            if f.is_orphan(now_sys, config.orphan_after) {
+                r.orphans += 1;
+            } else {
+                r.in_flight += 1;
+            }
+        }
+        for f in &scan.foreign {
+            if f.reason() == ForeignReason::OtherClient && f.is_complete() {
+                row(&mut rows, &selection, f.client()).pending += 1;
+            }
+        }
+    }
+
+    if let Ok(entries) = fs::read_dir(&config.quarantine_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            let stem = fs::read_to_string(entry.path().join(webjob_drop::ops::REASON_FILE))
+                .ok()
+                .and_then(|r| {
+                    r.lines()
+                        .find_map(|l| l.strip_prefix("Stem=").map(str::to_owned))
+                })
+                .unwrap_or_else(|| name.to_owned());
+            let client = crate::dropzone::client_of_stem(&stem)
+                .unwrap_or("?")
+                .to_owned();
+            row(&mut rows, &selection, &client).quarantined += 1;
+        }
+    }
+    Ok(rows.into_values().collect())
+}
+
+/// Runs `status`, printing the table or JSON on stdout. Returns the exit status: 0 all well,
+/// 1 warnings, 2 a stale client, 3 the status could not be determined.
+pub fn run(config: &Config, json: bool, now: OffsetDateTime) -> u8 {
+    let rows = match gather(config, now) {
+        Ok(rows) => rows,
+        Err(e) => {
+            log::error!("{e}");
+            return 3;
+        }
+    };
+    let worst = rows
+        .iter()
+        .filter_map(|r| r.state(now, config.stale_after))
+        .max()
+        .unwrap_or(State::Ok);
+    let text = if json {
+        render_json(&rows, config, now, worst)
+    } else {
+        render_table(&rows, config, now)
+    };
+    use std::io::Write;
+    let _ignored = std::io::stdout().lock().write_all(text.as_bytes());
+    match worst {
+        State::Ok => 0,
+        State::Warning => 1,
+        State::Stale => 2,
+    }
+}
+
+fn age(now: OffsetDateTime, t: Option<OffsetDateTime>) -> String {
+    match t {
+        None => "never".to_owned(),
+        Some(t) => {
+            let secs = (now - t).whole_seconds().max(0).unsigned_abs();
+            format!(
+                "{} ago",
+                format_duration(Duration::from_secs(secs - secs % 60))
+            )
+            .replace("0s ago", "<1m ago")
+        }
+    }
+}
+
+fn gaps_text(gaps: &[(u64, u64)]) -> String {
+    gaps.iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The human table.
+pub fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> String {
+    let mut out = format!(
+        "{:<24} {:<8} {:<22} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}\n",
+        "CLIENT",
+        "STATE",
+        "LAST UPLOAD",
+        "UP/24H",
+        "BYTES/24H",
+        "MISSING",
+        "DUPS",
+        "QUAR",
+        "ORPHANS",
+        "PENDING"
+    );
+    for r in rows {
+        let state = r
+            .state(now, config.stale_after)
+            .map_or("unconfigured".to_owned(), |s| s.name().to_uppercase());
+        let _infallible = writeln!(
+            out,
+            "{:<24} {:<8} {:<22} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}",
+            r.client,
+            state,
+            age(now, r.last_upload),
+            r.uploads_24h,
+            human_bytes(r.bytes_24h),
+            r.missing_chunks(),
+            r.duplicates,
+            r.quarantined,
+            r.orphans,
+            r.pending
+        );
+    }
+    for r in rows {
+        for (host, gaps) in &r.gaps {
+            let _infallible = writeln!(
+                out,
+                "{}: host {host} is missing chunks {}",
+                r.client,
+                gaps_text(gaps)
+            );
+        }
+    }
+    let _infallible = writeln!(
+        out,
+        "(stale after {}; orphans after {}; quarantine in {})",
+        format_duration(config.stale_after),
+        format_duration(config.orphan_after),
+        config.quarantine_dir.display()
+    );
+    out
+}
+
+/// The JSON document: one object, keys in a fixed order (see docs/OPERATIONS.md).
+pub fn render_json(rows: &[Row], config: &Config, now: OffsetDateTime, worst: State) -> String {
+    let mut out = format!(
+        "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"clients\":[",
+        json_string(&stamp::format_rfc3339(now)),
+        worst.name(),
+        config.stale_after.as_secs()
+    );
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let state = r
+            .state(now, config.stale_after)
+            .map_or("unconfigured", State::name);
+        let last = r.last_upload.map_or("null".to_owned(), |t| {
+            json_string(&stamp::format_rfc3339(t))
+        });
+        let age = r
+            .last_upload
+            .map_or("null".to_owned(), |t| (now - t).whole_seconds().to_string());
+        let _infallible = write!(
+            out,
+            "{{\"client\":{},\"configured\":{},\"state\":\"{state}\",\"last_upload\":{last},\"age_s\":{age},\"uploads_24h\":{},\"bytes_24h\":{},\"pending\":{},\"in_flight\":{},\"orphans\":{},\"quarantined\":{},\"duplicates\":{},\"missing_chunks\":{},\"gaps\":[",
+            json_string(&r.client),
+            r.configured,
+            r.uploads_24h,
+            r.bytes_24h,
+            r.pending,
+            r.in_flight,
+            r.orphans,
+            r.quarantined,
+            r.duplicates,
+            r.missing_chunks()
+        );
+        let mut first = true;
+        for (host, gaps) in &r.gaps {
+            for (a, b) in gaps {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                let _infallible = write!(
+                    out,
+                    "{{\"host\":{},\"first\":{a},\"last\":{b}}}",
+                    json_string(host)
+                );
+            }
+        }
+        out.push_str("]}");
+    }
+    out.push_str("]}\n");
+    out
+}
