@@ -859,6 +859,13 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
     };
     let codec = config.archive_codec;
     let name = archive_name(&upload, codec);
+    if name.len() > 255 {
+        let reason = format!(
+            "its archive name would be {} bytes long, more than a file name can be",
+            name.len()
+        );
+        return Prepared::Bad(upload, reason);
+    }
     let move_only = codec.compression() == Compression::None
         && shared.archive_dev.is_some()
         && out.metadata().map(|m| m.dev()).ok() == shared.archive_dev;
@@ -875,6 +882,10 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
             Ok(s) => s,
             Err(argus_core::Error::Exists { path }) => {
                 return Prepared::Bad(upload, already_archived(&path));
+            }
+            // A stem so long that its archive name cannot exist: the upload's problem, not ours.
+            Err(e @ argus_core::Error::InvalidName { .. }) => {
+                return Prepared::Bad(upload, format!("cannot be archived: {e}"));
             }
             Err(e) => return Prepared::Failed(upload, error_chain(&e)),
         };
