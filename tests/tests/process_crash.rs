@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use process_support::{Ledger, day_name, day_start, ended, good_samples, killed};
 use tests::server::{Server, stderr, wait_within};
+use webjob_drop::fixture::Upload;
 
 /// Generous: only catches a hang.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -137,6 +138,12 @@ impl Scenario {
             Some(1) => !self.ledger.bad.is_empty(),
             _ => false,
         }
+    }
+
+    fn archive_of_stem(&self, stem: &str) -> std::path::PathBuf {
+        self.server
+            .archive_dir()
+            .join(format!("{stem}.out{}", self.archive_suffix))
     }
 
     fn archive_of(&self, rec: &process_support::Rec) -> std::path::PathBuf {
@@ -339,4 +346,89 @@ fn random_kills_with_compressed_archives() {
 #[test]
 fn random_kills_with_archives_moved_from_the_dropzone() {
     random_kills(true, 18, 200);
+}
+
+/// `.err` manifest lines for `.out` made of `chunks` (seq, bytes), as harvest_argus writes them.
+fn manifests(host: &str, chunks: &[(u64, &[u8])]) -> Vec<u8> {
+    let mut err = Vec::new();
+    for (seq, bytes) in chunks {
+        let m = argus_core::manifest::Manifest {
+            host: argus_core::host::Hostname::new(host).expect("host"),
+            seq: *seq,
+            start: None,
+            end: None,
+            bytes: u64::try_from(bytes.len()).expect("small"),
+            records: None,
+            sha256: argus_core::manifest::sha256(bytes),
+        };
+        err.extend_from_slice(format!("{m}\n").as_bytes());
+    }
+    err
+}
+
+#[test]
+fn a_reshipped_chunk_is_not_doubled_by_recovery() {
+    // An upload that carries a chunk already ingested (harvest_argus shipped it again) and a
+    // new one appends only the new one. Late data for a compressed day is appended as new
+    // members, whose sizes the journal cannot know in advance; a crash between archiving two
+    // uploads of such a day makes recovery cut the day back and append the archived one again:
+    // again only its new chunk.
+    for moves in [true, false] {
+        let s = Scenario::new(moves);
+        let host = HOSTS[0];
+        let at = day_start(5) + time::Duration::hours(2);
+        let old = day_name(host, at);
+        let samples = good_samples();
+        let (c1, c2, c3) = (&samples[2], &samples[4], &samples[3]);
+        let mut want = process_support::decoded(
+            &s.server
+                .oper_dir()
+                .join(format!("{old}{}", if moves { ".xz" } else { ".gz" })),
+        );
+        let write = |at: time::OffsetDateTime, chunks: &[(u64, &[u8])]| {
+            let out: Vec<u8> = chunks.iter().flat_map(|c| c.1.to_vec()).collect();
+            Upload::at("client1", at)
+                .out(out)
+                .hostname(host)
+                .err(manifests(host, chunks))
+                .write(&s.server.drop_dir())
+                .expect("write")
+        };
+        // Chunk 1 arrives and is ingested.
+        write(at, &[(1, c1)]);
+        let out = s.run(None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        want.extend_from_slice(c1);
+        // Chunk 1 again with chunk 2, then chunk 3; the pass dies after the first archive.
+        let u2 = write(at + time::Duration::minutes(1), &[(1, c1), (2, c2)]);
+        let u3 = write(at + time::Duration::minutes(2), &[(3, c3)]);
+        let fp = if moves { "archived:1" } else { "synced:1" };
+        let out = s.run(Some(fp));
+        assert!(killed(&out), "{fp}: {}", ended(&out));
+        if !moves {
+            // Gzip archives are published together: emulate the kill between the first and
+            // the second rename by publishing the first archive by hand.
+            let staged = s.archive_of_stem(&u2.stem);
+            assert!(!staged.exists());
+            let bytes = process_support::compressed(&[c1.as_slice(), c2].concat(), "gzip");
+            std::fs::write(&staged, bytes).expect("publish the first archive");
+        }
+        let out = s.run(None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        want.extend_from_slice(c2);
+        want.extend_from_slice(c3);
+        let day = s
+            .server
+            .oper_dir()
+            .join(format!("{old}{}", if moves { ".xz" } else { ".gz" }));
+        let got = process_support::decoded(&day);
+        assert!(
+            got == want,
+            "archives {}: the day holds {} bytes, want {} (chunk 1 once, then 2 and 3)",
+            if moves { "moved" } else { "gzip" },
+            got.len(),
+            want.len()
+        );
+        assert!(!u3.path("rdy").exists() && !u2.path("rdy").exists());
+    }
 }

@@ -50,6 +50,9 @@ pub struct Entry {
     pub bytes: u64,
     /// The new chunks it brings, `(host, seq)`, from its manifest (none without one).
     pub chunks: Vec<(String, u64)>,
+    /// The byte ranges `(offset, len)` of `.out` appended: all of it, less chunks ingested
+    /// before. Recovery appends exactly these again when it must.
+    pub segments: Segments,
 }
 
 impl Entry {
@@ -164,7 +167,7 @@ impl Journal {
     }
 }
 
-const FIELDS: usize = 9;
+const FIELDS: usize = 10;
 
 fn encode(e: &Entry, out: &mut Vec<u8>) {
     let start = out.len();
@@ -194,6 +197,16 @@ fn encode(e: &Entry, out: &mut Vec<u8>) {
         escape(OsStr::new(host), out);
         out.extend_from_slice(format!(":{seq}").as_bytes());
     }
+    out.push(b'\t');
+    if e.segments.is_empty() {
+        out.push(b'-');
+    }
+    for (i, (offset, len)) in e.segments.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(format!("{offset}+{len}").as_bytes());
+    }
     let sum = checksum(&out[start..]);
     out.push(b'\t');
     out.extend_from_slice(sum.as_bytes());
@@ -212,7 +225,8 @@ fn decode(line: &[u8]) -> Option<Entry> {
         return None;
     }
     let values: Vec<&[u8]> = fields.collect();
-    if values.len() != FIELDS {
+    // Lines of the format before segments (9 fields) appended whole uploads.
+    if values.len() != FIELDS && values.len() != FIELDS - 1 {
         return None;
     }
     let path = |v: &[u8]| unescape(v).map(|b| PathBuf::from(OsStr::from_bytes(&b)));
@@ -241,6 +255,24 @@ fn decode(line: &[u8]) -> Option<Entry> {
                     Some((host, seq))
                 })
                 .collect::<Option<Vec<_>>>()?
+        },
+        segments: match values.get(9).copied() {
+            None => {
+                let bytes: u64 = std::str::from_utf8(values[7]).ok()?.parse().ok()?;
+                if bytes == 0 {
+                    Vec::new()
+                } else {
+                    vec![(0, bytes)]
+                }
+            }
+            Some([b'-']) => Vec::new(),
+            Some(v) => v
+                .split(|&b| b == b',')
+                .map(|seg| {
+                    let (offset, len) = std::str::from_utf8(seg).ok()?.split_once('+')?;
+                    Some((offset.parse().ok()?, len.parse().ok()?))
+                })
+                .collect::<Option<Vec<_>>>()?,
         },
     })
 }
@@ -297,13 +329,17 @@ pub enum Source {
     Archive(PathBuf),
 }
 
+/// Byte ranges `(offset, len)` of an upload's `.out`.
+pub type Segments = Vec<(u64, u64)>;
+
 /// What recovery must do, in order: truncate, re-append, finish removals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
     /// Day files to truncate back, and to which size.
     pub truncate: Vec<(PathBuf, u64)>,
-    /// Complete uploads whose data was cut off by a truncation: append again, in this order.
-    pub reappend: Vec<(PathBuf, Source)>,
+    /// Complete uploads whose data was cut off by a truncation: append again, in this order,
+    /// the byte ranges of the source given (those it appended the first time).
+    pub reappend: Vec<(PathBuf, Source, Segments)>,
     /// Complete uploads whose group is still in the dropzone: remove the group.
     pub remove: Vec<Entry>,
     /// Incomplete uploads: rolled back; the normal pass ingests them again.
@@ -347,7 +383,7 @@ pub fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Reco
                 None
             };
             match source {
-                Some(s) => plan.reappend.push((day.clone(), s)),
+                Some(s) => plan.reappend.push((day.clone(), s, e.segments.clone())),
                 None => plan.lost.push((*e).clone()),
             }
         }
@@ -380,6 +416,11 @@ mod tests {
                     ("s2".to_owned(), 9),
                 ]
             },
+            segments: if n.is_multiple_of(3) {
+                vec![(0, 3), (5, 4)]
+            } else {
+                vec![(0, 7)]
+            },
         }
     }
 
@@ -404,13 +445,16 @@ mod tests {
         let mut e = entry(1, "/oper/host a_20261127", 42);
         e.out = PathBuf::from(OsStr::from_bytes(b"/drop/\xff\tweird\n-name.out"));
         let none = entry(2, "", 0);
+        let reshipped = entry(3, "/oper/h_20261127", 7);
         let mut buf = Vec::new();
         encode(&e, &mut buf);
         encode(&none, &mut buf);
+        encode(&reshipped, &mut buf);
         let lines: Vec<&[u8]> = buf.split_inclusive(|&b| b == b'\n').collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         assert_eq!(decode(lines[0]), Some(e));
         assert_eq!(decode(lines[1]), Some(none));
+        assert_eq!(decode(lines[2]), Some(reshipped));
         for cut in 0..lines[0].len() {
             assert_eq!(decode(&lines[0][..cut]), None, "torn at {cut}");
         }
@@ -495,8 +539,16 @@ mod tests {
         assert_eq!(
             plan.reappend,
             [
-                (PathBuf::from("/o/h"), Source::Out(e[1].out.clone())),
-                (PathBuf::from("/o/h"), Source::Archive(e[2].archive.clone())),
+                (
+                    PathBuf::from("/o/h"),
+                    Source::Out(e[1].out.clone()),
+                    vec![(0, 7)]
+                ),
+                (
+                    PathBuf::from("/o/h"),
+                    Source::Archive(e[2].archive.clone()),
+                    vec![(0, 3), (5, 4)]
+                ),
             ]
         );
         assert_eq!(plan.redo, [e[0].clone()]);

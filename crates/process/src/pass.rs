@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use argus_core::append::{append_encoded, append_file, append_file_exact, truncate_back};
+use argus_core::append::{append_encoded, append_file_exact, truncate_back};
 use argus_core::codec::{Codec, Compression, open_decoded};
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
@@ -1068,6 +1068,52 @@ impl Read for Segments<'_> {
     }
 }
 
+/// Reads, from a stream, only the byte ranges `(offset, len)` given (sorted, not
+/// overlapping), skipping the rest: the part of an upload that was appended.
+struct Picked<'a, R> {
+    inner: R,
+    segments: &'a [(u64, u64)],
+    next: usize,
+    pos: u64,
+}
+
+impl<'a, R: Read> Picked<'a, R> {
+    fn new(inner: R, segments: &'a [(u64, u64)]) -> Self {
+        Picked {
+            inner,
+            segments,
+            next: 0,
+            pos: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Picked<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(&(offset, len)) = self.segments.get(self.next) {
+            if self.pos >= offset + len {
+                self.next += 1;
+                continue;
+            }
+            if self.pos < offset {
+                let gap = offset - self.pos;
+                let skipped = io::copy(&mut (&mut self.inner).take(gap), &mut io::sink())?;
+                self.pos += skipped;
+                if skipped < gap {
+                    return Ok(0);
+                }
+                continue;
+            }
+            let room = usize::try_from(offset + len - self.pos).unwrap_or(usize::MAX);
+            let take = room.min(buf.len());
+            let n = self.inner.read(&mut buf[..take])?;
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
 /// A day file being appended to in this batch.
 struct DayTarget {
     file: File,
@@ -1155,6 +1201,7 @@ fn commit(
             at: g.upload.uploaded_at().unix_timestamp(),
             bytes: g.append_len(),
             chunks: g.new_chunks.clone(),
+            segments: g.segments.clone(),
         });
         plan.push(day);
     }
@@ -1351,7 +1398,7 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
             Err(e) => return Err(Fatal::io(format!("cannot open {}: {e}", EscapedPath(path)))),
         }
     }
-    for (day, source) in &plan.reappend {
+    for (day, source, segments) in &plan.reappend {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -1361,18 +1408,32 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
             .open(day)
             .map_err(|e| Fatal::io(format!("cannot open {}: {e}", EscapedPath(day))))?;
         let (_, compression) = Compression::split_suffix(&day.to_string_lossy());
-        let result = match source {
-            Source::Out(out) => File::open(out).and_then(|src| {
-                if compression == Compression::None {
-                    append_file(&file, &src)
-                } else {
-                    append_encoded(&file, src, compression.codec())
-                }
-            }),
-            Source::Archive(archive) => open_decoded(archive)
-                .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|src| append_encoded(&file, src, compression.codec())),
+        let codec = if compression == Compression::None {
+            Codec::NONE
+        } else {
+            compression.codec()
         };
+        // Exactly the ranges appended the first time: chunks ingested before (a reshipped
+        // chunk) were left out then and stay out now.
+        let source: io::Result<Box<dyn Read>> = match source {
+            Source::Out(out) => File::open(out).map(|f| Box::new(f) as Box<dyn Read>),
+            Source::Archive(archive) => open_decoded(archive)
+                .map(|d| Box::new(d) as Box<dyn Read>)
+                .map_err(|e| io::Error::other(e.to_string())),
+        };
+        let want: u64 = segments.iter().map(|s| s.1).sum();
+        let result = source.and_then(|src| {
+            let done = append_encoded(&file, Picked::new(src, segments), codec)?;
+            if done.read == want {
+                Ok(done)
+            } else {
+                truncate_back(&file, done.size_before)?;
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the source holds {} of its {want} bytes", done.read),
+                ))
+            }
+        });
         result.map_err(|e| Fatal::io(format!("cannot re-append to {}: {e}", EscapedPath(day))))?;
         file.sync_data()
             .map_err(|e| Fatal::io(format!("cannot sync {}: {e}", EscapedPath(day))))?;
@@ -1415,6 +1476,34 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn picked_reads_only_the_ranges_given() {
+        let data: Vec<u8> = (0..100u8).collect();
+        let mut out = Vec::new();
+        // A reader that hands out 3 bytes at a time, like a decoder may.
+        let slow = SlowReader(&data[..]);
+        Picked::new(slow, &[(0, 5), (10, 2), (97, 10)])
+            .read_to_end(&mut out)
+            .expect("read");
+        assert_eq!(out, [0, 1, 2, 3, 4, 10, 11, 97, 98, 99]);
+        let mut none = Vec::new();
+        Picked::new(&data[..], &[])
+            .read_to_end(&mut none)
+            .expect("read");
+        assert!(none.is_empty());
+    }
+
+    struct SlowReader<'a>(&'a [u8]);
+
+    impl Read for SlowReader<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(3).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
 
     #[test]
     fn archive_names_give_their_client() {
