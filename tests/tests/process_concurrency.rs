@@ -106,7 +106,17 @@ fn wait_makes_a_second_instance_wait_then_succeed() {
 #[test]
 fn wait_behind_a_real_pass_then_nothing_is_done_twice() {
     let (server, ledger) = server_with_backlog(200);
-    let first = spawn(&server, &[]);
+    let mut first = spawn(&server, &[]);
+    // The first holds the lock (it writes its pid there) before the others start.
+    let lock = server.state_dir().join("lock");
+    let holder = format!("pid {}", first.id());
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&lock).is_ok_and(|s| s.contains(&holder))
+        && first.try_wait().expect("try_wait").is_none()
+        && start.elapsed() < DEADLINE
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let second = spawn(&server, &["--wait"]);
     let third = spawn(&server, &["--wait"]);
     for (name, child) in [("first", first), ("second", second), ("third", third)] {
