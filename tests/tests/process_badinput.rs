@@ -457,6 +457,7 @@ fn every_bad_upload_is_quarantined_or_left_alone_and_the_good_ones_go_in() {
         stem: written.stem,
         dir: written.dir,
         bytes: read(&sample("hostD.chunk2.argus")),
+        appended: read(&sample("hostD.chunk2.argus")),
         at,
         day: process_support::day_name(HOST, at),
     });

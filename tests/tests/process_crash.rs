@@ -41,6 +41,8 @@ struct Scenario {
     archive_suffix: &'static str,
     /// Uploads written so far (drives names and times, which only grow).
     written: usize,
+    /// Per sensor: the last chunk shipped with a manifest (seq, bytes, upload time).
+    last_chunk: std::collections::BTreeMap<&'static str, (u64, Vec<u8>, time::OffsetDateTime)>,
 }
 
 impl Scenario {
@@ -68,11 +70,15 @@ impl Scenario {
             ledger,
             archive_suffix: suffix,
             written: 0,
+            last_chunk: std::collections::BTreeMap::new(),
         }
     }
 
     /// Writes `n` more uploads, spread over clients, hosts and days, newer than all before;
-    /// every ninth is empty, and with `bad`, every thirteenth damaged (to be quarantined).
+    /// every ninth is empty, and with `bad`, every thirteenth damaged (to be quarantined). Most
+    /// carry a chunk manifest (as harvest_argus writes them), a quarter do not (the old shell
+    /// harvester); some ship the sensor's previous chunk again before a new one, which must
+    /// not be appended twice.
     fn add(&mut self, n: usize) {
         self.add_with(n, false);
     }
@@ -101,7 +107,28 @@ impl Scenario {
             } else {
                 samples[i % samples.len()].clone()
             };
-            self.ledger.write(&self.server, client, host, at, &bytes);
+            if bytes.is_empty() || i % 4 == 1 {
+                self.ledger.write(&self.server, client, host, at, &bytes);
+                continue;
+            }
+            // A chunk is shipped again only later than it was first (uploads are ingested
+            // oldest first, so the later copy is the one left out).
+            let (seq, reshipped) = match self.last_chunk.get(host) {
+                Some((seq, prev, first)) if i % 7 == 3 && *first < at => {
+                    (seq + 1, vec![(*seq, prev.as_slice())])
+                }
+                Some((seq, ..)) => (seq + 1, Vec::new()),
+                None => (1, Vec::new()),
+            };
+            self.ledger.write_manifested(
+                &self.server,
+                client,
+                host,
+                at,
+                &reshipped,
+                &[(seq, &bytes)],
+            );
+            self.last_chunk.insert(host, (seq, bytes, at));
         }
     }
 
@@ -196,6 +223,8 @@ fn failpoints(moves: bool) {
             .iter()
             .filter(|r| r.day == old && !r.bytes.is_empty());
         assert!(late.count() >= 2, "late data for the compressed day");
+        let reshipped = s.ledger.uploads.iter().filter(|r| r.appended != r.bytes);
+        assert!(reshipped.count() >= 2, "chunks shipped again");
         (s.non_empty(), s.ledger.uploads.len())
     };
     let (appends, uploads) = probe;
@@ -348,24 +377,6 @@ fn random_kills_with_archives_moved_from_the_dropzone() {
     random_kills(true, 18, 200);
 }
 
-/// `.err` manifest lines for `.out` made of `chunks` (seq, bytes), as harvest_argus writes them.
-fn manifests(host: &str, chunks: &[(u64, &[u8])]) -> Vec<u8> {
-    let mut err = Vec::new();
-    for (seq, bytes) in chunks {
-        let m = argus_core::manifest::Manifest {
-            host: argus_core::host::Hostname::new(host).expect("host"),
-            seq: *seq,
-            start: None,
-            end: None,
-            bytes: u64::try_from(bytes.len()).expect("small"),
-            records: None,
-            sha256: argus_core::manifest::sha256(bytes),
-        };
-        err.extend_from_slice(format!("{m}\n").as_bytes());
-    }
-    err
-}
-
 #[test]
 fn a_reshipped_chunk_is_not_doubled_by_recovery() {
     // An upload that carries a chunk already ingested (harvest_argus shipped it again) and a
@@ -390,7 +401,7 @@ fn a_reshipped_chunk_is_not_doubled_by_recovery() {
             Upload::at("client1", at)
                 .out(out)
                 .hostname(host)
-                .err(manifests(host, chunks))
+                .err(process_support::manifests(host, chunks))
                 .write(&s.server.drop_dir())
                 .expect("write")
         };

@@ -80,6 +80,8 @@ pub(crate) struct Rec {
     pub(crate) dir: PathBuf,
     /// Its `.out`.
     pub(crate) bytes: Vec<u8>,
+    /// What it appends to its day file: its `.out`, less chunks ingested before.
+    pub(crate) appended: Vec<u8>,
     /// Upload time (from the name).
     pub(crate) at: OffsetDateTime,
     /// The day file it belongs to (base name).
@@ -124,15 +126,68 @@ impl Ledger {
         at: OffsetDateTime,
         bytes: &[u8],
     ) -> Rec {
+        self.write_chunks(server, client, host, at, &[], bytes)
+    }
+
+    /// Writes an upload of `client` from `host` at `at` made of chunks already ingested
+    /// (`reshipped`: seq and bytes) followed by `new` chunks, with their manifests in `.err`,
+    /// as harvest_argus ships a chunk again; only the new ones are to be appended.
+    pub(crate) fn write_manifested(
+        &mut self,
+        server: &Server,
+        client: &str,
+        host: &str,
+        at: OffsetDateTime,
+        reshipped: &[(u64, &[u8])],
+        new: &[(u64, &[u8])],
+    ) -> Rec {
+        let out: Vec<u8> = reshipped
+            .iter()
+            .chain(new)
+            .flat_map(|c| c.1.to_vec())
+            .collect();
+        let appended: Vec<u8> = new.iter().flat_map(|c| c.1.to_vec()).collect();
+        let chunks: Vec<(u64, &[u8])> = reshipped.iter().chain(new).copied().collect();
+        let written = Upload::at(client, at)
+            .out(out.clone())
+            .hostname(host)
+            .err(manifests(host, &chunks))
+            .write(&server.drop_dir())
+            .expect("write upload");
+        self.record(written, out, appended, host, at)
+    }
+
+    fn write_chunks(
+        &mut self,
+        server: &Server,
+        client: &str,
+        host: &str,
+        at: OffsetDateTime,
+        err: &[u8],
+        bytes: &[u8],
+    ) -> Rec {
         let written = Upload::at(client, at)
             .out(bytes.to_vec())
             .hostname(host)
+            .err(err.to_vec())
             .write(&server.drop_dir())
             .expect("write upload");
+        self.record(written, bytes.to_vec(), bytes.to_vec(), host, at)
+    }
+
+    fn record(
+        &mut self,
+        written: webjob_drop::fixture::Written,
+        bytes: Vec<u8>,
+        appended: Vec<u8>,
+        host: &str,
+        at: OffsetDateTime,
+    ) -> Rec {
         let rec = Rec {
             stem: written.stem,
             dir: written.dir,
-            bytes: bytes.to_vec(),
+            bytes,
+            appended,
             at,
             day: day_name(host, at),
         };
@@ -193,7 +248,7 @@ impl Ledger {
                 recs.sort_by(|a, b| (a.at, &a.stem).cmp(&(b.at, &b.stem)));
                 let mut want = self.initial.get(&day).cloned().unwrap_or_default();
                 for rec in recs {
-                    want.extend_from_slice(&rec.bytes);
+                    want.extend_from_slice(&rec.appended);
                 }
                 (day, want)
             })
@@ -334,6 +389,25 @@ impl Ledger {
         );
         ingested
     }
+}
+
+/// `.err` manifest lines for an `.out` made of `chunks` (seq, bytes), as harvest_argus writes
+/// them.
+pub(crate) fn manifests(host: &str, chunks: &[(u64, &[u8])]) -> Vec<u8> {
+    let mut err = Vec::new();
+    for (seq, bytes) in chunks {
+        let m = argus_core::manifest::Manifest {
+            host: argus_core::host::Hostname::new(host).expect("host"),
+            seq: *seq,
+            start: None,
+            end: None,
+            bytes: u64::try_from(bytes.len()).expect("small"),
+            records: None,
+            sha256: argus_core::manifest::sha256(bytes),
+        };
+        err.extend_from_slice(format!("{m}\n").as_bytes());
+    }
+    err
 }
 
 fn suffix(compression: &str) -> &'static str {
