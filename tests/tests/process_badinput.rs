@@ -839,3 +839,64 @@ fn an_out_that_grows_after_it_was_checked_never_reaches_the_day_file() {
         "after the second run"
     );
 }
+
+#[test]
+fn the_same_stem_in_two_directories_loses_nothing() {
+    // A server that moved to per-client subdirectories can hold one stem twice: both archives
+    // would have the same name.
+    let server = Server::new();
+    server.write_toml(&["client1"], "archive_days = 0\n");
+    let at = day_start(0) + time::Duration::hours(1);
+    let a = read(&sample("hostB.argus"));
+    let b = read(&sample("hostC.argus"));
+    let top = Upload::at("client1", at)
+        .out(a.clone())
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("write");
+    let sub = Upload::at("client1", at)
+        .out(b.clone())
+        .hostname(HOST)
+        .in_subdir("client1")
+        .write(&server.drop_dir())
+        .expect("write");
+    assert_eq!(top.stem, sub.stem);
+    let out = server.run_within(&[], DEADLINE);
+    let first = status(&out);
+    assert_eq!(
+        first,
+        1,
+        "one goes in, the other to the quarantine: {}",
+        stderr(&out)
+    );
+    let again = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&again), 0, "{}", stderr(&again));
+    let day = server.oper_dir().join(process_support::day_name(HOST, at));
+    let data = fs::read(&day).unwrap_or_default();
+    let archive = server.archive_dir().join(format!("{}.out.gz", top.stem));
+    let archived = decoded(&archive);
+    // One of them is in the day file and the archive; the other whole in the quarantine (or
+    // still in the dropzone), never half.
+    let (went_in, other) = if archived == a {
+        (&a, &sub)
+    } else {
+        (&b, &top)
+    };
+    assert!(
+        archived == a || archived == b,
+        "the archive is one of the uploads"
+    );
+    assert!(
+        data == *went_in,
+        "the day file holds exactly the archived one ({} bytes; runs ended {first} and {}: {} {})",
+        data.len(),
+        status(&again),
+        stderr(&out),
+        stderr(&again)
+    );
+    let kept = other.path("out").exists()
+        || quarantined(&server, other.stem.as_bytes()).is_some_and(|q| {
+            fs::read(q.join(format!("{}.out", other.stem))).is_ok_and(|d| d != *went_in)
+        });
+    assert!(kept, "the other upload is kept: {}", stderr(&out));
+}

@@ -448,8 +448,18 @@ impl Engine {
         }
         let prepared = prepare_all(&self.config, uploads, self.options.threads)?;
         let mut good = Vec::new();
+        let mut archives = std::collections::BTreeSet::new();
         for p in prepared {
             match p {
+                // Two groups of one name (in two directories) would share an archive, and the
+                // journal could not tell them apart: the second waits in the quarantine.
+                Prepared::Good(g) if !archives.insert(g.archive_dest().to_path_buf()) => {
+                    let reason = format!(
+                        "an upload of the same name, from another directory, is ingested in this pass and takes the archive {}",
+                        EscapedPath(g.archive_dest())
+                    );
+                    self.quarantine(&Bad::Upload(g.upload), &reason);
+                }
                 Prepared::Good(g) => good.push(*g),
                 Prepared::Bad(upload, reason) => self.quarantine(&Bad::Upload(upload), &reason),
                 Prepared::Failed(upload, e) => {
@@ -729,6 +739,13 @@ struct Good {
 }
 
 impl Good {
+    fn archive_dest(&self) -> &Path {
+        match &self.archive {
+            Archive::Staged(s) => s.dest(),
+            Archive::Move(p) => p,
+        }
+    }
+
     fn append_len(&self) -> u64 {
         self.segments.iter().map(|s| s.1).sum()
     }
