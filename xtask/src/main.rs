@@ -9,6 +9,7 @@
 mod bench;
 mod ci;
 mod demo;
+mod dist;
 mod tidy;
 mod util;
 
@@ -22,6 +23,9 @@ commands:
   ci      the full check CI runs: rustfmt, clippy (warnings are errors), every test, cargo-deny
   demo    lay out a dropzone of real argus uploads in ./demo (or --dir DIR), run one
           process_argus pass on it, and show what came out
+  dist    release build and a reproducible tarball target/dist/argus-webjob-VERSION-TARGET.tar.gz
+          (binaries, man pages, completions, example configs, systemd units) with SHA256SUMS;
+          time stamps from SOURCE_DATE_EPOCH, else the last commit
   bench   measure process_argus against its baselines in one run and print the ratios
           (--only abcd, --small N, --big-mib N, --big-count N, --rss-mib N)
 ";
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("__maxrss") => bench::maxrss(&args[1..]),
         Some("-h" | "--help" | "help") => {
