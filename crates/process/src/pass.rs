@@ -1480,7 +1480,7 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
         .map_err(|e| Fatal::io(format!("cannot write the ledger: {e}")))?;
     for e in &plan.redo {
         log::warn!(
-            "recovery: rolled back the interrupted ingest of {}; it is ingested again now",
+            "recovery: rolled back the interrupted ingest of {}; it stays in the dropzone and is ingested again",
             EscapedPath(&e.rdy)
         );
     }
