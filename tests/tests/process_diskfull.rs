@@ -117,3 +117,48 @@ fn a_full_archive_disk_stops_the_pass_and_loses_nothing() {
     assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
     ledger.assert_exactly_once(&server, "");
 }
+
+#[test]
+fn a_full_disk_while_compressing_a_closed_day_keeps_the_plain_file() {
+    let server = Server::new();
+    server.write_toml(
+        &["client1"],
+        "archive_days = 0\noper_compression = \"gzip\"\noper_compression_level = 1\n",
+    );
+    let Some(mount) = Tmpfs::mount(
+        &server.oper_dir(),
+        "1m",
+        "",
+        "compression of a closed day on a full disk",
+    ) else {
+        return;
+    };
+    // About 0.9 MiB for a day three days ago: it fits, but not with its compressed copy.
+    let mut ledger = Ledger::default();
+    let one = read(&sample("hostA.argus"));
+    for i in 0..22 {
+        let at = day_start(3) + time::Duration::minutes(i);
+        ledger.write(&server, "client1", HOSTS[0], at, &one);
+    }
+    let out = server.run_within(&[], DEADLINE);
+    let err = stderr(&out);
+    assert_eq!(status(&out), 74, "{err}");
+    assert!(err.contains("disk is full"), "{err}");
+    // Everything is ingested, the day file stays plain and whole, no temporary file is left.
+    ledger.assert_exactly_once(&server, ".gz");
+    let day = day_name(HOSTS[0], day_start(3));
+    assert_eq!(
+        tests::server::Server::files(&server.oper_dir()),
+        [std::path::PathBuf::from(&day)]
+    );
+
+    mount.remount("size=64m");
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+    assert_eq!(
+        tests::server::Server::files(&server.oper_dir()),
+        [std::path::PathBuf::from(format!("{day}.gz"))],
+        "compressed once there is room"
+    );
+}
