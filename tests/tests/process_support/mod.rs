@@ -302,6 +302,24 @@ impl Ledger {
         let journal = server.state_dir().join("journal");
         let len = fs::metadata(&journal).map_or(0, |m| m.len());
         assert_eq!(len, 0, "the journal is empty after a complete run");
+        // And the real reader agrees: ra reads every record of every day file.
+        if tests::tools::have("ra") {
+            for path in Server::files(&server.oper_dir()) {
+                let path = server.oper_dir().join(path);
+                let data = decoded(&path);
+                if data.is_empty() {
+                    continue;
+                }
+                let walked = argus_core::record::walk(&data[..]).expect("walk").records;
+                let read = tests::tools::ra_records(&path);
+                assert_eq!(
+                    u64::try_from(read).expect("count"),
+                    walked,
+                    "{}: ra reads every record",
+                    path.display()
+                );
+            }
+        }
     }
 
     /// Asserts a consistent state, complete or not: each upload is either wholly in the
