@@ -27,8 +27,14 @@ pub fn bin(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace())
-            .args(["build", "--quiet", "--bin", "process_argus", "--bin", "harvest_argus"]);
+        cmd.current_dir(workspace()).args([
+            "build",
+            "--quiet",
+            "--bin",
+            "process_argus",
+            "--bin",
+            "harvest_argus",
+        ]);
         if profile_dir().ends_with("release") {
             cmd.arg("--release");
         }
@@ -42,7 +48,5 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// The real argus sample files shipped with argus-core.
 pub fn sample(name: &str) -> PathBuf {
-    workspace()
-        .join("crates/argus-core/testdata")
-        .join(name)
+    workspace().join("crates/argus-core/testdata").join(name)
 }
