@@ -31,7 +31,10 @@ fn process_argus_help_lists_its_commands() {
     }
     assert!(help("process_argus", &["--version"]).starts_with("process_argus "));
     let status = help("process_argus", &["status", "--help"]);
-    assert!(status.contains("--json") && status.contains("stale"), "{status}");
+    assert!(
+        status.contains("--json") && status.contains("stale"),
+        "{status}"
+    );
 }
 
 #[test]
