@@ -1286,13 +1286,10 @@ fn commit(
     }
     failpoint::hit("synced");
 
-    // Archives: staged ones in one batch (one data sync, one directory sync), moves by rename.
-    let sync = if good.len() > 2 {
-        SyncMode::FileSystem
-    } else {
-        SyncMode::EachFile
-    };
-    let publisher = Publisher::open(&config.archive_dir)?.with_sync(sync);
+    // Archives: staged ones in one batch (their data synced together, one directory sync),
+    // moves by rename. Per-file syncs issued together rather than one syncfs: a syncfs would also
+    // wait for every other writer's dirty data on the file system.
+    let publisher = Publisher::open(&config.archive_dir)?.with_sync(SyncMode::EachFile);
     let mut batch = publisher.batch();
     let mut moves = Vec::new();
     let mut uploads = Vec::with_capacity(good.len());
