@@ -7,6 +7,8 @@
 //! - (b) large: 8 uploads of 64 MiB, no compression, against `cat UPLOAD >> DAY` and `sync`.
 //! - (c) large with gzip -6, against `cat UPLOAD >> DAY`, `gzip -6` of the upload, and `sync`.
 //! - (d) memory: peak RSS for one 512 MiB upload against one of 1 MiB.
+//! - (e) rotation: flows lost cutting argus' live output under traffic, the recipe's
+//!   harvest script against harvest_argus (see `bench_rotation`).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -28,7 +30,7 @@ struct Settings {
 
 fn parse(args: &[String]) -> Result<Settings, String> {
     let mut s = Settings {
-        only: vec!['a', 'b', 'c', 'd'],
+        only: vec!['a', 'b', 'c', 'd', 'e'],
         small: 2000,
         big_mib: 64,
         big_count: 8,
@@ -53,7 +55,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--rss-mib" => s.rss_mib = number(value()?)?,
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcd] [--small N] [--big-mib N] [--big-count N] [--rss-mib N]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcde] [--small N] [--big-mib N] [--big-count N] [--rss-mib N]"
                 ));
             }
         }
@@ -98,6 +100,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if settings.only.contains(&'d') {
         notes.push(memory(&ours, &work.join("d"), settings.rss_mib)?);
+    }
+    if settings.only.contains(&'e') {
+        notes.push(crate::bench_rotation::run(&bins.join("harvest_argus"))?);
     }
     let _ignored = fs::remove_dir_all(&work);
 

@@ -7,6 +7,7 @@
 )]
 
 mod bench;
+mod bench_rotation;
 mod ci;
 mod demo;
 mod dist;
@@ -27,7 +28,7 @@ commands:
           (binaries, man pages, completions, example configs, systemd units) with SHA256SUMS;
           time stamps from SOURCE_DATE_EPOCH, else the last commit
   bench   measure process_argus against its baselines in one run and print the ratios
-          (--only abcd, --small N, --big-mib N, --big-count N, --rss-mib N)
+          (--only abcde, --small N, --big-mib N, --big-count N, --rss-mib N)
 ";
 
 fn main() -> ExitCode {
