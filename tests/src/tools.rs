@@ -36,8 +36,23 @@ pub fn root(why: &str) -> bool {
 }
 
 /// Records `ra` reads from an argus file (plain or compressed), management records included.
+///
+/// ra prints management records only when its rc file says so (`RA_PRINT_MAN_RECORDS`, set in
+/// the `/etc/ra.conf` of Debian's argus-client), and it skips that file whenever any argument
+/// merely *contains* `-X` (its "no rc file" option): a path like `/tmp/web_job-Xa1b2c/...` was
+/// enough to lose every management record. So the rc file is never read (`-X`) and the
+/// settings are given in one of our own (`-F`).
 pub fn ra_records(file: &Path) -> usize {
+    let mut rc = tempfile::NamedTempFile::new().expect("ra rc file");
+    std::io::Write::write_all(
+        &mut rc,
+        b"RA_PRINT_MAN_RECORDS=yes\nRA_PRINT_EVENT_RECORDS=yes\n",
+    )
+    .expect("write ra rc file");
     let out = Command::new("ra")
+        .arg("-X")
+        .arg("-F")
+        .arg(rc.path())
         .args(["-n", "-L", "-1", "-r"])
         .arg(file)
         .output()
