@@ -8,8 +8,11 @@
 //! idempotent except a duplicate's count, so a fact written twice (the batch's log write, then
 //! journal recovery after a crash) never changes the answer; a torn last line is ignored.
 //!
-//! Per host, the seen sequence numbers are kept as `max` plus the ranges below it never seen
-//! (gaps), so memory stays small however many chunks a host ships.
+//! Per host, the seen sequence numbers are kept as the first and highest seen plus the ranges
+//! between them never seen (gaps), so memory stays small however many chunks a host ships. A
+//! host's sequence starts at the first chunk this ledger sees: a sensor that shipped chunks
+//! before process_argus (or this ledger) was installed shows no gap for them; a lower seq that
+//! arrives later extends the sequence down (its own gap below the first is recorded then).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -32,9 +35,11 @@ const KEEP_HOURS: i64 = 26;
 pub struct HostState {
     /// The client id its chunks last came from.
     pub client: String,
+    /// The lowest sequence number seen (the sequence starts there); `None` before any chunk.
+    pub first_seq: Option<u64>,
     /// The highest sequence number seen.
     pub max_seq: u64,
-    /// Ranges `(first, last)` below `max_seq` never seen: chunks missing.
+    /// Ranges `(first, last)` between `first_seq` and `max_seq` never seen: chunks missing.
     pub gaps: Vec<(u64, u64)>,
     /// Gap ranges forgotten because there were too many.
     pub gaps_dropped: u64,
@@ -165,7 +170,13 @@ impl Ledger {
     /// Whether a chunk was already ingested (without recording anything).
     pub fn check(&self, host: &str, seq: u64) -> Seen {
         match self.hosts.get(host) {
-            Some(h) if seq <= h.max_seq && !in_gaps(&h.gaps, seq) => Seen::Duplicate,
+            Some(h)
+                if h.first_seq.is_some_and(|first| first <= seq)
+                    && seq <= h.max_seq
+                    && !in_gaps(&h.gaps, seq) =>
+            {
+                Seen::Duplicate
+            }
             _ => Seen::New,
         }
     }
@@ -177,6 +188,22 @@ impl Ledger {
                 let h = self.hosts.entry(host.clone()).or_default();
                 h.client.clone_from(client);
                 let seq = *seq;
+                match h.first_seq {
+                    // The first chunk of this host: its sequence starts here.
+                    None => {
+                        h.first_seq = Some(seq);
+                        h.max_seq = seq;
+                        return;
+                    }
+                    Some(first) if seq < first => {
+                        if seq + 1 < first {
+                            h.gaps.insert(0, (seq + 1, first - 1));
+                        }
+                        h.first_seq = Some(seq);
+                        return;
+                    }
+                    Some(_) => {}
+                }
                 if seq > h.max_seq {
                     if seq > h.max_seq + 1 {
                         h.gaps.push((h.max_seq + 1, seq - 1));
@@ -256,7 +283,7 @@ impl Ledger {
         for (host, h) in &self.hosts {
             let gaps: Vec<String> = h.gaps.iter().map(|(a, b)| format!("{a}-{b}")).collect();
             let body = format!(
-                "H {host} {} {} {} {} {}",
+                "H {host} {} {} {} {} {} {}",
                 if h.client.is_empty() { "-" } else { &h.client },
                 h.max_seq,
                 h.gaps_dropped,
@@ -265,7 +292,8 @@ impl Ledger {
                     "-".to_owned()
                 } else {
                     gaps.join(",")
-                }
+                },
+                h.first_seq.map_or("-".to_owned(), |f| f.to_string())
             );
             push_line(&body, &mut buf);
         }
@@ -308,7 +336,7 @@ impl Ledger {
         };
         let f: Vec<&str> = body.split(' ').collect();
         match f.as_slice() {
-            ["H", host, client, max, dropped, dups, gaps] => {
+            ["H", host, client, max, dropped, dups, gaps, first @ ..] if first.len() <= 1 => {
                 let parse_gaps = || -> Option<Vec<(u64, u64)>> {
                     if *gaps == "-" {
                         return Some(Vec::new());
@@ -320,10 +348,22 @@ impl Ledger {
                         })
                         .collect()
                 };
-                let (Ok(max_seq), Ok(gaps_dropped), Ok(duplicates), Some(gaps)) =
-                    (max.parse(), dropped.parse(), dups.parse(), parse_gaps())
-                else {
+                let (Ok(max_seq), Ok(gaps_dropped), Ok(duplicates), Some(gaps)) = (
+                    max.parse::<u64>(),
+                    dropped.parse(),
+                    dups.parse(),
+                    parse_gaps(),
+                ) else {
                     return false;
+                };
+                // Snapshots written before `first_seq` counted every sequence from 1.
+                let first_seq = match first.first() {
+                    None => (max_seq > 0).then_some(1),
+                    Some(&"-") => None,
+                    Some(f) => match f.parse() {
+                        Ok(f) => Some(f),
+                        Err(_) => return false,
+                    },
                 };
                 self.hosts.insert(
                     (*host).to_owned(),
@@ -333,6 +373,7 @@ impl Ledger {
                         } else {
                             (*client).to_owned()
                         },
+                        first_seq,
                         max_seq,
                         gaps,
                         gaps_dropped,
@@ -489,6 +530,30 @@ mod tests {
         }])
         .expect("record");
         assert_eq!(l.hosts["s1"].duplicates, 1);
+    }
+
+    #[test]
+    fn a_sequence_starts_at_the_first_chunk_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut l = Ledger::open(dir.path()).expect("open");
+        // A sensor that shipped 41 chunks before this ledger existed: no gap for them.
+        l.record(&[chunk("s1", 42), chunk("s1", 43)])
+            .expect("record");
+        assert!(l.hosts["s1"].gaps.is_empty());
+        assert_eq!(l.check("s1", 43), Seen::Duplicate);
+        assert_eq!(l.check("s1", 41), Seen::New, "never seen");
+        // An older chunk arriving late extends the sequence down, with the gap it reveals.
+        l.record(&[chunk("s1", 39)]).expect("record");
+        assert_eq!(l.hosts["s1"].first_seq, Some(39));
+        assert_eq!(l.hosts["s1"].gaps, [(40, 41)]);
+        assert_eq!(l.check("s1", 39), Seen::Duplicate);
+        assert_eq!(l.check("s1", 40), Seen::New);
+        l.record(&[chunk("s1", 38), chunk("s1", 41)])
+            .expect("record");
+        assert_eq!(l.hosts["s1"].gaps, [(40, 40)]);
+        let before = l.hosts.clone();
+        l.compact().expect("compact");
+        assert_eq!(Ledger::load(dir.path()).expect("reload").hosts, before);
     }
 
     #[test]
