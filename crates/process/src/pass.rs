@@ -10,6 +10,7 @@
 //! 3. **append** every `.out`, oldest first, to its day file (`copy_file_range`, or a new
 //!    compressed member when the day was already compressed), then sync each day file once;
 //! 4. **archive**: sync the archive data, rename the archives into place, sync the directory;
+//!    then record the batch's chunks, uploads and duplicates in the ledger;
 //! 5. **remove** the groups (`.rdy` last) and sync the dropzone directories;
 //! 6. clear the journal.
 //!
@@ -1320,6 +1321,17 @@ fn commit(
     }
     failpoint::hit("archives-durable");
 
+    // The ledger learns of the batch as soon as it is committed (every archive durable), before
+    // the groups are removed and before the journal forgets it. A crash after this makes recovery
+    // record the (idempotent) chunk and upload facts again; duplicates are not in the journal,
+    // so recording them only after the removals would lose their count in a crash there.
+    let mut facts: Vec<Fact> = entries.iter().flat_map(Entry::facts).collect();
+    facts.extend(duplicates);
+    ledger
+        .record(&facts)
+        .map_err(|e| Fatal::io(format!("cannot write the ledger: {e}")))?;
+    failpoint::hit("ledgered");
+
     // Remove the groups (.rdy last in each), then sync each directory once. Unlinking waits on
     // the device on some file systems (online discard), so it runs on several threads; the order
     // across groups does not matter to recovery, which judges each upload on its own.
@@ -1334,14 +1346,6 @@ fn commit(
     for dir in &dirs {
         publish::sync_dir(dir)?;
     }
-    // The ledger learns of the batch before the journal forgets it: a crash in between makes
-    // recovery record the same (idempotent) facts again, never lose them.
-    let mut facts: Vec<Fact> = entries.iter().flat_map(Entry::facts).collect();
-    facts.extend(duplicates);
-    ledger
-        .record(&facts)
-        .map_err(|e| Fatal::io(format!("cannot write the ledger: {e}")))?;
-    failpoint::hit("ledgered");
     journal
         .clear()
         .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
