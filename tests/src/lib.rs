@@ -9,5 +9,6 @@
 )]
 
 pub mod bins;
+pub mod json;
 pub mod server;
 pub mod tools;
