@@ -215,3 +215,115 @@ pub fn status(out: &Output) -> i32 {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Polls `cond` every 10 ms until it holds or `deadline` passes; returns whether it held. For
+/// generous deadlines that only catch a hang, never to measure speed.
+pub fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A `process_argus watch` daemon running on a server tree, its stderr kept in a file. Killed
+/// (SIGKILL) and reaped when dropped, if it still runs.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Server {
+    /// Starts `process_argus watch` on this tree with extra environment variables (a failpoint,
+    /// say). Its stderr goes to a file of its own in the root ([`Daemon::log`]).
+    pub fn spawn_watch(&self, env: &[(&str, &str)]) -> Daemon {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stderr = self.root.path().join(format!("watch.{n}.stderr"));
+        let file = fs::File::create(&stderr).expect("daemon stderr file");
+        let mut cmd = self.command();
+        cmd.arg("watch")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn process_argus watch");
+        Daemon { child, stderr }
+    }
+}
+
+impl Daemon {
+    /// The daemon's pid.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits"))
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(self.pid(), signal).expect("signal the daemon");
+    }
+
+    /// What the daemon wrote to stderr so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.stderr).unwrap_or_default()).into_owned()
+    }
+
+    /// True while the daemon runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// True once the daemon has an inotify instance with at least one watch (read from
+    /// `/proc/PID/fdinfo`), i.e. its watcher is set up.
+    pub fn watching(&self) -> bool {
+        let pid = self.child.id();
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:inotify")
+                && fs::read_to_string(format!(
+                    "/proc/{pid}/fdinfo/{}",
+                    fd.file_name().to_string_lossy()
+                ))
+                .is_ok_and(|info| info.contains("inotify wd:"))
+        })
+    }
+
+    /// Waits for the daemon to end; kills it and fails the test (with its log) if it has not
+    /// ended within `deadline`.
+    pub fn wait_within(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the daemon") {
+                return status;
+            }
+            if start.elapsed() > deadline {
+                let _ignored = self.child.kill();
+                let _ignored = self.child.wait();
+                panic!(
+                    "the daemon still ran {deadline:?} after it was asked to end; killed it. stderr:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ignored = self.child.kill();
+            let _ignored = self.child.wait();
+        }
+    }
+}
