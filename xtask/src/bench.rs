@@ -9,6 +9,8 @@
 //! - (d) memory: peak RSS for one 512 MiB upload against one of 1 MiB.
 //! - (e) rotation: flows lost cutting argus' live output under traffic, the recipe's
 //!   harvest script against harvest_argus (see `bench_rotation`).
+//! - (f) daemon latency: `.rdy` landing to upload ingested, 60 uploads arriving one by one
+//!   (see `bench_latency`).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -30,7 +32,7 @@ struct Settings {
 
 fn parse(args: &[String]) -> Result<Settings, String> {
     let mut s = Settings {
-        only: vec!['a', 'b', 'c', 'd', 'e'],
+        only: vec!['a', 'b', 'c', 'd', 'e', 'f'],
         small: 2000,
         big_mib: 64,
         big_count: 8,
@@ -55,7 +57,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--rss-mib" => s.rss_mib = number(value()?)?,
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcde] [--small N] [--big-mib N] [--big-count N] [--rss-mib N]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdef] [--small N] [--big-mib N] [--big-count N] [--rss-mib N]"
                 ));
             }
         }
@@ -103,6 +105,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if settings.only.contains(&'e') {
         notes.push(crate::bench_rotation::run(&bins.join("harvest_argus"))?);
+    }
+    if settings.only.contains(&'f') {
+        notes.push(crate::bench_latency::run(&ours, &work.join("f"))?);
     }
     let _ignored = fs::remove_dir_all(&work);
 

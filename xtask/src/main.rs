@@ -7,6 +7,7 @@
 )]
 
 mod bench;
+mod bench_latency;
 mod bench_rotation;
 mod ci;
 mod demo;
@@ -28,7 +29,7 @@ commands:
           (binaries, man pages, completions, example configs, systemd units) with SHA256SUMS;
           time stamps from SOURCE_DATE_EPOCH, else the last commit
   bench   measure process_argus against its baselines in one run and print the ratios
-          (--only abcde, --small N, --big-mib N, --big-count N, --rss-mib N)
+          (--only abcdef, --small N, --big-mib N, --big-count N, --rss-mib N)
 ";
 
 fn main() -> ExitCode {
