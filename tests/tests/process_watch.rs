@@ -282,8 +282,11 @@ fn groups_inotify_cannot_see_are_found_by_the_periodic_rescan() {
     let server1 = server(&["client1", "client2", "client3"], "");
     let mut daemon = start(&server1);
     let mut ledger = Ledger::default();
-    let unseen = move_in_unseen(&server1, &mut ledger, "client3", 0);
+    // Once a group dropped now is ingested, the start's rescan is behind us.
     let seen = drop_one(&server1, &mut ledger, 0);
+    assert!(wait_until(PROMPTLY, || ingested(&server1, &seen)));
+    let unseen = move_in_unseen(&server1, &mut ledger, "client3", 0);
+    let seen = drop_one(&server1, &mut ledger, 1);
     assert!(wait_until(PROMPTLY, || ingested(&server1, &seen)));
     std::thread::sleep(Duration::from_secs(1));
     assert!(
@@ -301,7 +304,8 @@ fn groups_inotify_cannot_see_are_found_by_the_periodic_rescan() {
     );
     let mut daemon = start(&server2);
     let mut ledger = Ledger::default();
-    // Let the start's rescan pass, so that only a periodic one can find them.
+    // Once a group dropped now is ingested, the start's rescan is behind us: only a periodic
+    // one can find the groups moved in next.
     let first = drop_one(&server2, &mut ledger, 0);
     assert!(wait_until(PROMPTLY, || ingested(&server2, &first)));
     for (i, client) in ["client3", "client2"].into_iter().enumerate() {
@@ -355,11 +359,18 @@ fn an_overflowed_event_queue_is_caught_by_the_rescan() {
         wait_for_watch(&mut daemon);
         daemon
     };
+    // Once a group dropped now is ingested, the start's rescan is behind us.
+    let mut ledger = Ledger::default();
+    let first = drop_one(&server, &mut ledger, 0);
+    assert!(
+        wait_until(PROMPTLY, || ingested(&server, &first)),
+        "{}",
+        daemon.log()
+    );
     // Stopped, the daemon reads no event while 40 groups land: hundreds of events for a queue
     // of 16.
     daemon.signal(Signal::SIGSTOP);
-    let mut ledger = Ledger::default();
-    for i in 0..40 {
+    for i in 1..41 {
         drop_one(&server, &mut ledger, i);
     }
     daemon.signal(Signal::SIGCONT);
