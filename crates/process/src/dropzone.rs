@@ -158,6 +158,8 @@ pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_max_depth(config.scan_depth as usize)
+        // Every part a pass needs is opened (safely) when the upload is prepared.
+        .with_open_check(false)
         .scan(&selection)
         .map_err(|e| crate::pass::error_chain(&e))?;
     Ok(found(config, scan, now))
@@ -168,6 +170,8 @@ pub fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_max_depth(config.scan_depth as usize)
+        // Every part a pass needs is opened (safely) when the upload is prepared.
+        .with_open_check(false)
         .scan_group(&selection, dir, stem)
         .map_err(|e| crate::pass::error_chain(&e))?;
     // A single group is never an orphan worth reporting here: the full rescans report those.

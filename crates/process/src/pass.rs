@@ -251,6 +251,8 @@ pub struct Engine {
     journal: Journal,
     ledger: Ledger,
     summary: Summary,
+    /// The archives of the batch committed last (see `finish_batch`).
+    last_archives: std::collections::BTreeSet<PathBuf>,
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<String>,
@@ -324,6 +326,7 @@ impl Engine {
                 recovered,
                 ..Summary::default()
             },
+            last_archives: std::collections::BTreeSet::new(),
             trouble: None,
         })
     }
@@ -388,24 +391,46 @@ impl Engine {
         for (bad, reason) in found.invalid {
             self.quarantine(&bad, &reason);
         }
+        let mut batches: Vec<Vec<Upload>> = Vec::new();
         let mut batch: Vec<Upload> = Vec::new();
         let mut batch_bytes = 0;
         for upload in found.complete {
-            if self.stopping() {
-                return Ok(());
-            }
             batch_bytes += upload.out_len();
             batch.push(upload);
             if batch.len() >= self.options.batch_uploads || batch_bytes >= self.options.batch_bytes
             {
-                self.ingest_batch(std::mem::take(&mut batch))?;
+                batches.push(std::mem::take(&mut batch));
                 batch_bytes = 0;
             }
         }
-        if self.stopping() {
-            return Ok(());
+        if !batch.is_empty() {
+            batches.push(batch);
         }
-        self.ingest_batch(batch)
+        // A pipeline: the next batch is prepared (read, checked, compressed: CPU) while this one
+        // is committed (syncs, renames, unlinks: mostly waiting on the disk).
+        let config = self.config.clone();
+        let config = &config;
+        let threads = self.options.threads;
+        std::thread::scope(|scope| {
+            let mut batches = batches.into_iter();
+            let mut next = batches
+                .next()
+                .map(|b| scope.spawn(move || prepare_all(config, b, threads)));
+            while let Some(handle) = next.take() {
+                let prepared = handle
+                    .join()
+                    .map_err(|_| Fatal::io("a thread preparing uploads panicked"))??;
+                if self.stopping() {
+                    // Dropping the prepared uploads removes their temporary archives.
+                    return Ok(());
+                }
+                next = batches
+                    .next()
+                    .map(|b| scope.spawn(move || prepare_all(config, b, threads)));
+                self.finish_batch(prepared)?;
+            }
+            Ok(())
+        })
     }
 
     fn stopping(&self) -> bool {
@@ -443,15 +468,18 @@ impl Engine {
         }
     }
 
-    fn ingest_batch(&mut self, uploads: Vec<Upload>) -> Result<(), Fatal> {
-        if uploads.is_empty() {
-            return Ok(());
-        }
-        let prepared = prepare_all(&self.config, uploads, self.options.threads)?;
+    /// Quarantines what preparing found bad, leaves out chunks already ingested, and commits.
+    fn finish_batch(&mut self, prepared: Vec<Prepared>) -> Result<(), Fatal> {
         let mut good = Vec::new();
         let mut archives = std::collections::BTreeSet::new();
         for p in prepared {
             match p {
+                // Prepared while the previous batch was committed, which took the same archive
+                // name (same stem in another directory): it waits in the quarantine.
+                Prepared::Good(g) if self.last_archives.contains(g.archive_dest()) => {
+                    let reason = already_archived(g.archive_dest());
+                    self.quarantine(&Bad::Upload(g.upload), &reason);
+                }
                 // Two groups of one name (in two directories) would share an archive, and the
                 // journal could not tell them apart: the second waits in the quarantine.
                 Prepared::Good(g) if !archives.insert(g.archive_dest().to_path_buf()) => {
@@ -487,6 +515,7 @@ impl Engine {
             })
             .collect();
         let dup_count = duplicates.len() as u64;
+        self.last_archives = good.iter().map(|g| g.archive_dest().to_path_buf()).collect();
         let result = commit(
             &self.config,
             &mut self.journal,
@@ -1223,10 +1252,13 @@ fn commit(
         });
         plan.push(day);
     }
+    let started = Instant::now();
+    let lap = |what: &str| log::debug!("commit: {what} after {:?}", started.elapsed());
     journal
         .record(&entries)
         .map_err(|e| Fatal::io(format!("cannot write the journal: {e}")))?;
     failpoint::hit("journaled");
+    lap("journaled");
 
     for (g, day) in good.iter().zip(&plan) {
         let Some(day) = day else { continue };
@@ -1286,11 +1318,12 @@ fn commit(
             .map_err(|e| Fatal::io(format!("cannot sync {}: {e}", EscapedPath(path))))?;
     }
     failpoint::hit("synced");
+    lap("appended and synced");
 
     // Archives: staged ones in one batch (their data synced together, one directory sync),
     // moves by rename. Per-file syncs issued together rather than one syncfs: a syncfs would also
     // wait for every other writer's dirty data on the file system.
-    let publisher = Publisher::open(&config.archive_dir)?.with_sync(SyncMode::EachFile);
+    let publisher = Publisher::open(&config.archive_dir)?.with_sync(SyncMode::FileSystem);
     let mut batch = publisher.batch();
     let mut moves = Vec::new();
     let mut uploads = Vec::with_capacity(good.len());
@@ -1320,6 +1353,7 @@ fn commit(
         publisher.sync_dir()?;
     }
     failpoint::hit("archives-durable");
+    lap("archived");
 
     // The ledger learns of the batch as soon as it is committed (every archive durable), before
     // the groups are removed and before the journal forgets it. A crash after this makes recovery
@@ -1331,11 +1365,13 @@ fn commit(
         .record(&facts)
         .map_err(|e| Fatal::io(format!("cannot write the ledger: {e}")))?;
     failpoint::hit("ledgered");
+    lap("ledgered");
 
     // Remove the groups (.rdy last in each), then sync each directory once. Unlinking waits on
     // the device on some file systems (online discard), so it runs on several threads; the order
     // across groups does not matter to recovery, which judges each upload on its own.
     remove_all(&uploads)?;
+    lap("removed");
     let mut dirs: Vec<PathBuf> = Vec::new();
     for upload in &uploads {
         let dir = upload.dir().to_path_buf();
