@@ -208,7 +208,11 @@ impl Ledger {
                     if seq > h.max_seq + 1 {
                         h.gaps.push((h.max_seq + 1, seq - 1));
                         if h.gaps.len() > MAX_GAPS {
-                            h.gaps.remove(0);
+                            // Forget the oldest gap by moving the start of the known sequence past
+                            // it: a late chunk from there is then taken as new and appended. A
+                            // chunk is never left out on the strength of a forgotten record.
+                            let (_, last) = h.gaps.remove(0);
+                            h.first_seq = Some(last + 1);
                             h.gaps_dropped += 1;
                         }
                     }
@@ -554,6 +558,31 @@ mod tests {
         let before = l.hosts.clone();
         l.compact().expect("compact");
         assert_eq!(Ledger::load(dir.path()).expect("reload").hosts, before);
+    }
+
+    #[test]
+    fn forgotten_gaps_never_turn_a_late_chunk_into_a_duplicate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut l = Ledger::open(dir.path()).expect("open");
+        // Every other chunk missing: one more gap than is kept.
+        let facts: Vec<Fact> = (0..=MAX_GAPS as u64 + 1)
+            .map(|i| chunk("s1", 1 + 2 * i))
+            .collect();
+        l.record(&facts).expect("record");
+        let h = &l.hosts["s1"];
+        assert_eq!(h.gaps.len(), MAX_GAPS);
+        assert_eq!(h.gaps_dropped, 1);
+        assert_eq!(
+            l.check("s1", 2),
+            Seen::New,
+            "the late chunk of a forgotten gap is appended"
+        );
+        assert_eq!(l.check("s1", 4), Seen::New, "a known gap");
+        assert_eq!(
+            l.check("s1", 5),
+            Seen::Duplicate,
+            "a chunk seen after the forgotten range"
+        );
     }
 
     #[test]
