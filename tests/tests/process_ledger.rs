@@ -189,6 +189,52 @@ fn the_same_chunk_shipped_twice_is_appended_once() {
     ledger.assert_exactly_once(&server, ".gz");
 }
 
+/// A sensor whose numbering went back (its state was lost or reinstalled) ships new data under
+/// numbers the ledger has seen: the content differs, so it is appended, never left out.
+#[test]
+fn a_number_seen_before_with_other_bytes_is_appended() {
+    let server = server(&["client1"]);
+    let samples = good_samples();
+    let mut ledger = Ledger::default();
+    ledger.write_manifested(
+        &server,
+        "client1",
+        "sensor1",
+        recent(0),
+        &[],
+        &[(1, &samples[0])],
+    );
+    ledger.write_manifested(
+        &server,
+        "client1",
+        "sensor1",
+        recent(1),
+        &[],
+        &[(2, &samples[1])],
+    );
+    assert_eq!(pass(&server).0, 0);
+    // The sensor starts again at 1, with other bytes.
+    ledger.write_manifested(
+        &server,
+        "client1",
+        "sensor1",
+        recent(2),
+        &[],
+        &[(1, &samples[2])],
+    );
+    let out = server.run_within(&["--json"], DEADLINE);
+    let done = summary(&out);
+    assert_eq!(status(&out), 0, "{done:?}");
+    assert_eq!(done.get("duplicates").u64(), 0, "{done:?}");
+    assert_eq!(done.get("ingested").u64(), 1, "the new bytes are appended");
+    assert!(
+        stderr(&out).contains("with other content"),
+        "the reused number is reported: {}",
+        stderr(&out)
+    );
+    ledger.assert_exactly_once(&server, ".gz");
+}
+
 #[test]
 fn an_upload_of_two_chunks_appends_only_the_new_one() {
     let server = server(&["client1"]);

@@ -48,8 +48,9 @@ pub struct Entry {
     pub at: i64,
     /// Bytes appended to the day file.
     pub bytes: u64,
-    /// The new chunks it brings, `(host, seq)`, from its manifest (none without one).
-    pub chunks: Vec<(String, u64)>,
+    /// The new chunks it brings, `(host, seq, short hash)`, from its manifest (none without
+    /// one).
+    pub chunks: Vec<(String, u64, String)>,
     /// The byte ranges `(offset, len)` of `.out` appended: all of it, less chunks ingested
     /// before. Recovery appends exactly these again when it must.
     pub segments: Segments,
@@ -61,10 +62,11 @@ impl Entry {
         let mut facts: Vec<crate::ledger::Fact> = self
             .chunks
             .iter()
-            .map(|(host, seq)| crate::ledger::Fact::Chunk {
+            .map(|(host, seq, sha)| crate::ledger::Fact::Chunk {
                 host: host.clone(),
                 seq: *seq,
                 client: self.client.clone(),
+                sha: sha.clone(),
             })
             .collect();
         let stem = self
@@ -190,12 +192,13 @@ fn encode(e: &Entry, out: &mut Vec<u8>) {
     if e.chunks.is_empty() {
         out.push(b'-');
     }
-    for (i, (host, seq)) in e.chunks.iter().enumerate() {
+    for (i, (host, seq, sha)) in e.chunks.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         escape(OsStr::new(host), out);
-        out.extend_from_slice(format!(":{seq}").as_bytes());
+        out.extend_from_slice(format!(":{seq}:").as_bytes());
+        escape(OsStr::new(sha), out);
     }
     out.push(b'\t');
     if e.segments.is_empty() {
@@ -249,10 +252,11 @@ fn decode(line: &[u8]) -> Option<Entry> {
             values[8]
                 .split(|&b| b == b',')
                 .map(|c| {
-                    let colon = c.iter().rposition(|&b| b == b':')?;
-                    let host = String::from_utf8(unescape(&c[..colon])?).ok()?;
-                    let seq = std::str::from_utf8(&c[colon + 1..]).ok()?.parse().ok()?;
-                    Some((host, seq))
+                    let mut parts = c.split(|&b| b == b':');
+                    let host = String::from_utf8(unescape(parts.next()?)?).ok()?;
+                    let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+                    let sha = String::from_utf8(unescape(parts.next()?)?).ok()?;
+                    parts.next().is_none().then_some((host, seq, sha))
                 })
                 .collect::<Option<Vec<_>>>()?
         },
@@ -412,8 +416,12 @@ mod tests {
                 Vec::new()
             } else {
                 vec![
-                    ("sensor-1.a".to_owned(), u64::from(n)),
-                    ("s2".to_owned(), 9),
+                    (
+                        "sensor-1.a".to_owned(),
+                        u64::from(n),
+                        "00112233aabbccdd".to_owned(),
+                    ),
+                    ("s2".to_owned(), 9, "-".to_owned()),
                 ]
             },
             segments: if n.is_multiple_of(3) {

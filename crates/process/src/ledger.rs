@@ -27,6 +27,10 @@ const MAX_GAPS: usize = 1000;
 /// Log lines after which the snapshot is rewritten and the log emptied.
 const COMPACT_AFTER: usize = 20_000;
 
+/// Chunks per host whose content hash is remembered, to tell a chunk shipped again (same
+/// number, same bytes) from a sensor whose numbering went back (same number, other bytes).
+const RECENT: usize = 512;
+
 /// How long per-hour upload counts are kept (status reports the last 24 hours).
 const KEEP_HOURS: i64 = 26;
 
@@ -45,6 +49,8 @@ pub struct HostState {
     pub gaps_dropped: u64,
     /// Chunks that arrived again and were not appended again.
     pub duplicates: u64,
+    /// The content hashes (first 8 bytes of SHA-256, hex) of the most recent chunks, by number.
+    pub recent: BTreeMap<u64, String>,
 }
 
 /// What the ledger knows of one client (by WebJob client id).
@@ -61,8 +67,12 @@ pub struct ClientState {
 pub enum Seen {
     /// Never seen before (possibly filling a gap).
     New,
-    /// Already ingested: not to be appended again.
+    /// Already ingested, same bytes: not to be appended again.
     Duplicate,
+    /// Its number was seen, but with other bytes (or too long ago to compare): the sensor's
+    /// numbering went back (its state was reset) or collided. Appended, and reported: data is
+    /// never left out on the strength of a number alone.
+    Reused,
 }
 
 /// One fact, as appended to the log.
@@ -76,6 +86,8 @@ pub enum Fact {
         seq: u64,
         /// Client id it came from.
         client: String,
+        /// The first 8 bytes of its SHA-256, in hex (`-` when unknown).
+        sha: String,
     },
     /// A chunk arrived again and was not appended.
     Duplicate {
@@ -167,15 +179,20 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// Whether a chunk was already ingested (without recording anything).
-    pub fn check(&self, host: &str, seq: u64) -> Seen {
+    /// Whether a chunk (number and content hash, see [`short_hash`]) was already ingested,
+    /// without recording anything.
+    pub fn check(&self, host: &str, seq: u64, sha: &str) -> Seen {
         match self.hosts.get(host) {
             Some(h)
                 if h.first_seq.is_some_and(|first| first <= seq)
                     && seq <= h.max_seq
                     && !in_gaps(&h.gaps, seq) =>
             {
-                Seen::Duplicate
+                if h.recent.get(&seq).is_some_and(|known| known == sha) {
+                    Seen::Duplicate
+                } else {
+                    Seen::Reused
+                }
             }
             _ => Seen::New,
         }
@@ -184,10 +201,21 @@ impl Ledger {
     /// Applies a fact to the in-memory state (idempotent but for duplicate counts).
     pub fn apply(&mut self, fact: &Fact) {
         match fact {
-            Fact::Chunk { host, seq, client } => {
+            Fact::Chunk {
+                host,
+                seq,
+                client,
+                sha,
+            } => {
                 let h = self.hosts.entry(host.clone()).or_default();
                 h.client.clone_from(client);
                 let seq = *seq;
+                if sha != "-" {
+                    h.recent.insert(seq, sha.clone());
+                    while h.recent.len() > RECENT {
+                        h.recent.pop_first();
+                    }
+                }
                 match h.first_seq {
                     // The first chunk of this host: its sequence starts here.
                     None => {
@@ -286,8 +314,9 @@ impl Ledger {
         let mut buf = Vec::new();
         for (host, h) in &self.hosts {
             let gaps: Vec<String> = h.gaps.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+            let recent: Vec<String> = h.recent.iter().map(|(q, h)| format!("{q}:{h}")).collect();
             let body = format!(
-                "H {host} {} {} {} {} {} {}",
+                "H {host} {} {} {} {} {} {} {}",
                 if h.client.is_empty() { "-" } else { &h.client },
                 h.max_seq,
                 h.gaps_dropped,
@@ -297,7 +326,12 @@ impl Ledger {
                 } else {
                     gaps.join(",")
                 },
-                h.first_seq.map_or("-".to_owned(), |f| f.to_string())
+                h.first_seq.map_or("-".to_owned(), |f| f.to_string()),
+                if recent.is_empty() {
+                    "-".to_owned()
+                } else {
+                    recent.join(",")
+                }
             );
             push_line(&body, &mut buf);
         }
@@ -340,7 +374,18 @@ impl Ledger {
         };
         let f: Vec<&str> = body.split(' ').collect();
         match f.as_slice() {
-            ["H", host, client, max, dropped, dups, gaps, first @ ..] if first.len() <= 1 => {
+            ["H", host, client, max, dropped, dups, gaps, rest @ ..] if rest.len() <= 2 => {
+                let first = &rest[..rest.len().min(1)];
+                let mut recent = BTreeMap::new();
+                if let Some(list) = rest.get(1).filter(|l| **l != "-") {
+                    for item in list.split(',') {
+                        let Some((q, h)) = item.split_once(':') else {
+                            return false;
+                        };
+                        let Ok(q) = q.parse() else { return false };
+                        recent.insert(q, h.to_owned());
+                    }
+                }
                 let parse_gaps = || -> Option<Vec<(u64, u64)>> {
                     if *gaps == "-" {
                         return Some(Vec::new());
@@ -382,6 +427,7 @@ impl Ledger {
                         gaps,
                         gaps_dropped,
                         duplicates,
+                        recent,
                     },
                 );
                 true
@@ -450,7 +496,12 @@ fn fill_gap(gaps: &mut Vec<(u64, u64)>, seq: u64) {
 
 fn encode(fact: &Fact, out: &mut Vec<u8>) {
     let body = match fact {
-        Fact::Chunk { host, seq, client } => format!("C {host} {seq} {client}"),
+        Fact::Chunk {
+            host,
+            seq,
+            client,
+            sha,
+        } => format!("C {host} {seq} {client} {sha}"),
         Fact::Duplicate { host, seq } => format!("D {host} {seq}"),
         Fact::Upload {
             client,
@@ -466,10 +517,11 @@ fn decode(line: &[u8]) -> Option<Fact> {
     let body = checked(line)?;
     let f: Vec<&str> = body.split(' ').collect();
     match f.as_slice() {
-        ["C", host, seq, client] => Some(Fact::Chunk {
+        ["C", host, seq, client, sha @ ..] if sha.len() <= 1 => Some(Fact::Chunk {
             host: (*host).to_owned(),
             seq: seq.parse().ok()?,
             client: (*client).to_owned(),
+            sha: sha.first().map_or("-", |s| s).to_owned(),
         }),
         ["D", host, seq] => Some(Fact::Duplicate {
             host: (*host).to_owned(),
@@ -485,6 +537,11 @@ fn decode(line: &[u8]) -> Option<Fact> {
     }
 }
 
+/// The short content hash the ledger keeps per chunk: the first 8 bytes of its SHA-256, hex.
+pub fn short_hash(sha256: &[u8; 32]) -> String {
+    argus_core::manifest::hex(&sha256[..8])
+}
+
 fn checksum(bytes: &[u8]) -> String {
     argus_core::manifest::hex(&Sha256::digest(bytes)[..4])
 }
@@ -498,7 +555,12 @@ mod tests {
             host: host.into(),
             seq,
             client: "c1".into(),
+            sha: format!("{seq:016x}"),
         }
+    }
+
+    fn sha(seq: u64) -> String {
+        format!("{seq:016x}")
     }
 
     fn upload(stem: &str, at: i64, bytes: u64) -> Fact {
@@ -515,12 +577,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut l = Ledger::open(dir.path()).expect("open");
         for seq in [1, 2, 4] {
-            assert_eq!(l.check("s1", seq), Seen::New);
+            assert_eq!(l.check("s1", seq, &sha(seq)), Seen::New);
             l.record(&[chunk("s1", seq)]).expect("record");
         }
         assert_eq!(l.hosts["s1"].gaps, [(3, 3)]);
-        assert_eq!(l.check("s1", 2), Seen::Duplicate);
-        assert_eq!(l.check("s1", 3), Seen::New, "a late chunk fills its gap");
+        assert_eq!(l.check("s1", 2, &sha(2)), Seen::Duplicate);
+        assert_eq!(
+            l.check("s1", 2, &sha(99)),
+            Seen::Reused,
+            "same number, other bytes: the sensor's numbering went back"
+        );
+        assert_eq!(
+            l.check("s1", 3, &sha(3)),
+            Seen::New,
+            "a late chunk fills its gap"
+        );
         l.record(&[chunk("s1", 9)]).expect("record");
         assert_eq!(l.hosts["s1"].gaps, [(3, 3), (5, 8)]);
         l.record(&[chunk("s1", 6), chunk("s1", 3)]).expect("record");
@@ -544,14 +615,14 @@ mod tests {
         l.record(&[chunk("s1", 42), chunk("s1", 43)])
             .expect("record");
         assert!(l.hosts["s1"].gaps.is_empty());
-        assert_eq!(l.check("s1", 43), Seen::Duplicate);
-        assert_eq!(l.check("s1", 41), Seen::New, "never seen");
+        assert_eq!(l.check("s1", 43, &sha(43)), Seen::Duplicate);
+        assert_eq!(l.check("s1", 41, &sha(41)), Seen::New, "never seen");
         // An older chunk arriving late extends the sequence down, with the gap it reveals.
         l.record(&[chunk("s1", 39)]).expect("record");
         assert_eq!(l.hosts["s1"].first_seq, Some(39));
         assert_eq!(l.hosts["s1"].gaps, [(40, 41)]);
-        assert_eq!(l.check("s1", 39), Seen::Duplicate);
-        assert_eq!(l.check("s1", 40), Seen::New);
+        assert_eq!(l.check("s1", 39, &sha(39)), Seen::Duplicate);
+        assert_eq!(l.check("s1", 40, &sha(40)), Seen::New);
         l.record(&[chunk("s1", 38), chunk("s1", 41)])
             .expect("record");
         assert_eq!(l.hosts["s1"].gaps, [(40, 40)]);
@@ -573,15 +644,21 @@ mod tests {
         assert_eq!(h.gaps.len(), MAX_GAPS);
         assert_eq!(h.gaps_dropped, 1);
         assert_eq!(
-            l.check("s1", 2),
+            l.check("s1", 2, &sha(2)),
             Seen::New,
             "the late chunk of a forgotten gap is appended"
         );
-        assert_eq!(l.check("s1", 4), Seen::New, "a known gap");
+        assert_eq!(l.check("s1", 4, &sha(4)), Seen::New, "a known gap");
         assert_eq!(
-            l.check("s1", 5),
+            l.check("s1", 5, &sha(5)),
+            Seen::Reused,
+            "seen, but too long ago to compare its content: appended rather than left out"
+        );
+        let last = 1 + 2 * (MAX_GAPS as u64 + 1);
+        assert_eq!(
+            l.check("s1", last, &sha(last)),
             Seen::Duplicate,
-            "a chunk seen after the forgotten range"
+            "a recent chunk"
         );
     }
 

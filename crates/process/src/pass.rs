@@ -570,7 +570,7 @@ impl Engine {
     /// facts; the rest are the upload's new chunks.
     fn sort_out_chunks(&self, good: &mut [Good]) -> Vec<Fact> {
         let mut duplicates = Vec::new();
-        let mut in_batch: std::collections::BTreeSet<(String, u64)> = Default::default();
+        let mut in_batch: BTreeMap<(String, u64), String> = BTreeMap::new();
         for g in good.iter_mut() {
             if g.manifests.is_empty() {
                 continue;
@@ -579,9 +579,21 @@ impl Engine {
             let mut offset = 0;
             for m in &g.manifests {
                 let key = (m.host.to_string(), m.seq);
-                let dup =
-                    self.ledger.check(&key.0, key.1) == Seen::Duplicate || in_batch.contains(&key);
-                if dup {
+                let sha = crate::ledger::short_hash(&m.sha256);
+                let seen = match in_batch.get(&key) {
+                    Some(known) if *known == sha => Seen::Duplicate,
+                    Some(_) => Seen::Reused,
+                    None => self.ledger.check(&key.0, key.1, &sha),
+                };
+                if seen == Seen::Reused {
+                    log::warn!(
+                        "{}: chunk seq {} of host {} was seen before with other content (was the sensor's state reset?); appended",
+                        g.upload.display_name(),
+                        m.seq,
+                        m.host
+                    );
+                }
+                if seen == Seen::Duplicate {
                     log::warn!(
                         "{}: chunk seq {} of host {} was ingested before; not appended again",
                         g.upload.display_name(),
@@ -593,8 +605,8 @@ impl Engine {
                         seq: key.1,
                     });
                 } else {
-                    in_batch.insert(key.clone());
-                    g.new_chunks.push(key);
+                    in_batch.insert(key.clone(), sha.clone());
+                    g.new_chunks.push((key.0, key.1, sha));
                     match segments.last_mut() {
                         Some(last) if last.0 + last.1 == offset => last.1 += m.bytes,
                         _ if m.bytes > 0 => segments.push((offset, m.bytes)),
@@ -768,7 +780,7 @@ struct Good {
     /// Byte ranges `(offset, len)` of `.out` to append: all of it, less chunks already ingested.
     segments: Vec<(u64, u64)>,
     /// Chunks `(host, seq)` this upload brings for the first time.
-    new_chunks: Vec<(String, u64)>,
+    new_chunks: Vec<(String, u64, String)>,
 }
 
 impl Good {
