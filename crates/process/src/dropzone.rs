@@ -134,6 +134,9 @@ pub struct Found {
     pub foreign: u64,
 }
 
+/// A `.lck` older than this is a leftover of a WebJob server that died, not a write in progress.
+pub const LOCK_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The client id of a stem `CLIENT_YYYYMMDDHHMMSS[_...]`: everything before the first `_`
 /// followed by 14 digits and then `_` or the end (client ids may hold `_` themselves).
 pub fn client_of_stem(stem: &str) -> Option<&str> {
@@ -174,8 +177,10 @@ pub fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result
         .with_open_check(false)
         .scan_group(&selection, dir, stem)
         .map_err(|e| crate::pass::error_chain(&e))?;
+    let mut found = found(config, scan, OffsetDateTime::now_utc());
     // A single group is never an orphan worth reporting here: the full rescans report those.
-    Ok(found(config, scan, OffsetDateTime::UNIX_EPOCH))
+    found.orphans.clear();
+    Ok(found)
 }
 
 fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found {
@@ -190,7 +195,18 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found
         .orphans(now_sys, config.orphan_after)
         .map(|f| f.files().dir().join(f.files().stem()))
         .collect();
-    let in_flight = scan.in_flight.len() as u64 - orphans.len() as u64;
+    let mut in_flight = scan.in_flight.len() as u64 - orphans.len() as u64;
+    // The WebJob server removes its STEM.lck just after writing STEM.rdy: until it has, the group
+    // is left alone (removing the lock under the server's feet could fail its request). A lock
+    // older than LOCK_STALE_AFTER belongs to a writer that died, and does not hold the group.
+    let (complete, locked): (Vec<Group>, Vec<Group>) = scan.complete.into_iter().partition(|g| {
+        g.lck().is_none_or(|lck| {
+            lck.modified()
+                .and_then(|m| now_sys.duration_since(m).ok())
+                .is_some_and(|age| age >= LOCK_STALE_AFTER)
+        })
+    });
+    in_flight += locked.len() as u64;
     let invalid = scan
         .invalid
         .into_iter()
@@ -200,11 +216,7 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found
         })
         .collect();
     Found {
-        complete: scan
-            .complete
-            .into_iter()
-            .map(|group| Upload { group })
-            .collect(),
+        complete: complete.into_iter().map(|group| Upload { group }).collect(),
         invalid,
         in_flight,
         orphans,

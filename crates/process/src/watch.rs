@@ -196,8 +196,9 @@ fn handle(
                 log::warn!("the event queue overflowed: rescanning the dropzone");
                 return true;
             }
+            // A group is complete once its .rdy exists and the server has removed its .lck.
             for path in &event.paths {
-                if path.extension().is_some_and(|e| e == "rdy")
+                if path.extension().is_some_and(|e| e == "rdy" || e == "lck")
                     && let (Some(dir), Some(stem)) = (path.parent(), path.file_stem())
                 {
                     pending.insert((dir.to_path_buf(), stem.to_os_string()));
