@@ -315,21 +315,9 @@ impl Walker {
     fn whole_records(&mut self, buf: &[u8]) -> usize {
         let mut at = 0;
         while let Some(h) = buf.get(at..at + 4) {
-            let len = usize::from(u16::from_be_bytes([h[2], h[3]])) * 4;
-            let ty = h[0] >> 4;
-            let known = matches!(
-                ty,
-                kind::FLOW
-                    | kind::INDEX
-                    | kind::NETFLOW
-                    | kind::EVENT
-                    | kind::DATASUP
-                    | kind::ARCHIVAL
-                    | kind::MAR
-            );
-            if h[0] & 0x0f != 3 || !known || len < 4 {
+            let Some((ty, len)) = header(&[h[0], h[1], h[2], h[3]]) else {
                 break;
-            }
+            };
             let Some(rec) = buf.get(at..at + len) else {
                 break;
             };
@@ -340,53 +328,43 @@ impl Walker {
                 self.failed = Some((self.rec_start, Corruption::BadDsr { at: bad as u64 }));
                 return at;
             }
-            if ty == kind::MAR {
-                self.mars += 1;
-                let cookie = rec.get(8..12).map(|c| [c[0], c[1], c[2], c[3]]);
-                let has_cookie = cookie.is_some_and(|c| {
-                    u32::from_be_bytes(c) == ARGUS_COOKIE || u32::from_le_bytes(c) == ARGUS_COOKIE
-                });
-                if rec[1] >> 4 == CAUSE_START && has_cookie {
-                    self.starts += 1;
-                }
-                if let Some(t) = rec.get(32..36) {
-                    let now = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
-                    self.mar_times = Some(match self.mar_times {
-                        None => (now, now),
-                        Some((first, _)) => (first, now),
-                    });
-                }
-            }
-            self.records += 1;
-            self.last_record = Some(self.rec_start);
-            self.rec_start += len as u64;
+            self.count(ty, &rec[..len.min(HEAD)], len);
             at += len;
         }
         at
     }
 
+    /// Counts a complete, well-formed record of type `ty` and `len` bytes, whose first bytes
+    /// (up to [`HEAD`]) are `head`.
+    fn count(&mut self, ty: u8, head: &[u8], len: usize) {
+        if ty == kind::MAR {
+            self.mars += 1;
+            if head[1] >> 4 == CAUSE_START && has_cookie(head) {
+                self.starts += 1;
+            }
+            if let Some(t) = head.get(32..36) {
+                let now = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+                self.mar_times = Some(match self.mar_times {
+                    None => (now, now),
+                    Some((first, _)) => (first, now),
+                });
+            }
+        }
+        self.records += 1;
+        self.last_record = Some(self.rec_start);
+        self.rec_start += len as u64;
+    }
+
     fn start_record(&mut self) {
         let h = [self.head[0], self.head[1], self.head[2], self.head[3]];
         let len = usize::from(u16::from_be_bytes([h[2], h[3]])) * 4;
-        let version = h[0] & 0x0f;
-        let ty = h[0] >> 4;
-        let known = matches!(
-            ty,
-            kind::FLOW
-                | kind::INDEX
-                | kind::NETFLOW
-                | kind::EVENT
-                | kind::DATASUP
-                | kind::ARCHIVAL
-                | kind::MAR
-        );
         if self.records == 0
             && (h[0] != 0x83 || h[1] >> 4 != CAUSE_START || len != MAR_LEN as usize)
         {
             self.fail(Corruption::NotArgus);
             return;
         }
-        if version != 3 || !known || len < 4 {
+        if header(&h).is_none() {
             self.fail(Corruption::BadHeader(h));
             return;
         }
@@ -433,8 +411,7 @@ impl Walker {
     }
 
     fn first_record_ok(&self) -> bool {
-        let cookie = [self.head[8], self.head[9], self.head[10], self.head[11]];
-        u32::from_be_bytes(cookie) == ARGUS_COOKIE || u32::from_le_bytes(cookie) == ARGUS_COOKIE
+        has_cookie(&self.head)
     }
 
     fn end_record(&mut self) {
@@ -444,27 +421,8 @@ impl Walker {
             self.fail(Corruption::BadDsr { at });
             return;
         }
-        if ty == kind::MAR {
-            self.mars += 1;
-            if self.head[1] >> 4 == CAUSE_START && self.first_record_ok() {
-                self.starts += 1;
-            }
-            if self.rec_len >= HEAD {
-                let now = u32::from_be_bytes([
-                    self.head[32],
-                    self.head[33],
-                    self.head[34],
-                    self.head[35],
-                ]);
-                self.mar_times = Some(match self.mar_times {
-                    None => (now, now),
-                    Some((first, _)) => (first, now),
-                });
-            }
-        }
-        self.records += 1;
-        self.last_record = Some(self.rec_start);
-        self.rec_start += self.rec_len as u64;
+        let head = self.head;
+        self.count(ty, &head[..self.rec_len.min(HEAD)], self.rec_len);
         self.rec_pos = 0;
         self.rec_len = 0;
         self.head = [0; HEAD];
@@ -473,6 +431,32 @@ impl Walker {
     fn fail(&mut self, reason: Corruption) {
         self.failed = Some((self.rec_start, reason));
     }
+}
+
+/// The type and byte length of a well-formed record header (version 3, a known type, at least
+/// the header long), or `None`.
+fn header(h: &[u8; 4]) -> Option<(u8, usize)> {
+    let len = usize::from(u16::from_be_bytes([h[2], h[3]])) * 4;
+    let ty = h[0] >> 4;
+    let known = matches!(
+        ty,
+        kind::FLOW
+            | kind::INDEX
+            | kind::NETFLOW
+            | kind::EVENT
+            | kind::DATASUP
+            | kind::ARCHIVAL
+            | kind::MAR
+    );
+    (h[0] & 0x0f == 3 && known && len >= 4).then_some((ty, len))
+}
+
+/// True when bytes 8..12 hold the argus cookie (in either byte order, as `ra` accepts it).
+fn has_cookie(head: &[u8]) -> bool {
+    head.get(8..12).is_some_and(|c| {
+        let c = [c[0], c[1], c[2], c[3]];
+        u32::from_be_bytes(c) == ARGUS_COOKIE || u32::from_le_bytes(c) == ARGUS_COOKIE
+    })
 }
 
 /// Checks that the DSRs of a complete flow record fill it exactly; on failure returns the offset
