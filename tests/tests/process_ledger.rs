@@ -10,7 +10,9 @@ use std::fs;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use process_support::{Ledger, day_name, ended, good_samples, killed, manifests, read};
+use process_support::{
+    Ledger, day_name, ended, good_samples, killed, manifests, read, report_client, status_report,
+};
 use tests::bins::sample;
 use tests::json::Json;
 use tests::server::{Server, status, stderr, wait_within};
@@ -50,25 +52,12 @@ fn summary(out: &Output) -> Json {
 
 /// `status --json`: its exit status and report.
 fn status_json(server: &Server) -> (i32, Json) {
-    let out = server.run_within(&["status", "--json"], DEADLINE);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json = Json::parse(&text).unwrap_or_else(|e| {
-        panic!(
-            "status prints one JSON object ({e}): {text:?}; stderr:\n{}",
-            stderr(&out)
-        )
-    });
-    (status(&out), json)
+    status_report(server, DEADLINE)
 }
 
 /// The object of `client` in a status report.
 fn client<'a>(report: &'a Json, id: &str) -> &'a Json {
-    report
-        .get("clients")
-        .items()
-        .iter()
-        .find(|c| c.get("client").str() == id)
-        .unwrap_or_else(|| panic!("{id} is not in the report: {report:?}"))
+    report_client(report, id)
 }
 
 /// The gaps of a client object as `(host, first, last)`.

@@ -9,7 +9,7 @@ mod process_support;
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use process_support::{Ledger, good_samples};
+use process_support::{Ledger, good_samples, report_client, status_report};
 use tests::bins::workspace;
 use tests::json::Json;
 use tests::server::{Server, status, stderr};
@@ -54,15 +54,7 @@ fn pass(server: &Server) {
 
 /// `status --json`: exit status and report.
 fn report(server: &Server) -> (i32, Json) {
-    let out = server.run_within(&["status", "--json"], DEADLINE);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json = Json::parse(&text).unwrap_or_else(|e| {
-        panic!(
-            "status prints one JSON object ({e}): {text:?}; stderr:\n{}",
-            stderr(&out)
-        )
-    });
-    (status(&out), json)
+    status_report(server, DEADLINE)
 }
 
 /// `status` (the table): exit status and text.
@@ -75,12 +67,7 @@ fn table(server: &Server) -> (i32, String) {
 }
 
 fn client<'a>(report: &'a Json, id: &str) -> &'a Json {
-    report
-        .get("clients")
-        .items()
-        .iter()
-        .find(|c| c.get("client").str() == id)
-        .unwrap_or_else(|| panic!("{id} is not in the report: {report:?}"))
+    report_client(report, id)
 }
 
 fn client_ids(report: &Json) -> Vec<String> {

@@ -15,7 +15,8 @@ use std::process::{Command, Output};
 
 use argus_core::codec::open_decoded;
 use tests::bins::sample;
-use tests::server::Server;
+use tests::json::Json;
+use tests::server::{Server, status, stderr};
 use time::{Duration, OffsetDateTime, Time};
 use webjob_drop::fixture::Upload;
 
@@ -522,4 +523,27 @@ impl Drop for Tmpfs {
             let _ignored = Command::new("umount").arg("-l").arg(&self.path).status();
         }
     }
+}
+
+/// `process_argus status --json`: its exit status and report.
+pub(crate) fn status_report(server: &Server, deadline: std::time::Duration) -> (i32, Json) {
+    let out = server.run_within(&["status", "--json"], deadline);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = Json::parse(&text).unwrap_or_else(|e| {
+        panic!(
+            "status prints one JSON object ({e}): {text:?}; stderr:\n{}",
+            stderr(&out)
+        )
+    });
+    (status(&out), json)
+}
+
+/// The object of client `id` in a status report.
+pub(crate) fn report_client<'a>(report: &'a Json, id: &str) -> &'a Json {
+    report
+        .get("clients")
+        .items()
+        .iter()
+        .find(|c| c.get("client").str() == id)
+        .unwrap_or_else(|| panic!("{id} is not in the report: {report:?}"))
 }
