@@ -185,6 +185,40 @@ fn appended_members_are_read_by_the_system_tools() {
     }
 }
 
+/// A gzip member larger than what is compressed in memory (streamed), between two small ones
+/// (compressed whole), read back by the system's gzip.
+#[test]
+fn gzip_members_of_both_encoders_are_read_by_gzip() {
+    if !have("gzip") {
+        return;
+    }
+    let a = fs::read(sample("hostA.argus")).expect("read");
+    let mut big = Vec::new();
+    while big.len() <= argus_core::codec::GZIP_WHOLE_LIMIT {
+        big.extend_from_slice(&a);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("day.gz");
+    let day = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .expect("create");
+    let codec = Compression::Gzip.codec();
+    for part in [&a, &big, &a] {
+        append_encoded(&day, &part[..], codec).expect("member");
+    }
+    let out = Command::new("gzip")
+        .arg("-dc")
+        .arg(&path)
+        .output()
+        .expect("run gzip");
+    assert!(out.status.success(), "gzip -dc failed");
+    let want: Vec<u8> = [&a[..], &big[..], &a[..]].concat();
+    assert!(out.stdout == want, "decoded bytes differ");
+}
+
 /// And the other way: members made by the system tools, read by our decoders.
 #[test]
 fn members_made_by_the_system_tools_are_read() {
