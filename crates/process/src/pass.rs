@@ -391,16 +391,19 @@ impl Engine {
         for (bad, reason) in found.invalid {
             self.quarantine(&bad, &reason);
         }
+        // Batches grow from an eighth of the full size, so that the first commit, which nothing
+        // overlaps, starts soon.
         let mut batches: Vec<Vec<Upload>> = Vec::new();
         let mut batch: Vec<Upload> = Vec::new();
         let mut batch_bytes = 0;
+        let mut cap = (self.options.batch_uploads / 8).max(1);
         for upload in found.complete {
             batch_bytes += upload.out_len();
             batch.push(upload);
-            if batch.len() >= self.options.batch_uploads || batch_bytes >= self.options.batch_bytes
-            {
+            if batch.len() >= cap || batch_bytes >= self.options.batch_bytes {
                 batches.push(std::mem::take(&mut batch));
                 batch_bytes = 0;
+                cap = (cap * 2).min(self.options.batch_uploads);
             }
         }
         if !batch.is_empty() {
@@ -820,6 +823,7 @@ fn prepare_all(
     uploads: Vec<Upload>,
     threads: usize,
 ) -> Result<Vec<Prepared>, Fatal> {
+    let started = Instant::now();
     let shared = Shared {
         config,
         publisher: Publisher::open(&config.archive_dir)?,
@@ -850,6 +854,7 @@ fn prepare_all(
             });
         }
     });
+    log::debug!("prepared {n} uploads in {:?}", started.elapsed());
     Ok(slots.into_iter().filter_map(|slot| take(&slot)).collect())
 }
 
@@ -1327,14 +1332,6 @@ fn commit(
         })?;
         failpoint::hit("appended");
     }
-    for (path, t) in &targets {
-        t.file
-            .sync_data()
-            .map_err(|e| Fatal::io(format!("cannot sync {}: {e}", EscapedPath(path))))?;
-    }
-    failpoint::hit("synced");
-    lap("appended and synced");
-
     // Archives: staged ones in one batch (their data synced together, one directory sync),
     // moves by rename. A large batch syncs its file system once (syncfs), which measured
     // clearly faster than many file syncs; a small one (the daemon's usual batch) syncs its
@@ -1348,6 +1345,23 @@ fn commit(
     } else {
         SyncMode::EachFile
     };
+    // The day files' data must be durable before any archive is in place (recovery takes an
+    // archived upload as complete). When they share the archives' file system, the syncfs
+    // below, which comes before the renames, makes them so; otherwise each is synced here.
+    let archive_dev = fs::metadata(&config.archive_dir).map(|m| m.dev()).ok();
+    let covered = sync == SyncMode::FileSystem
+        && targets.values().all(|t| {
+            archive_dev.is_some() && t.file.metadata().ok().map(|m| m.dev()) == archive_dev
+        });
+    if !covered {
+        for (path, t) in &targets {
+            t.file
+                .sync_data()
+                .map_err(|e| Fatal::io(format!("cannot sync {}: {e}", EscapedPath(path))))?;
+        }
+    }
+    failpoint::hit("synced");
+    lap("appended and synced");
     let publisher = Publisher::open(&config.archive_dir)?.with_sync(sync);
     let mut batch = publisher.batch();
     let mut moves = Vec::new();
@@ -1413,9 +1427,11 @@ fn commit(
     Ok(targets.len() as u64)
 }
 
-/// Removes finished groups on a few threads; the first error is returned after all stopped.
+/// Removes finished groups on several threads; the first error is returned after all stopped.
+/// An unlink mostly waits (for the device, with online discard), so more threads than cores
+/// pay: 16 measured clearly faster than 4 for a batch of 256 uploads.
 fn remove_all(uploads: &[Upload]) -> Result<(), Fatal> {
-    const THREADS: usize = 4;
+    const THREADS: usize = 16;
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<webjob_drop::Error>> = Mutex::new(None);
     std::thread::scope(|s| {
