@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -251,8 +251,8 @@ pub struct Engine {
     journal: Journal,
     ledger: Ledger,
     summary: Summary,
-    /// The archives of the batch committed last (see `finish_batch`).
-    last_archives: std::collections::BTreeSet<PathBuf>,
+    /// The archives committed by this `ingest` so far (see `finish_batch`).
+    committed_archives: std::collections::BTreeSet<PathBuf>,
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<String>,
@@ -326,7 +326,7 @@ impl Engine {
                 recovered,
                 ..Summary::default()
             },
-            last_archives: std::collections::BTreeSet::new(),
+            committed_archives: std::collections::BTreeSet::new(),
             trouble: None,
         })
     }
@@ -409,30 +409,42 @@ impl Engine {
         if !batch.is_empty() {
             batches.push(batch);
         }
-        // A pipeline: the next batch is prepared (read, checked, compressed: CPU) while this one
-        // is committed (syncs, renames, unlinks: mostly waiting on the disk).
+        // A pipeline: batches are prepared (read, checked, compressed: CPU) one after the other
+        // on their own threads while earlier ones are committed (syncs, renames, unlinks: mostly
+        // waiting on the disk). One prepared batch may wait while the next is prepared, so the
+        // cores keep busy while a commit waits on the device; at most three batches are open.
         let config = self.config.clone();
         let config = &config;
         let threads = self.options.threads;
+        self.committed_archives.clear();
         std::thread::scope(|scope| {
-            let mut batches = batches.into_iter();
-            let mut next = batches
-                .next()
-                .map(|b| scope.spawn(move || prepare_all(config, b, threads)));
-            while let Some(handle) = next.take() {
-                let prepared = handle
-                    .join()
-                    .map_err(|_| Fatal::io("a thread preparing uploads panicked"))??;
-                if self.stopping() {
-                    // Dropping the prepared uploads removes their temporary archives.
-                    return Ok(());
+            let (ready, prepared) = std::sync::mpsc::sync_channel(1);
+            let preparer = scope.spawn(move || {
+                for batch in batches {
+                    let result = prepare_all(config, batch, threads);
+                    let failed = result.is_err();
+                    // A closed channel: the committer stopped; what was prepared is dropped,
+                    // which removes its temporary archives.
+                    if ready.send(result).is_err() || failed {
+                        break;
+                    }
                 }
-                next = batches
-                    .next()
-                    .map(|b| scope.spawn(move || prepare_all(config, b, threads)));
-                self.finish_batch(prepared)?;
-            }
-            Ok(())
+            });
+            let committed = (|| {
+                for batch in &prepared {
+                    let batch = batch?;
+                    if self.stopping() {
+                        return Ok(());
+                    }
+                    self.finish_batch(batch)?;
+                }
+                Ok(())
+            })();
+            drop(prepared);
+            let joined = preparer
+                .join()
+                .map_err(|_| Fatal::io("a thread preparing uploads panicked"));
+            committed.and(joined)
         })
     }
 
@@ -477,9 +489,9 @@ impl Engine {
         let mut archives = std::collections::BTreeSet::new();
         for p in prepared {
             match p {
-                // Prepared while the previous batch was committed, which took the same archive
+                // Prepared while an earlier batch was committed, which took the same archive
                 // name (same stem in another directory): it waits in the quarantine.
-                Prepared::Good(g) if self.last_archives.contains(g.archive_dest()) => {
+                Prepared::Good(g) if self.committed_archives.contains(g.archive_dest()) => {
                     let reason = already_archived(g.archive_dest());
                     self.quarantine(&Bad::Upload(g.upload), &reason);
                 }
@@ -518,10 +530,8 @@ impl Engine {
             })
             .collect();
         let dup_count = duplicates.len() as u64;
-        self.last_archives = good
-            .iter()
-            .map(|g| g.archive_dest().to_path_buf())
-            .collect();
+        self.committed_archives
+            .extend(good.iter().map(|g| g.archive_dest().to_path_buf()));
         let result = commit(
             &self.config,
             &mut self.journal,
@@ -899,7 +909,7 @@ fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, u64), Strin
         return Err(already_archived(&archive));
     }
     let mut sink = io::sink();
-    verify(&out, &manifests, &mut sink).map_err(|e| match e {
+    verify(&out, len, &manifests, &mut sink).map_err(|e| match e {
         VerifyError::Bad(reason) => reason,
         VerifyError::Read(e) => format!("cannot read .out: {e}"),
         VerifyError::Write(e) => format!("cannot write: {e}"),
@@ -942,7 +952,7 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
             let reason = already_archived(&archive_path);
             return Prepared::Bad(upload, reason);
         }
-        let v = verify(&out, &manifests, &mut io::sink());
+        let v = verify(&out, len, &manifests, &mut io::sink());
         (Some(Archive::Move(archive_path)), v)
     } else {
         let staged = match shared.publisher.stage(&name) {
@@ -958,9 +968,9 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         };
         let mut staged = staged;
         let v = {
-            let mut sink = io::BufWriter::with_capacity(256 * 1024, &mut staged);
+            let mut sink = io::BufWriter::with_capacity(buffer_size(len), &mut staged);
             let mut encoder = codec.encoder(&mut sink);
-            let v = verify(&out, &manifests, &mut encoder);
+            let v = verify(&out, len, &manifests, &mut encoder);
             let finished = v.is_ok().then(|| encoder.finish().map(drop));
             match (v, finished) {
                 (Ok(records), Some(Ok(()))) => {
@@ -1012,6 +1022,13 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
     }))
 }
 
+/// The size of an upload's read and write buffers: 256 KiB, or less for a smaller upload (most
+/// are a few dozen KiB, and a zeroed buffer costs its whole size).
+fn buffer_size(len: u64) -> usize {
+    const MAX: usize = 256 * 1024;
+    usize::try_from(len).map_or(MAX, |l| l.clamp(4096, MAX))
+}
+
 enum VerifyError {
     /// The upload is bad.
     Bad(String),
@@ -1023,10 +1040,15 @@ enum VerifyError {
 
 /// Reads `.out` once: walks the argus records, checks each manifest chunk's SHA-256, and copies
 /// the bytes to `sink` (the archive encoder). Returns the number of records.
-fn verify(out: &File, manifests: &[Manifest], sink: &mut dyn Write) -> Result<u64, VerifyError> {
-    let mut reader = BufReader::with_capacity(256 * 1024, ReadAt { file: out, pos: 0 });
+fn verify(
+    out: &File,
+    len: u64,
+    manifests: &[Manifest],
+    sink: &mut dyn Write,
+) -> Result<u64, VerifyError> {
+    let mut reader = ReadAt { file: out, pos: 0 };
     let mut walker = Walker::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; buffer_size(len)];
     let mut chunk = 0;
     let mut left = manifests.first().map_or(u64::MAX, |m| m.bytes);
     let mut hasher = Sha256::new();
