@@ -125,3 +125,44 @@ fn wait_behind_a_real_pass_then_nothing_is_done_twice() {
     }
     ledger.assert_exactly_once(&server, ".gz");
 }
+
+/// A pass keeps its open files within the process's limit, whatever the backlog: here 300
+/// uploads of 300 hosts (a day file each) under a limit of 128 open files, soft and hard, as a
+/// tightly configured service might have. Batches shrink to fit; everything is ingested once.
+#[test]
+fn a_backlog_larger_than_the_open_file_limit_is_ingested() {
+    if !tests::tools::have("prlimit") {
+        eprintln!("SKIPPED: prlimit (util-linux) is not installed");
+        return;
+    }
+    let server = Server::new();
+    let config = server.write_toml(&["client1"], "archive_compression = \"gzip\"\n");
+    let samples = good_samples();
+    let mut ledger = Ledger::default();
+    for i in 0..300 {
+        let at = day_start(0) + time::Duration::seconds(i64::try_from(i).expect("small"));
+        ledger.write(
+            &server,
+            "client1",
+            &format!("host{i}"),
+            at,
+            &samples[i % samples.len()],
+        );
+    }
+    let child = std::process::Command::new("prlimit")
+        .arg("--nofile=128:128")
+        .arg("--")
+        .arg(tests::bins::bin("process_argus"))
+        .arg("--config")
+        .arg(&config)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn prlimit");
+    let out = wait_within(child, DEADLINE);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+}

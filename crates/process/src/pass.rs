@@ -261,7 +261,8 @@ pub struct Engine {
 impl Engine {
     /// Checks the directories, takes the lock and repairs what an interrupted run left: temporary
     /// files, quarantine moves, the journal (rolling back or finishing appends), compressions.
-    pub fn start(config: Config, options: Options) -> Result<Engine, Fatal> {
+    pub fn start(config: Config, mut options: Options) -> Result<Engine, Fatal> {
+        options.batch_uploads = options.batch_uploads.min(uploads_within(open_file_limit()));
         let problems = preflight(&config);
         if !problems.is_empty() {
             return Err(Fatal {
@@ -1447,6 +1448,32 @@ fn commit(
         .clear()
         .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
     Ok(targets.len() as u64)
+}
+
+/// The limit on open files, raised to the hard limit first (a cron job or a service starts with
+/// a soft limit of 1,024, far below what the kernel allows it).
+fn open_file_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const ENOUGH: u64 = 1 << 16;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    let want = hard.min(ENOUGH);
+    if want > soft && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() {
+        return want;
+    }
+    soft
+}
+
+/// How many uploads a batch may hold so that the pipeline stays within `limit` open files: up
+/// to three batches are open at once (one committing, one prepared, one being prepared), each
+/// upload with two files (its `.out` and its staged archive) and, while committing, a day file
+/// of its own at worst; plus a margin for everything else.
+fn uploads_within(limit: u64) -> usize {
+    const MARGIN: u64 = 64;
+    usize::try_from(limit.saturating_sub(MARGIN) / 7)
+        .unwrap_or(usize::MAX)
+        .max(1)
 }
 
 /// Removes finished groups on several threads; the first error is returned after all stopped.
