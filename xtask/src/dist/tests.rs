@@ -562,28 +562,36 @@ fn systemd_units_run_commands_that_exist_and_verify() {
     );
 }
 
+/// Every shell's completions parse in that shell (bash and zsh `-n`, fish `--no-execute`) and
+/// know the subcommands.
 #[test]
-fn the_bash_completions_parse() {
+fn the_completions_parse_in_their_shells() {
     let f = fixture();
-    if !crate::util::have("bash") {
-        skip("bash", "check the bash completions");
-        return;
-    }
     let dir = f.scratch("completions");
-    for program in super::PROGRAMS {
-        let path = f.extract(
-            &format!("share/bash-completion/completions/{program}"),
-            &dir,
-        );
-        let out = run(Command::new("bash").arg("-n").arg(&path));
-        assert!(
-            out.status.success(),
-            "bash -n {program}: {}",
-            text(&out.stderr)
-        );
-        // And they complete the subcommands.
-        let body = text(f.file(&format!("share/bash-completion/completions/{program}")));
-        assert!(body.contains("check-config"), "{program}");
+    for (shell, check, place) in [
+        ("bash", "-n", "share/bash-completion/completions/{}"),
+        ("zsh", "-n", "share/zsh/site-functions/_{}"),
+        (
+            "fish",
+            "--no-execute",
+            "share/fish/vendor_completions.d/{}.fish",
+        ),
+    ] {
+        if !crate::util::have(shell) {
+            skip(shell, &format!("check the {shell} completions"));
+            continue;
+        }
+        for program in super::PROGRAMS {
+            let name = place.replace("{}", program);
+            let path = f.extract(&name, &dir);
+            let out = run(Command::new(shell).arg(check).arg(&path));
+            assert!(
+                out.status.success(),
+                "{shell} {check} {name}: {}",
+                text(&out.stderr)
+            );
+            assert!(text(f.file(&name)).contains("check-config"), "{name}");
+        }
     }
 }
 
