@@ -1,8 +1,9 @@
-//! A full disk (SPEC §4.1, §5): the day files (or the archives) on a small tmpfs, a backlog larger
-//! than the space. The pass stops with exit 74 and a clear "disk is full" message; no day file
-//! holds a partial chunk (each is its earlier content plus whole uploads, and walks clean);
-//! nothing is lost (every upload is wholly in the dropzone, or in its day file and the archive,
-//! exactly once). Once the space grows, the next run completes it all, exactly once.
+//! A full disk (SPEC §4.1, §5): the day files, the archives or the state (journal) on a small
+//! tmpfs, a backlog larger than the space. The pass stops with exit 74 and a clear "disk is full"
+//! message; no day file holds a partial chunk (each is its earlier content plus whole uploads,
+//! and walks clean); nothing is lost (every upload is wholly in the dropzone, or in its day file
+//! and the archive, exactly once). Once the space grows, the next run completes it all, exactly
+//! once.
 //!
 //! Needs root to mount the tmpfs: skipped loudly otherwise, a failure under `CI=true`.
 
@@ -161,4 +162,47 @@ fn a_full_disk_while_compressing_a_closed_day_keeps_the_plain_file() {
         [std::path::PathBuf::from(format!("{day}.gz"))],
         "compressed once there is room"
     );
+}
+
+/// Free bytes on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> u64 {
+    let st = nix::sys::statvfs::statvfs(path).expect("statvfs");
+    st.blocks_available() * st.fragment_size()
+}
+
+#[test]
+fn a_full_state_disk_stops_the_pass_and_loses_nothing() {
+    // The journal lives in state_dir: when it is full, a batch cannot be journaled, and
+    // nothing may be appended then. Exit 74 with the disk-full hint, nothing lost, and exactly
+    // once when the space comes back.
+    let server = Server::new();
+    server.write_toml(
+        &["client1"],
+        "archive_days = 0\narchive_compression = \"gzip\"\narchive_compression_level = 1\n",
+    );
+    let Some(_mount) = Tmpfs::mount(&server.state_dir(), "1m", "", "state on a full disk") else {
+        return;
+    };
+    let mut ledger = Ledger::default();
+    backlog(&server, &mut ledger, 0, 12, false);
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+
+    // Leave 8 KiB: less than the journal of the next batch needs.
+    let filler = server.state_dir().join("filler");
+    let room = free_bytes(&server.state_dir());
+    std::fs::write(
+        &filler,
+        vec![0u8; usize::try_from(room - 8192).expect("small")],
+    )
+    .expect("fill");
+    backlog(&server, &mut ledger, 12, 90, false);
+    expect_disk_full(&server, &ledger, ".gz");
+    expect_disk_full(&server, &ledger, ".gz");
+
+    std::fs::remove_file(&filler).expect("make room");
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
 }

@@ -308,13 +308,13 @@ impl Engine {
             ))
         })?;
         let mut ledger = Ledger::open(&config.state_dir)
-            .map_err(|e| Fatal::io(format!("cannot open the ledger: {e}")))?;
+            .map_err(|e| Fatal::io(format!("cannot open the ledger: {}", error_chain(&e))))?;
         let (mut journal, entries) = Journal::open(&config.state_dir)
-            .map_err(|e| Fatal::io(format!("cannot open the journal: {e}")))?;
+            .map_err(|e| Fatal::io(format!("cannot open the journal: {}", error_chain(&e))))?;
         let recovered = recover(&mut journal, &entries, &mut ledger)? as u64;
         ledger
             .compact_if_needed()
-            .map_err(|e| Fatal::io(format!("cannot compact the ledger: {e}")))?;
+            .map_err(|e| Fatal::io(format!("cannot compact the ledger: {}", error_chain(&e))))?;
         let names = dir_names(&config.oper_dir)?;
         dayfile::settle(&config.oper_dir, &names)?;
         Ok(Engine {
@@ -767,11 +767,20 @@ fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
 
 fn dir_names(dir: &Path) -> Result<Vec<String>, Fatal> {
     let mut names = Vec::new();
-    for entry in fs::read_dir(dir)
-        .map_err(|e| Fatal::io(format!("cannot read {}: {e}", EscapedPath(dir))))?
-    {
-        let entry =
-            entry.map_err(|e| Fatal::io(format!("cannot read {}: {e}", EscapedPath(dir))))?;
+    for entry in fs::read_dir(dir).map_err(|e| {
+        Fatal::io(format!(
+            "cannot read {}: {}",
+            EscapedPath(dir),
+            error_chain(&e)
+        ))
+    })? {
+        let entry = entry.map_err(|e| {
+            Fatal::io(format!(
+                "cannot read {}: {}",
+                EscapedPath(dir),
+                error_chain(&e)
+            ))
+        })?;
         if let Ok(name) = entry.file_name().into_string() {
             names.push(name);
         }
@@ -1247,10 +1256,22 @@ fn commit(
                     .mode(0o644)
                     .custom_flags(nix::libc::O_NOFOLLOW)
                     .open(&path)
-                    .map_err(|e| Fatal::io(format!("cannot open {}: {e}", EscapedPath(&path))))?;
+                    .map_err(|e| {
+                        Fatal::io(format!(
+                            "cannot open {}: {}",
+                            EscapedPath(&path),
+                            error_chain(&e)
+                        ))
+                    })?;
                 let len = file
                     .metadata()
-                    .map_err(|e| Fatal::io(format!("cannot stat {}: {e}", EscapedPath(&path))))?
+                    .map_err(|e| {
+                        Fatal::io(format!(
+                            "cannot stat {}: {}",
+                            EscapedPath(&path),
+                            error_chain(&e)
+                        ))
+                    })?
                     .len();
                 targets.insert(
                     path.clone(),
@@ -1299,7 +1320,7 @@ fn commit(
     let lap = |what: &str| log::debug!("commit: {what} after {:?}", started.elapsed());
     journal
         .record(&entries)
-        .map_err(|e| Fatal::io(format!("cannot write the journal: {e}")))?;
+        .map_err(|e| Fatal::io(format!("cannot write the journal: {}", error_chain(&e))))?;
     failpoint::hit("journaled");
     lap("journaled");
 
@@ -1378,9 +1399,13 @@ fn commit(
         });
     if !covered {
         for (path, t) in &targets {
-            t.file
-                .sync_data()
-                .map_err(|e| Fatal::io(format!("cannot sync {}: {e}", EscapedPath(path))))?;
+            t.file.sync_data().map_err(|e| {
+                Fatal::io(format!(
+                    "cannot sync {}: {}",
+                    EscapedPath(path),
+                    error_chain(&e)
+                ))
+            })?;
         }
     }
     failpoint::hit("synced");
@@ -1425,7 +1450,7 @@ fn commit(
     facts.extend(duplicates);
     ledger
         .record(&facts)
-        .map_err(|e| Fatal::io(format!("cannot write the ledger: {e}")))?;
+        .map_err(|e| Fatal::io(format!("cannot write the ledger: {}", error_chain(&e))))?;
     failpoint::hit("ledgered");
     lap("ledgered");
 
@@ -1446,7 +1471,7 @@ fn commit(
     }
     journal
         .clear()
-        .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
+        .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
     Ok(targets.len() as u64)
 }
 
@@ -1516,7 +1541,7 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
     if entries.is_empty() {
         journal
             .clear()
-            .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
+            .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
         return Ok(0);
     }
     let plan = journal::plan_recovery(entries, |e| Facts {
@@ -1535,11 +1560,21 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
                     );
                 }
                 truncate_back(&file, *size).map_err(|e| {
-                    Fatal::io(format!("cannot truncate {}: {e}", EscapedPath(path)))
+                    Fatal::io(format!(
+                        "cannot truncate {}: {}",
+                        EscapedPath(path),
+                        error_chain(&e)
+                    ))
                 })?;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Fatal::io(format!("cannot open {}: {e}", EscapedPath(path)))),
+            Err(e) => {
+                return Err(Fatal::io(format!(
+                    "cannot open {}: {}",
+                    EscapedPath(path),
+                    error_chain(&e)
+                )));
+            }
         }
     }
     for (day, source, segments) in &plan.reappend {
@@ -1550,7 +1585,13 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
             .truncate(false)
             .mode(0o644)
             .open(day)
-            .map_err(|e| Fatal::io(format!("cannot open {}: {e}", EscapedPath(day))))?;
+            .map_err(|e| {
+                Fatal::io(format!(
+                    "cannot open {}: {}",
+                    EscapedPath(day),
+                    error_chain(&e)
+                ))
+            })?;
         let (_, compression) = Compression::split_suffix(&day.to_string_lossy());
         let codec = if compression == Compression::None {
             Codec::NONE
@@ -1578,9 +1619,20 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
                 ))
             }
         });
-        result.map_err(|e| Fatal::io(format!("cannot re-append to {}: {e}", EscapedPath(day))))?;
-        file.sync_data()
-            .map_err(|e| Fatal::io(format!("cannot sync {}: {e}", EscapedPath(day))))?;
+        result.map_err(|e| {
+            Fatal::io(format!(
+                "cannot re-append to {}: {}",
+                EscapedPath(day),
+                error_chain(&e)
+            ))
+        })?;
+        file.sync_data().map_err(|e| {
+            Fatal::io(format!(
+                "cannot sync {}: {}",
+                EscapedPath(day),
+                error_chain(&e)
+            ))
+        })?;
         log::warn!(
             "recovery: appended again to {} data cut off by the rollback",
             EscapedPath(day)
@@ -1604,7 +1656,7 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
         .collect();
     ledger
         .record(&facts)
-        .map_err(|e| Fatal::io(format!("cannot write the ledger: {e}")))?;
+        .map_err(|e| Fatal::io(format!("cannot write the ledger: {}", error_chain(&e))))?;
     for e in &plan.redo {
         log::warn!(
             "recovery: rolled back the interrupted ingest of {}; it stays in the dropzone and is ingested again",
@@ -1613,7 +1665,7 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
     }
     journal
         .clear()
-        .map_err(|e| Fatal::io(format!("cannot clear the journal: {e}")))?;
+        .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
     Ok(entries.len())
 }
 
