@@ -1,6 +1,7 @@
 //! `process_argus status` (SPEC §4, issue 6): per client the last upload, uploads and bytes of
 //! the last 24 hours, gaps, duplicates, quarantined groups, orphans and pending groups; STALE
-//! when a configured client has not uploaded for `stale_after` (or never has); exit 0 all well,
+//! when nothing of a configured client arrived for `stale_after` (or never did; a quarantined
+//! upload arrived too, and is a warning); exit 0 all well,
 //! 1 warnings, 2 stale, 3 unknown, like a monitoring plugin; a table for people and a JSON
 //! object whose keys are documented in docs/OPERATIONS.md, in that order.
 
@@ -300,6 +301,65 @@ fn the_table_has_a_header_and_a_line_per_client() {
         })
         .collect();
     assert_eq!(states, ["OK", "OK", "STALE", "unconfigured"], "{text}");
+}
+
+#[test]
+fn a_client_whose_uploads_are_quarantined_has_not_gone_quiet() {
+    // Its sensor sends, but every upload is damaged: that needs a look (a warning, with the
+    // quarantined groups), not a search for a silent sensor. Once even bad uploads stop
+    // arriving for stale_after, it is stale again.
+    let server = Server::new();
+    server.write_toml(&["client1"], "");
+    let samples = good_samples();
+    let mut ledger = Ledger::default();
+    ledger.write(
+        &server,
+        "client1",
+        "sensor1",
+        minutes_ago(3 * 24 * 60),
+        &samples[2],
+    );
+    pass(&server);
+    let (code, _) = report(&server);
+    assert_eq!(code, 2, "three days without an upload: stale");
+
+    let damaged = samples[2][..samples[2].len() - 7].to_vec();
+    Upload::at("client1", minutes_ago(20))
+        .out(damaged)
+        .hostname("sensor1")
+        .write(&server.drop_dir())
+        .expect("write");
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(
+        status(&out),
+        1,
+        "the damaged upload is quarantined: {}",
+        stderr(&out)
+    );
+    let (code, r) = report(&server);
+    assert_eq!(code, 1, "a warning: {r:?}");
+    let c = client(&r, "client1");
+    assert_eq!(c.get("state").str(), "warning");
+    assert_eq!(c.get("quarantined").u64(), 1);
+
+    // Quarantined long ago: nothing has arrived since, stale again.
+    let days_ago = SystemTime::now() - Duration::from_secs(3 * 86_400);
+    for entry in fs::read_dir(server.quarantine_dir())
+        .expect("quarantine")
+        .flatten()
+    {
+        let reason = entry.path().join(webjob_drop::ops::REASON_FILE);
+        if reason.is_file() {
+            fs::File::options()
+                .write(true)
+                .open(&reason)
+                .and_then(|f| f.set_modified(days_ago))
+                .expect("backdate");
+        }
+    }
+    let (code, r) = report(&server);
+    assert_eq!(code, 2, "{r:?}");
+    assert_eq!(client(&r, "client1").get("state").str(), "stale");
 }
 
 #[test]

@@ -58,6 +58,8 @@ pub struct Row {
     pub orphans: u64,
     /// Groups in the quarantine.
     pub quarantined: u64,
+    /// When the newest quarantined group was put there: it arrived, though bad.
+    pub last_quarantined: Option<OffsetDateTime>,
     /// Chunks that arrived twice.
     pub duplicates: u64,
     /// Missing chunks per host: `(host, [(first, last)])`.
@@ -79,7 +81,10 @@ impl Row {
         if !self.configured {
             return None;
         }
-        let stale = self.last_upload.is_none_or(|t| {
+        // Bad uploads arrived too: a sensor whose uploads are quarantined has not gone quiet,
+        // it needs a look (a warning, for the quarantined groups).
+        let arrived = self.last_upload.max(self.last_quarantined);
+        let stale = arrived.is_none_or(|t| {
             (now - t).whole_seconds() > i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX)
         });
         Some(if stale {
@@ -187,7 +192,14 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> 
             let client = crate::dropzone::client_of_stem(&stem)
                 .unwrap_or("?")
                 .to_owned();
-            row(&mut rows, &selection, &client).quarantined += 1;
+            // When it was quarantined (our clock; a bad upload's name may lie about its time).
+            let at = fs::metadata(entry.path().join(webjob_drop::ops::REASON_FILE))
+                .and_then(|m| m.modified())
+                .ok()
+                .map(OffsetDateTime::from);
+            let r = row(&mut rows, &selection, &client);
+            r.quarantined += 1;
+            r.last_quarantined = r.last_quarantined.max(at);
         }
     }
     Ok(rows.into_values().collect())
