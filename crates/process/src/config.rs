@@ -49,6 +49,10 @@ pub struct Config {
     pub scan_depth: u32,
     /// How often the daemon rescans the whole dropzone.
     pub rescan_interval: Duration,
+    /// `damaged_uploads = "salvage"`: an upload whose argus data is damaged (and that has no
+    /// chunk manifest) has its complete records appended, and goes to the quarantine whole (and
+    /// to the archive, as every upload). The default, `"quarantine"`, appends nothing of it.
+    pub salvage: bool,
 }
 
 /// Which file format a config was read from.
@@ -191,7 +195,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 18] = [
+const TOML_KEYS: [&str; 19] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -210,6 +214,7 @@ const TOML_KEYS: [&str; 18] = [
     "stale_after",
     "scan_depth",
     "rescan_interval",
+    "damaged_uploads",
 ];
 
 /// Values as read, before validation. Compression may come as a recipe command.
@@ -427,6 +432,17 @@ impl Raw {
             ));
         }
 
+        let salvage = match self.strings.remove("damaged_uploads").as_deref() {
+            None | Some("quarantine") => false,
+            Some("salvage") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "damaged_uploads: {other:?} is not one of \"quarantine\", \"salvage\""
+                ));
+                false
+            }
+        };
+
         let has_archive_level = self.numbers.contains_key("archive_compression_level");
         let has_oper_level = self.numbers.contains_key("oper_compression_level");
         let mut number = |key: &'static str, default: u32, max: u32| -> u32 {
@@ -562,6 +578,7 @@ impl Raw {
                 stale_after,
                 scan_depth,
                 rescan_interval,
+                salvage,
             })
         } else {
             Err(problems)
@@ -687,6 +704,9 @@ stale_after = \"{stale}\"
 scan_depth = {depth}
 # The daemon (`process_argus watch`) rescans the whole dropzone this often.
 rescan_interval = \"{rescan}\"
+# An upload whose argus data is damaged: \"quarantine\" appends none of it; \"salvage\" appends
+# its complete records (uploads without chunk manifests) and quarantines it whole.
+damaged_uploads = \"{damaged}\"
 ",
             drop = q(&self.drop_dir),
             oper = q(&self.oper_dir),
@@ -704,6 +724,11 @@ rescan_interval = \"{rescan}\"
             stale = format_duration(self.stale_after),
             depth = self.scan_depth,
             rescan = format_duration(self.rescan_interval),
+            damaged = if self.salvage {
+                "salvage"
+            } else {
+                "quarantine"
+            },
         )
     }
 }
@@ -765,7 +790,7 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let text = "drop_dir = \"relative/drop\"\nclients = []\narchive_compression = \"zstd\"\narch_zip = \"gzip\"\nbogus = 1\noper_compression_level = 12\norphan_after = \"soon\"\n";
+        let text = "drop_dir = \"relative/drop\"\nclients = []\narchive_compression = \"zstd\"\narch_zip = \"gzip\"\nbogus = 1\noper_compression_level = 12\norphan_after = \"soon\"\ndamaged_uploads = \"fix\"\n";
         let err = load(&write(dir.path(), "c.toml", text)).expect_err("invalid");
         let all = err.to_string();
         for needle in [
@@ -778,10 +803,11 @@ mod tests {
             "archive_compression: invalid compression \"zstd\"",
             "oper_compression_level must be between 0 and 9, not 12",
             "orphan_after: \"soon\" is not a duration",
+            "damaged_uploads: \"fix\" is not one of \"quarantine\", \"salvage\"",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
-        assert_eq!(err.problems.len(), 9, "{all}");
+        assert_eq!(err.problems.len(), 10, "{all}");
     }
 
     #[test]

@@ -519,7 +519,7 @@ impl Engine {
             return Ok(());
         }
         let duplicates = self.sort_out_chunks(&mut good);
-        let done: Vec<(String, u64, u64, String)> = good
+        let done: Vec<(String, u64, u64, String, bool)> = good
             .iter()
             .map(|g| {
                 (
@@ -527,6 +527,7 @@ impl Engine {
                     g.append_len(),
                     g.records,
                     g.host.to_string(),
+                    g.salvaged.is_some(),
                 )
             })
             .collect();
@@ -542,7 +543,13 @@ impl Engine {
         );
         match result {
             Ok(days) => {
-                for (name, len, records, host) in done {
+                for (name, len, records, host, salvaged) in done {
+                    if salvaged {
+                        // In the quarantine (logged there), though its records were appended.
+                        self.summary.quarantined += 1;
+                        self.summary.bytes += len;
+                        continue;
+                    }
                     if len == 0 {
                         self.summary.empty += 1;
                     } else {
@@ -804,6 +811,8 @@ struct Good {
     segments: Vec<(u64, u64)>,
     /// Chunks `(host, seq)` this upload brings for the first time.
     new_chunks: Vec<(String, u64, String)>,
+    /// Why it goes to the quarantine after its complete records were appended (salvage).
+    salvaged: Option<String>,
 }
 
 impl Good {
@@ -919,12 +928,26 @@ fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, u64), Strin
         return Err(already_archived(&archive));
     }
     let mut sink = io::sink();
-    verify(&out, len, &manifests, &mut sink).map_err(|e| match e {
-        VerifyError::Bad(reason) => reason,
+    verify(&out, len, &manifests, &mut sink, false).map_err(|e| match e {
+        VerifyError::Damaged {
+            reason,
+            valid_len,
+            records,
+        } if salvageable(config, &manifests, valid_len) => format!(
+            "{reason}; its first {valid_len} bytes ({records} complete records) would be appended before (damaged_uploads = \"salvage\")"
+        ),
+        VerifyError::Bad(reason) | VerifyError::Damaged { reason, .. } => reason,
         VerifyError::Read(e) => format!("cannot read .out: {e}"),
         VerifyError::Write(e) => format!("cannot write: {e}"),
     })?;
     Ok((host, len))
+}
+
+/// Whether a damaged upload has its complete records appended: when configured, for an upload
+/// without chunk manifests (a harvest_argus sensor ships a damaged chunk again instead) whose
+/// data begins with whole records.
+fn salvageable(config: &Config, manifests: &[Manifest], valid_len: u64) -> bool {
+    config.salvage && manifests.is_empty() && valid_len > 0
 }
 
 fn archive_name(upload: &Upload, codec: Codec) -> String {
@@ -953,7 +976,9 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         );
         return Prepared::Bad(upload, reason);
     }
+    // Salvage keeps the whole upload in the quarantine, so its archive must be a copy.
     let move_only = codec.compression() == Compression::None
+        && !config.salvage
         && shared.archive_dev.is_some()
         && out.metadata().map(|m| m.dev()).ok() == shared.archive_dev;
     let (archive, verified) = if move_only {
@@ -962,7 +987,7 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
             let reason = already_archived(&archive_path);
             return Prepared::Bad(upload, reason);
         }
-        let v = verify(&out, len, &manifests, &mut io::sink());
+        let v = verify(&out, len, &manifests, &mut io::sink(), false);
         (Some(Archive::Move(archive_path)), v)
     } else {
         let staged = match shared.publisher.stage(&name) {
@@ -980,22 +1005,43 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         let v = {
             let mut sink = io::BufWriter::with_capacity(buffer_size(len), &mut staged);
             let mut encoder = codec.encoder(&mut sink);
-            let v = verify(&out, len, &manifests, &mut encoder);
-            let finished = v.is_ok().then(|| encoder.finish().map(drop));
-            match (v, finished) {
-                (Ok(records), Some(Ok(()))) => {
-                    sink.flush().map(|()| records).map_err(VerifyError::Write)
+            let v = verify(&out, len, &manifests, &mut encoder, config.salvage);
+            // A salvaged upload is archived whole, like any other.
+            let archived = match &v {
+                Ok(_) => true,
+                Err(VerifyError::Damaged { valid_len, .. }) => {
+                    salvageable(config, &manifests, *valid_len)
                 }
-                (Ok(_), Some(Err(e))) => Err(VerifyError::Write(e)),
-                (Err(e), _) => Err(e),
+                Err(_) => false,
+            };
+            let finished = archived.then(|| encoder.finish().map(drop));
+            match (v, finished) {
+                (v, Some(Ok(()))) => sink.flush().map_err(VerifyError::Write).and(v),
+                (_, Some(Err(e))) => Err(VerifyError::Write(e)),
+                (Err(e), None) => Err(e),
                 (Ok(_), None) => Err(VerifyError::Write(io::Error::other("unreachable"))),
             }
         };
         (Some(Archive::Staged(staged)), v)
     };
+    let mut segments = if len == 0 { Vec::new() } else { vec![(0, len)] };
+    let mut salvaged = None;
     let records = match verified {
         Ok(records) => records,
-        Err(VerifyError::Bad(reason)) => return Prepared::Bad(upload, reason),
+        Err(VerifyError::Damaged {
+            reason,
+            valid_len,
+            records,
+        }) if salvageable(config, &manifests, valid_len) => {
+            segments = vec![(0, valid_len)];
+            salvaged = Some(format!(
+                "{reason}; its first {valid_len} bytes ({records} complete records) were appended (damaged_uploads = \"salvage\")"
+            ));
+            records
+        }
+        Err(VerifyError::Bad(reason) | VerifyError::Damaged { reason, .. }) => {
+            return Prepared::Bad(upload, reason);
+        }
         Err(VerifyError::Read(e)) => {
             return Prepared::Bad(upload, format!("cannot read .out: {e}"));
         }
@@ -1017,7 +1063,6 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         return Prepared::Failed(upload, "no archive".to_owned());
     };
     let day = upload.day();
-    let segments = if len == 0 { Vec::new() } else { vec![(0, len)] };
     Prepared::Good(Box::new(Good {
         upload,
         host,
@@ -1029,6 +1074,7 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         manifests,
         segments,
         new_chunks: Vec::new(),
+        salvaged,
     }))
 }
 
@@ -1042,6 +1088,12 @@ fn buffer_size(len: u64) -> usize {
 enum VerifyError {
     /// The upload is bad.
     Bad(String),
+    /// The argus data is damaged after `valid_len` bytes of `records` complete records.
+    Damaged {
+        reason: String,
+        valid_len: u64,
+        records: u64,
+    },
     /// Reading the upload failed.
     Read(io::Error),
     /// Writing our copy failed.
@@ -1055,6 +1107,7 @@ fn verify(
     len: u64,
     manifests: &[Manifest],
     sink: &mut dyn Write,
+    whole: bool,
 ) -> Result<u64, VerifyError> {
     let mut reader = ReadAt { file: out, pos: 0 };
     let mut walker = Walker::new();
@@ -1070,9 +1123,12 @@ fn verify(
             Err(e) => return Err(VerifyError::Read(e)),
         };
         let data = &buf[..n];
-        walker.feed(data);
-        if walker.is_failed() {
-            break;
+        if !walker.is_failed() {
+            walker.feed(data);
+            // Damaged: the rest matters only to a copy of the whole upload.
+            if walker.is_failed() && !whole {
+                break;
+            }
         }
         if !manifests.is_empty() {
             let mut rest = data;
@@ -1097,10 +1153,15 @@ fn verify(
     }
     let report = walker.finish();
     if !report.is_clean() {
-        return Err(VerifyError::Bad(format!(
-            "argus data is damaged: {}",
-            report.walk
-        )));
+        return Err(VerifyError::Damaged {
+            reason: format!("argus data is damaged: {}", report.walk),
+            valid_len: if report.starts > 0 {
+                report.valid_len
+            } else {
+                0
+            },
+            records: report.records,
+        });
     }
     Ok(report.records)
 }
@@ -1414,15 +1475,22 @@ fn commit(
     let mut batch = publisher.batch();
     let mut moves = Vec::new();
     let mut uploads = Vec::with_capacity(good.len());
+    let mut salvaged = Vec::new();
     for g in good {
         let Good {
-            upload, archive, ..
+            upload,
+            archive,
+            salvaged: why,
+            ..
         } = g;
         match archive {
             Archive::Staged(staged) => batch.add(staged),
             Archive::Move(dest) => moves.push((upload.out_path().to_path_buf(), dest)),
         }
-        uploads.push(upload);
+        match why {
+            Some(reason) => salvaged.push((upload, reason)),
+            None => uploads.push(upload),
+        }
     }
     let report = batch.commit()?;
     if let Some((path, e)) = report.failed.into_iter().next() {
@@ -1458,6 +1526,28 @@ fn commit(
     // the device on some file systems (online discard), so it runs on several threads; the order
     // across groups does not matter to recovery, which judges each upload on its own.
     remove_all(&uploads)?;
+    // A salvaged upload goes to the quarantine whole. Should that fail, it is removed like the
+    // others: its archive holds it whole too.
+    for (upload, reason) in salvaged {
+        let name = upload.display_name();
+        let bad = Bad::Upload(upload);
+        match dropzone::quarantine(&bad, &config.quarantine_dir, &reason) {
+            Ok(place) => log::warn!(
+                "salvaged {name}: {reason}; moved to {}",
+                EscapedPath(&place)
+            ),
+            Err(e) => {
+                log::error!(
+                    "cannot quarantine the salvaged {name} ({}); removed, its archive keeps it whole",
+                    error_chain(&e)
+                );
+                if let Bad::Upload(upload) = bad {
+                    dropzone::remove_parts(&upload)?;
+                    uploads.push(upload);
+                }
+            }
+        }
+    }
     lap("removed");
     let mut dirs: Vec<PathBuf> = Vec::new();
     for upload in &uploads {
