@@ -82,10 +82,7 @@ pub fn append_file_exact(dst: &File, src: &File, len: u64) -> io::Result<Appende
         if done.0 == len {
             Ok(done)
         } else {
-            Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the source holds {} of its {len} bytes", done.0),
-            ))
+            Err(short_source(done.0, len))
         }
     });
     finish(dst, size_before, result)
@@ -99,6 +96,32 @@ pub fn append_encoded<R: Read>(dst: &File, src: R, codec: Codec) -> io::Result<A
     let size_before = dst.metadata()?.len();
     let result = encode_at(dst, src, codec, size_before);
     finish(dst, size_before, result)
+}
+
+/// Like [`append_encoded`], but `src` must yield exactly `len` bytes: one that yields fewer fails
+/// with [`io::ErrorKind::UnexpectedEof`], and `dst` is truncated back. Does not sync.
+pub fn append_encoded_exact<R: Read>(
+    dst: &File,
+    src: R,
+    codec: Codec,
+    len: u64,
+) -> io::Result<Appended> {
+    let size_before = dst.metadata()?.len();
+    let result = encode_at(dst, src, codec, size_before).and_then(|done| {
+        if done.0 == len {
+            Ok(done)
+        } else {
+            Err(short_source(done.0, len))
+        }
+    });
+    finish(dst, size_before, result)
+}
+
+fn short_source(read: u64, len: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the source holds {read} of its {len} bytes"),
+    )
 }
 
 /// Truncates `dst` back to `size_before` and syncs it, undoing appends made after that size was
@@ -388,6 +411,19 @@ mod tests {
             std::fs::read(&dst_path).expect("read"),
             b"day:checkedchecked"
         );
+    }
+
+    #[test]
+    fn exact_encoded_appends_refuse_a_short_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dst_path = dir.path().join("dst");
+        std::fs::write(&dst_path, b"day:").expect("write");
+        let dst = rw(&dst_path);
+        let done = append_encoded_exact(&dst, &b"chunk"[..], Codec::NONE, 5).expect("exact");
+        assert_eq!((done.size_before, done.read), (4, 5));
+        let err = append_encoded_exact(&dst, &b"shor"[..], Codec::NONE, 5).expect_err("short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(std::fs::read(&dst_path).expect("read"), b"day:chunk");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use argus_core::append::{append_encoded, append_file_exact, truncate_back};
+use argus_core::append::{append_encoded_exact, append_file_exact, truncate_back};
 use argus_core::codec::{Codec, Compression, open_decoded};
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
@@ -1048,14 +1048,7 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         Err(VerifyError::Write(e)) => {
             return Prepared::Failed(
                 upload,
-                format!(
-                    "cannot write the archive: {e}{}",
-                    if argus_core::is_disk_full(&e) {
-                        " (the disk is full)"
-                    } else {
-                        ""
-                    }
-                ),
+                format!("cannot write the archive: {}", error_chain(&e)),
             );
         }
     };
@@ -1411,28 +1404,14 @@ fn commit(
                 at: 0,
                 pos: 0,
             };
-            append_encoded(&t.file, checked, codec).and_then(|done| {
-                if done.read == want {
-                    Ok(done)
-                } else {
-                    truncate_back(&t.file, done.size_before)?;
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!(".out holds {} of its {want} bytes", done.read),
-                    ))
-                }
-            })
+            append_encoded_exact(&t.file, checked, codec, want)
         };
         appended.map_err(|e| {
             Fatal::io(format!(
-                "cannot append {} to {}: {e}{}",
+                "cannot append {} to {}: {}",
                 g.upload.display_name(),
                 EscapedPath(day),
-                if argus_core::is_disk_full(&e) {
-                    " (the disk is full: free space and run again; nothing was lost)"
-                } else {
-                    ""
-                }
+                error_chain(&e)
             ))
         })?;
         failpoint::hit("appended");
@@ -1697,18 +1676,8 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
                 .map_err(|e| io::Error::other(e.to_string())),
         };
         let want: u64 = segments.iter().map(|s| s.1).sum();
-        let result = source.and_then(|src| {
-            let done = append_encoded(&file, Picked::new(src, segments), codec)?;
-            if done.read == want {
-                Ok(done)
-            } else {
-                truncate_back(&file, done.size_before)?;
-                Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the source holds {} of its {want} bytes", done.read),
-                ))
-            }
-        });
+        let result = source
+            .and_then(|src| append_encoded_exact(&file, Picked::new(src, segments), codec, want));
         result.map_err(|e| {
             Fatal::io(format!(
                 "cannot re-append to {}: {}",
