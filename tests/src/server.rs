@@ -9,6 +9,36 @@ use std::time::{Duration, Instant};
 
 use crate::bins::bin;
 
+/// A process_argus TOML config: `drop_dir`, `oper_dir`, `archive_dir` and `log_dir` (in that
+/// order), the clients, and `extra` lines.
+pub fn process_toml(dirs: [&Path; 4], clients: &[&str], extra: &str) -> String {
+    let list = clients
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let [drop, oper, archive, log] = dirs;
+    format!(
+        "drop_dir = {drop:?}\noper_dir = {oper:?}\narchive_dir = {archive:?}\nlog_dir = {log:?}\nclients = [{list}]\n{extra}\n"
+    )
+}
+
+/// True once process `pid` has an inotify instance with at least one watch (read from
+/// `/proc/PID/fdinfo`), i.e. its watcher is set up.
+pub fn inotify_watching(pid: u32) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:inotify")
+            && fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                fd.file_name().to_string_lossy()
+            ))
+            .is_ok_and(|info| info.contains("inotify wd:"))
+    })
+}
+
 /// A temporary server tree.
 #[derive(Debug)]
 pub struct Server {
@@ -85,17 +115,15 @@ impl Server {
 
     /// Writes `ROOT/etc/process_argus.toml` with the directories filled in, plus `extra` lines.
     pub fn write_toml(&self, clients: &[&str], extra: &str) -> PathBuf {
-        let list = clients
-            .iter()
-            .map(|c| format!("{c:?}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let text = format!(
-            "drop_dir = {:?}\noper_dir = {:?}\narchive_dir = {:?}\nlog_dir = {:?}\nclients = [{list}]\n{extra}\n",
-            self.drop_dir(),
-            self.oper_dir(),
-            self.archive_dir(),
-            self.log_dir(),
+        let text = process_toml(
+            [
+                &self.drop_dir(),
+                &self.oper_dir(),
+                &self.archive_dir(),
+                &self.log_dir(),
+            ],
+            clients,
+            extra,
         );
         let path = self.root.path().join("etc/process_argus.toml");
         fs::write(&path, text).expect("write toml");
@@ -284,18 +312,7 @@ impl Daemon {
     /// True once the daemon has an inotify instance with at least one watch (read from
     /// `/proc/PID/fdinfo`), i.e. its watcher is set up.
     pub fn watching(&self) -> bool {
-        let pid = self.child.id();
-        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-            return false;
-        };
-        fds.flatten().any(|fd| {
-            fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:inotify")
-                && fs::read_to_string(format!(
-                    "/proc/{pid}/fdinfo/{}",
-                    fd.file_name().to_string_lossy()
-                ))
-                .is_ok_and(|info| info.contains("inotify wd:"))
-        })
+        inotify_watching(self.child.id())
     }
 
     /// Waits for the daemon to end; kills it and fails the test (with its log) if it has not

@@ -76,7 +76,7 @@ pub(crate) fn run(ours: &Path, dir: &Path) -> Result<String, String> {
 
     let pid = daemon.0.id();
     let ready = Instant::now();
-    while !watching(pid) {
+    while !::tests::server::inotify_watching(pid) {
         if ready.elapsed() > GIVE_UP || !matches!(daemon.0.try_wait(), Ok(None)) {
             return Err(format!(
                 "the daemon did not start watching: {}",
@@ -189,22 +189,6 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-/// True once process `pid` has an inotify instance with a watch (`/proc/PID/fdinfo`).
-fn watching(pid: u32) -> bool {
-    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.flatten().any(|fd| {
-        fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:inotify")
-            && fs::read_to_string(format!(
-                "/proc/{pid}/fdinfo/{}",
-                fd.file_name().to_string_lossy()
-            ))
-            .is_ok_and(|info| info.contains("inotify wd:"))
-    })
-}
-
-/// Creates a new file as the WebJob server does (never over an existing one, mode 0644).
 fn create(path: &Path, bytes: &[u8]) -> Result<(), String> {
     OpenOptions::new()
         .write(true)

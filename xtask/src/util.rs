@@ -56,17 +56,15 @@ pub(crate) fn ra_records(file: &Path) -> Option<usize> {
 
 /// Writes a process_argus TOML config for a tree under `root`.
 pub(crate) fn write_config(root: &Path, clients: &[&str], extra: &str) -> Result<PathBuf, String> {
-    let list = clients
-        .iter()
-        .map(|c| format!("{c:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let text = format!(
-        "drop_dir = {:?}\noper_dir = {:?}\narchive_dir = {:?}\nlog_dir = {:?}\nclients = [{list}]\n{extra}\n",
-        root.join("incoming"),
-        root.join("operational"),
-        root.join("archive"),
-        root.join("log"),
+    let text = ::tests::server::process_toml(
+        [
+            &root.join("incoming"),
+            &root.join("operational"),
+            &root.join("archive"),
+            &root.join("log"),
+        ],
+        clients,
+        extra,
     );
     let path = root.join("process_argus.toml");
     std::fs::create_dir_all(root.join("incoming")).map_err(|e| e.to_string())?;
