@@ -151,15 +151,7 @@ impl Server {
     /// Runs `process_argus ARGS`, killing it and failing the test if it has not ended within
     /// `deadline` (a generous bound that only catches hangs, never a performance check).
     pub fn run_within(&self, args: &[&str], deadline: Duration) -> Output {
-        let child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn process_argus");
-        wait_within(child, deadline)
+        wait_within(spawn_piped(self.command().args(args)), deadline)
     }
 
     /// Every file below `dir`, relative, sorted (empty when `dir` is missing).
@@ -183,6 +175,15 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(rel.to_path_buf());
         }
     }
+}
+
+/// Starts `cmd` with no input and its output captured (for [`wait_within`]).
+pub fn spawn_piped(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
 }
 
 /// Waits for `child` (spawned with piped stdout and stderr) and returns its output; if it has not

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use argus_core::lock::{Contention, Lock};
 use process_support::{Ledger, Tmpfs, day_start, decoded, read};
 use tests::bins::{bin, sample};
-use tests::server::{Server, status, stderr, wait_within};
+use tests::server::{Server, spawn_piped, status, stderr, wait_within};
 use time::OffsetDateTime;
 use webjob_drop::PartKind;
 use webjob_drop::fixture::Upload;
@@ -607,16 +607,13 @@ fn a_huge_upload_is_streamed_with_flat_memory() {
         .expect("write");
 
     let result = server.root.path().join("rss");
-    let child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["rss_probe", "--exact", "--test-threads=1"])
-        .env(PROBE_HOME, server.root.path())
-        .env(PROBE_BIN, bin("process_argus"))
-        .env(PROBE_OUT, &result)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the probe");
+    let child = spawn_piped(
+        Command::new(std::env::current_exe().expect("test binary"))
+            .args(["rss_probe", "--exact", "--test-threads=1"])
+            .env(PROBE_HOME, server.root.path())
+            .env(PROBE_BIN, bin("process_argus"))
+            .env(PROBE_OUT, &result),
+    );
     let out = wait_within(child, DEADLINE);
     assert!(out.status.success(), "probe: {}", stderr(&out));
     let text = fs::read_to_string(&result).expect("probe result");
@@ -785,13 +782,7 @@ fn an_out_that_grows_after_it_was_checked_never_reaches_the_day_file() {
         .write(&server.drop_dir())
         .expect("write");
 
-    let child = server
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn_piped(&mut server.command());
     let x_out = x.path("out");
     let start = std::time::Instant::now();
     while !has_open(child.id(), &x_out) && start.elapsed() < DEADLINE {

@@ -4,12 +4,12 @@
 
 mod process_support;
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use argus_core::lock::{Contention, Lock};
 use process_support::{Ledger, day_start, good_samples};
-use tests::server::{Server, stderr, wait_within};
+use tests::server::{Server, spawn_piped, stderr, wait_within};
 
 /// Generous: only catches a hang.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -43,14 +43,7 @@ fn server_with_backlog(n: usize) -> (Server, Ledger) {
 }
 
 fn spawn(server: &Server, args: &[&str]) -> Child {
-    server
-        .command()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn process_argus")
+    spawn_piped(server.command().args(args))
 }
 
 #[test]
@@ -148,19 +141,16 @@ fn a_backlog_larger_than_the_open_file_limit_is_ingested() {
             &samples[i % samples.len()],
         );
     }
-    let child = std::process::Command::new("prlimit")
-        .arg("--nofile=128:128")
-        .arg("--")
-        .arg(tests::bins::bin("process_argus"))
-        .arg("--config")
-        .arg(&config)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn prlimit");
+    let child = spawn_piped(
+        std::process::Command::new("prlimit")
+            .arg("--nofile=128:128")
+            .arg("--")
+            .arg(tests::bins::bin("process_argus"))
+            .arg("--config")
+            .arg(&config)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
+    );
     let out = wait_within(child, DEADLINE);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     ledger.assert_exactly_once(&server, ".gz");

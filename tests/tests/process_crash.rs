@@ -22,7 +22,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use process_support::{Ledger, day_name, day_start, ended, good_samples, killed};
-use tests::server::{Server, stderr, wait_within};
+use tests::server::{Server, spawn_piped, stderr, wait_within};
 use webjob_drop::fixture::Upload;
 
 /// Generous: only catches a hang.
@@ -137,12 +137,7 @@ impl Scenario {
         if let Some(fp) = failpoint {
             cmd.env("PROCESS_ARGUS_FAILPOINT", fp);
         }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn process_argus");
+        let child = spawn_piped(&mut cmd);
         wait_within(child, DEADLINE)
     }
 

@@ -7,7 +7,7 @@
 mod process_support;
 
 use std::fs;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use process_support::{
@@ -15,7 +15,7 @@ use process_support::{
 };
 use tests::bins::sample;
 use tests::json::Json;
-use tests::server::{Server, status, stderr, wait_within};
+use tests::server::{Server, spawn_piped, status, stderr, wait_within};
 use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 
@@ -468,14 +468,7 @@ fn a_crash_leaves_no_false_duplicate_and_no_gap() {
         );
         let uploads = ledger.uploads.len() as u64;
 
-        let child = server
-            .command()
-            .env("PROCESS_ARGUS_FAILPOINT", fp)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let child = spawn_piped(server.command().env("PROCESS_ARGUS_FAILPOINT", fp));
         let out = wait_within(child, DEADLINE);
         assert!(
             killed(&out),

@@ -8,12 +8,11 @@ mod process_support;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use process_support::{day_name, day_start, decoded, killed, manifests, read};
 use tests::bins::sample;
-use tests::server::{Server, status, stderr, wait_within};
+use tests::server::{Server, spawn_piped, status, stderr, wait_within};
 use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 
@@ -183,15 +182,7 @@ fn a_kill_at_every_step_of_a_salvage_still_gives_exactly_once() {
         "removed",
     ] {
         let c = case("salvage");
-        let child = c
-            .server
-            .command()
-            .env("PROCESS_ARGUS_FAILPOINT", point)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let child = spawn_piped(c.server.command().env("PROCESS_ARGUS_FAILPOINT", point));
         let out = wait_within(child, DEADLINE);
         assert!(killed(&out), "{point}: killed there ({})", stderr(&out));
         let out = c.server.run_within(&[], DEADLINE);
