@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         _ => level(cli.pass.verbose, cli.pass.quiet),
     };
     logging::init("process_argus", verbosity);
+    pass::raise_open_file_limit();
     let code = match cli.command {
         Some(Command::CheckConfig { config }) => check_config(config),
         Some(Command::ConvertConfig { file }) => convert_config(&file),

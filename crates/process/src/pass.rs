@@ -1544,19 +1544,27 @@ fn commit(
     Ok(targets.len() as u64)
 }
 
-/// The limit on open files, raised to the hard limit first (a cron job or a service starts with
-/// a soft limit of 1,024, far below what the kernel allows it).
-fn open_file_limit() -> u64 {
+/// Raises the process's soft limit on open files to its hard limit (at most 65,536): a cron job
+/// or a service starts with a soft limit of 1,024, far below what the kernel allows it, and a
+/// pass sizes its batches by it ([`Engine::start`]). For the program's `main`: a library that
+/// embeds the engine keeps its own limits.
+pub fn raise_open_file_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     const ENOUGH: u64 = 1 << 16;
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return 1024;
-    };
-    let want = hard.min(ENOUGH);
-    if want > soft && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() {
-        return want;
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let want = hard.min(ENOUGH);
+        if want > soft
+            && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, want, hard)
+        {
+            log::debug!("cannot raise the open-file limit from {soft} to {want}: {e}");
+        }
     }
-    soft
+}
+
+/// The soft limit on open files (1,024 when it cannot be read).
+fn open_file_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft)
 }
 
 /// How many uploads a batch may hold so that the pipeline stays within `limit` open files: up
