@@ -38,6 +38,27 @@ fn have(tool: &str) -> bool {
     ok
 }
 
+/// A new, empty day file opened for appending to.
+fn new_day(path: &Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .expect("create")
+}
+
+/// What `TOOL -dc PATH` prints; the tool must succeed.
+fn system_decoded(tool: &str, path: &Path) -> Vec<u8> {
+    let out = Command::new(tool)
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .expect("run decompressor");
+    assert!(out.status.success(), "{tool} -dc {} failed", path.display());
+    out.stdout
+}
+
 fn walk_file(name: &str) -> argus_core::record::Report {
     walk(File::open(sample(name)).expect("open sample")).expect("walk")
 }
@@ -160,25 +181,15 @@ fn appended_members_are_read_by_the_system_tools() {
         for level in c.levels() {
             let codec = Codec::new(c, level).expect("level");
             let path = dir.path().join(format!("day-{level}{}", c.suffix()));
-            let day = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .expect("create");
+            let day = new_day(&path);
             let first = append_encoded(&day, &a[..], codec).expect("first member");
             let second = append_encoded(&day, &b[..], codec).expect("second member");
             assert_eq!(second.size_before, first.written);
-            let out = Command::new(tool)
-                .arg("-dc")
-                .arg(&path)
-                .output()
-                .expect("run decompressor");
-            assert!(out.status.success(), "{tool} -dc failed at level {level}");
+            let out = system_decoded(tool, &path);
             assert!(
-                out.stdout.len() == a.len() + b.len()
-                    && out.stdout[..a.len()] == a[..]
-                    && out.stdout[a.len()..] == b[..],
+                out.len() == a.len() + b.len()
+                    && out[..a.len()] == a[..]
+                    && out[a.len()..] == b[..],
                 "{tool} level {level}: decoded bytes differ"
             );
         }
@@ -199,24 +210,16 @@ fn gzip_members_of_both_encoders_are_read_by_gzip() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("day.gz");
-    let day = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .expect("create");
+    let day = new_day(&path);
     let codec = Compression::Gzip.codec();
     for part in [&a, &big, &a] {
         append_encoded(&day, &part[..], codec).expect("member");
     }
-    let out = Command::new("gzip")
-        .arg("-dc")
-        .arg(&path)
-        .output()
-        .expect("run gzip");
-    assert!(out.status.success(), "gzip -dc failed");
     let want: Vec<u8> = [&a[..], &big[..], &a[..]].concat();
-    assert!(out.stdout == want, "decoded bytes differ");
+    assert!(
+        system_decoded("gzip", &path) == want,
+        "decoded bytes differ"
+    );
 }
 
 /// And the other way: members made by the system tools, read by our decoders.
@@ -264,12 +267,7 @@ fn ra_reads_a_day_file_of_appended_gzip_members() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("host_20261127.gz");
-    let day = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .expect("create");
+    let day = new_day(&path);
     for name in ["hostA.argus", "hostB.argus"] {
         let src = File::open(sample(name)).expect("open");
         append_encoded(&day, src, Compression::Gzip.codec()).expect("append");
