@@ -43,6 +43,13 @@ fn backlog(server: &Server, ledger: &mut Ledger, from: usize, n: usize, big: boo
     }
 }
 
+/// A pass that completes (exit 0) and leaves every upload exactly once.
+fn clean_pass(server: &Server, ledger: &Ledger, suffix: &str) {
+    let out = server.run_within(&[], DEADLINE);
+    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
+    ledger.assert_exactly_once(server, suffix);
+}
+
 fn expect_disk_full(server: &Server, ledger: &Ledger, suffix: &str) {
     let out = server.run_within(&[], DEADLINE);
     let err = stderr(&out);
@@ -75,9 +82,7 @@ fn a_full_oper_disk_stops_the_pass_and_loses_nothing() {
 
     // A first backlog fits.
     backlog(&server, &mut ledger, 0, 12, false);
-    let out = server.run_within(&[], DEADLINE);
-    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
-    ledger.assert_exactly_once(&server, ".gz");
+    clean_pass(&server, &ledger, ".gz");
 
     // The next one does not: about 4 MiB for 2 MiB of space.
     backlog(&server, &mut ledger, 12, 90, true);
@@ -86,9 +91,7 @@ fn a_full_oper_disk_stops_the_pass_and_loses_nothing() {
     expect_disk_full(&server, &ledger, ".gz");
 
     mount.remount("size=64m");
-    let out = server.run_within(&[], DEADLINE);
-    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
-    ledger.assert_exactly_once(&server, ".gz");
+    clean_pass(&server, &ledger, ".gz");
 }
 
 #[test]
@@ -105,18 +108,14 @@ fn a_full_archive_disk_stops_the_pass_and_loses_nothing() {
     };
     let mut ledger = Ledger::default();
     backlog(&server, &mut ledger, 0, 12, false);
-    let out = server.run_within(&[], DEADLINE);
-    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
-    ledger.assert_exactly_once(&server, "");
+    clean_pass(&server, &ledger, "");
 
     backlog(&server, &mut ledger, 12, 90, true);
     expect_disk_full(&server, &ledger, "");
     expect_disk_full(&server, &ledger, "");
 
     mount.remount("size=64m");
-    let out = server.run_within(&[], DEADLINE);
-    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
-    ledger.assert_exactly_once(&server, "");
+    clean_pass(&server, &ledger, "");
 }
 
 #[test]
@@ -154,9 +153,7 @@ fn a_full_disk_while_compressing_a_closed_day_keeps_the_plain_file() {
     );
 
     mount.remount("size=64m");
-    let out = server.run_within(&[], DEADLINE);
-    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
-    ledger.assert_exactly_once(&server, ".gz");
+    clean_pass(&server, &ledger, ".gz");
     assert_eq!(
         tests::server::Server::files(&server.oper_dir()),
         [std::path::PathBuf::from(format!("{day}.gz"))],
@@ -185,9 +182,7 @@ fn a_full_state_disk_stops_the_pass_and_loses_nothing() {
     };
     let mut ledger = Ledger::default();
     backlog(&server, &mut ledger, 0, 12, false);
-    let out = server.run_within(&[], DEADLINE);
-    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
-    ledger.assert_exactly_once(&server, ".gz");
+    clean_pass(&server, &ledger, ".gz");
 
     // Leave 8 KiB: less than the journal of the next batch needs.
     let filler = server.state_dir().join("filler");
@@ -202,7 +197,5 @@ fn a_full_state_disk_stops_the_pass_and_loses_nothing() {
     expect_disk_full(&server, &ledger, ".gz");
 
     std::fs::remove_file(&filler).expect("make room");
-    let out = server.run_within(&[], DEADLINE);
-    assert_eq!(status(&out), 0, "stderr: {}", stderr(&out));
-    ledger.assert_exactly_once(&server, ".gz");
+    clean_pass(&server, &ledger, ".gz");
 }
