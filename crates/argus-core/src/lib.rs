@@ -1,7 +1,7 @@
 //! Building blocks for argus flow-data pipelines, shared by `harvest_argus`, `process_argus` and
 //! any integrity tooling that handles argus files.
 //!
-//! - [`record`]: walk argus 3 record framing in constant memory: clean, truncated or corrupt.
+//! - [`record`]: walk argus 3 and argus 5 record framing in constant memory: clean, truncated or corrupt.
 //! - [`codec`]: streaming gzip / bzip2 / xz with levels, multi-member files, recipe commands.
 //! - [`publish`]: durable atomic publishing that never replaces a file, group commit, cleanup of
 //!   temporary files left by a crash, durable moves.
@@ -22,7 +22,7 @@
 //! // A quiet link's chunk: just the initial MAR argus writes when it opens its output file.
 //! let mut chunk = vec![0u8; 128];
 //! chunk[..4].copy_from_slice(&[0x83, 0x10, 0x00, 0x20]);
-//! chunk[8..12].copy_from_slice(&record::ARGUS_COOKIE.to_be_bytes());
+//! chunk[8..12].copy_from_slice(&record::ARGUS_V3_COOKIE.to_be_bytes());
 //! assert!(record::walk(&chunk[..])?.is_clean());
 //!
 //! // Archive it compressed, atomically and durably.

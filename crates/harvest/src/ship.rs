@@ -75,7 +75,7 @@ mod tests {
     fn mar() -> Vec<u8> {
         let mut m = vec![0u8; 128];
         m[..4].copy_from_slice(&[0x83, 0x10, 0x00, 0x20]);
-        m[8..12].copy_from_slice(&argus_core::record::ARGUS_COOKIE.to_be_bytes());
+        m[8..12].copy_from_slice(&argus_core::record::ARGUS_V3_COOKIE.to_be_bytes());
         m
     }
 
