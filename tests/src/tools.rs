@@ -60,3 +60,35 @@ pub fn ra_records(file: &Path) -> usize {
     assert!(out.status.success(), "ra failed on {}", file.display());
     out.stdout.iter().filter(|&&b| b == b'\n').count()
 }
+
+/// The argus 5.0.3 install the tests run (`ARGUS5_PREFIX`, with `sbin/argus` and `bin/ra`; CI
+/// sets it), or `None` with a loud notice naming the test that skips what needs it.
+pub fn argus5_prefix(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os("ARGUS5_PREFIX") {
+        Some(p) if Path::new(&p).join("bin/ra").exists() => Some(p.into()),
+        _ => {
+            eprintln!(
+                "SKIPPED (in part) {test}: ARGUS5_PREFIX is not set to an argus 5.0.3 install, \
+                 so nothing here runs argus 5 or its ra"
+            );
+            None
+        }
+    }
+}
+
+/// Flow records the argus 5.0.3 `ra` under `prefix` reads from `file` (argus 3 and argus 5
+/// data alike, plain or compressed). It prints flow records only, as it is run here.
+pub fn ra5_flows(prefix: &Path, file: &Path) -> u64 {
+    let out = Command::new(prefix.join("bin/ra"))
+        .args(["-X", "-n", "-L", "-1", "-r"])
+        .arg(file)
+        .output()
+        .expect("run ra 5");
+    assert!(
+        out.status.success(),
+        "ra 5 failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.iter().filter(|&&b| b == b'\n').count() as u64
+}

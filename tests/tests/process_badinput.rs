@@ -410,13 +410,25 @@ fn every_bad_upload_is_quarantined_or_left_alone_and_the_good_ones_go_in() {
     ];
     for (what, bytes) in damaged {
         let upload = dz.upload().out(bytes);
-        dz.case(
-            what,
-            upload,
-            |_| Vec::new(),
-            Fate::Quarantined("argus data is damaged"),
-        );
+        // Data that is not argus at all is named as such, not as damage.
+        let reason = if matches!(what, "random bytes" | "text") {
+            "not argus data: it does not start with a 128-byte MAR/START record"
+        } else {
+            "argus data is damaged"
+        };
+        dz.case(what, upload, |_| Vec::new(), Fate::Quarantined(reason));
     }
+    // argus 2 (another record format) is named with the cookie found.
+    let mut v2 = read(&sample("hostB.argus"));
+    v2[..4].copy_from_slice(&[0x80, 0x01, 0x00, 0x80]);
+    v2[8..12].copy_from_slice(&[0xe5, 0x61, 0x7a, 0xcb]);
+    let upload = dz.upload().out(v2);
+    dz.case(
+        "argus 2",
+        upload,
+        |_| Vec::new(),
+        Fate::Quarantined("argus 2 data (cookie E5617ACB) is not supported"),
+    );
 
     // Manifests that do not match: one byte changed, one byte added.
     let upload = dz.upload().with_manifest(HOST, 41);

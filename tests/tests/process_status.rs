@@ -22,7 +22,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The documented key order (docs/OPERATIONS.md, Monitoring).
 const TOP_KEYS: [&str; 4] = ["now", "status", "stale_after_s", "clients"];
-const CLIENT_KEYS: [&str; 14] = [
+const CLIENT_KEYS: [&str; 16] = [
     "client",
     "configured",
     "state",
@@ -36,6 +36,8 @@ const CLIENT_KEYS: [&str; 14] = [
     "quarantined",
     "duplicates",
     "missing_chunks",
+    "argus_version",
+    "previous_argus_version",
     "gaps",
 ];
 const GAP_KEYS: [&str; 3] = ["host", "first", "last"];

@@ -54,6 +54,8 @@ pub struct Entry {
     /// The byte ranges `(offset, len)` of `.out` appended: all of it, less chunks ingested
     /// before. Recovery appends exactly these again when it must.
     pub segments: Segments,
+    /// The argus record version (3 or 5) of its last stream, if it holds any record.
+    pub version: Option<u8>,
 }
 
 impl Entry {
@@ -67,6 +69,7 @@ impl Entry {
                 seq: *seq,
                 client: self.client.clone(),
                 sha: sha.clone(),
+                version: self.version,
             })
             .collect();
         let stem = self
@@ -79,6 +82,7 @@ impl Entry {
             at: self.at,
             bytes: self.bytes,
             stem,
+            version: self.version,
         });
         facts
     }
@@ -169,7 +173,7 @@ impl Journal {
     }
 }
 
-const FIELDS: usize = 10;
+const FIELDS: usize = 11;
 
 fn encode(e: &Entry, out: &mut Vec<u8>) {
     let start = out.len();
@@ -210,6 +214,11 @@ fn encode(e: &Entry, out: &mut Vec<u8>) {
         }
         out.extend_from_slice(format!("{offset}+{len}").as_bytes());
     }
+    out.push(b'\t');
+    match e.version {
+        Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
+        None => out.push(b'-'),
+    }
     let sum = checksum(&out[start..]);
     out.push(b'\t');
     out.extend_from_slice(sum.as_bytes());
@@ -228,8 +237,9 @@ fn decode(line: &[u8]) -> Option<Entry> {
         return None;
     }
     let values: Vec<&[u8]> = fields.collect();
-    // Lines of the format before segments (9 fields) appended whole uploads.
-    if values.len() != FIELDS && values.len() != FIELDS - 1 {
+    // Lines of the format before segments (9 fields) appended whole uploads; lines before
+    // versions (10 fields) have none.
+    if !(FIELDS - 2..=FIELDS).contains(&values.len()) {
         return None;
     }
     let path = |v: &[u8]| unescape(v).map(|b| PathBuf::from(OsStr::from_bytes(&b)));
@@ -277,6 +287,10 @@ fn decode(line: &[u8]) -> Option<Entry> {
                     Some((offset.parse().ok()?, len.parse().ok()?))
                 })
                 .collect::<Option<Vec<_>>>()?,
+        },
+        version: match values.get(10).copied() {
+            None | Some([b'-']) => None,
+            Some(v) => Some(std::str::from_utf8(v).ok()?.parse().ok()?),
         },
     })
 }
@@ -429,6 +443,11 @@ mod tests {
             } else {
                 vec![(0, 7)]
             },
+            version: match n % 3 {
+                0 => None,
+                1 => Some(3),
+                _ => Some(5),
+            },
         }
     }
 
@@ -469,6 +488,22 @@ mod tests {
         let mut flipped = lines[0].to_vec();
         flipped[10] ^= 1;
         assert_eq!(decode(&flipped), None);
+        // A line written before versions were recorded (10 fields) reads with none.
+        let mut old = entry(4, "/oper/h_20261127", 7);
+        old.version = None;
+        let mut buf = Vec::new();
+        encode(&old, &mut buf);
+        let body = &buf[..buf.len() - 1];
+        let tab = body.iter().rposition(|&b| b == b'\t').expect("sum");
+        let without = &body[..body[..tab]
+            .iter()
+            .rposition(|&b| b == b'\t')
+            .expect("version")];
+        let mut line = without.to_vec();
+        line.push(b'\t');
+        line.extend_from_slice(checksum(without).as_bytes());
+        line.push(b'\n');
+        assert_eq!(decode(&line), Some(old));
     }
 
     #[test]

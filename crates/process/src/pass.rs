@@ -34,7 +34,7 @@ use argus_core::host::Hostname;
 use argus_core::lock::{Contention, Lock};
 use argus_core::manifest::Manifest;
 use argus_core::publish::{self, Publisher, Staged, SyncMode};
-use argus_core::record::Walker;
+use argus_core::record::{Version, Walk, Walker};
 use argus_core::retention;
 use sha2::{Digest, Sha256};
 use time::{Date, OffsetDateTime};
@@ -805,6 +805,8 @@ struct Good {
     out: File,
     len: u64,
     records: u64,
+    /// The argus version of its last stream.
+    version: Option<Version>,
     archive: Archive,
     manifests: Vec<Manifest>,
     /// Byte ranges `(offset, len)` of `.out` to append: all of it, less chunks already ingested.
@@ -933,6 +935,7 @@ fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, u64), Strin
             reason,
             valid_len,
             records,
+            ..
         } if salvageable(config, &manifests, valid_len) => format!(
             "{reason}; its first {valid_len} bytes ({records} complete records) would be appended before (damaged_uploads = \"salvage\")"
         ),
@@ -1026,18 +1029,19 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
     };
     let mut segments = if len == 0 { Vec::new() } else { vec![(0, len)] };
     let mut salvaged = None;
-    let records = match verified {
-        Ok(records) => records,
+    let walked = match verified {
+        Ok(walked) => walked,
         Err(VerifyError::Damaged {
             reason,
             valid_len,
             records,
+            version,
         }) if salvageable(config, &manifests, valid_len) => {
             segments = vec![(0, valid_len)];
             salvaged = Some(format!(
                 "{reason}; its first {valid_len} bytes ({records} complete records) were appended (damaged_uploads = \"salvage\")"
             ));
-            records
+            Walked { records, version }
         }
         Err(VerifyError::Bad(reason) | VerifyError::Damaged { reason, .. }) => {
             return Prepared::Bad(upload, reason);
@@ -1062,7 +1066,8 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         day,
         out,
         len,
-        records,
+        records: walked.records,
+        version: walked.version,
         archive,
         manifests,
         segments,
@@ -1081,11 +1086,13 @@ fn buffer_size(len: u64) -> usize {
 enum VerifyError {
     /// The upload is bad.
     Bad(String),
-    /// The argus data is damaged after `valid_len` bytes of `records` complete records.
+    /// The argus data is damaged (or not argus data) after `valid_len` bytes of `records`
+    /// complete records, whose last stream is of `version`.
     Damaged {
         reason: String,
         valid_len: u64,
         records: u64,
+        version: Option<Version>,
     },
     /// Reading the upload failed.
     Read(io::Error),
@@ -1093,15 +1100,24 @@ enum VerifyError {
     Write(io::Error),
 }
 
+/// What walking an upload found.
+#[derive(Clone, Copy, Debug)]
+struct Walked {
+    /// Its complete records.
+    records: u64,
+    /// The argus version of its last stream (`None` when it holds no record).
+    version: Option<Version>,
+}
+
 /// Reads `.out` once: walks the argus records, checks each manifest chunk's SHA-256, and copies
-/// the bytes to `sink` (the archive encoder). Returns the number of records.
+/// the bytes to `sink` (the archive encoder).
 fn verify(
     out: &File,
     len: u64,
     manifests: &[Manifest],
     sink: &mut dyn Write,
     whole: bool,
-) -> Result<u64, VerifyError> {
+) -> Result<Walked, VerifyError> {
     let mut reader = ReadAt { file: out, pos: 0 };
     let mut walker = Walker::new();
     let mut buf = vec![0u8; buffer_size(len)];
@@ -1146,17 +1162,26 @@ fn verify(
     }
     let report = walker.finish();
     if !report.is_clean() {
+        let reason = match report.walk {
+            // argus 2, or no argus at all: named as such, not as damage.
+            Walk::Corrupt { reason, .. } if reason.is_foreign() => reason.to_string(),
+            walk => format!("argus data is damaged: {walk}"),
+        };
         return Err(VerifyError::Damaged {
-            reason: format!("argus data is damaged: {}", report.walk),
+            reason,
             valid_len: if report.starts > 0 {
                 report.valid_len
             } else {
                 0
             },
             records: report.records,
+            version: report.version,
         });
     }
-    Ok(report.records)
+    Ok(Walked {
+        records: report.records,
+        version: report.version,
+    })
 }
 
 fn check_chunk(m: &Manifest, hasher: &mut Sha256) -> Result<(), VerifyError> {
@@ -1367,6 +1392,7 @@ fn commit(
             bytes: g.append_len(),
             chunks: g.new_chunks.clone(),
             segments: g.segments.clone(),
+            version: g.version.map(Version::number),
         });
         plan.push(day);
     }

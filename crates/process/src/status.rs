@@ -64,6 +64,8 @@ pub struct Row {
     pub duplicates: u64,
     /// Missing chunks per host: `(host, [(first, last)])`.
     pub gaps: Vec<(String, Vec<(u64, u64)>)>,
+    /// The argus version (3 or 5) of its newest upload, and the one before the last change.
+    pub versions: crate::ledger::Versions,
 }
 
 impl Row {
@@ -132,6 +134,7 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> 
         r.last_upload = c
             .last_upload
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+        r.versions = c.versions;
         for (hour, (n, bytes)) in &c.hours {
             if *hour > this_hour - 24 {
                 r.uploads_24h += n;
@@ -264,10 +267,11 @@ fn gaps_text(gaps: &[(u64, u64)]) -> String {
 /// The human table.
 pub fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> String {
     let mut out = format!(
-        "{:<24} {:<8} {:<22} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}\n",
+        "{:<24} {:<8} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}\n",
         "CLIENT",
         "STATE",
         "LAST UPLOAD",
+        "ARGUS",
         "UP/24H",
         "BYTES/24H",
         "MISSING",
@@ -282,10 +286,11 @@ pub fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> Strin
             .map_or("unconfigured".to_owned(), |s| s.name().to_uppercase());
         let _infallible = writeln!(
             out,
-            "{:<24} {:<8} {:<22} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}",
+            "{:<24} {:<8} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}",
             r.client,
             state,
             age(now, r.last_upload),
+            r.versions.current.map_or("-".to_owned(), |v| v.to_string()),
             r.uploads_24h,
             human_bytes(r.bytes_24h),
             r.missing_chunks(),
@@ -296,6 +301,17 @@ pub fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> Strin
         );
     }
     for r in rows {
+        if let (true, Some(now_v), Some(was)) = (
+            r.versions.went_back(),
+            r.versions.current,
+            r.versions.previous,
+        ) {
+            let _infallible = writeln!(
+                out,
+                "{}: went back from argus {was} to argus {now_v} (its newest upload is argus {now_v} data)",
+                r.client
+            );
+        }
         for (host, gaps) in &r.gaps {
             let _infallible = writeln!(
                 out,
@@ -338,7 +354,7 @@ pub fn render_json(rows: &[Row], config: &Config, now: OffsetDateTime, worst: St
             .map_or("null".to_owned(), |t| (now - t).whole_seconds().to_string());
         let _infallible = write!(
             out,
-            "{{\"client\":{},\"configured\":{},\"state\":\"{state}\",\"last_upload\":{last},\"age_s\":{age},\"uploads_24h\":{},\"bytes_24h\":{},\"pending\":{},\"in_flight\":{},\"orphans\":{},\"quarantined\":{},\"duplicates\":{},\"missing_chunks\":{},\"gaps\":[",
+            "{{\"client\":{},\"configured\":{},\"state\":\"{state}\",\"last_upload\":{last},\"age_s\":{age},\"uploads_24h\":{},\"bytes_24h\":{},\"pending\":{},\"in_flight\":{},\"orphans\":{},\"quarantined\":{},\"duplicates\":{},\"missing_chunks\":{},\"argus_version\":{},\"previous_argus_version\":{},\"gaps\":[",
             json_string(&r.client),
             r.configured,
             r.uploads_24h,
@@ -348,7 +364,13 @@ pub fn render_json(rows: &[Row], config: &Config, now: OffsetDateTime, worst: St
             r.orphans,
             r.quarantined,
             r.duplicates,
-            r.missing_chunks()
+            r.missing_chunks(),
+            r.versions
+                .current
+                .map_or("null".to_owned(), |v| v.to_string()),
+            r.versions
+                .previous
+                .map_or("null".to_owned(), |v| v.to_string())
         );
         let mut first = true;
         for (host, gaps) in &r.gaps {

@@ -153,12 +153,19 @@ pub(crate) struct Sensor {
     pub(crate) output: PathBuf,
     pub(crate) archive: PathBuf,
     pub(crate) config: PathBuf,
+    /// The argus binary its config names.
+    pub(crate) argus_bin: PathBuf,
 }
 
 impl Sensor {
-    /// A sensor whose argus captures on `lo` with `argus_args` (the config's other keys are
-    /// added from `extra`, TOML lines).
+    /// A sensor whose argus (Debian's) captures on `lo` with `argus_args` (the config's other
+    /// keys are added from `extra`, TOML lines).
     pub(crate) fn new(argus_args: &[&str], extra: &str) -> Sensor {
+        Sensor::with_argus(Path::new(ARGUS), argus_args, extra)
+    }
+
+    /// The same with another argus binary (argus 5).
+    pub(crate) fn with_argus(argus_bin: &Path, argus_args: &[&str], extra: &str) -> Sensor {
         let dir = tempfile::tempdir().expect("temp dir");
         let output = dir.path().join("var/argus.out");
         let archive = dir.path().join("archive");
@@ -168,6 +175,7 @@ impl Sensor {
             archive,
             config,
             dir,
+            argus_bin: argus_bin.to_path_buf(),
         };
         sensor.write_config(&sensor.config, argus_args, extra);
         sensor
@@ -177,9 +185,10 @@ impl Sensor {
     pub(crate) fn write_config(&self, path: &Path, argus_args: &[&str], extra: &str) {
         let args: Vec<String> = argus_args.iter().map(|a| format!("{a:?}")).collect();
         let text = format!(
-            "archive_dir = {:?}\noutput = {:?}\ninterface = \"lo\"\nargus_bin = {ARGUS:?}\nargus_args = [{}]\n{extra}\n",
+            "archive_dir = {:?}\noutput = {:?}\ninterface = \"lo\"\nargus_bin = {:?}\nargus_args = [{}]\n{extra}\n",
             self.archive.display().to_string(),
             self.output.display().to_string(),
+            self.argus_bin.display().to_string(),
             args.join(", ")
         );
         std::fs::write(path, text).expect("write config");
@@ -310,6 +319,19 @@ impl Sensor {
             .collect()
     }
 
+    /// Kills this sensor's argus with SIGKILL and waits until it is gone: argus 5.0.3 does not
+    /// stop promptly on SIGTERM (it only schedules a shutdown), so nothing waits on that.
+    pub(crate) fn kill_argus(&self) {
+        for pid in self.argus_pids() {
+            signal(pid, "KILL");
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.argus_pids().is_empty() {
+            assert!(Instant::now() < deadline, "argus survived SIGKILL");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops this sensor's argus with SIGTERM (it then writes its cached flows and a final
     /// MAR) and waits until it is gone.
     pub(crate) fn stop_argus(&self) {
@@ -402,7 +424,19 @@ impl Traffic {
 /// when no record matches its filter, as it does for a file that is not argus data; callers
 /// walk the chunks themselves.)
 pub(crate) fn flow_sources(file: &Path, port: u16) -> BTreeSet<Ipv4Addr> {
-    let out = Command::new("ra")
+    flow_sources_with(Path::new("ra"), &[], file, port)
+}
+
+/// [`flow_sources`] with another `ra` and leading options (the argus 5.0.3 `ra`, which reads
+/// argus 3 and argus 5 data, runs with `-X`: no rc file).
+pub(crate) fn flow_sources_with(
+    ra: &Path,
+    options: &[&str],
+    file: &Path,
+    port: u16,
+) -> BTreeSet<Ipv4Addr> {
+    let out = Command::new(ra)
+        .args(options)
         .args(["-n", "-L", "-1", "-c", ",", "-s", "saddr", "dport", "-r"])
         .arg(file)
         .args(["-", &format!("udp and dst port {port}")])

@@ -51,6 +51,8 @@ pub struct HostState {
     pub duplicates: u64,
     /// The content hashes (first 8 bytes of SHA-256, hex) of the most recent chunks, by number.
     pub recent: BTreeMap<u64, String>,
+    /// The argus record version (3 or 5) of its highest-numbered chunk, when known.
+    pub version: Option<u8>,
 }
 
 /// What the ledger knows of one client (by WebJob client id).
@@ -60,6 +62,70 @@ pub struct ClientState {
     pub last_upload: Option<i64>,
     /// Per hour (Unix seconds / 3600): uploads and bytes ingested.
     pub hours: BTreeMap<i64, (u64, u64)>,
+    /// The argus version of its data: see [`Versions`].
+    pub versions: Versions,
+}
+
+/// The argus record version of a client's newest upload, and the one it had before, so that a
+/// fleet's upgrade can be watched and a sensor that went back spotted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Versions {
+    /// The version (3 or 5) of the newest upload (by its time stamp) that held argus data.
+    pub current: Option<u8>,
+    /// That upload's time stamp (Unix seconds).
+    pub at: i64,
+    /// The version before the last change, if it ever changed.
+    pub previous: Option<u8>,
+}
+
+impl Versions {
+    /// Notes an upload stamped `at` of version `v` (idempotent; an older upload changes nothing).
+    pub fn note(&mut self, v: u8, at: i64) {
+        if self.current.is_some() && at < self.at {
+            return;
+        }
+        if let Some(old) = self.current.filter(|&old| old != v) {
+            self.previous = Some(old);
+        }
+        self.current = Some(v);
+        self.at = at;
+    }
+
+    /// True when the newest upload is of an older version than the one before.
+    pub fn went_back(&self) -> bool {
+        matches!((self.current, self.previous), (Some(c), Some(p)) if c < p)
+    }
+
+    fn encode(&self) -> String {
+        match self.current {
+            None => "-".to_owned(),
+            Some(v) => format!(
+                "{v}:{}:{}",
+                self.at,
+                self.previous.map_or("-".to_owned(), |p| p.to_string())
+            ),
+        }
+    }
+
+    fn decode(s: &str) -> Option<Versions> {
+        if s == "-" {
+            return Some(Versions::default());
+        }
+        let mut it = s.split(':');
+        let (Some(v), Some(at), Some(prev), None) = (it.next(), it.next(), it.next(), it.next())
+        else {
+            return None;
+        };
+        Some(Versions {
+            current: Some(v.parse().ok()?),
+            at: at.parse().ok()?,
+            previous: if prev == "-" {
+                None
+            } else {
+                Some(prev.parse().ok()?)
+            },
+        })
+    }
 }
 
 /// What a chunk turned out to be.
@@ -88,6 +154,8 @@ pub enum Fact {
         client: String,
         /// The first 8 bytes of its SHA-256, in hex (`-` when unknown).
         sha: String,
+        /// The argus version of the upload it came in (of its last stream), when known.
+        version: Option<u8>,
     },
     /// A chunk arrived again and was not appended.
     Duplicate {
@@ -106,6 +174,8 @@ pub enum Fact {
         bytes: u64,
         /// Its stem: the same upload recorded twice counts once.
         stem: String,
+        /// The argus version of its last stream, when it held any record.
+        version: Option<u8>,
     },
 }
 
@@ -206,10 +276,14 @@ impl Ledger {
                 seq,
                 client,
                 sha,
+                version,
             } => {
                 let h = self.hosts.entry(host.clone()).or_default();
                 h.client.clone_from(client);
                 let seq = *seq;
+                if version.is_some() && (h.first_seq.is_none() || seq >= h.max_seq) {
+                    h.version = *version;
+                }
                 if sha != "-" {
                     h.recent.insert(seq, sha.clone());
                     while h.recent.len() > RECENT {
@@ -257,11 +331,15 @@ impl Ledger {
                 at,
                 bytes,
                 stem,
+                version,
             } => {
                 if self.recent_stems.insert(stem.clone(), *at).is_some() {
                     return;
                 }
                 let c = self.clients.entry(client.clone()).or_default();
+                if let Some(v) = version {
+                    c.versions.note(*v, *at);
+                }
                 c.last_upload = Some(c.last_upload.map_or(*at, |l| l.max(*at)));
                 let hour = at.div_euclid(3600);
                 let slot = c.hours.entry(hour).or_insert((0, 0));
@@ -316,7 +394,7 @@ impl Ledger {
             let gaps: Vec<String> = h.gaps.iter().map(|(a, b)| format!("{a}-{b}")).collect();
             let recent: Vec<String> = h.recent.iter().map(|(q, h)| format!("{q}:{h}")).collect();
             let body = format!(
-                "H {host} {} {} {} {} {} {} {}",
+                "H {host} {} {} {} {} {} {} {} {}",
                 if h.client.is_empty() { "-" } else { &h.client },
                 h.max_seq,
                 h.gaps_dropped,
@@ -331,7 +409,8 @@ impl Ledger {
                     "-".to_owned()
                 } else {
                     recent.join(",")
-                }
+                },
+                h.version.map_or("-".to_owned(), |v| v.to_string())
             );
             push_line(&body, &mut buf);
         }
@@ -342,13 +421,14 @@ impl Ledger {
                 .map(|(h, (n, b))| format!("{h}:{n}:{b}"))
                 .collect();
             let body = format!(
-                "K {client} {} {}",
+                "K {client} {} {} {}",
                 c.last_upload.map_or("-".to_owned(), |l| l.to_string()),
                 if hours.is_empty() {
                     "-".to_owned()
                 } else {
                     hours.join(",")
-                }
+                },
+                c.versions.encode()
             );
             push_line(&body, &mut buf);
         }
@@ -374,7 +454,7 @@ impl Ledger {
         };
         let f: Vec<&str> = body.split(' ').collect();
         match f.as_slice() {
-            ["H", host, client, max, dropped, dups, gaps, rest @ ..] if rest.len() <= 2 => {
+            ["H", host, client, max, dropped, dups, gaps, rest @ ..] if rest.len() <= 3 => {
                 let first = &rest[..rest.len().min(1)];
                 let mut recent = BTreeMap::new();
                 if let Some(list) = rest.get(1).filter(|l| **l != "-") {
@@ -405,6 +485,13 @@ impl Ledger {
                 ) else {
                     return false;
                 };
+                let version = match rest.get(2) {
+                    None | Some(&"-") => None,
+                    Some(v) => match v.parse() {
+                        Ok(v) => Some(v),
+                        Err(_) => return false,
+                    },
+                };
                 // Snapshots written before `first_seq` counted every sequence from 1.
                 let first_seq = match first.first() {
                     None => (max_seq > 0).then_some(1),
@@ -428,11 +515,18 @@ impl Ledger {
                         gaps_dropped,
                         duplicates,
                         recent,
+                        version,
                     },
                 );
                 true
             }
-            ["K", client, last, hours] => {
+            ["K", client, last, hours, versions @ ..] if versions.len() <= 1 => {
+                let Some(versions) = versions
+                    .first()
+                    .map_or(Some(Versions::default()), |v| Versions::decode(v))
+                else {
+                    return false;
+                };
                 let last_upload = if *last == "-" {
                     None
                 } else {
@@ -455,6 +549,7 @@ impl Ledger {
                     ClientState {
                         last_upload,
                         hours: map,
+                        versions,
                     },
                 );
                 true
@@ -501,14 +596,22 @@ fn encode(fact: &Fact, out: &mut Vec<u8>) {
             seq,
             client,
             sha,
-        } => format!("C {host} {seq} {client} {sha}"),
+            version,
+        } => match version {
+            Some(v) => format!("C {host} {seq} {client} {sha} {v}"),
+            None => format!("C {host} {seq} {client} {sha}"),
+        },
         Fact::Duplicate { host, seq } => format!("D {host} {seq}"),
         Fact::Upload {
             client,
             at,
             bytes,
             stem,
-        } => format!("U {client} {at} {bytes} {stem}"),
+            version,
+        } => match version {
+            Some(v) => format!("U {client} {at} {bytes} {stem} {v}"),
+            None => format!("U {client} {at} {bytes} {stem}"),
+        },
     };
     push_line(&body, out);
 }
@@ -517,21 +620,29 @@ fn decode(line: &[u8]) -> Option<Fact> {
     let body = checked(line)?;
     let f: Vec<&str> = body.split(' ').collect();
     match f.as_slice() {
-        ["C", host, seq, client, sha @ ..] if sha.len() <= 1 => Some(Fact::Chunk {
+        ["C", host, seq, client, rest @ ..] if rest.len() <= 2 => Some(Fact::Chunk {
             host: (*host).to_owned(),
             seq: seq.parse().ok()?,
             client: (*client).to_owned(),
-            sha: sha.first().map_or("-", |s| s).to_owned(),
+            sha: rest.first().map_or("-", |s| s).to_owned(),
+            version: match rest.get(1) {
+                None => None,
+                Some(v) => Some(v.parse().ok()?),
+            },
         }),
         ["D", host, seq] => Some(Fact::Duplicate {
             host: (*host).to_owned(),
             seq: seq.parse().ok()?,
         }),
-        ["U", client, at, bytes, stem] => Some(Fact::Upload {
+        ["U", client, at, bytes, stem, version @ ..] if version.len() <= 1 => Some(Fact::Upload {
             client: (*client).to_owned(),
             at: at.parse().ok()?,
             bytes: bytes.parse().ok()?,
             stem: (*stem).to_owned(),
+            version: match version.first() {
+                None => None,
+                Some(v) => Some(v.parse().ok()?),
+            },
         }),
         _ => None,
     }
@@ -547,160 +658,4 @@ fn checksum(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunk(host: &str, seq: u64) -> Fact {
-        Fact::Chunk {
-            host: host.into(),
-            seq,
-            client: "c1".into(),
-            sha: format!("{seq:016x}"),
-        }
-    }
-
-    fn sha(seq: u64) -> String {
-        format!("{seq:016x}")
-    }
-
-    fn upload(stem: &str, at: i64, bytes: u64) -> Fact {
-        Fact::Upload {
-            client: "c1".into(),
-            at,
-            bytes,
-            stem: stem.into(),
-        }
-    }
-
-    #[test]
-    fn gaps_and_duplicates() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut l = Ledger::open(dir.path()).expect("open");
-        for seq in [1, 2, 4] {
-            assert_eq!(l.check("s1", seq, &sha(seq)), Seen::New);
-            l.record(&[chunk("s1", seq)]).expect("record");
-        }
-        assert_eq!(l.hosts["s1"].gaps, [(3, 3)]);
-        assert_eq!(l.check("s1", 2, &sha(2)), Seen::Duplicate);
-        assert_eq!(
-            l.check("s1", 2, &sha(99)),
-            Seen::Reused,
-            "same number, other bytes: the sensor's numbering went back"
-        );
-        assert_eq!(
-            l.check("s1", 3, &sha(3)),
-            Seen::New,
-            "a late chunk fills its gap"
-        );
-        l.record(&[chunk("s1", 9)]).expect("record");
-        assert_eq!(l.hosts["s1"].gaps, [(3, 3), (5, 8)]);
-        l.record(&[chunk("s1", 6), chunk("s1", 3)]).expect("record");
-        assert_eq!(l.hosts["s1"].gaps, [(5, 5), (7, 8)]);
-        // Facts replayed twice change nothing.
-        l.record(&[chunk("s1", 6), chunk("s1", 9)]).expect("record");
-        assert_eq!(l.hosts["s1"].gaps, [(5, 5), (7, 8)]);
-        l.record(&[Fact::Duplicate {
-            host: "s1".into(),
-            seq: 2,
-        }])
-        .expect("record");
-        assert_eq!(l.hosts["s1"].duplicates, 1);
-    }
-
-    #[test]
-    fn a_sequence_starts_at_the_first_chunk_seen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut l = Ledger::open(dir.path()).expect("open");
-        // A sensor that shipped 41 chunks before this ledger existed: no gap for them.
-        l.record(&[chunk("s1", 42), chunk("s1", 43)])
-            .expect("record");
-        assert!(l.hosts["s1"].gaps.is_empty());
-        assert_eq!(l.check("s1", 43, &sha(43)), Seen::Duplicate);
-        assert_eq!(l.check("s1", 41, &sha(41)), Seen::New, "never seen");
-        // An older chunk arriving late extends the sequence down, with the gap it reveals.
-        l.record(&[chunk("s1", 39)]).expect("record");
-        assert_eq!(l.hosts["s1"].first_seq, Some(39));
-        assert_eq!(l.hosts["s1"].gaps, [(40, 41)]);
-        assert_eq!(l.check("s1", 39, &sha(39)), Seen::Duplicate);
-        assert_eq!(l.check("s1", 40, &sha(40)), Seen::New);
-        l.record(&[chunk("s1", 38), chunk("s1", 41)])
-            .expect("record");
-        assert_eq!(l.hosts["s1"].gaps, [(40, 40)]);
-        let before = l.hosts.clone();
-        l.compact().expect("compact");
-        assert_eq!(Ledger::load(dir.path()).expect("reload").hosts, before);
-    }
-
-    #[test]
-    fn forgotten_gaps_never_turn_a_late_chunk_into_a_duplicate() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut l = Ledger::open(dir.path()).expect("open");
-        // Every other chunk missing: one more gap than is kept.
-        let facts: Vec<Fact> = (0..=MAX_GAPS as u64 + 1)
-            .map(|i| chunk("s1", 1 + 2 * i))
-            .collect();
-        l.record(&facts).expect("record");
-        let h = &l.hosts["s1"];
-        assert_eq!(h.gaps.len(), MAX_GAPS);
-        assert_eq!(h.gaps_dropped, 1);
-        assert_eq!(
-            l.check("s1", 2, &sha(2)),
-            Seen::New,
-            "the late chunk of a forgotten gap is appended"
-        );
-        assert_eq!(l.check("s1", 4, &sha(4)), Seen::New, "a known gap");
-        assert_eq!(
-            l.check("s1", 5, &sha(5)),
-            Seen::Reused,
-            "seen, but too long ago to compare its content: appended rather than left out"
-        );
-        let last = 1 + 2 * (MAX_GAPS as u64 + 1);
-        assert_eq!(
-            l.check("s1", last, &sha(last)),
-            Seen::Duplicate,
-            "a recent chunk"
-        );
-    }
-
-    #[test]
-    fn survives_reload_compaction_and_a_torn_line() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut l = Ledger::open(dir.path()).expect("open");
-        let t = 1_800_000_000;
-        l.record(&[
-            chunk("s1", 1),
-            chunk("s1", 5),
-            chunk("s2", 7),
-            Fact::Duplicate {
-                host: "s2".into(),
-                seq: 7,
-            },
-            upload("a", t, 100),
-            upload("b", t + 4000, 50),
-            upload("b", t + 4000, 50),
-        ])
-        .expect("record");
-        let state = |l: &Ledger| (l.hosts.clone(), l.clients.clone());
-        let before = state(&l);
-        assert_eq!(l.clients["c1"].hours.values().map(|v| v.0).sum::<u64>(), 2);
-        drop(l);
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("ledger.log"))
-            .expect("open log");
-        f.write_all(b"C s1 99 c1 dead").expect("torn");
-        drop(f);
-        let mut l = Ledger::open(dir.path()).expect("reload");
-        assert_eq!(state(&l), before);
-        l.compact().expect("compact");
-        assert_eq!(
-            fs::metadata(dir.path().join("ledger.log"))
-                .expect("log")
-                .len(),
-            0
-        );
-        let l = Ledger::load(dir.path()).expect("reload snapshot");
-        assert_eq!(state(&l), before);
-        assert_eq!(l.hosts["s1"].gaps, [(2, 4)]);
-    }
-}
+mod tests;

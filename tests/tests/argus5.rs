@@ -1,0 +1,381 @@
+//! argus 5 beside argus 3, end to end: process_argus ingests uploads of argus 3 sensors, argus 5
+//! sensors and sensors upgraded during the day into day files that hold both, exactly once, and
+//! `status` shows each client's version; harvest_argus runs and rotates a live argus 5.
+//!
+//! The process tests use the committed argus 5.0.3 samples and run everywhere; the day files are
+//! read back with the argus 5.0.3 `ra` when `ARGUS5_PREFIX` names it. The live harvest test
+//! needs `ARGUS5_PREFIX` (and root) and skips loudly without it.
+
+#![allow(
+    clippy::print_stderr,
+    reason = "the tests say loudly what they skip and what they measured"
+)]
+
+mod harvest_support;
+mod process_support;
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use argus_core::record::{Version, walk};
+use process_support::{Ledger, day_name, day_start, read, report_client, status_report};
+use tests::bins::sample;
+use tests::server::{Server, status, stderr};
+use time::OffsetDateTime;
+use webjob_drop::fixture::Upload;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn v3(name: &str) -> Vec<u8> {
+    read(&sample(name))
+}
+
+fn v5(name: &str) -> Vec<u8> {
+    read(&sample(&format!("argus5/{name}")))
+}
+
+/// Yesterday at `hour:minute` UTC.
+fn at(hour: i64, minute: i64) -> OffsetDateTime {
+    day_start(1) + time::Duration::hours(hour) + time::Duration::minutes(minute)
+}
+
+/// Writes an upload of damaged argus 5 data (a truncated sample), to be quarantined.
+fn write_bad5(
+    server: &Server,
+    ledger: &mut Ledger,
+    client: &str,
+    host: &str,
+    when: OffsetDateTime,
+) {
+    let written = Upload::at(client, when)
+        .out(v5("hostA.truncated.argus"))
+        .hostname(host)
+        .write(&server.drop_dir())
+        .expect("write upload");
+    ledger.bad.push(written.stem);
+}
+
+fn versions(report: &tests::json::Json, client: &str) -> (String, String) {
+    let c = report_client(report, client);
+    let text = |key: &str| match c.get(key) {
+        tests::json::Json::Null => "null".to_owned(),
+        v => v.u64().to_string(),
+    };
+    (text("argus_version"), text("previous_argus_version"))
+}
+
+#[test]
+fn a_fleet_of_argus3_argus5_and_upgraded_sensors_is_ingested_exactly_once() {
+    let server = Server::new();
+    server.write_toml(&["old3", "new5", "upgr"], "archive_days = 0\n");
+    let mut ledger = Ledger::default();
+    // An argus 3 sensor, hourly.
+    ledger.write_manifested(
+        &server,
+        "old3",
+        "s-old",
+        at(1, 0),
+        &[],
+        &[(1, &v3("hostD.chunk1.argus"))],
+    );
+    ledger.write_manifested(
+        &server,
+        "old3",
+        "s-old",
+        at(2, 0),
+        &[],
+        &[(2, &v3("hostD.chunk2.argus"))],
+    );
+    // An argus 5 sensor, hourly, with one damaged upload between.
+    ledger.write_manifested(
+        &server,
+        "new5",
+        "s-new",
+        at(1, 0),
+        &[],
+        &[(1, &v5("hostD.chunk1.argus"))],
+    );
+    write_bad5(&server, &mut ledger, "new5", "s-new", at(1, 30));
+    ledger.write_manifested(
+        &server,
+        "new5",
+        "s-new",
+        at(2, 0),
+        &[],
+        &[(2, &v5("hostD.chunk2.argus"))],
+    );
+    // A sensor upgraded from argus 3 to 5 in the morning: its 02:00 upload holds the last argus
+    // 3 chunk and the first argus 5 one; an upload from a shell harvester (no manifest) too.
+    ledger.write_manifested(
+        &server,
+        "upgr",
+        "s-up",
+        at(1, 0),
+        &[],
+        &[(1, &v3("hostB.argus"))],
+    );
+    let (b3, c5) = (v3("hostC.argus"), v5("hostB.argus"));
+    ledger.write_manifested(
+        &server,
+        "upgr",
+        "s-up",
+        at(2, 0),
+        &[],
+        &[(2, &b3), (3, &c5)],
+    );
+    ledger.write(&server, "upgr", "s-up", at(3, 0), &v5("hostC.argus"));
+
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 1, "one upload quarantined: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+
+    // The upgraded sensor's day file: argus 3 streams, then argus 5 streams.
+    let day = server.oper_dir().join(day_name("s-up", at(1, 0)));
+    let data = read(&day);
+    let r = walk(&data[..]).expect("walk");
+    let got: Vec<Version> = r.streams.iter().map(|s| s.version).collect();
+    assert_eq!(got, [Version::V3, Version::V3, Version::V5, Version::V5]);
+    let reason =
+        std::fs::read_to_string(server.quarantine_dir().join(&ledger.bad[0]).join("reason"))
+            .expect("reason");
+    assert!(reason.contains("truncated record at 42368"), "{reason}");
+
+    let (_, report) = status_report(&server, DEADLINE);
+    assert_eq!(versions(&report, "old3"), ("3".into(), "null".into()));
+    assert_eq!(versions(&report, "new5"), ("5".into(), "null".into()));
+    assert_eq!(versions(&report, "upgr"), ("5".into(), "3".into()));
+
+    // The upgraded sensor goes back to argus 3: status says so.
+    ledger.write_manifested(
+        &server,
+        "upgr",
+        "s-up",
+        at(4, 0),
+        &[],
+        &[(4, &v3("hostD.chunk1.argus"))],
+    );
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+    let (_, report) = status_report(&server, DEADLINE);
+    assert_eq!(versions(&report, "upgr"), ("3".into(), "5".into()));
+    let table = server.run(&["status"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("upgr: went back from argus 5 to argus 3"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("new5 "))
+        .expect("new5's line");
+    // CLIENT STATE AGE "ago" ARGUS ...
+    assert_eq!(line.split_whitespace().nth(4), Some("5"), "{text}");
+}
+
+#[test]
+fn argus5_uploads_are_salvaged_and_join_compressed_days() {
+    let server = Server::new();
+    server.write_toml(
+        &["client1"],
+        "archive_days = 0\ndamaged_uploads = \"salvage\"\n",
+    );
+    let mut ledger = Ledger::default();
+    // A day compressed long ago, of argus 3 data: late argus 5 data joins it as a new member.
+    let old = day_start(5) + time::Duration::hours(3);
+    ledger.existing_day(
+        &server,
+        &day_name("sensor1", old),
+        &v3("hostB.argus"),
+        Some("gzip"),
+    );
+    ledger.write(
+        &server,
+        "client1",
+        "sensor1",
+        old + time::Duration::hours(1),
+        &v5("hostC.argus"),
+    );
+    // A damaged argus 5 upload from a shell harvester: its whole records are appended, and it
+    // goes to the quarantine whole.
+    ledger.write(&server, "client1", "sensor1", at(1, 0), &v5("hostB.argus"));
+    let truncated = v5("hostA.truncated.argus");
+    let rec = ledger.write(&server, "client1", "sensor1", at(2, 0), &truncated);
+    ledger.uploads.last_mut().expect("just written").appended = truncated[..42368].to_vec();
+    ledger.bad.push(rec.stem.clone());
+
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 1, "{}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+    let reason = std::fs::read_to_string(server.quarantine_dir().join(&rec.stem).join("reason"))
+        .expect("reason");
+    assert!(
+        reason.contains("first 42368 bytes (321 complete records) were appended"),
+        "{reason}"
+    );
+    let compressed = server
+        .oper_dir()
+        .join(format!("{}.gz", day_name("sensor1", old)));
+    let data = process_support::decoded(&compressed);
+    let r = walk(&data[..]).expect("walk");
+    let got: Vec<Version> = r.streams.iter().map(|s| s.version).collect();
+    assert_eq!(
+        got,
+        [Version::V3, Version::V5],
+        "argus 3, then the late argus 5"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A live argus 5 under harvest_argus.
+
+/// argus as the tests run it: no config file, no listening port, a flow status record one
+/// second after a flow starts.
+const ARGS: &[&str] = &["-X", "-P", "0", "-S", "1", "-M", "60"];
+
+#[test]
+fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
+    const TEST: &str = "harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file";
+    let Some(prefix) = tests::tools::argus5_prefix(TEST) else {
+        return;
+    };
+    if !harvest_support::need_argus(TEST) {
+        return;
+    }
+    const PORT: u16 = 40_751;
+    let argus5 = prefix.join("sbin/argus");
+    let ra5 = prefix.join("bin/ra");
+    let sensor = harvest_support::Sensor::with_argus(&argus5, ARGS, "compression = \"gzip\"");
+    let first = sensor.harvest();
+    first.expect_code(0);
+    assert!(
+        first.stderr.contains("argus started (pid"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(sensor.argus_pids().len(), 1);
+
+    let traffic = harvest_support::Traffic::start(51, PORT, 150);
+    let mut runs = Vec::new();
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(700));
+        let run = sensor.harvest();
+        run.expect_code(0);
+        assert!(run.stderr.contains("argus is running"), "{}", run.stderr);
+        runs.push(run);
+    }
+    let sent = traffic.stop();
+    // Let argus 5 report the last flows (-S 1) and write them out, then kill it: it does not
+    // stop promptly on SIGTERM.
+    std::thread::sleep(Duration::from_secs(4));
+    sensor.kill_argus();
+    let last_config = sensor.dir.path().join("final.toml");
+    sensor.write_config(
+        &last_config,
+        ARGS,
+        "compression = \"gzip\"\nsupervise = false",
+    );
+    let last = sensor.harvest_with(&last_config, &[]);
+    last.expect_code(0);
+    runs.push(last);
+
+    // Every chunk: argus 5 data, walking clean, with its record count in its manifest.
+    let mut chunks = Vec::new();
+    for run in &runs {
+        for (manifest, chunk) in run.chunks() {
+            let report = walk(&chunk[..]).expect("walk");
+            assert!(report.is_clean(), "seq={}: {}", manifest.seq, report.walk);
+            assert_eq!(
+                manifest.records,
+                Some(report.records),
+                "seq={}",
+                manifest.seq
+            );
+            assert!(
+                report.streams.iter().all(|s| s.version == Version::V5),
+                "seq={}: {:?}",
+                manifest.seq,
+                report.streams
+            );
+            assert_eq!(manifest.seq, chunks.len() as u64 + 1, "consecutive numbers");
+            chunks.push((manifest, chunk));
+        }
+    }
+    assert!(
+        chunks.len() >= 3,
+        "only {} chunks from {} runs",
+        chunks.len(),
+        runs.len()
+    );
+    assert_eq!(
+        sensor.archives().len(),
+        chunks.len(),
+        "one archive per chunk"
+    );
+
+    // The chunks as WebJob uploads, after a day of argus 3 uploads from the same sensor.
+    let server = Server::new();
+    server.write_toml(&["client1"], "archive_days = 0\n");
+    let mut ledger = Ledger::default();
+    let host = harvest_support::HOST;
+    let start = OffsetDateTime::now_utc() - time::Duration::minutes(30);
+    ledger.write(&server, "client1", host, start, &v3("hostA.argus"));
+    ledger.write(
+        &server,
+        "client1",
+        host,
+        start + time::Duration::seconds(1),
+        &v3("hostB.argus"),
+    );
+    for (i, (m, chunk)) in chunks.iter().enumerate() {
+        let when = start + time::Duration::seconds(2 + i as i64);
+        ledger.write_manifested(&server, "client1", host, when, &[], &[(m.seq, chunk)]);
+    }
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 0, "nothing quarantined: {}", stderr(&out));
+    ledger.assert_exactly_once(&server, ".gz");
+
+    // ra 5 reads every flow sent back from the day files, behind the argus 3 streams.
+    let mut seen = BTreeSet::new();
+    let mut streams = Vec::new();
+    for name in Server::files(&server.oper_dir()) {
+        let path = server.oper_dir().join(name);
+        seen.extend(harvest_support::flow_sources_with(
+            &ra5,
+            &["-X"],
+            &path,
+            PORT,
+        ));
+        let data = process_support::decoded(&path);
+        streams.extend(
+            walk(&data[..])
+                .expect("walk")
+                .streams
+                .iter()
+                .map(|s| s.version),
+        );
+    }
+    assert_eq!(streams[..2], [Version::V3, Version::V3]);
+    assert!(streams[2..].iter().all(|&v| v == Version::V5));
+    let missing: Vec<&Ipv4Addr> = sent.difference(&seen).collect();
+    eprintln!(
+        "argus 5 no-loss: {} harvests, {} chunks, {} flows sent, {} missing",
+        runs.len(),
+        chunks.len(),
+        sent.len(),
+        missing.len()
+    );
+    assert!(
+        sent.len() > 800,
+        "the traffic generator sent {} flows",
+        sent.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "{} flows lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
