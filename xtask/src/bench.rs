@@ -11,6 +11,7 @@
 //!   harvest script against harvest_argus (see `bench_rotation`).
 //! - (f) daemon latency: `.rdy` landing to upload ingested, 60 uploads arriving one by one
 //!   (see `bench_latency`).
+//! - (g) walker throughput on argus 5 data against argus 3 data (see `bench_walk`).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ struct Settings {
 
 fn parse(args: &[String]) -> Result<Settings, String> {
     let mut s = Settings {
-        only: vec!['a', 'b', 'c', 'd', 'e', 'f'],
+        only: vec!['a', 'b', 'c', 'd', 'e', 'f', 'g'],
         small: 2000,
         big_mib: 64,
         big_count: 8,
@@ -57,7 +58,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--rss-mib" => s.rss_mib = number(value()?)?,
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdef] [--small N] [--big-mib N] [--big-count N] [--rss-mib N]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefg] [--small N] [--big-mib N] [--big-count N] [--rss-mib N]"
                 ));
             }
         }
@@ -66,12 +67,12 @@ fn parse(args: &[String]) -> Result<Settings, String> {
 }
 
 /// One line of the final table.
-struct Row {
-    name: String,
-    ours: Duration,
-    baseline: Duration,
-    target: &'static str,
-    met: bool,
+pub(crate) struct Row {
+    pub(crate) name: String,
+    pub(crate) ours: Duration,
+    pub(crate) baseline: Duration,
+    pub(crate) target: &'static str,
+    pub(crate) met: bool,
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -108,6 +109,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if settings.only.contains(&'f') {
         notes.push(crate::bench_latency::run(&ours, &work.join("f"))?);
+    }
+    if settings.only.contains(&'g') {
+        let (row, note) = crate::bench_walk::run(&work.join("g"))?;
+        rows.push(row);
+        notes.push(note);
     }
     let _ignored = fs::remove_dir_all(&work);
 

@@ -9,6 +9,7 @@
 mod bench;
 mod bench_latency;
 mod bench_rotation;
+mod bench_walk;
 mod ci;
 mod demo;
 mod dist;
@@ -29,7 +30,7 @@ commands:
           (binaries, man pages, completions, example configs, systemd units) with SHA256SUMS;
           time stamps from SOURCE_DATE_EPOCH, else the last commit
   bench   measure process_argus against its baselines in one run and print the ratios
-          (--only abcdef, --small N, --big-mib N, --big-count N, --rss-mib N)
+          (--only abcdefg, --small N, --big-mib N, --big-count N, --rss-mib N)
 ";
 
 fn main() -> ExitCode {
