@@ -379,3 +379,43 @@ fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
         &missing[..missing.len().min(5)]
     );
 }
+
+#[test]
+fn check_config_takes_an_argus5_binary_as_it_takes_argus3() {
+    const TEST: &str = "check_config_takes_an_argus5_binary_as_it_takes_argus3";
+    let Some(prefix) = tests::tools::argus5_prefix(TEST) else {
+        return;
+    };
+    let argus5 = prefix.join("sbin/argus");
+    for bin in [
+        argus5.as_path(),
+        std::path::Path::new(harvest_support::ARGUS),
+    ] {
+        if !bin.exists() {
+            assert!(
+                !tests::tools::in_ci(),
+                "{} is required under CI",
+                bin.display()
+            );
+            continue;
+        }
+        let sensor = harvest_support::Sensor::with_argus(bin, ARGS, "");
+        let out = sensor
+            .command(&sensor.config)
+            .arg("check-config")
+            .output()
+            .expect("run check-config");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains(&format!("argus_bin = {:?}", bin.display().to_string())),
+            "{text}"
+        );
+    }
+}
