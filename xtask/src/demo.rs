@@ -24,22 +24,33 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let config = util::write_config(&dir, &["sensor*"], "archive_compression = \"gzip\"\n")?;
 
     // Three sensors, two days of hourly uploads from the bundled real samples, one of
-    // them damaged, one from a sensor this server does not collect.
-    let samples = [
-        util::sample("hostA.argus")?,
-        util::sample("hostB.argus")?,
-        util::sample("hostC.argus")?,
-        util::sample("mar-only.argus")?,
-        util::sample("hostD.chunk1.argus")?,
-        util::sample("hostD.chunk2.argus")?,
+    // them damaged, one from a sensor this server does not collect. sensor3 is upgraded from
+    // argus 3 to argus 5 half-way.
+    let names = [
+        "hostA.argus",
+        "hostB.argus",
+        "hostC.argus",
+        "mar-only.argus",
+        "hostD.chunk1.argus",
+        "hostD.chunk2.argus",
     ];
+    let samples = names
+        .iter()
+        .map(|n| util::sample(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let samples5 = names
+        .iter()
+        .map(|n| util::sample(&format!("argus5/{n}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let incoming = dir.join("incoming");
     let start = OffsetDateTime::now_utc() - Duration::hours(50);
     let mut n = 0;
     for hour in 0..50 {
         for sensor in ["sensor1", "sensor2", "sensor3"] {
             let at = start + Duration::hours(hour) + Duration::seconds(n % 60);
-            let out = samples[usize::try_from(n).unwrap_or(0) % samples.len()].clone();
+            let upgraded = sensor == "sensor3" && hour >= 25;
+            let set = if upgraded { &samples5 } else { &samples };
+            let out = set[usize::try_from(n).unwrap_or(0) % set.len()].clone();
             n += 1;
             Upload::at(sensor, at)
                 .pid(4000 + u32::try_from(n).unwrap_or(0))
@@ -112,9 +123,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 })
                 .unwrap_or_default();
             let records = if sub == "operational" {
-                util::ra_records(&p)
-                    .map(|r| format!(", ra reads {r} records"))
-                    .unwrap_or_default()
+                day_summary(&p)
             } else {
                 String::new()
             };
@@ -127,5 +136,38 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !util::have("ra") {
         println!("\n(install argus-client for record counts with ra)");
     }
+    println!("\ndemo: $ process_argus status --config {}", config.display());
+    Command::new(bins.join("process_argus"))
+        .arg("status")
+        .arg("--config")
+        .arg(&config)
+        .status()
+        .map_err(|e| format!("cannot run process_argus status: {e}"))?;
     Ok(())
+}
+
+/// A day file's records and streams by argus version, and what Debian's `ra` (argus 3) reads of
+/// it when it holds argus 3 data only.
+fn day_summary(path: &Path) -> String {
+    use argus_core::record::Version;
+    let Ok(report) = argus_core::codec::open_decoded(path)
+        .map_err(|e| e.to_string())
+        .and_then(|r| argus_core::record::walk(r).map_err(|e| e.to_string()))
+    else {
+        return String::new();
+    };
+    let streams: Vec<String> = Version::ALL
+        .iter()
+        .filter_map(|&v| {
+            let n = report.streams.iter().filter(|s| s.version == v).count();
+            (n > 0).then(|| format!("{n} {v}"))
+        })
+        .collect();
+    let mut text = format!(", {} records in {}", report.records, streams.join(" + "));
+    if report.has_version(Version::V5) {
+        text.push_str(" streams: read it with ra 5");
+    } else if let Some(r) = util::ra_records(path) {
+        text.push_str(&format!(" streams, ra reads {r} records"));
+    }
+    text
 }
