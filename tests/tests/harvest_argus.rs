@@ -16,58 +16,13 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use argus_core::record::walk;
-use harvest_support::{Run, Sensor, Traffic, decoded, flow_sources, need_argus, sample};
+use harvest_support::{
+    Sensor, Traffic, check_shipped, decoded, flow_sources, need_argus, sample, write_chunks,
+};
 
 /// argus as the tests run it: no config file, no listening port, a flow status record one
 /// second after a flow starts, a MAR every 60 s (the default).
 const ARGS: &[&str] = &["-X", "-P", "0", "-S", "1", "-M", "60"];
-
-/// Checks everything a series of runs shipped: the manifests describe stdout exactly, their
-/// sequence numbers are consecutive from `first_seq`, every chunk walks clean, and the archive
-/// holds exactly the shipped chunks. Returns the chunks, in order.
-fn check_shipped(sensor: &Sensor, runs: &[Run], first_seq: u64) -> Vec<Vec<u8>> {
-    let mut chunks = Vec::new();
-    for run in runs {
-        for (manifest, chunk) in run.chunks() {
-            assert_eq!(manifest.host.as_str(), harvest_support::HOST);
-            assert_eq!(
-                manifest.seq,
-                first_seq + chunks.len() as u64,
-                "seq numbers are consecutive"
-            );
-            let report = walk(&chunk[..]).expect("walk");
-            assert!(
-                report.is_clean(),
-                "chunk seq={} is not clean: {}",
-                manifest.seq,
-                report.walk
-            );
-            assert_eq!(manifest.records, Some(report.records));
-            chunks.push(chunk);
-        }
-    }
-    let shipped: BTreeSet<Vec<u8>> = chunks.iter().cloned().collect();
-    let archived: Vec<Vec<u8>> = sensor.archives().iter().map(|p| decoded(p)).collect();
-    assert_eq!(archived.len(), chunks.len(), "one archive file per chunk");
-    assert!(
-        archived.into_iter().collect::<BTreeSet<_>>() == shipped,
-        "the archive decompresses to exactly the shipped chunks"
-    );
-    chunks
-}
-
-fn write_chunks(dir: &std::path::Path, chunks: &[Vec<u8>]) -> Vec<std::path::PathBuf> {
-    chunks
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let path = dir.join(format!("shipped.{i:03}.argus"));
-            std::fs::write(&path, c).expect("write chunk");
-            path
-        })
-        .collect()
-}
 
 #[test]
 fn no_flow_is_lost_under_repeated_harvests() {
@@ -88,27 +43,13 @@ fn no_flow_is_lost_under_repeated_harvests() {
     assert_eq!(sensor.argus_pids().len(), 1);
 
     let traffic = Traffic::start(11, PORT, 150);
-    let mut runs = Vec::new();
-    let until = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(700));
-        let run = sensor.harvest();
-        run.expect_code(0);
-        runs.push(run);
-    }
+    let mut runs = sensor.harvest_every(Duration::from_secs(10));
     let sent = traffic.stop();
     // Let argus report the last flows (-S 1), then stop it: SIGTERM makes it write every cached
     // flow and a final MAR.
     std::thread::sleep(Duration::from_secs(2));
     sensor.stop_argus();
-    let last_config = sensor.dir.path().join("final.toml");
-    sensor.write_config(
-        &last_config,
-        ARGS,
-        "compression = \"xz\"\ncompression_level = 1\nsupervise = false",
-    );
-    let last = sensor.harvest_with(&last_config, &[]);
-    last.expect_code(0);
+    let last = sensor.final_harvest(ARGS, "compression = \"xz\"\ncompression_level = 1");
     assert!(last.stderr.contains("supervise = false"), "{}", last.stderr);
     runs.push(last);
 

@@ -136,7 +136,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !util::have("ra") {
         println!("\n(install argus-client for record counts with ra)");
     }
-    println!("\ndemo: $ process_argus status --config {}", config.display());
+    println!(
+        "\ndemo: $ process_argus status --config {}",
+        config.display()
+    );
     Command::new(bins.join("process_argus"))
         .arg("status")
         .arg("--config")

@@ -13,29 +13,12 @@ use std::process::{Command, Stdio};
 use argus_core::append::{append_encoded, append_file};
 use argus_core::codec::{Codec, Compression, open_decoded};
 use argus_core::record::{Corruption, Report, Version, Walk, Walker, walk, walk_with};
+use tests::tools::{argus5_prefix, have, ra5_flows};
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata")
         .join(name)
-}
-
-/// True when `tool` can run. Missing tools skip loudly on a developer machine and fail under CI.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "{tool} is required under CI=true (apt-get install argus-client gzip bzip2 xz-utils)"
-        );
-        eprintln!("SKIPPED: {tool} is not installed");
-    }
-    ok
 }
 
 /// A new, empty day file opened for appending to.
@@ -308,36 +291,6 @@ fn walk_file5(name: &str) -> Report {
     walk(File::open(sample5(name)).expect("open sample")).expect("walk")
 }
 
-/// The argus 5.0.3 prefix (`ARGUS5_PREFIX`, with `sbin/argus` and `bin/ra`), or a loud skip.
-fn argus5(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("ARGUS5_PREFIX") {
-        Some(p) if Path::new(&p).join("bin/ra").exists() => Some(PathBuf::from(p)),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: ARGUS5_PREFIX is not set to an argus 5.0.3 install \
-                 (.ci/run sets it); the committed argus 5 samples are tested all the same"
-            );
-            None
-        }
-    }
-}
-
-/// The flow records the 5.0.3 `ra` prints for `file` (it reads argus 3 and argus 5 alike).
-fn ra5_flows(prefix: &Path, file: &Path) -> u64 {
-    let out = Command::new(prefix.join("bin/ra"))
-        .args(["-X", "-n", "-L", "-1", "-r"])
-        .arg(file)
-        .output()
-        .expect("run ra 5");
-    assert!(
-        out.status.success(),
-        "ra 5 failed on {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.iter().filter(|&&b| b == b'\n').count() as u64
-}
-
 fn flows(r: &Report) -> u64 {
     r.streams.iter().map(|s| s.flows).sum()
 }
@@ -478,7 +431,7 @@ fn concatenations_of_argus3_and_argus5_walk_as_two_streams() {
 /// counts.
 #[test]
 fn ra5_reads_what_the_walker_accepts() {
-    let Some(prefix) = argus5("ra5_reads_what_the_walker_accepts") else {
+    let Some(prefix) = argus5_prefix("ra5_reads_what_the_walker_accepts") else {
         return;
     };
     for name in [
@@ -520,7 +473,7 @@ fn ra5_reads_what_the_walker_accepts() {
 fn captures_with_every_optional_dsr_walk_clean() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut sensors: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
-    if let Some(prefix) = argus5("captures_with_every_optional_dsr_walk_clean") {
+    if let Some(prefix) = argus5_prefix("captures_with_every_optional_dsr_walk_clean") {
         sensors.push((prefix.join("sbin/argus"), Some(prefix)));
     }
     if Path::new("/usr/sbin/argus").exists() {

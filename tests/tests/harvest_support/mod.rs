@@ -319,6 +319,29 @@ impl Sensor {
             .collect()
     }
 
+    /// Harvests every 700 ms for `duration` (each run must exit 0) and returns the runs.
+    pub(crate) fn harvest_every(&self, duration: Duration) -> Vec<Run> {
+        let mut runs = Vec::new();
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(700));
+            let run = self.harvest();
+            run.expect_code(0);
+            runs.push(run);
+        }
+        runs
+    }
+
+    /// The last harvest, once argus was stopped: with `supervise = false` (and the config's
+    /// other keys from `extra`), so that it ships what argus left and starts no argus again.
+    pub(crate) fn final_harvest(&self, argus_args: &[&str], extra: &str) -> Run {
+        let config = self.dir.path().join("final.toml");
+        self.write_config(&config, argus_args, &format!("{extra}\nsupervise = false"));
+        let run = self.harvest_with(&config, &[]);
+        run.expect_code(0);
+        run
+    }
+
     /// Kills this sensor's argus with SIGKILL and waits until it is gone: argus 5.0.3 does not
     /// stop promptly on SIGTERM (it only schedules a shutdown), so nothing waits on that.
     pub(crate) fn kill_argus(&self) {
@@ -365,6 +388,52 @@ fn signal(pid: i32, sig: &str) {
         .arg(pid.to_string())
         .stderr(Stdio::null())
         .status();
+}
+
+/// Checks everything a series of runs shipped: the manifests describe stdout exactly, their
+/// sequence numbers are consecutive from `first_seq`, every chunk walks clean, and the archive
+/// holds exactly the shipped chunks. Returns the chunks, in order.
+pub(crate) fn check_shipped(sensor: &Sensor, runs: &[Run], first_seq: u64) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    for run in runs {
+        for (manifest, chunk) in run.chunks() {
+            assert_eq!(manifest.host.as_str(), HOST);
+            assert_eq!(
+                manifest.seq,
+                first_seq + chunks.len() as u64,
+                "seq numbers are consecutive"
+            );
+            let report = argus_core::record::walk(&chunk[..]).expect("walk");
+            assert!(
+                report.is_clean(),
+                "chunk seq={} is not clean: {}",
+                manifest.seq,
+                report.walk
+            );
+            assert_eq!(manifest.records, Some(report.records));
+            chunks.push(chunk);
+        }
+    }
+    let shipped: BTreeSet<Vec<u8>> = chunks.iter().cloned().collect();
+    let archived: Vec<Vec<u8>> = sensor.archives().iter().map(|p| decoded(p)).collect();
+    assert_eq!(archived.len(), chunks.len(), "one archive file per chunk");
+    assert!(
+        archived.into_iter().collect::<BTreeSet<_>>() == shipped,
+        "the archive decompresses to exactly the shipped chunks"
+    );
+    chunks
+}
+
+pub(crate) fn write_chunks(dir: &std::path::Path, chunks: &[Vec<u8>]) -> Vec<std::path::PathBuf> {
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let path = dir.join(format!("shipped.{i:03}.argus"));
+            std::fs::write(&path, c).expect("write chunk");
+            path
+        })
+        .collect()
 }
 
 /// Distinct UDP flows sent on `lo` from addresses `127.NET.x.y` to `127.0.0.1:port`, one
