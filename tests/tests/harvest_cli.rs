@@ -295,6 +295,42 @@ fn convert_config_turns_the_recipe_into_a_valid_config() {
 }
 
 #[test]
+fn a_closed_stdout_is_no_crash_for_convert_config_or_check_config() {
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/harvest/tests/data/recipe_harvest_argus");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("h.toml");
+    let toml = std::process::Command::new(harvest_bin())
+        .arg("convert-config")
+        .arg(&recipe)
+        .output()
+        .expect("run");
+    std::fs::write(&cfg, &toml.stdout).expect("write");
+    for args in [
+        vec!["convert-config".into(), recipe.display().to_string()],
+        vec![
+            "check-config".into(),
+            "--config".into(),
+            cfg.display().to_string(),
+            "--host".into(),
+            "client2".into(),
+        ],
+    ] {
+        // `| head` that has already exited: every write to stdout fails with EPIPE.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = std::process::Command::new(harvest_bin())
+            .args(&args)
+            .stdout(Stdio::from(writer))
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn purge_removes_only_this_hosts_old_archives() {
     let (sensor, _data) = sensor_with_data();
     std::fs::create_dir_all(&sensor.archive).expect("mkdir");

@@ -95,11 +95,14 @@ pub fn harvest(select: &Select) -> u8 {
     exit.code()
 }
 
+/// Writes `text` to stdout. A reader that went away (`| head`) is not worth a panic: what it
+/// did not want is simply not written.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let _ignored = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// `harvest_argus check-config`.
-#[allow(
-    clippy::print_stdout,
-    reason = "check-config prints the resolved settings"
-)]
 pub fn check_config(select: &Select) -> u8 {
     let path = config_path(select);
     let config = match Config::load(&path) {
@@ -114,7 +117,7 @@ pub fn check_config(select: &Select) -> u8 {
     let mut problems = config.check_all();
     match host(select) {
         Ok(host) => match config.resolve(&host) {
-            Ok((settings, _)) => print!("{}", settings.to_toml()),
+            Ok((settings, _)) => print_out(&settings.to_toml()),
             Err(p) => problems.extend(p.0),
         },
         Err(e) => problems.push(e),
@@ -133,7 +136,6 @@ pub fn check_config(select: &Select) -> u8 {
 }
 
 /// `harvest_argus convert-config OLD_SCRIPT`.
-#[allow(clippy::print_stdout, reason = "convert-config prints the TOML")]
 pub fn convert_config(script: &Path) -> u8 {
     let text = match std::fs::read(script) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -144,7 +146,7 @@ pub fn convert_config(script: &Path) -> u8 {
     };
     match crate::convert::convert(script, &text) {
         Ok(converted) => {
-            print!("{}", converted.toml);
+            print_out(&converted.toml);
             for w in converted.warnings {
                 log::warn!("{w}");
             }
