@@ -57,3 +57,47 @@ fn unknown_arguments_are_usage_errors() {
         assert!(out.stdout.is_empty(), "{program}: nothing on stdout");
     }
 }
+
+#[test]
+fn global_options_go_before_or_after_the_command() {
+    let server = tests::server::Server::new();
+    let config = server.write_toml(&["client1"], "");
+    let config = config.display().to_string();
+    let run = |args: &[&str]| {
+        let out = server.run(args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [
+        vec!["--config", &config, "status", "--json"],
+        vec!["status", "--json", "--config", &config],
+        vec!["-c", &config, "-q", "status", "--json"],
+    ] {
+        let (code, stdout, stderr) = run(&args);
+        // client1 never uploaded: stale (2), and the JSON says so.
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stdout.contains("\"client\":\"client1\""),
+            "{args:?}: {stdout}"
+        );
+    }
+    for args in [
+        vec!["--config", &config, "check-config"],
+        vec!["check-config", "--config", &config],
+        vec!["-v", "check-config", "-c", &config],
+    ] {
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(
+            stdout.contains(&format!("{config}: valid")),
+            "{args:?}: {stdout}"
+        );
+    }
+    // Options of a pass still belong to the pass alone.
+    let (code, _, stderr) = run(&["--wait", "status", "--config", &config]);
+    assert_eq!(code, Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}

@@ -21,23 +21,36 @@ use clap::{Args, Parser, Subcommand};
 /// say; nothing is lost, run again once fixed), 75 another instance holds the lock, 78 the
 /// configuration is invalid.
 #[derive(Debug, Parser)]
-#[command(
-    name = "process_argus",
-    version,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "process_argus", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
+    pub global: Global,
+    #[command(flatten)]
     pub pass: PassArgs,
 }
 
+/// Options of every command, accepted before or after it.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The configuration file (TOML, or the recipe's process_argus.cfg) [default: looked up as
+    /// described above].
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// More messages on stderr (-v progress, -vv debugging; watch reports progress already, -v
+    /// adds debugging). The log file always gets progress.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Fewer messages on stderr (-q errors only; for watch, -q warnings and errors, -qq errors
+    /// only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+}
+
+/// Options of a pass (no command).
 #[derive(Debug, Args)]
 pub struct PassArgs {
-    /// The configuration file (TOML, or the recipe's process_argus.cfg).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// When another instance holds the lock, wait for it instead of exiting with status 75.
     #[arg(long)]
     pub wait: bool,
@@ -47,22 +60,12 @@ pub struct PassArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// More messages on stderr (-v progress, -vv debugging). The log file always gets progress.
-    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
-    pub verbose: u8,
-    /// Fewer messages on stderr: errors only.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub quiet: u8,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the configuration and report every problem at once (exit 0 or 78).
-    CheckConfig {
-        /// The configuration file; looked up as for a pass when absent.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
+    CheckConfig,
     /// Print the TOML equivalent of a configuration, e.g. the recipe's process_argus.cfg.
     ConvertConfig {
         /// The configuration to convert.
@@ -77,17 +80,7 @@ pub enum Command {
     /// never work at once (the cron job exits 75). SIGTERM or SIGINT: finish the batch in hand
     /// and exit 0. SIGHUP: reload the configuration (a bad one is reported and the old kept).
     /// Progress goes to stderr (and the log file).
-    Watch {
-        /// The configuration file; looked up as for a pass when absent.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// More messages on stderr (-v debugging).
-        #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
-        verbose: u8,
-        /// Fewer messages on stderr (-q warnings and errors, -qq errors only).
-        #[arg(short, long, action = clap::ArgAction::Count)]
-        quiet: u8,
-    },
+    Watch,
     /// Report per client: last upload, uploads and bytes in the last 24 h, missing chunks
     /// (gaps), duplicates, quarantined groups, orphans, and STALE when a client has not
     /// uploaded for stale_after.
@@ -96,13 +89,48 @@ pub enum Command {
     /// groups, orphans), 2 a client is stale. Read-only: safe to run while a pass or the
     /// daemon works.
     Status {
-        /// The configuration file; looked up as for a pass when absent.
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: Option<PathBuf>,
         /// Print one JSON object instead of a table (documented in docs/OPERATIONS.md).
         #[arg(long)]
         json: bool,
     },
+}
+
+impl Cli {
+    /// Parses the command line; exits with a usage error (status 2) when it is not valid. The
+    /// options of a pass (`--wait`, `--dry-run`, `--json` before any command) cannot be given
+    /// with a command; `--config`, `-v` and `-q` go before or after one.
+    pub fn parse_args() -> Cli {
+        let cli = <Cli as clap::Parser>::parse();
+        let pass_only = [
+            (cli.pass.wait, "--wait"),
+            (cli.pass.dry_run, "--dry-run"),
+            (cli.pass.json, "--json"),
+        ];
+        if let (Some(command), Some((_, flag))) =
+            (&cli.command, pass_only.iter().find(|(given, _)| *given))
+        {
+            let name = match command {
+                Command::CheckConfig => "check-config",
+                Command::ConvertConfig { .. } => "convert-config",
+                Command::Watch => "watch",
+                Command::Status { .. } => "status",
+            };
+            let message = format!(
+                "{flag} is an option of a pass and cannot be used with the subcommand '{name}'{}",
+                if *flag == "--json" && name == "status" {
+                    " (put it after the subcommand: status --json)"
+                } else {
+                    ""
+                }
+            );
+            command_error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+        }
+        cli
+    }
+}
+
+fn command_error(kind: clap::error::ErrorKind, message: String) -> clap::Error {
+    command().error(kind, message)
 }
 
 /// The clap command, for man pages and completions.

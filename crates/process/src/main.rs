@@ -3,34 +3,35 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
 use process_argus::cli::{Cli, Command, PassArgs};
 use process_argus::config::{self, Config, Format};
 use process_argus::{exit, logging, pass, status, watch};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let level =
         |v: u8, q: u8| i8::try_from(v).unwrap_or(i8::MAX) - i8::try_from(q).unwrap_or(i8::MAX);
+    let given = level(cli.global.verbose, cli.global.quiet);
     let verbosity = match &cli.command {
         // A daemon reports progress by default (to the journal, under systemd).
-        Some(Command::Watch { verbose, quiet, .. }) => 1 + level(*verbose, *quiet),
-        _ => level(cli.pass.verbose, cli.pass.quiet),
+        Some(Command::Watch) => 1 + given,
+        _ => given,
     };
     logging::init("process_argus", verbosity);
     pass::raise_open_file_limit();
+    let config = cli.global.config;
     let code = match cli.command {
-        Some(Command::CheckConfig { config }) => check_config(config),
+        Some(Command::CheckConfig) => check_config(config),
         Some(Command::ConvertConfig { file }) => convert_config(&file),
-        Some(Command::Watch { config, .. }) => match load(config) {
+        Some(Command::Watch) => match load(config) {
             Ok((config, _, path)) => watch::run(&path, config, pass::Options::default()),
             Err(code) => code,
         },
-        Some(Command::Status { config, json }) => match load(config) {
+        Some(Command::Status { json }) => match load(config) {
             Ok((config, _, _)) => status::run(&config, json, time::OffsetDateTime::now_utc()),
             Err(code) => code,
         },
-        None => run_pass(&cli.pass),
+        None => run_pass(config, &cli.pass),
     };
     ExitCode::from(code)
 }
@@ -81,8 +82,8 @@ fn convert_config(file: &std::path::Path) -> u8 {
     }
 }
 
-fn run_pass(args: &PassArgs) -> u8 {
-    let (config, _, _) = match load(args.config.clone()) {
+fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> u8 {
+    let (config, _, _) = match load(config) {
         Ok(found) => found,
         Err(code) => return code,
     };
