@@ -438,3 +438,30 @@ fn a_reshipped_chunk_is_not_doubled_by_recovery() {
         assert!(!u3.path("rdy").exists() && !u2.path("rdy").exists());
     }
 }
+
+#[test]
+fn recovery_never_follows_a_symlink_put_in_place_of_a_day_file() {
+    // Killed after the append: recovery must roll the day file back. Someone replaced the day
+    // file by a symlink to another file meanwhile; recovery refuses it and leaves the target.
+    let mut s = Scenario::new(false);
+    s.add(4);
+    let out = s.run(Some("appended:1"));
+    assert!(killed(&out), "the failpoint kills: {}", ended(&out));
+    let day = Server::files(&s.server.oper_dir())
+        .into_iter()
+        .map(|p| s.server.oper_dir().join(p))
+        .find(|p| !p.to_string_lossy().ends_with(".gz"))
+        .expect("a plain day file was appended to");
+    let victim = s.server.state_dir().join("not-a-day-file");
+    let precious = b"someone else's data, not to be truncated".repeat(1000);
+    std::fs::write(&victim, &precious).expect("victim");
+    std::fs::remove_file(&day).expect("remove day file");
+    std::os::unix::fs::symlink(&victim, &day).expect("symlink");
+    let out = s.run(None);
+    assert_eq!(out.status.code(), Some(74), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot open"), "{}", stderr(&out));
+    assert!(
+        std::fs::read(&victim).expect("victim") == precious,
+        "the symlink's target is untouched"
+    );
+}

@@ -1046,8 +1046,10 @@ fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         Err(VerifyError::Bad(reason) | VerifyError::Damaged { reason, .. }) => {
             return Prepared::Bad(upload, reason);
         }
+        // The .out is on our own disk and was opened fine: failing to read it (EIO) is our
+        // side's failure, not the upload's. Stop; the upload waits for the next run.
         Err(VerifyError::Read(e)) => {
-            return Prepared::Bad(upload, format!("cannot read .out: {e}"));
+            return Prepared::Failed(upload, format!("cannot read its .out: {}", error_chain(&e)));
         }
         Err(VerifyError::Write(e)) => {
             return Prepared::Failed(
@@ -1083,6 +1085,7 @@ fn buffer_size(len: u64) -> usize {
     usize::try_from(len).map_or(MAX, |l| l.clamp(4096, MAX))
 }
 
+#[derive(Debug)]
 enum VerifyError {
     /// The upload is bad.
     Bad(String),
@@ -1652,8 +1655,14 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
         out_present: fs::symlink_metadata(&e.out).is_ok(),
         archived: fs::symlink_metadata(&e.archive).is_ok(),
     });
+    // Day files are opened as a pass opens them: a symlink put in place of one is refused,
+    // never followed (its target is not ours to truncate or append to).
     for (path, size) in &plan.truncate {
-        match OpenOptions::new().write(true).open(path) {
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+        {
             Ok(file) => {
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);
                 if len > *size {
@@ -1687,6 +1696,7 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
             .create(true)
             .truncate(false)
             .mode(0o644)
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(day)
             .map_err(|e| {
                 Fatal::io(format!(
@@ -1704,7 +1714,11 @@ fn recover(journal: &mut Journal, entries: &[Entry], ledger: &mut Ledger) -> Res
         // Exactly the ranges appended the first time: chunks ingested before (a reshipped
         // chunk) were left out then and stay out now.
         let source: io::Result<Box<dyn Read>> = match source {
-            Source::Out(out) => File::open(out).map(|f| Box::new(f) as Box<dyn Read>),
+            Source::Out(out) => OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_NOFOLLOW)
+                .open(out)
+                .map(|f| Box::new(f) as Box<dyn Read>),
             Source::Archive(archive) => open_decoded(archive)
                 .map(|d| Box::new(d) as Box<dyn Read>)
                 .map_err(|e| io::Error::other(e.to_string())),
@@ -1792,6 +1806,18 @@ mod tests {
             self.0 = &self.0[n..];
             Ok(n)
         }
+    }
+
+    #[test]
+    fn a_read_failure_is_ours_not_the_uploads() {
+        // A descriptor whose reads fail (a directory gives EISDIR; a failing disk EIO).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = File::open(dir.path()).expect("open");
+        let verified = verify(&file, 128, &[], &mut io::sink(), false);
+        assert!(
+            matches!(verified, Err(VerifyError::Read(_))),
+            "{verified:?}"
+        );
     }
 
     #[test]
