@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use process_argus::cli::{Cli, Command, PassArgs};
 use process_argus::config::{self, Config, Format};
-use process_argus::{exit, logging, pass, status, watch};
+use process_argus::{engine, exit, logging, status, watch};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -18,13 +18,13 @@ fn main() -> ExitCode {
         _ => given,
     };
     logging::init("process_argus", verbosity);
-    pass::raise_open_file_limit();
+    engine::raise_open_file_limit();
     let config = cli.global.config;
     let code = match cli.command {
         Some(Command::CheckConfig) => check_config(config),
         Some(Command::ConvertConfig { file }) => convert_config(&file),
         Some(Command::Watch) => match load(config) {
-            Ok((config, _, path)) => watch::run(&path, config, pass::Options::default()),
+            Ok((config, _, path)) => watch::run(&path, config, engine::Options::default()),
             Err(code) => code,
         },
         Some(Command::Status { json }) => match load(config) {
@@ -50,7 +50,7 @@ fn check_config(explicit: Option<PathBuf>) -> u8 {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let problems = pass::preflight(&config);
+    let problems = engine::preflight(&config);
     if !problems.is_empty() {
         for p in &problems {
             log::error!("{p}");
@@ -87,12 +87,12 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> u8 {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let options = pass::Options {
+    let options = engine::Options {
         wait: args.wait,
         dry_run: args.dry_run,
-        ..pass::Options::default()
+        ..engine::Options::default()
     };
-    let outcome = pass::run(&config, &options, time::OffsetDateTime::now_utc());
+    let outcome = engine::run(&config, &options, time::OffsetDateTime::now_utc());
     if args.json {
         say(&outcome.summary.json());
     } else if !args.dry_run || outcome.summary.failed.is_some() {

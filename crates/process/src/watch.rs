@@ -27,8 +27,8 @@ use time::OffsetDateTime;
 
 use crate::config::{self, Config};
 use crate::dropzone::Found;
+use crate::engine::{Engine, Fatal, Options};
 use crate::exit;
-use crate::pass::{Engine, Fatal, Options};
 
 /// How often retention and compression run.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);

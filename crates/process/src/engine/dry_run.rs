@@ -1,0 +1,181 @@
+//! `--dry-run`: what a pass would ingest, quarantine and purge, printed on stdout, with nothing
+//! changed; and the reading of archive names (their client) that the purge shares.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use argus_core::codec::Compression;
+use argus_core::escape::EscapedPath;
+use argus_core::host::Hostname;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::dropzone::{self, Upload};
+use crate::report::Summary;
+use crate::{dayfile, exit};
+
+use super::error::{Fatal, error_chain};
+use super::preflight::preflight;
+use super::prepare::{already_archived, archive_name, open_checked, salvageable};
+use super::verify::{VerifyError, verify};
+
+/// `--dry-run`: what a pass would do, on stdout; changes nothing.
+pub(super) fn dry_run(
+    config: &Config,
+    now: OffsetDateTime,
+    summary: &mut Summary,
+) -> Result<(), Fatal> {
+    let problems = preflight(config);
+    if !problems.is_empty() {
+        return Err(Fatal {
+            code: exit::CONFIG,
+            message: problems.join("; "),
+        });
+    }
+    {
+        let found = dropzone::scan(config, now)
+            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
+        let mut out = io::stdout().lock();
+        let mut say = |line: String| {
+            let _ignored = writeln!(out, "{line}");
+        };
+        for (upload, reason) in &found.invalid {
+            say(format!(
+                "would quarantine {}: {reason}",
+                upload.display_name()
+            ));
+            summary.quarantined += 1;
+        }
+        for upload in found.complete {
+            match check_only(config, &upload) {
+                Ok((host, len)) => {
+                    let (day, _) = dayfile::target(&config.oper_dir, &host, upload.day());
+                    if len == 0 {
+                        say(format!(
+                            "would archive {} (empty: nothing to append)",
+                            upload.display_name()
+                        ));
+                        summary.empty += 1;
+                    } else {
+                        say(format!(
+                            "would append {} ({len} bytes) to {}",
+                            upload.display_name(),
+                            EscapedPath(&day)
+                        ));
+                        summary.ingested += 1;
+                        summary.bytes += len;
+                    }
+                }
+                Err(reason) => {
+                    say(format!(
+                        "would quarantine {}: {reason}",
+                        upload.display_name()
+                    ));
+                    summary.quarantined += 1;
+                }
+            }
+        }
+        for orphan in &found.orphans {
+            say(format!("orphaned (no .rdy): {}", EscapedPath(orphan)));
+        }
+        let names = dir_names(&config.oper_dir).unwrap_or_default();
+        for d in dayfile::closed_days(&names, now, config.oper_compress_after_days) {
+            if config.oper_codec.compression() != Compression::None {
+                say(format!("would compress {} ({})", d.name, config.oper_codec));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The client id of an archived upload's name `CLIENT_YYYYMMDDHHMMSS[_...]_JOB.out[.sfx]`.
+pub(super) fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
+    let (base, _) = Compression::split_suffix(name);
+    let stem = base.strip_suffix(".out")?;
+    stem.strip_suffix(job)?.strip_suffix('_')?;
+    dropzone::client_of_stem(stem)
+}
+
+pub(super) fn dir_names(dir: &Path) -> Result<Vec<String>, Fatal> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| {
+        Fatal::io(format!(
+            "cannot read {}: {}",
+            EscapedPath(dir),
+            error_chain(&e)
+        ))
+    })? {
+        let entry = entry.map_err(|e| {
+            Fatal::io(format!(
+                "cannot read {}: {}",
+                EscapedPath(dir),
+                error_chain(&e)
+            ))
+        })?;
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+pub(super) fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, u64), String> {
+    let (host, out, len, manifests) = open_checked(upload)?;
+    let archive = config
+        .archive_dir
+        .join(archive_name(upload, config.archive_codec));
+    if archive.exists() {
+        return Err(already_archived(&archive));
+    }
+    let mut sink = io::sink();
+    verify(&out, len, &manifests, &mut sink, false).map_err(|e| match e {
+        VerifyError::Damaged {
+            reason,
+            valid_len,
+            records,
+            ..
+        } if salvageable(config, &manifests, valid_len) => format!(
+            "{reason}; its first {valid_len} bytes ({records} complete records) would be appended before (damaged_uploads = \"salvage\")"
+        ),
+        VerifyError::Bad(reason) | VerifyError::Damaged { reason, .. } => reason,
+        VerifyError::Read(e) => format!("cannot read .out: {e}"),
+        VerifyError::Write(e) => format!("cannot write: {e}"),
+    })?;
+    Ok((host, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_names_give_their_client() {
+        let job = "harvest_argus";
+        assert_eq!(
+            archive_client("client1_20261127000000_harvest_argus.out.gz", job),
+            Some("client1")
+        );
+        assert_eq!(
+            archive_client("site_2_20261127000000_4242_harvest_argus.out", job),
+            Some("site_2")
+        );
+        assert_eq!(
+            archive_client("a.b-c_20261127000000_x_y_harvest_argus.out.xz", job),
+            Some("a.b-c")
+        );
+        assert_eq!(
+            archive_client("client1_20261127000000_other.out.gz", job),
+            None
+        );
+        assert_eq!(
+            archive_client("client1_2026112700000_harvest_argus.out", job),
+            None
+        );
+        assert_eq!(
+            archive_client("_20261127000000_harvest_argus.out", job),
+            None
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! Maintenance after the ingest: purging archives past `archive_days` and compressing the day
+//! files of closed days.
+
+use argus_core::escape::EscapedPath;
+use argus_core::retention;
+use time::OffsetDateTime;
+
+use crate::{dayfile, dropzone};
+
+use super::Engine;
+use super::dry_run::{archive_client, dir_names};
+use super::error::{Fatal, error_chain};
+
+impl Engine {
+    pub(super) fn purge(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+        let config = &self.config;
+        if config.archive_days == 0 {
+            return Ok(());
+        }
+        let entries = retention::list(&config.archive_dir)?;
+        let selection = dropzone::selection(config).map_err(Fatal::io)?;
+        let mut clients: Vec<String> = entries
+            .iter()
+            .filter_map(|e| archive_client(&e.name, &config.job))
+            .filter(|c| selection.matches_client(c))
+            .map(str::to_owned)
+            .collect();
+        clients.sort();
+        clients.dedup();
+        let policy = retention::Policy {
+            max_age_days: config.archive_days,
+            ..retention::Policy::default()
+        };
+        for client in clients {
+            let pattern = retention::NamePattern::upload_archive(&client, &config.job)?;
+            let plan = retention::plan(&entries, &pattern, &policy, now);
+            for d in &plan {
+                log::info!(
+                    "purging archive {} (older than {} days)",
+                    d.name,
+                    config.archive_days
+                );
+            }
+            self.summary.purged += retention::apply(&config.archive_dir, &plan)?.len() as u64;
+        }
+        Ok(())
+    }
+
+    pub(super) fn compress(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+        let config = &self.config;
+        let names = dir_names(&config.oper_dir)?;
+        let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
+        let done = dayfile::compress_days(
+            &config.oper_dir,
+            &days,
+            config.oper_codec,
+            self.options.threads,
+        );
+        self.summary.compressed += done.done.len() as u64;
+        for (path, e) in done.failed {
+            let message = format!(
+                "cannot compress {}: {}",
+                EscapedPath(&path),
+                error_chain(&e)
+            );
+            log::error!("{message}");
+            self.trouble.get_or_insert(message);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,551 @@
+//! One pass over the dropzone (SPEC §4 steps 1-7), exactly once.
+//!
+//! Uploads are handled in batches, so that syncing, which dominates the cost of small files, is
+//! paid per batch and not per upload:
+//!
+//! 1. **prepare** (on every core): open the parts safely, validate the host name, check the
+//!    manifest (bytes and SHA-256 per chunk) and walk the argus records of `.out`, while
+//!    compressing it into a temporary archive file in the same read;
+//! 2. **journal**: one line per upload (day file, its size before the append, archive), synced;
+//! 3. **append** every `.out`, oldest first, to its day file (`copy_file_range`, or a new
+//!    compressed member when the day was already compressed), then sync each day file once;
+//! 4. **archive**: sync the archive data, rename the archives into place, sync the directory;
+//!    then record the batch's chunks, uploads and duplicates in the ledger;
+//! 5. **remove** the groups (`.rdy` last) and sync the dropzone directories;
+//! 6. clear the journal.
+//!
+//! A crash between any two steps is repaired by [`crate::journal::plan_recovery`] at the next
+//! start; a failed write (a full disk) is repaired the same way at once, and the pass stops with
+//! exit status 74.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use argus_core::escape::EscapedPath;
+use argus_core::lock::{Contention, Lock};
+use argus_core::publish;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::dropzone::{self, Bad, Found, Upload};
+use crate::journal::Journal;
+use crate::ledger::{Fact, Ledger, Seen};
+use crate::report::Summary;
+use crate::{dayfile, exit};
+
+mod commit;
+mod dry_run;
+mod error;
+mod limits;
+mod maintain;
+mod preflight;
+mod prepare;
+mod ranges;
+mod recover;
+mod verify;
+
+pub use error::{Fatal, error_chain};
+pub use limits::raise_open_file_limit;
+pub use preflight::preflight;
+
+use self::commit::commit;
+use self::dry_run::{dir_names, dry_run};
+use self::limits::{open_file_limit, uploads_within};
+use self::prepare::{Good, Prepared, already_archived, prepare_all};
+use self::recover::recover;
+
+/// How a pass runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Wait for the lock instead of failing with [`exit::LOCKED`].
+    pub wait: bool,
+    /// Report what would be done on stdout; change nothing.
+    pub dry_run: bool,
+    /// At most this many uploads per batch (one journal sync, one set of fsyncs).
+    pub batch_uploads: usize,
+    /// At most about this many bytes of `.out` per batch.
+    pub batch_bytes: u64,
+    /// Threads that validate and compress uploads.
+    pub threads: usize,
+    /// When set (by a signal), work stops between two batches.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait: false,
+            dry_run: false,
+            batch_uploads: 256,
+            batch_bytes: 1 << 30,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            stop: None,
+        }
+    }
+}
+
+/// The result of a pass.
+#[derive(Debug)]
+pub struct Outcome {
+    /// What was done.
+    pub summary: Summary,
+    /// The exit status for the process.
+    pub exit_code: u8,
+}
+
+/// Runs one pass. Never panics on bad input; every failure ends up in the outcome.
+pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
+    let started = Instant::now();
+    if options.dry_run {
+        let mut summary = Summary::default();
+        let result = dry_run(config, now, &mut summary);
+        summary.elapsed = started.elapsed();
+        return finish(summary, result.map(|()| None));
+    }
+    let result = Engine::start(config.clone(), options.clone()).and_then(|mut engine| {
+        let found = engine.scan(now)?;
+        for orphan in &found.orphans {
+            log::warn!(
+                "orphaned upload data without .rdy (a failed upload?): {}",
+                EscapedPath(orphan)
+            );
+        }
+        engine.ingest(found)?;
+        engine.maintain(now)?;
+        Ok(engine)
+    });
+    match result {
+        Ok(mut engine) => {
+            let (mut summary, trouble) = engine.take_summary();
+            summary.elapsed = started.elapsed();
+            finish(summary, Ok(trouble))
+        }
+        Err(fatal) => {
+            let summary = Summary {
+                elapsed: started.elapsed(),
+                ..Summary::default()
+            };
+            finish(summary, Err(fatal))
+        }
+    }
+}
+
+/// Maps what happened to an exit status.
+fn finish(mut summary: Summary, result: Result<Option<String>, Fatal>) -> Outcome {
+    let exit_code = match result {
+        Ok(Some(message)) => {
+            summary.failed = Some(message);
+            exit::IO
+        }
+        Ok(None) if summary.quarantined > 0 => exit::QUARANTINED,
+        Ok(None) => exit::OK,
+        Err(fatal) => {
+            log::error!("{}", fatal.message);
+            summary.failed = Some(fatal.message);
+            fatal.code
+        }
+    };
+    Outcome { summary, exit_code }
+}
+
+/// A process_argus that holds the lock: set up and recovered once, then ingests and maintains
+/// for as long as it lives (one pass, or the daemon).
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    options: Options,
+    _lock: Lock,
+    journal: Journal,
+    ledger: Ledger,
+    summary: Summary,
+    /// The archives committed by this `ingest` so far (see `finish_batch`).
+    committed_archives: std::collections::BTreeSet<PathBuf>,
+    /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
+    /// the run exits 74.
+    trouble: Option<String>,
+}
+
+impl Engine {
+    /// Checks the directories, takes the lock and repairs what an interrupted run left: temporary
+    /// files, quarantine moves, the journal (rolling back or finishing appends), compressions.
+    pub fn start(config: Config, mut options: Options) -> Result<Engine, Fatal> {
+        options.batch_uploads = options.batch_uploads.min(uploads_within(open_file_limit()));
+        let problems = preflight(&config);
+        if !problems.is_empty() {
+            return Err(Fatal {
+                code: exit::CONFIG,
+                message: problems.join("; "),
+            });
+        }
+        let mut dirs = vec![
+            &config.oper_dir,
+            &config.archive_dir,
+            &config.state_dir,
+            &config.quarantine_dir,
+        ];
+        if let Some(log_dir) = &config.log_dir {
+            dirs.push(log_dir);
+        }
+        for dir in dirs {
+            publish::create_dir_all_durably(dir)?;
+        }
+        if let Some(log_dir) = &config.log_dir {
+            crate::logging::log_to_file(log_dir, "process_argus.log").map_err(|e| {
+                Fatal::io(format!(
+                    "cannot open the log in {}: {e}",
+                    EscapedPath(log_dir)
+                ))
+            })?;
+        }
+        let contention = if options.wait {
+            Contention::Wait
+        } else {
+            Contention::Fail
+        };
+        let lock = Lock::acquire(config.state_dir.join("lock"), contention)?;
+
+        // Under the lock nobody else writes here: temporary files are leftovers of a crash.
+        for dir in [&config.archive_dir, &config.oper_dir] {
+            publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
+        }
+        dropzone::recover_quarantine(&config.quarantine_dir).map_err(|e| {
+            Fatal::io(format!(
+                "cannot recover the quarantine: {}",
+                error_chain(&e)
+            ))
+        })?;
+        let mut ledger = Ledger::open(&config.state_dir)
+            .map_err(|e| Fatal::io(format!("cannot open the ledger: {}", error_chain(&e))))?;
+        let (mut journal, entries) = Journal::open(&config.state_dir)
+            .map_err(|e| Fatal::io(format!("cannot open the journal: {}", error_chain(&e))))?;
+        let recovered = recover(&mut journal, &entries, &mut ledger)? as u64;
+        ledger
+            .compact_if_needed()
+            .map_err(|e| Fatal::io(format!("cannot compact the ledger: {}", error_chain(&e))))?;
+        let names = dir_names(&config.oper_dir)?;
+        dayfile::settle(&config.oper_dir, &names)?;
+        Ok(Engine {
+            config,
+            options,
+            _lock: lock,
+            journal,
+            ledger,
+            summary: Summary {
+                recovered,
+                ..Summary::default()
+            },
+            committed_archives: std::collections::BTreeSet::new(),
+            trouble: None,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Takes a new configuration (SIGHUP). The state directory cannot change while running.
+    pub fn reload(&mut self, config: Config) -> Result<(), String> {
+        if config.state_dir != self.config.state_dir {
+            return Err(format!(
+                "state_dir cannot change while running (from {} to {}); restart instead",
+                EscapedPath(&self.config.state_dir),
+                EscapedPath(&config.state_dir)
+            ));
+        }
+        let problems = preflight(&config);
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        for dir in [
+            &config.oper_dir,
+            &config.archive_dir,
+            &config.quarantine_dir,
+        ] {
+            publish::create_dir_all_durably(dir).map_err(|e| error_chain(&e))?;
+        }
+        if let Some(log_dir) = &config.log_dir {
+            publish::create_dir_all_durably(log_dir).map_err(|e| error_chain(&e))?;
+            crate::logging::log_to_file(log_dir, "process_argus.log")
+                .map_err(|e| format!("cannot open the log: {e}"))?;
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    /// What was done since the last call, and any non-fatal trouble.
+    pub fn take_summary(&mut self) -> (Summary, Option<String>) {
+        (std::mem::take(&mut self.summary), self.trouble.take())
+    }
+
+    /// Scans the whole dropzone (read-only).
+    pub fn scan(&mut self, now: OffsetDateTime) -> Result<Found, Fatal> {
+        let found = dropzone::scan(&self.config, now)
+            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
+        self.summary.in_flight = found.in_flight;
+        self.summary.orphans = found.orphans.len() as u64;
+        self.summary.foreign = found.foreign;
+        Ok(found)
+    }
+
+    /// Scans one group (the daemon, on a `.rdy` event).
+    pub fn scan_group(&mut self, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, Fatal> {
+        dropzone::scan_group(&self.config, dir, stem)
+            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))
+    }
+
+    /// Quarantines the invalid groups and ingests the complete ones, in batches, oldest first.
+    pub fn ingest(&mut self, found: Found) -> Result<(), Fatal> {
+        for (bad, reason) in found.invalid {
+            self.quarantine(&bad, &reason);
+        }
+        // Batches grow from an eighth of the full size, so that the first commit, which nothing
+        // overlaps, starts soon.
+        let mut batches: Vec<Vec<Upload>> = Vec::new();
+        let mut batch: Vec<Upload> = Vec::new();
+        let mut batch_bytes = 0;
+        let mut cap = (self.options.batch_uploads / 8).max(1);
+        for upload in found.complete {
+            batch_bytes += upload.out_len();
+            batch.push(upload);
+            if batch.len() >= cap || batch_bytes >= self.options.batch_bytes {
+                batches.push(std::mem::take(&mut batch));
+                batch_bytes = 0;
+                cap = (cap * 2).min(self.options.batch_uploads);
+            }
+        }
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+        // A pipeline: batches are prepared (read, checked, compressed: CPU) one after the other
+        // on their own threads while earlier ones are committed (syncs, renames, unlinks: mostly
+        // waiting on the disk). One prepared batch may wait while the next is prepared, so the
+        // cores keep busy while a commit waits on the device; at most three batches are open.
+        let config = self.config.clone();
+        let config = &config;
+        let threads = self.options.threads;
+        self.committed_archives.clear();
+        std::thread::scope(|scope| {
+            let (ready, prepared) = std::sync::mpsc::sync_channel(1);
+            let preparer = scope.spawn(move || {
+                for batch in batches {
+                    let result = prepare_all(config, batch, threads);
+                    let failed = result.is_err();
+                    // A closed channel: the committer stopped; what was prepared is dropped,
+                    // which removes its temporary archives.
+                    if ready.send(result).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let committed = (|| {
+                for batch in &prepared {
+                    let batch = batch?;
+                    if self.stopping() {
+                        return Ok(());
+                    }
+                    self.finish_batch(batch)?;
+                }
+                Ok(())
+            })();
+            drop(prepared);
+            let joined = preparer
+                .join()
+                .map_err(|_| Fatal::io("a thread preparing uploads panicked"));
+            committed.and(joined)
+        })
+    }
+
+    fn stopping(&self) -> bool {
+        self.options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Retention of archives and compression of closed days.
+    pub fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+        self.purge(now)?;
+        self.compress(now)
+    }
+
+    fn quarantine(&mut self, upload: &Bad, reason: &str) {
+        match dropzone::quarantine(upload, &self.config.quarantine_dir, reason) {
+            Ok(place) => {
+                self.summary.quarantined += 1;
+                log::warn!(
+                    "quarantined {} to {}: {reason}",
+                    upload.display_name(),
+                    EscapedPath(&place)
+                );
+            }
+            Err(e) => {
+                let message = format!(
+                    "cannot quarantine {} ({reason}): {}; it stays in the dropzone",
+                    upload.display_name(),
+                    error_chain(&e)
+                );
+                log::error!("{message}");
+                self.trouble.get_or_insert(message);
+            }
+        }
+    }
+
+    /// Quarantines what preparing found bad, leaves out chunks already ingested, and commits.
+    fn finish_batch(&mut self, prepared: Vec<Prepared>) -> Result<(), Fatal> {
+        let mut good = Vec::new();
+        let mut archives = std::collections::BTreeSet::new();
+        for p in prepared {
+            match p {
+                // Prepared while an earlier batch was committed, which took the same archive
+                // name (same stem in another directory): it waits in the quarantine.
+                Prepared::Good(g) if self.committed_archives.contains(g.archive_dest()) => {
+                    let reason = already_archived(g.archive_dest());
+                    self.quarantine(&Bad::Upload(g.upload), &reason);
+                }
+                // Two groups of one name (in two directories) would share an archive, and the
+                // journal could not tell them apart: the second waits in the quarantine.
+                Prepared::Good(g) if !archives.insert(g.archive_dest().to_path_buf()) => {
+                    let reason = format!(
+                        "an upload of the same name, from another directory, is ingested in this pass and takes the archive {}",
+                        EscapedPath(g.archive_dest())
+                    );
+                    self.quarantine(&Bad::Upload(g.upload), &reason);
+                }
+                Prepared::Good(g) => good.push(*g),
+                Prepared::Bad(upload, reason) => self.quarantine(&Bad::Upload(upload), &reason),
+                Prepared::Failed(upload, e) => {
+                    return Err(Fatal::io(format!(
+                        "cannot prepare {}: {e}",
+                        upload.display_name()
+                    )));
+                }
+            }
+        }
+        if good.is_empty() {
+            return Ok(());
+        }
+        let duplicates = self.sort_out_chunks(&mut good);
+        let done: Vec<(String, u64, u64, String, bool)> = good
+            .iter()
+            .map(|g| {
+                (
+                    g.upload.display_name(),
+                    g.append_len(),
+                    g.records,
+                    g.host.to_string(),
+                    g.salvaged.is_some(),
+                )
+            })
+            .collect();
+        let dup_count = duplicates.len() as u64;
+        self.committed_archives
+            .extend(good.iter().map(|g| g.archive_dest().to_path_buf()));
+        let result = commit(
+            &self.config,
+            &mut self.journal,
+            &mut self.ledger,
+            good,
+            duplicates,
+        );
+        match result {
+            Ok(days) => {
+                for (name, len, records, host, salvaged) in done {
+                    if salvaged {
+                        // In the quarantine (logged there), though its records were appended.
+                        self.summary.quarantined += 1;
+                        self.summary.bytes += len;
+                        continue;
+                    }
+                    if len == 0 {
+                        self.summary.empty += 1;
+                    } else {
+                        self.summary.ingested += 1;
+                        self.summary.bytes += len;
+                    }
+                    let s = if records == 1 { "" } else { "s" };
+                    log::info!(
+                        "ingested {name} ({len} bytes, {records} record{s}) for host {host}"
+                    );
+                }
+                self.summary.day_files += days;
+                self.summary.duplicates += dup_count;
+                Ok(())
+            }
+            Err(fatal) => {
+                // Roll back what the journal knows right away, so nothing half done stays.
+                match Journal::open(&self.config.state_dir) {
+                    Ok((mut journal, entries)) => {
+                        if let Err(again) = recover(&mut journal, &entries, &mut self.ledger) {
+                            log::error!(
+                                "rolling back after the failure failed too ({}); the next start repairs it from the journal",
+                                again.message
+                            );
+                        }
+                        self.journal = journal;
+                    }
+                    Err(e) => log::error!(
+                        "cannot reopen the journal to roll back ({e}); the next start repairs it"
+                    ),
+                }
+                Err(fatal)
+            }
+        }
+    }
+
+    /// Decides, chunk by chunk (from the manifests), what each upload appends: chunks the ledger
+    /// (or an earlier upload of this batch) already has are left out and returned as duplicate
+    /// facts; the rest are the upload's new chunks.
+    fn sort_out_chunks(&self, good: &mut [Good]) -> Vec<Fact> {
+        let mut duplicates = Vec::new();
+        let mut in_batch: BTreeMap<(String, u64), String> = BTreeMap::new();
+        for g in good.iter_mut() {
+            if g.manifests.is_empty() {
+                continue;
+            }
+            let mut segments: Vec<(u64, u64)> = Vec::new();
+            let mut offset = 0;
+            for m in &g.manifests {
+                let key = (m.host.to_string(), m.seq);
+                let sha = crate::ledger::short_hash(&m.sha256);
+                let seen = match in_batch.get(&key) {
+                    Some(known) if *known == sha => Seen::Duplicate,
+                    Some(_) => Seen::Reused,
+                    None => self.ledger.check(&key.0, key.1, &sha),
+                };
+                if seen == Seen::Reused {
+                    log::warn!(
+                        "{}: chunk seq {} of host {} was seen before with other content (was the sensor's state reset?); appended",
+                        g.upload.display_name(),
+                        m.seq,
+                        m.host
+                    );
+                }
+                if seen == Seen::Duplicate {
+                    log::warn!(
+                        "{}: chunk seq {} of host {} was ingested before; not appended again",
+                        g.upload.display_name(),
+                        m.seq,
+                        m.host
+                    );
+                    duplicates.push(Fact::Duplicate {
+                        host: key.0,
+                        seq: key.1,
+                    });
+                } else {
+                    in_batch.insert(key.clone(), sha.clone());
+                    g.new_chunks.push((key.0, key.1, sha));
+                    match segments.last_mut() {
+                        Some(last) if last.0 + last.1 == offset => last.1 += m.bytes,
+                        _ if m.bytes > 0 => segments.push((offset, m.bytes)),
+                        _ => {}
+                    }
+                }
+                offset += m.bytes;
+            }
+            g.segments = segments;
+        }
+        duplicates
+    }
+}

@@ -1,0 +1,44 @@
+//! The checks made before a pass starts, by `Engine::start`, the dry run and `check-config`:
+//! every problem at once.
+
+use std::fs;
+
+use argus_core::escape::EscapedPath;
+
+use crate::config::Config;
+
+/// Problems that would stop a pass before it starts (for `check-config`): the dropzone must
+/// exist; the other directories must exist or be creatable.
+pub fn preflight(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    match fs::metadata(&config.drop_dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => problems.push(format!(
+            "drop_dir {} is not a directory",
+            EscapedPath(&config.drop_dir)
+        )),
+        Err(e) => problems.push(format!("drop_dir {}: {e}", EscapedPath(&config.drop_dir))),
+    }
+    let mut dirs = vec![
+        ("oper_dir", &config.oper_dir),
+        ("archive_dir", &config.archive_dir),
+        ("state_dir", &config.state_dir),
+        ("quarantine_dir", &config.quarantine_dir),
+    ];
+    if let Some(log_dir) = &config.log_dir {
+        dirs.push(("log_dir", log_dir));
+    }
+    for (name, dir) in dirs {
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => problems.push(format!("{name} {} is not a directory", EscapedPath(dir))),
+            Err(_) => {
+                let existing = dir.ancestors().find(|a| a.exists());
+                if existing.is_some_and(|a| !a.is_dir()) {
+                    problems.push(format!("{name} {} cannot be created", EscapedPath(dir)));
+                }
+            }
+        }
+    }
+    problems
+}

@@ -1,0 +1,291 @@
+//! Preparing uploads on every core: the parts opened safely, the host name and manifests
+//! checked, `.out` verified and compressed into its staged archive in the same read. The result
+//! is a [`Prepared`] upload: good (to commit), bad (to quarantine) or failed (our side: stop).
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use argus_core::codec::{Codec, Compression};
+use argus_core::escape::EscapedPath;
+use argus_core::host::Hostname;
+use argus_core::manifest::Manifest;
+use argus_core::publish::{Publisher, Staged};
+use argus_core::record::Version;
+use time::Date;
+
+use crate::config::Config;
+use crate::dropzone::Upload;
+
+use super::error::{Fatal, error_chain};
+use super::verify::{VerifyError, Walked, verify};
+
+/// An upload validated and ready to commit.
+#[derive(Debug)]
+pub(super) struct Good {
+    pub(super) upload: Upload,
+    pub(super) host: Hostname,
+    pub(super) day: Date,
+    pub(super) out: File,
+    pub(super) len: u64,
+    pub(super) records: u64,
+    /// The argus version of its last stream.
+    pub(super) version: Option<Version>,
+    pub(super) archive: Archive,
+    pub(super) manifests: Vec<Manifest>,
+    /// Byte ranges `(offset, len)` of `.out` to append: all of it, less chunks already ingested.
+    pub(super) segments: Vec<(u64, u64)>,
+    /// Chunks `(host, seq)` this upload brings for the first time.
+    pub(super) new_chunks: Vec<(String, u64, String)>,
+    /// Why it goes to the quarantine after its complete records were appended (salvage).
+    pub(super) salvaged: Option<String>,
+}
+
+impl Good {
+    pub(super) fn archive_dest(&self) -> &Path {
+        match &self.archive {
+            Archive::Staged(s) => s.dest(),
+            Archive::Move(p) => p,
+        }
+    }
+
+    pub(super) fn append_len(&self) -> u64 {
+        self.segments.iter().map(|s| s.1).sum()
+    }
+}
+
+/// How the raw upload reaches the archive.
+#[derive(Debug)]
+pub(super) enum Archive {
+    /// Compressed (or copied) into a temporary file in the archive directory.
+    Staged(Staged),
+    /// Renamed from the dropzone (no compression, same file system): free.
+    Move(PathBuf),
+}
+
+#[derive(Debug)]
+pub(super) enum Prepared {
+    Good(Box<Good>),
+    /// Bad input: quarantine it.
+    Bad(Upload, String),
+    /// Our side failed (e.g. the archive disk is full): stop.
+    Failed(Upload, String),
+}
+
+/// Prepares uploads on `threads` threads; results keep the uploads' order.
+pub(super) fn prepare_all(
+    config: &Config,
+    uploads: Vec<Upload>,
+    threads: usize,
+) -> Result<Vec<Prepared>, Fatal> {
+    let started = Instant::now();
+    let shared = Shared {
+        config,
+        publisher: Publisher::open(&config.archive_dir)?,
+        archive_dev: fs::metadata(&config.archive_dir).map(|m| m.dev()).ok(),
+    };
+    let n = uploads.len();
+    let slots: Vec<Mutex<Option<Prepared>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let inputs: Vec<Mutex<Option<Upload>>> =
+        uploads.into_iter().map(|u| Mutex::new(Some(u))).collect();
+    let next = AtomicUsize::new(0);
+    let workers = threads.clamp(1, n.max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let Some(upload) = take(&inputs[i]) else {
+                        continue;
+                    };
+                    let result = prepare(&shared, upload);
+                    *slots[i]
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+                }
+            });
+        }
+    });
+    log::debug!("prepared {n} uploads in {:?}", started.elapsed());
+    Ok(slots.into_iter().filter_map(|slot| take(&slot)).collect())
+}
+
+/// What every prepare thread shares: set up once per batch, not once per upload.
+pub(super) struct Shared<'a> {
+    pub(super) config: &'a Config,
+    pub(super) publisher: Publisher,
+    pub(super) archive_dev: Option<u64>,
+}
+
+pub(super) fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
+    m.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
+/// Validation common to a real pass and a dry run: the host name and the safely opened `.out`.
+pub(super) fn open_checked(
+    upload: &Upload,
+) -> Result<(Hostname, File, u64, Vec<Manifest>), String> {
+    let host = upload.hostname()?;
+    let manifests = upload.manifests()?;
+    // Opening checks that it is the very file the scan saw, size included.
+    let out = upload
+        .open_out()
+        .map_err(|e| format!("cannot open .out: {e}"))?;
+    let len = upload.out_len();
+    let claimed: u64 = manifests.iter().map(|m| m.bytes).sum();
+    if !manifests.is_empty() && claimed != len {
+        return Err(format!(
+            "manifest claims {claimed} bytes in {} chunk(s), .out has {len}",
+            manifests.len()
+        ));
+    }
+    Ok((host, out, len, manifests))
+}
+
+/// Whether a damaged upload has its complete records appended: when configured, for an upload
+/// without chunk manifests (a harvest_argus sensor ships a damaged chunk again instead) whose
+/// data begins with whole records.
+pub(super) fn salvageable(config: &Config, manifests: &[Manifest], valid_len: u64) -> bool {
+    config.salvage && manifests.is_empty() && valid_len > 0
+}
+
+pub(super) fn archive_name(upload: &Upload, codec: Codec) -> String {
+    format!("{}.out{}", upload.stem(), codec.suffix())
+}
+
+pub(super) fn already_archived(archive: &Path) -> String {
+    format!(
+        "{} already exists: this upload looks ingested before (e.g. the journal was removed); not appended again, to avoid doubling",
+        EscapedPath(archive)
+    )
+}
+
+pub(super) fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
+    let config = shared.config;
+    let (host, out, len, manifests) = match open_checked(&upload) {
+        Ok(v) => v,
+        Err(reason) => return Prepared::Bad(upload, reason),
+    };
+    let codec = config.archive_codec;
+    let name = archive_name(&upload, codec);
+    if name.len() > 255 {
+        let reason = format!(
+            "its archive name would be {} bytes long, more than a file name can be",
+            name.len()
+        );
+        return Prepared::Bad(upload, reason);
+    }
+    // Salvage keeps the whole upload in the quarantine, so its archive must be a copy.
+    let move_only = codec.compression() == Compression::None
+        && !config.salvage
+        && shared.archive_dev.is_some()
+        && out.metadata().map(|m| m.dev()).ok() == shared.archive_dev;
+    let (archive, verified) = if move_only {
+        let archive_path = config.archive_dir.join(&name);
+        if fs::symlink_metadata(&archive_path).is_ok() {
+            let reason = already_archived(&archive_path);
+            return Prepared::Bad(upload, reason);
+        }
+        let v = verify(&out, len, &manifests, &mut io::sink(), false);
+        (Some(Archive::Move(archive_path)), v)
+    } else {
+        let staged = match shared.publisher.stage(&name) {
+            Ok(s) => s,
+            Err(argus_core::Error::Exists { path }) => {
+                return Prepared::Bad(upload, already_archived(&path));
+            }
+            // A stem so long that its archive name cannot exist: the upload's problem, not ours.
+            Err(e @ argus_core::Error::InvalidName { .. }) => {
+                return Prepared::Bad(upload, format!("cannot be archived: {e}"));
+            }
+            Err(e) => return Prepared::Failed(upload, error_chain(&e)),
+        };
+        let mut staged = staged;
+        let v = {
+            let mut sink = io::BufWriter::with_capacity(buffer_size(len), &mut staged);
+            let mut encoder = codec.encoder(&mut sink);
+            let v = verify(&out, len, &manifests, &mut encoder, config.salvage);
+            // A salvaged upload is archived whole, like any other.
+            let archived = match &v {
+                Ok(_) => true,
+                Err(VerifyError::Damaged { valid_len, .. }) => {
+                    salvageable(config, &manifests, *valid_len)
+                }
+                Err(_) => false,
+            };
+            let finished = archived.then(|| encoder.finish().map(drop));
+            match (v, finished) {
+                (v, Some(Ok(()))) => sink.flush().map_err(VerifyError::Write).and(v),
+                (_, Some(Err(e))) => Err(VerifyError::Write(e)),
+                (Err(e), None) => Err(e),
+                (Ok(_), None) => Err(VerifyError::Write(io::Error::other("unreachable"))),
+            }
+        };
+        (Some(Archive::Staged(staged)), v)
+    };
+    let mut segments = if len == 0 { Vec::new() } else { vec![(0, len)] };
+    let mut salvaged = None;
+    let walked = match verified {
+        Ok(walked) => walked,
+        Err(VerifyError::Damaged {
+            reason,
+            valid_len,
+            records,
+            version,
+        }) if salvageable(config, &manifests, valid_len) => {
+            segments = vec![(0, valid_len)];
+            salvaged = Some(format!(
+                "{reason}; its first {valid_len} bytes ({records} complete records) were appended (damaged_uploads = \"salvage\")"
+            ));
+            Walked { records, version }
+        }
+        Err(VerifyError::Bad(reason) | VerifyError::Damaged { reason, .. }) => {
+            return Prepared::Bad(upload, reason);
+        }
+        // The .out is on our own disk and was opened fine: failing to read it (EIO) is our
+        // side's failure, not the upload's. Stop; the upload waits for the next run.
+        Err(VerifyError::Read(e)) => {
+            return Prepared::Failed(upload, format!("cannot read its .out: {}", error_chain(&e)));
+        }
+        Err(VerifyError::Write(e)) => {
+            return Prepared::Failed(
+                upload,
+                format!("cannot write the archive: {}", error_chain(&e)),
+            );
+        }
+    };
+    let Some(archive) = archive else {
+        return Prepared::Failed(upload, "no archive".to_owned());
+    };
+    let day = upload.day();
+    Prepared::Good(Box::new(Good {
+        upload,
+        host,
+        day,
+        out,
+        len,
+        records: walked.records,
+        version: walked.version,
+        archive,
+        manifests,
+        segments,
+        new_chunks: Vec::new(),
+        salvaged,
+    }))
+}
+
+/// The size of an upload's read and write buffers: 256 KiB, or less for a smaller upload (most
+/// are a few dozen KiB, and a zeroed buffer costs its whole size).
+pub(super) fn buffer_size(len: u64) -> usize {
+    const MAX: usize = 256 * 1024;
+    usize::try_from(len).map_or(MAX, |l| l.clamp(4096, MAX))
+}

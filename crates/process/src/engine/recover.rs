@@ -1,0 +1,157 @@
+//! Recovery at start: executes `journal::plan_recovery` for the entries an interrupted batch
+//! left: day files truncated back, data cut off re-appended, finished groups removed, and the
+//! ledger told of the uploads that completed.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+
+use argus_core::append::{append_encoded_exact, truncate_back};
+use argus_core::codec::{Codec, Compression, open_decoded};
+use argus_core::escape::EscapedPath;
+
+use crate::dropzone;
+use crate::journal::{self, Entry, Facts, Journal, Source};
+use crate::ledger::{Fact, Ledger};
+
+use super::error::{Fatal, error_chain};
+use super::ranges::Picked;
+
+/// Acts on the journal of an interrupted run (see [`journal::plan_recovery`]). Returns the number
+/// of uploads it concerned.
+pub(super) fn recover(
+    journal: &mut Journal,
+    entries: &[Entry],
+    ledger: &mut Ledger,
+) -> Result<usize, Fatal> {
+    if entries.is_empty() {
+        journal
+            .clear()
+            .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
+        return Ok(0);
+    }
+    let plan = journal::plan_recovery(entries, |e| Facts {
+        rdy_present: fs::symlink_metadata(&e.rdy).is_ok(),
+        out_present: fs::symlink_metadata(&e.out).is_ok(),
+        archived: fs::symlink_metadata(&e.archive).is_ok(),
+    });
+    // Day files are opened as a pass opens them: a symlink put in place of one is refused,
+    // never followed (its target is not ours to truncate or append to).
+    for (path, size) in &plan.truncate {
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(file) => {
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                if len > *size {
+                    log::warn!(
+                        "recovery: truncating {} from {len} back to {size} bytes (an interrupted append)",
+                        EscapedPath(path)
+                    );
+                }
+                truncate_back(&file, *size).map_err(|e| {
+                    Fatal::io(format!(
+                        "cannot truncate {}: {}",
+                        EscapedPath(path),
+                        error_chain(&e)
+                    ))
+                })?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Fatal::io(format!(
+                    "cannot open {}: {}",
+                    EscapedPath(path),
+                    error_chain(&e)
+                )));
+            }
+        }
+    }
+    for (day, source, segments) in &plan.reappend {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(day)
+            .map_err(|e| {
+                Fatal::io(format!(
+                    "cannot open {}: {}",
+                    EscapedPath(day),
+                    error_chain(&e)
+                ))
+            })?;
+        let (_, compression) = Compression::split_suffix(&day.to_string_lossy());
+        let codec = if compression == Compression::None {
+            Codec::NONE
+        } else {
+            compression.codec()
+        };
+        // Exactly the ranges appended the first time: chunks ingested before (a reshipped
+        // chunk) were left out then and stay out now.
+        let source: io::Result<Box<dyn Read>> = match source {
+            Source::Out(out) => OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_NOFOLLOW)
+                .open(out)
+                .map(|f| Box::new(f) as Box<dyn Read>),
+            Source::Archive(archive) => open_decoded(archive)
+                .map(|d| Box::new(d) as Box<dyn Read>)
+                .map_err(|e| io::Error::other(e.to_string())),
+        };
+        let want: u64 = segments.iter().map(|s| s.1).sum();
+        let result = source
+            .and_then(|src| append_encoded_exact(&file, Picked::new(src, segments), codec, want));
+        result.map_err(|e| {
+            Fatal::io(format!(
+                "cannot re-append to {}: {}",
+                EscapedPath(day),
+                error_chain(&e)
+            ))
+        })?;
+        file.sync_data().map_err(|e| {
+            Fatal::io(format!(
+                "cannot sync {}: {}",
+                EscapedPath(day),
+                error_chain(&e)
+            ))
+        })?;
+        log::warn!(
+            "recovery: appended again to {} data cut off by the rollback",
+            EscapedPath(day)
+        );
+    }
+    for e in &plan.lost {
+        log::error!(
+            "recovery: the data of {} is in neither the dropzone nor the archive; it cannot be restored",
+            EscapedPath(&e.rdy)
+        );
+    }
+    for e in &plan.remove {
+        dropzone::remove_by_rdy(&e.rdy)?;
+        log::info!("recovery: finished removing {}", EscapedPath(&e.rdy));
+    }
+    // Uploads that completed are known to the ledger (again: recording is idempotent).
+    let facts: Vec<Fact> = entries
+        .iter()
+        .filter(|e| !plan.redo.contains(e))
+        .flat_map(Entry::facts)
+        .collect();
+    ledger
+        .record(&facts)
+        .map_err(|e| Fatal::io(format!("cannot write the ledger: {}", error_chain(&e))))?;
+    for e in &plan.redo {
+        log::warn!(
+            "recovery: rolled back the interrupted ingest of {}; it stays in the dropzone and is ingested again",
+            EscapedPath(&e.rdy)
+        );
+    }
+    journal
+        .clear()
+        .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
+    Ok(entries.len())
+}

@@ -1,0 +1,155 @@
+//! One read of an upload's `.out`: the argus record walk, each manifest chunk's byte count and
+//! SHA-256, and the copy to the archive encoder, in constant memory.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use argus_core::manifest::Manifest;
+use argus_core::record::{Version, Walk, Walker};
+use sha2::{Digest, Sha256};
+
+use super::prepare::buffer_size;
+
+#[derive(Debug)]
+pub(super) enum VerifyError {
+    /// The upload is bad.
+    Bad(String),
+    /// The argus data is damaged (or not argus data) after `valid_len` bytes of `records`
+    /// complete records, whose last stream is of `version`.
+    Damaged {
+        reason: String,
+        valid_len: u64,
+        records: u64,
+        version: Option<Version>,
+    },
+    /// Reading the upload failed.
+    Read(io::Error),
+    /// Writing our copy failed.
+    Write(io::Error),
+}
+
+/// What walking an upload found.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Walked {
+    /// Its complete records.
+    pub(super) records: u64,
+    /// The argus version of its last stream (`None` when it holds no record).
+    pub(super) version: Option<Version>,
+}
+
+/// Reads `.out` once: walks the argus records, checks each manifest chunk's SHA-256, and copies
+/// the bytes to `sink` (the archive encoder).
+pub(super) fn verify(
+    out: &File,
+    len: u64,
+    manifests: &[Manifest],
+    sink: &mut dyn Write,
+    whole: bool,
+) -> Result<Walked, VerifyError> {
+    let mut reader = ReadAt { file: out, pos: 0 };
+    let mut walker = Walker::new();
+    let mut buf = vec![0u8; buffer_size(len)];
+    let mut chunk = 0;
+    let mut left = manifests.first().map_or(u64::MAX, |m| m.bytes);
+    let mut hasher = Sha256::new();
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(VerifyError::Read(e)),
+        };
+        let data = &buf[..n];
+        if !walker.is_failed() {
+            walker.feed(data);
+            // Damaged: the rest matters only to a copy of the whole upload.
+            if walker.is_failed() && !whole {
+                break;
+            }
+        }
+        if !manifests.is_empty() {
+            let mut rest = data;
+            while !rest.is_empty() {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                hasher.update(&rest[..take]);
+                rest = &rest[take..];
+                left -= take as u64;
+                if left == 0 {
+                    check_chunk(&manifests[chunk], &mut hasher)?;
+                    chunk += 1;
+                    left = manifests.get(chunk).map_or(u64::MAX, |m| m.bytes);
+                }
+            }
+        }
+        sink.write_all(data).map_err(VerifyError::Write)?;
+    }
+    // Zero-length chunks at the end are checked too.
+    while chunk < manifests.len() && manifests[chunk].bytes == 0 {
+        check_chunk(&manifests[chunk], &mut hasher)?;
+        chunk += 1;
+    }
+    let report = walker.finish();
+    if !report.is_clean() {
+        let reason = match report.walk {
+            // argus 2, or no argus at all: named as such, not as damage.
+            Walk::Corrupt { reason, .. } if reason.is_foreign() => reason.to_string(),
+            walk => format!("argus data is damaged: {walk}"),
+        };
+        return Err(VerifyError::Damaged {
+            reason,
+            valid_len: if report.starts > 0 {
+                report.valid_len
+            } else {
+                0
+            },
+            records: report.records,
+            version: report.version,
+        });
+    }
+    Ok(Walked {
+        records: report.records,
+        version: report.version,
+    })
+}
+
+pub(super) fn check_chunk(m: &Manifest, hasher: &mut Sha256) -> Result<(), VerifyError> {
+    let digest: [u8; 32] = std::mem::take(hasher).finalize().into();
+    if digest != m.sha256 {
+        return Err(VerifyError::Bad(format!(
+            "chunk seq {} of host {} does not match its manifest (sha256 differs)",
+            m.seq, m.host
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a file from a position without moving (or sharing) its cursor.
+pub(super) struct ReadAt<'a> {
+    pub(super) file: &'a File,
+    pub(super) pos: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_failure_is_ours_not_the_uploads() {
+        // A descriptor whose reads fail (a directory gives EISDIR; a failing disk EIO).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = File::open(dir.path()).expect("open");
+        let verified = verify(&file, 128, &[], &mut io::sink(), false);
+        assert!(
+            matches!(verified, Err(VerifyError::Read(_))),
+            "{verified:?}"
+        );
+    }
+}
