@@ -18,7 +18,6 @@
 //! start; a failed write (a full disk) is repaired the same way at once, and the pass stops with
 //! exit status 74.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,10 +29,12 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::dropzone::{self, Bad, Found, Upload};
 use crate::journal::Journal;
-use crate::ledger::{Fact, Ledger, Seen};
+use crate::ledger::{Fact, Ledger};
 use crate::report::Summary;
 use crate::{dayfile, exit};
 
+mod batch;
+mod chunks;
 mod commit;
 mod dry_run;
 mod error;
@@ -300,24 +301,12 @@ impl Engine {
         for (bad, reason) in found.invalid {
             self.quarantine(&bad, &reason);
         }
-        // Batches grow from an eighth of the full size, so that the first commit, which nothing
-        // overlaps, starts soon.
-        let mut batches: Vec<Vec<Upload>> = Vec::new();
-        let mut batch: Vec<Upload> = Vec::new();
-        let mut batch_bytes = 0;
-        let mut cap = (self.options.batch_uploads / 8).max(1);
-        for upload in found.complete {
-            batch_bytes += upload.out_len();
-            batch.push(upload);
-            if batch.len() >= cap || batch_bytes >= self.options.batch_bytes {
-                batches.push(std::mem::take(&mut batch));
-                batch_bytes = 0;
-                cap = (cap * 2).min(self.options.batch_uploads);
-            }
-        }
-        if !batch.is_empty() {
-            batches.push(batch);
-        }
+        let lengths = batch::plan(
+            found.complete.iter().map(Upload::out_len),
+            self.options.batch_uploads,
+            self.options.batch_bytes,
+        );
+        let batches = batch::split(found.complete, &lengths);
         // A pipeline: batches are prepared (read, checked, compressed: CPU) one after the other
         // on their own threads while earlier ones are committed (syncs, renames, unlinks: mostly
         // waiting on the disk). One prepared batch may wait while the next is prepared, so the
@@ -498,53 +487,27 @@ impl Engine {
     /// (or an earlier upload of this batch) already has are left out and returned as duplicate
     /// facts; the rest are the upload's new chunks.
     fn sort_out_chunks(&self, good: &mut [Good]) -> Vec<Fact> {
+        let plans = chunks::plan(good.iter().map(|g| &g.manifests[..]), |host, seq, sha| {
+            self.ledger.check(host, seq, sha)
+        });
         let mut duplicates = Vec::new();
-        let mut in_batch: BTreeMap<(String, u64), String> = BTreeMap::new();
-        for g in good.iter_mut() {
-            if g.manifests.is_empty() {
-                continue;
+        for (g, p) in good.iter_mut().zip(plans) {
+            let Some(p) = p else { continue };
+            for (host, seq) in &p.reused {
+                log::warn!(
+                    "{}: chunk seq {seq} of host {host} was seen before with other content (was the sensor's state reset?); appended",
+                    g.upload.display_name(),
+                );
             }
-            let mut segments: Vec<(u64, u64)> = Vec::new();
-            let mut offset = 0;
-            for m in &g.manifests {
-                let key = (m.host.to_string(), m.seq);
-                let sha = crate::ledger::short_hash(&m.sha256);
-                let seen = match in_batch.get(&key) {
-                    Some(known) if *known == sha => Seen::Duplicate,
-                    Some(_) => Seen::Reused,
-                    None => self.ledger.check(&key.0, key.1, &sha),
-                };
-                if seen == Seen::Reused {
-                    log::warn!(
-                        "{}: chunk seq {} of host {} was seen before with other content (was the sensor's state reset?); appended",
-                        g.upload.display_name(),
-                        m.seq,
-                        m.host
-                    );
-                }
-                if seen == Seen::Duplicate {
-                    log::warn!(
-                        "{}: chunk seq {} of host {} was ingested before; not appended again",
-                        g.upload.display_name(),
-                        m.seq,
-                        m.host
-                    );
-                    duplicates.push(Fact::Duplicate {
-                        host: key.0,
-                        seq: key.1,
-                    });
-                } else {
-                    in_batch.insert(key.clone(), sha.clone());
-                    g.new_chunks.push((key.0, key.1, sha));
-                    match segments.last_mut() {
-                        Some(last) if last.0 + last.1 == offset => last.1 += m.bytes,
-                        _ if m.bytes > 0 => segments.push((offset, m.bytes)),
-                        _ => {}
-                    }
-                }
-                offset += m.bytes;
+            for (host, seq) in p.duplicates {
+                log::warn!(
+                    "{}: chunk seq {seq} of host {host} was ingested before; not appended again",
+                    g.upload.display_name(),
+                );
+                duplicates.push(Fact::Duplicate { host, seq });
             }
-            g.segments = segments;
+            g.new_chunks = p.new.into_iter().map(|((h, s), sha)| (h, s, sha)).collect();
+            g.segments = p.segments;
         }
         duplicates
     }
