@@ -11,6 +11,8 @@
 //! - [`host`] and [`manifest`]: validated host names, and the per-chunk manifest line that
 //!   harvest_argus writes and process_argus checks.
 //! - [`stamp`] and [`escape`]: names with UTC time stamps, and printing untrusted names.
+//! - [`grammar`]: the value grammar both programs' configuration files share (durations, sizes,
+//!   the recipe's shell values).
 //!
 //! The crate never prints and never exits; it returns values and [`Error`]s and logs through the
 //! `log` facade.
@@ -42,6 +44,7 @@ pub mod append;
 pub mod codec;
 mod error;
 pub mod escape;
+pub mod grammar;
 pub mod host;
 pub mod lock;
 pub mod manifest;

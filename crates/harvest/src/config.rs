@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use argus_core::codec::{Codec, Compression};
 use argus_core::escape::EscapedPath;
+use argus_core::grammar::{parse_duration, parse_size};
 use argus_core::host::Hostname;
 use toml::Value;
 
@@ -601,28 +602,7 @@ fn size(value: &Value) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is not a size such as 20000000000, \"512M\" or \"20G\""))
 }
 
-pub(crate) fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let (num, unit) = s.split_at(digits);
-    let n: u64 = num.parse().ok()?;
-    let unit = unit.trim();
-    let shift = match unit
-        .strip_suffix("iB")
-        .or_else(|| unit.strip_suffix('B'))
-        .unwrap_or(unit)
-    {
-        "" => 0,
-        "K" | "k" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return None,
-    };
-    n.checked_mul(1u64 << shift).filter(|&n| n > 0)
-}
-
-/// A duration: `"0"` (never), or a number with `s`, `m`, `h` or `d`, or a whole number of seconds.
+/// A duration (see [`parse_duration`]); zero is `None`, "never".
 fn duration(value: &Value) -> Result<Option<Duration>, String> {
     if let Some(n) = value.as_integer() {
         return u64::try_from(n)
@@ -630,24 +610,11 @@ fn duration(value: &Value) -> Result<Option<Duration>, String> {
             .map_err(|_| format!("{n} must not be negative"));
     }
     let s = string(value)?;
-    parse_duration(s).ok_or_else(|| {
-        format!("{s:?} is not a duration such as \"90s\", \"15m\", \"2h\", \"1d\" or \"0\"")
-    })
-}
-
-pub(crate) fn parse_duration(s: &str) -> Option<Option<Duration>> {
-    let s = s.trim();
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let (num, unit) = s.split_at(digits);
-    let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some((secs > 0).then(|| Duration::from_secs(secs)))
+    parse_duration(s)
+        .map(|d| (!d.is_zero()).then_some(d))
+        .ok_or_else(|| {
+            format!("{s:?} is not a duration such as \"90s\", \"15m\", \"1h30m\", \"1d\" or \"0\"")
+        })
 }
 
 #[cfg(test)]
@@ -797,17 +764,30 @@ interfac = "eth1"
 
     #[test]
     fn sizes_and_durations() {
-        assert_eq!(parse_size("20G"), Some(20 << 30));
-        assert_eq!(parse_size("512MiB"), Some(512 << 20));
-        assert_eq!(parse_size("100"), Some(100));
-        assert_eq!(parse_size("1KB"), Some(1024));
+        // The grammar is argus_core::grammar's; here, how the settings read it.
+        let text = |s: &str| Value::String(s.to_owned());
+        assert_eq!(size(&text("20G")), Ok(20 << 30));
+        assert_eq!(size(&text("512MiB")), Ok(512 << 20));
+        assert_eq!(size(&text("100")), Ok(100));
+        assert_eq!(size(&Value::Integer(100)), Ok(100));
+        assert_eq!(size(&text("1KB")), Ok(1024));
         for bad in ["", "G", "-1", "1X", "0"] {
-            assert_eq!(parse_size(bad), None, "{bad}");
+            assert!(size(&text(bad)).is_err(), "{bad}");
         }
-        assert_eq!(parse_duration("15m"), Some(Some(Duration::from_secs(900))));
-        assert_eq!(parse_duration("0"), Some(None));
-        assert_eq!(parse_duration("90"), Some(Some(Duration::from_secs(90))));
-        assert_eq!(parse_duration("1w"), None);
+        assert!(size(&Value::Integer(0)).is_err());
+        assert_eq!(duration(&text("15m")), Ok(Some(Duration::from_secs(900))));
+        assert_eq!(duration(&text("0")), Ok(None), "zero is never");
+        assert_eq!(duration(&text("90")), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(
+            duration(&Value::Integer(90)),
+            Ok(Some(Duration::from_secs(90)))
+        );
+        assert_eq!(
+            duration(&text("1h30m")),
+            Ok(Some(Duration::from_secs(5400))),
+            "several units, as process_argus reads them"
+        );
+        assert!(duration(&text("1w")).is_err());
     }
 
     #[test]

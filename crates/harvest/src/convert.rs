@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use argus_core::codec::{Codec, Compression};
+use argus_core::grammar::shell_value;
 use argus_core::host::Hostname;
 use toml::Value;
 
@@ -183,63 +184,6 @@ fn key_values(key: &'static str, value: &str) -> Result<KeyValues, String> {
         }
         _ => vec![(key, Value::String(value.to_owned()))],
     })
-}
-
-/// The value of a shell assignment, if it is a plain word: bare, `'single'` or `"double"`
-/// quoted (with `\"`, `\\`, `\$` and `` \` `` escapes), optionally followed by a comment.
-pub(crate) fn shell_value(raw: &str) -> Result<String, String> {
-    const EXPANSION: &str =
-        "the value uses shell expansion ($ or `), which is not converted: write the value out";
-    let mut out = String::new();
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => loop {
-                match chars.next() {
-                    Some('\'') => break,
-                    Some(c) => out.push(c),
-                    None => return Err("the value has an unterminated ' quote".to_owned()),
-                }
-            },
-            '"' => loop {
-                match chars.next() {
-                    Some('"') => break,
-                    Some('\\') => match chars.next() {
-                        Some(c @ ('$' | '`' | '"' | '\\')) => out.push(c),
-                        Some(c) => {
-                            out.push('\\');
-                            out.push(c);
-                        }
-                        None => return Err("the value has an unterminated \" quote".to_owned()),
-                    },
-                    Some('$' | '`') => return Err(EXPANSION.to_owned()),
-                    Some(c) => out.push(c),
-                    None => return Err("the value has an unterminated \" quote".to_owned()),
-                }
-            },
-            '\\' => match chars.next() {
-                Some(c) => out.push(c),
-                None => return Err("the value ends in a backslash".to_owned()),
-            },
-            '$' | '`' => return Err(EXPANSION.to_owned()),
-            ';' | '|' | '&' | '<' | '>' | '(' | ')' => {
-                return Err(format!(
-                    "the value is followed by the shell operator {c:?}; only plain assignments are converted"
-                ));
-            }
-            c if c.is_whitespace() => {
-                let rest = chars.as_str().trim();
-                if rest.is_empty() || rest.starts_with('#') {
-                    break;
-                }
-                return Err(format!(
-                    "more follows the value ({rest:?}); only plain assignments are converted"
-                ));
-            }
-            c => out.push(c),
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use argus_core::codec::{Codec, Compression};
+use argus_core::grammar::{format_duration, parse_duration, shell_value};
+use webjob_drop::name::check_client_pattern;
 
 /// Where `WEBJOB_HOME` points when unset, as in the recipe.
 pub const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
@@ -295,7 +297,7 @@ fn raw_from_recipe(text: &str) -> Result<Raw, Vec<String>> {
                 .push(format!("line {n}: expected key=\"value\", found {line:?}"));
             continue;
         };
-        let value = match unquote(value) {
+        let value = match shell_value(value) {
             Ok(v) => v,
             Err(why) => {
                 raw.problems.push(format!("line {n}: {key}: {why}"));
@@ -331,34 +333,6 @@ fn raw_from_recipe(text: &str) -> Result<Raw, Vec<String>> {
         }
     }
     Ok(raw)
-}
-
-/// Takes the value of a shell assignment literally: `"..."`, `'...'` or a bare word. Anything a
-/// shell would expand is refused rather than guessed.
-fn unquote(value: &str) -> Result<String, String> {
-    let value = value.trim();
-    let (body, double) = if let Some(b) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'))
-    {
-        (b, true)
-    } else if let Some(b) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
-        (b, false)
-    } else {
-        if value.contains(['"', '\'', ' ', '\t']) {
-            return Err(format!(
-                "cannot read {value:?} without a shell: quote the whole value"
-            ));
-        }
-        (value, true)
-    };
-    if double && body.contains(['$', '`', '\\', '"']) {
-        return Err(format!(
-            "{body:?} needs shell expansion, which is never performed: write the literal value"
-        ));
-    }
-    if !double && body.contains('\'') {
-        return Err(format!("{body:?} holds a quote"));
-    }
-    Ok(body.to_owned())
 }
 
 impl Raw {
@@ -414,8 +388,8 @@ impl Raw {
             }
         };
         for c in &clients {
-            if let Err(why) = check_client(c) {
-                problems.push(format!("clients: {c:?} {why}"));
+            if let Err(why) = check_client_pattern(c) {
+                problems.push(format!("clients: {c:?} is not valid: {why}"));
             }
         }
         let job = self
@@ -586,69 +560,6 @@ impl Raw {
     }
 }
 
-fn check_client(c: &str) -> Result<(), &'static str> {
-    if c.is_empty() || c.len() > 64 {
-        return Err("must be 1 to 64 characters");
-    }
-    let glob = c.contains(['*', '?', '[']);
-    let ok = c.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b"_.-".contains(&b) || (glob && b"*?[]!".contains(&b))
-    });
-    if !ok {
-        return Err("may hold only letters, digits, '_', '.', '-' (and * ? [ ] in a glob)");
-    }
-    if glob && globset::Glob::new(c).is_err() {
-        return Err("is not a valid glob");
-    }
-    Ok(())
-}
-
-/// Parses `"90s"`, `"30m"`, `"6h"`, `"2d"`, `"1h30m"`; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse().ok().map(Duration::from_secs);
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        let n: u64 = digits.parse().ok()?;
-        digits.clear();
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    digits.is_empty().then_some(Duration::from_secs(total))
-}
-
-/// Formats a duration the way [`parse_duration`] reads it.
-pub fn format_duration(d: Duration) -> String {
-    let mut s = d.as_secs();
-    if s == 0 {
-        return "0s".to_owned();
-    }
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if s >= size {
-            let _infallible = write!(out, "{}{unit}", s / size);
-            s %= size;
-        }
-    }
-    out
-}
-
 impl Config {
     /// The configuration as commented TOML (what `convert-config` prints).
     pub fn to_toml(&self) -> String {
@@ -811,6 +722,20 @@ mod tests {
     }
 
     #[test]
+    fn recipe_values_follow_the_grammar_harvest_argus_reads() {
+        // Trailing comments, escapes and single quotes, as the sensor side always took them.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "arch_day=\"1\"  # keep a day\narch_dir='/tmp/archive'\narch_zip=\"/bin/gzip -9\"\nclnt_lst=\"client1 client2\"\nlog_dir=/usr/local/integrity/log\ndrop_dir=\"/integrity/in\\\\coming\"\noper_dir=/tmp/oper\\ational\noper_zip=\"/bin/gzip -9\"\n";
+        let (config, format) = load(&write(dir.path(), "process_argus.cfg", text)).expect("valid");
+        assert_eq!(format, Format::Recipe);
+        assert_eq!(config.archive_days, 1);
+        assert_eq!(config.archive_dir, Path::new("/tmp/archive"));
+        assert_eq!(config.drop_dir, Path::new("/integrity/in\\coming"));
+        assert_eq!(config.oper_dir, Path::new("/tmp/operational"));
+        assert_eq!(config.clients, ["client1", "client2"]);
+    }
+
+    #[test]
     fn recipe_files_never_reach_a_shell() {
         let dir = tempfile::tempdir().expect("tempdir");
         for (line, needle) in [
@@ -845,13 +770,13 @@ mod tests {
 
     #[test]
     fn clients_are_ids_or_globs() {
-        assert!(check_client("client_1.a-b").is_ok());
-        assert!(check_client("web*").is_ok());
-        assert!(check_client("*").is_ok());
-        assert!(check_client("../x").is_err());
-        assert!(check_client("a b").is_err());
-        assert!(check_client(&"x".repeat(65)).is_err());
-        assert!(check_client("[").is_err());
+        assert!(check_client_pattern("client_1.a-b").is_ok());
+        assert!(check_client_pattern("web*").is_ok());
+        assert!(check_client_pattern("*").is_ok());
+        assert!(check_client_pattern("../x").is_err());
+        assert!(check_client_pattern("a b").is_err());
+        assert!(check_client_pattern(&"x".repeat(65)).is_err());
+        assert!(check_client_pattern("[").is_err());
     }
 
     #[test]
@@ -881,22 +806,6 @@ mod tests {
         assert_eq!(
             locate(Some(Path::new("/y")), env(home, Some("/x.toml".into()))).expect("flag"),
             Path::new("/y")
-        );
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
-        assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
-        for bad in ["", "h", "5x", "1h30", "-5s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(
-            parse_duration(&format_duration(Duration::from_secs(93_784))),
-            Some(Duration::from_secs(93_784))
         );
     }
 }

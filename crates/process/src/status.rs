@@ -12,7 +12,9 @@ use argus_core::stamp;
 use time::OffsetDateTime;
 use webjob_drop::{Dropzone, ForeignReason, Selection};
 
-use crate::config::{Config, format_duration};
+use argus_core::grammar::format_duration;
+
+use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::report::{human_bytes, json_string};
 
@@ -117,7 +119,7 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> 
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     // Every exact id configured is listed, uploads or not.
     for c in &config.clients {
-        if !c.contains(['*', '?', '[']) {
+        if !webjob_drop::name::is_client_glob(c) {
             row(&mut rows, &selection, c);
         }
     }

@@ -61,6 +61,37 @@ pub fn is_client_id(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.len() <= MAX_CLIENT_LEN && bytes.iter().all(|&b| is_client_byte(b))
 }
 
+/// True when a client pattern is a glob (it holds `*`, `?`, `[`, `]`, `{`, `}` or `\\`) rather
+/// than one client id.
+pub fn is_client_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[', ']', '{', '}', '\\'])
+}
+
+/// Checks one client pattern as [`Selection::new`] reads it: a client id, or a valid glob.
+/// The error says why it is neither.
+pub fn check_client_pattern(pattern: &str) -> std::result::Result<(), String> {
+    client_glob(pattern).map(drop)
+}
+
+/// The compiled glob of a client pattern, `None` for a client id.
+fn client_glob(pattern: &str) -> std::result::Result<Option<globset::Glob>, String> {
+    if is_client_glob(pattern) {
+        GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map(Some)
+            .map_err(|e| e.to_string())
+    } else if is_client_id(pattern.as_bytes()) {
+        Ok(None)
+    } else {
+        Err(
+            "a client id is 1 to 64 letters, digits, '_', '.' or '-' (or use a glob with '*')"
+                .to_owned(),
+        )
+    }
+}
+
 fn is_client_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
@@ -206,25 +237,16 @@ impl Selection {
         let mut patterns = Vec::new();
         for pattern in clients {
             let pattern = pattern.as_ref();
-            let invalid = |reason: String| Error::InvalidClient {
+            match client_glob(pattern).map_err(|reason| Error::InvalidClient {
                 pattern: pattern.to_owned(),
                 reason,
-            };
-            if pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
-                let glob = GlobBuilder::new(pattern)
-                    .literal_separator(true)
-                    .backslash_escape(true)
-                    .build()
-                    .map_err(|e| invalid(e.to_string()))?;
-                globs.add(glob);
-            } else if is_client_id(pattern.as_bytes()) {
-                exact.insert(pattern.to_owned());
-            } else {
-                return Err(invalid(
-                    "a client id is 1 to 64 letters, digits, '_', '.' or '-' \
-                     (or use a glob with '*')"
-                        .to_owned(),
-                ));
+            })? {
+                Some(glob) => {
+                    globs.add(glob);
+                }
+                None => {
+                    exact.insert(pattern.to_owned());
+                }
             }
             patterns.push(pattern.to_owned());
         }
