@@ -82,6 +82,42 @@ pub fn is_disk_full(err: &io::Error) -> bool {
 /// A `Result` with [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error with all its causes, `a: b: c`, as both programs print errors; when the cause is a
+/// full file system (or quota), a hint follows, since nothing is lost and a run after freeing
+/// space catches up.
+///
+/// ```
+/// let e = argus_core::publish::sync_dir(std::path::Path::new("/nonexistent/dir")).unwrap_err();
+/// let text = argus_core::error_chain(&e);
+/// assert!(text.starts_with("cannot open /nonexistent/dir: "), "{text}");
+/// assert!(text.contains("No such file or directory"), "{text}");
+/// ```
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(cause) = cur {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        cur = cause.source();
+    }
+    if find_io(e).is_some_and(is_disk_full) {
+        s.push_str(" (the disk is full: free space, then run again; nothing was lost)");
+    }
+    s
+}
+
+/// The first `io::Error` in an error's chain of causes.
+fn find_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io);
+        }
+        cur = err.source();
+    }
+    None
+}
+
 /// Attaches the operation and path to an `io::Error`.
 pub(crate) trait IoContext<T> {
     fn at(self, op: &'static str, path: &Path) -> Result<T>;

@@ -53,4 +53,4 @@ pub mod record;
 pub mod retention;
 pub mod stamp;
 
-pub use error::{Error, Result, is_disk_full};
+pub use error::{Error, Result, error_chain, is_disk_full};

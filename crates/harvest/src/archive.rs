@@ -34,19 +34,13 @@ pub(crate) struct ArchiveError(pub(crate) String, pub(crate) bool);
 
 impl ArchiveError {
     fn core(e: &CoreError) -> Self {
-        ArchiveError(e.to_string() + &cause(e), e.is_disk_full())
+        ArchiveError(argus_core::error_chain(e), e.is_disk_full())
     }
 
     /// True when the file system is full.
     pub(crate) fn is_disk_full(&self) -> bool {
         self.1
     }
-}
-
-fn cause(e: &CoreError) -> String {
-    std::error::Error::source(e)
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default()
 }
 
 /// The archive name for a chunk of `host` cut at `at`.
@@ -145,7 +139,7 @@ pub(crate) fn purge(
         return Ok(Vec::new());
     }
     let leftovers = clean_temp_files(dir, std::time::Duration::from_secs(3600), now.into())
-        .map_err(|e| e.to_string() + &cause(&e))?;
+        .map_err(|e| argus_core::error_chain(&e))?;
     for path in &leftovers {
         log::info!(
             "removed a temporary file left by a crash: {}",
@@ -156,7 +150,7 @@ pub(crate) fn purge(
         return Ok(Vec::new());
     }
     let pattern = NamePattern::harvest_archive(host.as_str()).map_err(|e| e.to_string())?;
-    let entries = retention::list(dir).map_err(|e| e.to_string() + &cause(&e))?;
+    let entries = retention::list(dir).map_err(|e| argus_core::error_chain(&e))?;
     let doomed = retention::plan(&entries, &pattern, policy, now);
     for d in &doomed {
         log::info!(
@@ -167,7 +161,7 @@ pub(crate) fn purge(
             argus_core::stamp::format_rfc3339(d.time)
         );
     }
-    retention::apply(dir, &doomed).map_err(|e| e.to_string() + &cause(&e))
+    retention::apply(dir, &doomed).map_err(|e| argus_core::error_chain(&e))
 }
 
 #[cfg(test)]
@@ -184,6 +178,24 @@ fn decode_all(path: &Path) -> Vec<u8> {
 mod tests {
     use super::*;
     use argus_core::codec::Compression;
+
+    #[test]
+    fn archive_errors_carry_the_os_reason_and_the_disk_full_hint() {
+        // What publishing into a full archive disk returns.
+        let e = CoreError::Io {
+            op: "write",
+            path: "/var/argus/archive/x.argus.gz".into(),
+            source: io::Error::from_raw_os_error(nix::libc::ENOSPC),
+        };
+        let a = ArchiveError::core(&e);
+        assert!(a.is_disk_full());
+        let text = a.0.clone();
+        assert!(
+            text.starts_with("cannot write /var/argus/archive/x.argus.gz: No space left on device"),
+            "{text}"
+        );
+        assert!(text.contains("the disk is full"), "{text}");
+    }
     use time::macros::datetime;
 
     fn host() -> Hostname {

@@ -90,7 +90,7 @@ pub(crate) fn harvest(s: &Settings, stdout: &mut dyn Write, stderr: &mut dyn Wri
             return Exit::Locked;
         }
         Err(e) => {
-            log::error!("cannot take the lock: {e}");
+            log::error!("cannot take the lock: {}", argus_core::error_chain(&e));
             return Exit::NotShipped;
         }
     };
@@ -164,8 +164,8 @@ impl Run<'_> {
                 let seq = self.stage.next_seq(&staged).map_err(|e| e.to_string())?;
                 let cut = now_seconds();
                 let path = self.stage.staged_path(seq, cut);
-                rename_noreplace(&legacy, &path).map_err(|e| e.to_string())?;
-                sync_dir(self.stage.dir()).map_err(|e| e.to_string())?;
+                rename_noreplace(&legacy, &path).map_err(|e| argus_core::error_chain(&e))?;
+                sync_dir(self.stage.dir()).map_err(|e| argus_core::error_chain(&e))?;
                 self.stage.commit_seq(seq).map_err(|e| e.to_string())?;
                 Ok(path)
             });
@@ -228,13 +228,17 @@ impl Run<'_> {
         // The live path is never created, truncated or copied here, and argus is never
         // signalled (every signal but USR1/USR2 stops it).
         if let Err(e) = rename_noreplace(&output, &staged) {
-            log::error!("cannot cut {}: {e}", EscapedPath(&output));
+            log::error!(
+                "cannot cut {}: {}",
+                EscapedPath(&output),
+                argus_core::error_chain(&e)
+            );
             self.fail(Exit::NotShipped);
             return last_write;
         }
         let renamed = Instant::now();
         if let Err(e) = sync_dir(self.stage.dir()) {
-            log::warn!("{e}");
+            log::warn!("{}", argus_core::error_chain(&e));
         }
         if let Err(e) = self.stage.commit_seq(seq) {
             // The staged name carries the number, so it is not lost; the next run counts

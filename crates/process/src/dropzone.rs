@@ -67,7 +67,7 @@ impl Upload {
         let env = self
             .group
             .read_env()
-            .map_err(|e| format!("cannot read .env: {}", crate::engine::error_chain(&e)))?;
+            .map_err(|e| format!("cannot read .env: {}", argus_core::error_chain(&e)))?;
         env.hostname().map_err(|e| format!(".env: {e}"))
     }
 
@@ -80,7 +80,7 @@ impl Upload {
         let found = self
             .group
             .manifests()
-            .map_err(|e| format!("cannot read .err: {}", crate::engine::error_chain(&e)))?;
+            .map_err(|e| format!("cannot read .err: {}", argus_core::error_chain(&e)))?;
         found
             .into_iter()
             .map(|m| m.map_err(|e| format!("damaged chunk manifest in .err: {e}")))
@@ -91,7 +91,7 @@ impl Upload {
     pub fn open_out(&self) -> Result<File, String> {
         self.group
             .open_out()
-            .map_err(|e| crate::engine::error_chain(&e))
+            .map_err(|e| argus_core::error_chain(&e))
     }
 
     /// The webjob-drop group.
@@ -164,7 +164,7 @@ pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
         // Every part a pass needs is opened (safely) when the upload is prepared.
         .with_open_check(false)
         .scan(&selection)
-        .map_err(|e| crate::engine::error_chain(&e))?;
+        .map_err(|e| argus_core::error_chain(&e))?;
     Ok(found(config, scan, now))
 }
 
@@ -176,7 +176,7 @@ pub fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result
         // Every part a pass needs is opened (safely) when the upload is prepared.
         .with_open_check(false)
         .scan_group(&selection, dir, stem)
-        .map_err(|e| crate::engine::error_chain(&e))?;
+        .map_err(|e| argus_core::error_chain(&e))?;
     let mut found = found(config, scan, OffsetDateTime::now_utc());
     // A single group is never an orphan worth reporting here: the full rescans report those.
     found.orphans.clear();
@@ -187,7 +187,7 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found
     for e in &scan.errors {
         log::warn!(
             "part of the dropzone could not be scanned: {}",
-            crate::engine::error_chain(e)
+            argus_core::error_chain(e)
         );
     }
     let now_sys = std::time::SystemTime::from(now);
@@ -256,7 +256,7 @@ pub fn remove_by_rdy(rdy: &Path) -> Result<(), webjob_drop::Error> {
 pub fn recover_quarantine(quarantine_dir: &Path) -> Result<(), webjob_drop::Error> {
     let r = webjob_drop::recover_quarantine(quarantine_dir)?;
     for e in &r.errors {
-        log::error!("quarantine recovery: {}", crate::engine::error_chain(e));
+        log::error!("quarantine recovery: {}", argus_core::error_chain(e));
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! [`Fatal`], the failure that stops a pass or the daemon with an exit status, and the
-//! rendering of an error with its causes (and the disk-full hint).
+//! rendering of an error with its causes (argus-core's, shared with harvest_argus).
 
-use std::io;
+pub use argus_core::error_chain;
 
 use crate::exit;
 
@@ -40,30 +40,4 @@ impl From<argus_core::Error> for Fatal {
             message: error_chain(&e),
         }
     }
-}
-
-/// An error with its causes, `a: b: c`.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(cause) = cur {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        cur = cause.source();
-    }
-    if find_io(e).is_some_and(argus_core::is_disk_full) {
-        s.push_str(" (the disk is full: free space, then run again; nothing was lost)");
-    }
-    s
-}
-
-pub(super) fn find_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            return Some(io);
-        }
-        cur = err.source();
-    }
-    None
 }
