@@ -1,0 +1,225 @@
+//! The parts of an upload: the kinds of file a group is made of ([`PartKind`]), one file
+//! ([`Part`]), the files of one stem ([`Files`]), and the sealed [`GroupFiles`] trait of the
+//! groups a consumer may act on.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::{DirEntry, File};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use argus_core::escape::EscapedPath;
+
+use crate::error::{Error, Result};
+use crate::safe::{FileId, FileKind, open_regular};
+
+/// What a part is, by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum PartKind {
+    /// `.out`: the job's standard output (argus bytes), binary.
+    Out,
+    /// `.err`: the job's standard error (log lines and chunk manifests).
+    Err,
+    /// `.env`: the client's `Key=Value` record, with `Hostname=`.
+    Env,
+    /// `.rdy`: written last by the server; the group is complete when it exists.
+    Rdy,
+    /// `.lck`: the server's lock while it writes.
+    Lck,
+    /// Any other extension (e.g. added by a PutTrigger, or a compressed part `out.gz`).
+    Other,
+}
+
+impl PartKind {
+    /// The parts every complete group has.
+    pub const REQUIRED: [PartKind; 4] =
+        [PartKind::Out, PartKind::Err, PartKind::Env, PartKind::Rdy];
+
+    /// The kind of a part with extension `ext`.
+    pub fn from_ext(ext: &[u8]) -> PartKind {
+        match ext {
+            b"out" => PartKind::Out,
+            b"err" => PartKind::Err,
+            b"env" => PartKind::Env,
+            b"rdy" => PartKind::Rdy,
+            b"lck" => PartKind::Lck,
+            _ => PartKind::Other,
+        }
+    }
+
+    /// The extension of a known kind.
+    pub fn ext(self) -> Option<&'static str> {
+        match self {
+            PartKind::Out => Some("out"),
+            PartKind::Err => Some("err"),
+            PartKind::Env => Some("env"),
+            PartKind::Rdy => Some("rdy"),
+            PartKind::Lck => Some("lck"),
+            PartKind::Other => None,
+        }
+    }
+}
+
+impl fmt::Display for PartKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ext() {
+            Some(ext) => write!(f, ".{ext}"),
+            None => f.write_str("extra part"),
+        }
+    }
+}
+
+/// One file of an upload, as the scan saw it (metadata without following links).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub(super) path: PathBuf,
+    pub(super) ext: OsString,
+    pub(super) kind: PartKind,
+    pub(super) file_type: FileKind,
+    pub(super) len: u64,
+    pub(super) modified: Option<SystemTime>,
+    pub(super) id: FileId,
+}
+
+impl Part {
+    /// Full path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Base name.
+    pub fn name(&self) -> &OsStr {
+        self.path.file_name().unwrap_or_default()
+    }
+
+    /// Extension (`out`, `rdy`, ... or e.g. `out.gz`).
+    pub fn ext(&self) -> &OsStr {
+        &self.ext
+    }
+
+    /// What the part is, by its extension.
+    pub fn kind(&self) -> PartKind {
+        self.kind
+    }
+
+    /// What kind of file system object it is.
+    pub fn file_type(&self) -> FileKind {
+        self.file_type
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the file is empty (a normal `.err`, `.rdy`, or quiet `.out`).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Modification time, if the file system reports one.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.modified
+    }
+
+    /// Device and inode.
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+
+    /// Opens the part for reading, safely: without following a link, without blocking on a FIFO,
+    /// and only if it is still the very file the scan saw (same inode, same size), else
+    /// [`Error::Changed`].
+    pub fn open(&self) -> Result<File> {
+        let (file, meta) = open_regular(&self.path)?;
+        if FileId::of(&meta) != self.id || meta.len() != self.len {
+            return Err(Error::Changed {
+                path: self.path.clone(),
+            });
+        }
+        Ok(file)
+    }
+
+    pub(super) fn from_entry(entry: &DirEntry, ext: &[u8]) -> std::io::Result<Part> {
+        let meta = entry.metadata()?;
+        Ok(Part {
+            path: entry.path(),
+            ext: OsString::from_vec(ext.to_vec()),
+            kind: PartKind::from_ext(ext),
+            file_type: FileKind::of(meta.file_type()),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            id: FileId::of(&meta),
+        })
+    }
+}
+
+/// The files of one upload: same directory, same stem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Files {
+    pub(super) root: PathBuf,
+    pub(super) dir: PathBuf,
+    pub(super) stem: OsString,
+    pub(super) parts: Vec<Part>,
+}
+
+impl Files {
+    /// The dropzone this upload was found in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory holding the files (the dropzone or one of its subdirectories).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The stem shared by the files, as found (possibly not UTF-8).
+    pub fn stem(&self) -> &OsStr {
+        &self.stem
+    }
+
+    /// Every file, ordered by kind (`.out`, `.err`, `.env`, `.rdy`, `.lck`, others by name).
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// The first part of `kind`.
+    pub fn part(&self, kind: PartKind) -> Option<&Part> {
+        self.parts.iter().find(|p| p.kind == kind)
+    }
+
+    /// The newest modification time of the files.
+    pub fn last_modified(&self) -> Option<SystemTime> {
+        self.parts.iter().filter_map(|p| p.modified).max()
+    }
+
+    /// Total size of the files in bytes.
+    pub fn total_len(&self) -> u64 {
+        self.parts.iter().map(|p| p.len).sum()
+    }
+
+    pub(super) fn sort_key(&self) -> (&Path, &OsStr) {
+        (&self.dir, &self.stem)
+    }
+}
+
+impl fmt::Display for Files {
+    /// The stem's path (`DIR/STEM`), escaped.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", EscapedPath(&self.dir.join(&self.stem)))
+    }
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+/// A set of upload files the consumer may act on: a complete, invalid or in-flight group (never a
+/// [`Foreign`](super::Foreign) one). Taken by [`quarantine_group`](crate::quarantine_group).
+pub trait GroupFiles: sealed::Sealed {
+    /// The files.
+    fn files(&self) -> &Files;
+}
