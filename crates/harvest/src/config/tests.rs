@@ -1,0 +1,189 @@
+
+use super::*;
+
+fn host(name: &str) -> Hostname {
+    Hostname::new(name).expect("valid host")
+}
+
+fn parse(text: &str) -> Config {
+    Config::parse_text(Path::new("/etc/h.toml"), text).expect("valid TOML")
+}
+
+const GOOD: &str = r#"
+archive_dir = "/var/lib/argus/archive"
+output = "/var/lib/argus/argus.out"
+archive_days = 30
+compression = "xz"
+
+[hosts.sensor1]
+interface = "eth0"
+compression_level = 1
+
+[hosts.sensor2]
+interface = "eth1"
+argus_args = ["-S", "5"]
+archive_max_bytes = "20G"
+argus_log = ""
+stale_after = "2h"
+"#;
+
+#[test]
+fn resolves_defaults_and_host_overrides() {
+    let config = parse(GOOD);
+    let (s, warnings) = config.resolve(&host("sensor1")).expect("valid");
+    assert!(warnings.is_empty());
+    assert_eq!(s.interface, "eth0");
+    assert_eq!(s.codec, Codec::new(Compression::Xz, 1).expect("codec"));
+    assert_eq!(s.archive_days, 30);
+    assert_eq!(s.argus_bin, PathBuf::from(DEFAULT_ARGUS_BIN));
+    assert_eq!(s.pid_file, PathBuf::from("/var/lib/argus/argus.out.pid"));
+    assert_eq!(
+        s.argus_log,
+        Some(PathBuf::from("/var/lib/argus/argus.out.log"))
+    );
+    assert_eq!(s.stale_after, Some(Duration::from_secs(900)));
+    assert!(s.supervise);
+    let (s, _) = config
+        .resolve(&host("sensor2.example.org"))
+        .expect("short name");
+    assert_eq!(s.interface, "eth1");
+    assert_eq!(s.argus_args, ["-S", "5"]);
+    assert_eq!(s.archive_max_bytes, Some(20 << 30));
+    assert_eq!(s.argus_log, None);
+    assert_eq!(s.codec, Compression::Xz.codec());
+    assert_eq!(s.stale_after, Some(Duration::from_secs(7200)));
+    // The printed settings read back as the same settings.
+    let again = parse(&s.to_toml())
+        .resolve(&host("sensor2.example.org"))
+        .expect("round trip")
+        .0;
+    assert_eq!(again, s);
+    assert!(config.check_all().is_empty(), "{:?}", config.check_all());
+}
+
+#[test]
+fn reports_every_problem_at_once_with_key_names() {
+    let config = parse(
+        r#"
+archive_days = -1
+compresion = "gzip"
+argus_bin = "argus"
+output = "/a/out"
+
+[hosts.sensor1]
+compression = "zstd"
+argus_args = ["-d"]
+interface = "-i"
+pid_file = 7
+"#,
+    );
+    let problems = config.resolve(&host("sensor1")).expect_err("invalid").0;
+    let text = problems.join("\n");
+    for needle in [
+        "archive_days: -1 is out of range",
+        "compresion: unknown key",
+        "argus_bin: \"argus\" must be an absolute path",
+        "hosts.sensor1.compression: \"zstd\" is not one of",
+        "argus_args: argus argument \"-d\" is not allowed",
+        "hosts.sensor1.interface: \"-i\" must not start with '-'",
+        "hosts.sensor1.pid_file: must be a string, not integer",
+        "archive_dir is missing for host sensor1",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+    assert!(problems.iter().all(|p| p.starts_with("/etc/h.toml: ")));
+}
+
+#[test]
+fn another_hosts_mistake_is_only_a_warning_but_check_all_fails() {
+    let config = parse(
+        r#"
+archive_dir = "/arc"
+output = "/a/out"
+interface = "eth0"
+[hosts.other]
+interfac = "eth1"
+"#,
+    );
+    let (_, warnings) = config.resolve(&host("sensor1")).expect("this host is fine");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("hosts.other.interfac: unknown key"));
+    assert_eq!(config.check_all().len(), 1);
+}
+
+#[test]
+fn missing_required_keys_name_the_host() {
+    let config = parse("archive_dir = \"/arc\"\n");
+    let problems = config.resolve(&host("s1")).expect_err("missing").0;
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("interface is missing for host s1"));
+    assert!(problems[0].contains("no [hosts.s1] table"));
+}
+
+#[test]
+fn syntax_errors_and_bad_host_tables() {
+    assert!(Config::parse_text(Path::new("x"), "a = ").is_err());
+    let config = parse("hosts = 3\n");
+    assert!(config.check_all()[0].contains("hosts must be a table"));
+    let config = parse("[hosts.\"../x\"]\ninterface = \"lo\"\n");
+    assert!(config.check_all()[0].contains("not a valid host name"));
+}
+
+#[test]
+fn archive_dir_must_not_be_the_output_dir_and_levels_are_checked() {
+    let config = parse(
+        "archive_dir = \"/a\"\noutput = \"/a/out\"\ninterface = \"lo\"\ncompression = \"gzip\"\ncompression_level = 0\n",
+    );
+    let text = config.resolve(&host("s")).expect_err("bad").to_string();
+    assert!(
+        text.contains("archive_dir /a is the directory of output"),
+        "{text}"
+    );
+    assert!(text.contains("compression_level"), "{text}");
+}
+
+#[test]
+fn sizes_and_durations() {
+    // The grammar is argus_core::grammar's; here, how the settings read it.
+    let text = |s: &str| Value::String(s.to_owned());
+    assert_eq!(size(&text("20G")), Ok(20 << 30));
+    assert_eq!(size(&text("512MiB")), Ok(512 << 20));
+    assert_eq!(size(&text("100")), Ok(100));
+    assert_eq!(size(&Value::Integer(100)), Ok(100));
+    assert_eq!(size(&text("1KB")), Ok(1024));
+    for bad in ["", "G", "-1", "1X", "0"] {
+        assert!(size(&text(bad)).is_err(), "{bad}");
+    }
+    assert!(size(&Value::Integer(0)).is_err());
+    assert_eq!(duration(&text("15m")), Ok(Some(Duration::from_secs(900))));
+    assert_eq!(duration(&text("0")), Ok(None), "zero is never");
+    assert_eq!(duration(&text("90")), Ok(Some(Duration::from_secs(90))));
+    assert_eq!(
+        duration(&Value::Integer(90)),
+        Ok(Some(Duration::from_secs(90)))
+    );
+    assert_eq!(
+        duration(&text("1h30m")),
+        Ok(Some(Duration::from_secs(5400))),
+        "several units, as process_argus reads them"
+    );
+    assert!(duration(&text("1w")).is_err());
+}
+
+#[test]
+fn config_lookup_order() {
+    let flag = Path::new("/f.toml");
+    assert_eq!(locate(Some(flag), Some("/e.toml"), Some("/w")), flag);
+    assert_eq!(
+        locate(None, Some("/e.toml"), Some("/w")),
+        Path::new("/e.toml")
+    );
+    assert_eq!(
+        locate(None, Some(""), Some("/w")),
+        Path::new("/w/etc/harvest_argus.toml")
+    );
+    assert_eq!(
+        locate(None, None, None),
+        Path::new("/usr/local/integrity/etc/harvest_argus.toml")
+    );
+}

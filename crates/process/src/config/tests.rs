@@ -1,0 +1,155 @@
+use super::*;
+
+const RECIPE: &str = "arch_day=\"1\"\narch_dir=\"/tmp/archive\"\narch_zip=\"/bin/gzip -9\"\nclnt_lst=\"client1 client2\"\nlog_dir=\"/usr/local/integrity/log\"\ndrop_dir=\"/integrity/incoming\"\noper_dir=\"/tmp/operational\"\noper_zip=\"/bin/gzip -9\"\n";
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+#[test]
+fn the_recipe_file_reads_as_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (c, format) = load(&write(dir.path(), "process_argus.cfg", RECIPE)).expect("load");
+    assert_eq!(format, Format::Recipe);
+    assert_eq!(c.clients, ["client1", "client2"]);
+    assert_eq!(c.archive_days, 1);
+    assert_eq!(
+        c.archive_codec,
+        Compression::Gzip.with_level(9).expect("level")
+    );
+    assert_eq!(
+        c.oper_codec,
+        Compression::Gzip.with_level(9).expect("level")
+    );
+    assert_eq!(c.drop_dir, Path::new("/integrity/incoming"));
+    assert_eq!(
+        c.log_dir.as_deref(),
+        Some(Path::new("/usr/local/integrity/log"))
+    );
+    assert_eq!(c.state_dir, Path::new("/integrity/process_argus"));
+    assert_eq!(c.quarantine_dir, Path::new("/integrity/quarantine"));
+    assert_eq!(c.job, "harvest_argus");
+}
+
+#[test]
+fn convert_config_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (c, _) = load(&write(dir.path(), "process_argus.cfg", RECIPE)).expect("load");
+    let toml_path = write(dir.path(), "process_argus.toml", &c.to_toml());
+    let (again, format) = load(&toml_path).expect("converted TOML loads");
+    assert_eq!(format, Format::Toml);
+    assert_eq!(again, c);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "drop_dir = \"relative/drop\"\nclients = []\narchive_compression = \"zstd\"\narch_zip = \"gzip\"\nbogus = 1\noper_compression_level = 12\norphan_after = \"soon\"\ndamaged_uploads = \"fix\"\n";
+    let err = load(&write(dir.path(), "c.toml", text)).expect_err("invalid");
+    let all = err.to_string();
+    for needle in [
+        "unknown key \"bogus\"",
+        "unknown key \"arch_zip\" (the recipe's arch_zip is archive_compression in TOML)",
+        "drop_dir must be an absolute path",
+        "oper_dir is required",
+        "archive_dir is required",
+        "clients is empty",
+        "archive_compression: invalid compression \"zstd\"",
+        "oper_compression_level must be between 0 and 9, not 12",
+        "orphan_after: \"soon\" is not a duration",
+        "damaged_uploads: \"fix\" is not one of \"quarantine\", \"salvage\"",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert_eq!(err.problems.len(), 10, "{all}");
+}
+
+#[test]
+fn recipe_values_follow_the_grammar_harvest_argus_reads() {
+    // Trailing comments, escapes and single quotes, as the sensor side always took them.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "arch_day=\"1\"  # keep a day\narch_dir='/tmp/archive'\narch_zip=\"/bin/gzip -9\"\nclnt_lst=\"client1 client2\"\nlog_dir=/usr/local/integrity/log\ndrop_dir=\"/integrity/in\\\\coming\"\noper_dir=/tmp/oper\\ational\noper_zip=\"/bin/gzip -9\"\n";
+    let (config, format) = load(&write(dir.path(), "process_argus.cfg", text)).expect("valid");
+    assert_eq!(format, Format::Recipe);
+    assert_eq!(config.archive_days, 1);
+    assert_eq!(config.archive_dir, Path::new("/tmp/archive"));
+    assert_eq!(config.drop_dir, Path::new("/integrity/in\\coming"));
+    assert_eq!(config.oper_dir, Path::new("/tmp/operational"));
+    assert_eq!(config.clients, ["client1", "client2"]);
+}
+
+#[test]
+fn recipe_files_never_reach_a_shell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (line, needle) in [
+        ("arch_zip=\"/bin/gzip -9; rm -rf /\"", "arch_zip"),
+        ("drop_dir=\"$HOME/incoming\"", "shell expansion"),
+        ("drop_dir=\"`pwd`/incoming\"", "shell expansion"),
+        ("drop_dir=/a b", "without a shell"),
+        ("PATH=\"/bin\"", "unknown key \"PATH\""),
+    ] {
+        let text = RECIPE.to_owned() + line + "\n";
+        let path = write(dir.path(), "process_argus.cfg", &text);
+        let err = load(&path).expect_err(line);
+        assert!(err.to_string().contains(needle), "{line}: {err}");
+    }
+}
+
+#[test]
+fn directories_must_stay_out_of_the_dropzone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "drop_dir = \"/d\"\noper_dir = \"/d/oper\"\narchive_dir = \"/a\"\nclients = [\"c\"]\nstate_dir = \"/a\"\n";
+    let err = load(&write(dir.path(), "c.toml", text)).expect_err("invalid");
+    let all = err.to_string();
+    assert!(
+        all.contains("oper_dir /d/oper must be outside drop_dir"),
+        "{all}"
+    );
+    assert!(
+        all.contains("archive_dir and state_dir must be different"),
+        "{all}"
+    );
+}
+
+#[test]
+fn clients_are_ids_or_globs() {
+    assert!(check_client_pattern("client_1.a-b").is_ok());
+    assert!(check_client_pattern("web*").is_ok());
+    assert!(check_client_pattern("*").is_ok());
+    assert!(check_client_pattern("../x").is_err());
+    assert!(check_client_pattern("a b").is_err());
+    assert!(check_client_pattern(&"x".repeat(65)).is_err());
+    assert!(check_client_pattern("[").is_err());
+}
+
+#[test]
+fn lookup_order_follows_the_recipe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().to_str().expect("utf8").to_owned();
+    std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
+    let env = |home: String, cfg: Option<String>| {
+        move |k: &str| match k {
+            "WEBJOB_HOME" => Some(home.clone()),
+            "PROCESS_ARGUS_CONFIG" => cfg.clone(),
+            _ => None,
+        }
+    };
+    assert!(locate(None, env(home.clone(), None)).is_err());
+    let cfg = write(&dir.path().join("etc"), "process_argus.cfg", RECIPE);
+    assert_eq!(locate(None, env(home.clone(), None)).expect("cfg"), cfg);
+    let toml = write(&dir.path().join("etc"), "process_argus.toml", "");
+    assert_eq!(
+        locate(None, env(home.clone(), None)).expect("toml first"),
+        toml
+    );
+    assert_eq!(
+        locate(None, env(home.clone(), Some("/x.toml".into()))).expect("env"),
+        Path::new("/x.toml")
+    );
+    assert_eq!(
+        locate(Some(Path::new("/y")), env(home, Some("/x.toml".into()))).expect("flag"),
+        Path::new("/y")
+    );
+}
