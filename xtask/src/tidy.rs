@@ -133,4 +133,75 @@ mod tests {
             }
         }
     }
+
+    /// Product source files: `crates/*/src/**/*.rs`.
+    fn product_sources() -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(crate::root().join("crates")).expect("crates") {
+            let src = entry.expect("entry").path().join("src");
+            if src.is_dir() {
+                rust_files(&src, &mut files);
+            }
+        }
+        files.sort();
+        assert!(files.len() > 20, "product sources found: {files:?}");
+        files
+    }
+
+    #[test]
+    fn every_module_says_what_it_owns() {
+        for file in product_sources() {
+            let text = fs::read_to_string(&file).expect("read");
+            assert!(
+                text.starts_with("//!"),
+                "{}: a module opens with a //! paragraph saying what it owns",
+                file.display()
+            );
+        }
+    }
+
+    /// Lines a product source file may hold, unit tests in a `tests.rs` of their own aside: past
+    /// that a file holds two concepts and becomes a folder module.
+    const MAX_LINES: usize = 700;
+
+    #[test]
+    fn no_source_file_grows_past_one_concept() {
+        for file in product_sources() {
+            if file.file_name().is_some_and(|n| n == "tests.rs") {
+                continue;
+            }
+            let lines = fs::read_to_string(&file).expect("read").lines().count();
+            assert!(
+                lines <= MAX_LINES,
+                "{}: {lines} lines, more than {MAX_LINES}: split it into a folder module",
+                file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_below_the_engine_imports_it() {
+        // In process_argus, the engine orchestrates the modules beside it (config, dropzone,
+        // journal, ledger, dayfile, report, ...); only what runs it (the daemon, the bin) may
+        // name it.
+        let src = crate::root().join("crates/process/src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        for file in files {
+            let rel = file.strip_prefix(&src).expect("inside");
+            let above = rel.starts_with("engine")
+                || ["watch.rs", "main.rs", "lib.rs"]
+                    .iter()
+                    .any(|n| rel == Path::new(n));
+            if above {
+                continue;
+            }
+            let text = fs::read_to_string(&file).expect("read");
+            assert!(
+                !text.contains("crate::engine"),
+                "{}: a module below the engine must not import it",
+                file.display()
+            );
+        }
+    }
 }

@@ -1,3 +1,5 @@
+//! Unit tests of the walker on synthetic records of both versions.
+
 use super::*;
 
 fn mar_of(version: Version, cause: u8) -> Vec<u8> {

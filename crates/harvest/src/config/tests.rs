@@ -1,3 +1,4 @@
+//! Unit tests of the harvest_argus configuration: per-host tables, every problem at once.
 
 use super::*;
 

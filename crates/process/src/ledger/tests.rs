@@ -1,3 +1,5 @@
+//! Unit tests of the ledger: gaps, duplicates, versions, reloads, compaction, torn lines.
+
 use super::*;
 
 fn chunk(host: &str, seq: u64) -> Fact {
