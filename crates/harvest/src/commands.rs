@@ -7,7 +7,7 @@ use std::path::Path;
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
 
-use crate::cli::Select;
+use harvest_argus::cli::Select;
 use crate::config::{Config, Settings, locate};
 use crate::run::{Exit, harvest as run_harvest};
 
@@ -67,7 +67,7 @@ fn settings(select: &Select) -> Result<Settings, ()> {
 }
 
 /// `harvest_argus`: one harvest.
-pub fn harvest(select: &Select) -> u8 {
+pub(crate) fn harvest(select: &Select) -> u8 {
     if std::io::stdout().is_terminal() {
         log::error!(
             "stdout is a terminal: harvest_argus writes binary argus data there; run it under WebJob or redirect stdout"
@@ -103,7 +103,7 @@ fn print_out(text: &str) {
 }
 
 /// `harvest_argus check-config`.
-pub fn check_config(select: &Select) -> u8 {
+pub(crate) fn check_config(select: &Select) -> u8 {
     let path = config_path(select);
     let config = match Config::load(&path) {
         Ok(c) => c,
@@ -136,7 +136,7 @@ pub fn check_config(select: &Select) -> u8 {
 }
 
 /// `harvest_argus convert-config OLD_SCRIPT`.
-pub fn convert_config(script: &Path) -> u8 {
+pub(crate) fn convert_config(script: &Path) -> u8 {
     let text = match std::fs::read(script) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => {

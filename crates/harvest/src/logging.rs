@@ -8,7 +8,7 @@ use log::LevelFilter;
 /// Installs the logger. `verbosity` is the `-v` count minus the `-q` count: 0 logs progress
 /// (the `.err` of every upload tells what the run did), -1 only warnings and errors, -2 only
 /// errors, 1 adds debugging, 2 tracing. `RUST_LOG`, when set, overrides it.
-pub fn init(verbosity: i8) {
+pub(crate) fn init(verbosity: i8) {
     let level = match verbosity {
         i8::MIN..=-2 => LevelFilter::Error,
         -1 => LevelFilter::Warn,

@@ -4,7 +4,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use harvest_argus::cli::{Cli, Command};
-use harvest_argus::{commands, logging};
+
+mod archive;
+mod commands;
+mod config;
+mod convert;
+mod logging;
+mod run;
+mod settle;
+mod ship;
+mod staging;
+mod supervise;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -19,13 +19,13 @@ use argus_core::stamp;
 use time::{Date, Duration, OffsetDateTime};
 
 /// The base name of a host's day file (without compression suffix).
-pub fn day_name(host: &Hostname, day: Date) -> String {
+pub(crate) fn day_name(host: &Hostname, day: Date) -> String {
     format!("{host}_{}", stamp::format_date(day))
 }
 
 /// The file an upload of `host` on `day` is appended to, and its compression: the existing
 /// compressed file if the day was already compressed, else the plain file (created on demand).
-pub fn target(oper_dir: &Path, host: &Hostname, day: Date) -> (PathBuf, Compression) {
+pub(crate) fn target(oper_dir: &Path, host: &Hostname, day: Date) -> (PathBuf, Compression) {
     let name = day_name(host, day);
     for c in [Compression::Gzip, Compression::Bzip2, Compression::Xz] {
         let path = oper_dir.join(format!("{name}{}", c.suffix()));
@@ -38,19 +38,19 @@ pub fn target(oper_dir: &Path, host: &Hostname, day: Date) -> (PathBuf, Compress
 
 /// A day file name taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DayFile {
+pub(crate) struct DayFile {
     /// Base name as found.
-    pub name: String,
+    pub(crate) name: String,
     /// The host part.
-    pub host: Hostname,
+    pub(crate) host: Hostname,
     /// The day.
-    pub day: Date,
+    pub(crate) day: Date,
     /// Its compression suffix.
-    pub compression: Compression,
+    pub(crate) compression: Compression,
 }
 
 /// Parses `HOST_YYYYMMDD[.gz|.bz2|.xz]`; anything else is not a day file.
-pub fn parse_day_file(name: &str) -> Option<DayFile> {
+pub(crate) fn parse_day_file(name: &str) -> Option<DayFile> {
     let (base, compression) = Compression::split_suffix(name);
     let (host, digits) = base.rsplit_once('_')?;
     let day = stamp::parse_date(digits.as_bytes())?;
@@ -65,7 +65,7 @@ pub fn parse_day_file(name: &str) -> Option<DayFile> {
 
 /// Plain day files whose day ended at least `after_days` days before `now`: the ones to compress.
 /// Pure; sorted by name.
-pub fn closed_days(names: &[String], now: OffsetDateTime, after_days: u32) -> Vec<DayFile> {
+pub(crate) fn closed_days(names: &[String], now: OffsetDateTime, after_days: u32) -> Vec<DayFile> {
     let mut out: Vec<DayFile> = names
         .iter()
         .filter_map(|n| parse_day_file(n))
@@ -83,17 +83,17 @@ pub fn closed_days(names: &[String], now: OffsetDateTime, after_days: u32) -> Ve
 
 /// What compressing day files did.
 #[derive(Debug, Default)]
-pub struct Compressed {
+pub(crate) struct Compressed {
     /// Files compressed (the new paths).
-    pub done: Vec<PathBuf>,
+    pub(crate) done: Vec<PathBuf>,
     /// Files that could not be compressed, with the reason (left as they were).
-    pub failed: Vec<(PathBuf, argus_core::Error)>,
+    pub(crate) failed: Vec<(PathBuf, argus_core::Error)>,
 }
 
 /// Compresses each listed plain day file of `oper_dir` with `codec`, atomically (the compressed
 /// file is published, then the plain one removed), on up to `threads` threads. A file that fails
 /// is left untouched.
-pub fn compress_days(
+pub(crate) fn compress_days(
     oper_dir: &Path,
     days: &[DayFile],
     codec: Codec,
@@ -169,7 +169,7 @@ fn compress_one(oper_dir: &Path, plain: &Path, codec: Codec) -> argus_core::Resu
 /// Settles the one state a crash during compression can leave: a plain day file next to its
 /// compressed copy. When the compressed file decodes to exactly the plain file's bytes, the plain
 /// file is removed; otherwise both are kept and reported (never guessed). Returns what was removed.
-pub fn settle(oper_dir: &Path, names: &[String]) -> argus_core::Result<Vec<PathBuf>> {
+pub(crate) fn settle(oper_dir: &Path, names: &[String]) -> argus_core::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for name in names {
         let Some(day) = parse_day_file(name) else {

@@ -12,58 +12,58 @@ use crate::config::Config;
 
 /// A complete upload group of a configured client.
 #[derive(Debug)]
-pub struct Upload {
+pub(crate) struct Upload {
     group: Group,
 }
 
 impl Upload {
     /// The stem (`CLIENT_YYYYMMDDHHMMSS[_...]_JOB`).
-    pub fn stem(&self) -> &str {
+    pub(crate) fn stem(&self) -> &str {
         self.group.stem()
     }
 
     /// The stem, printable.
-    pub fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         self.group.files().to_string()
     }
 
     /// The directory holding the group.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.group.files().dir()
     }
 
     /// Size of `.out` as scanned.
-    pub fn out_len(&self) -> u64 {
+    pub(crate) fn out_len(&self) -> u64 {
         self.group.out().len()
     }
 
     /// Path of `.rdy`.
-    pub fn rdy_path(&self) -> &Path {
+    pub(crate) fn rdy_path(&self) -> &Path {
         self.group.rdy().path()
     }
 
     /// Path of `.out`.
-    pub fn out_path(&self) -> &Path {
+    pub(crate) fn out_path(&self) -> &Path {
         self.group.out().path()
     }
 
     /// The (UTC) day of the upload, from its name: the day file it belongs to.
-    pub fn day(&self) -> Date {
+    pub(crate) fn day(&self) -> Date {
         self.group.uploaded_at().date()
     }
 
     /// The upload time from its name.
-    pub fn uploaded_at(&self) -> OffsetDateTime {
+    pub(crate) fn uploaded_at(&self) -> OffsetDateTime {
         self.group.uploaded_at()
     }
 
     /// The client id.
-    pub fn client(&self) -> &str {
+    pub(crate) fn client(&self) -> &str {
         self.group.client()
     }
 
     /// The validated `Hostname` of `.env`, or why there is none.
-    pub fn hostname(&self) -> Result<Hostname, String> {
+    pub(crate) fn hostname(&self) -> Result<Hostname, String> {
         let env = self
             .group
             .read_env()
@@ -73,7 +73,7 @@ impl Upload {
 
     /// The chunk manifests of `.err` (none for uploads of the old shell harvester), or why they
     /// cannot be trusted.
-    pub fn manifests(&self) -> Result<Vec<Manifest>, String> {
+    pub(crate) fn manifests(&self) -> Result<Vec<Manifest>, String> {
         if self.group.err().is_empty() {
             return Ok(Vec::new());
         }
@@ -88,21 +88,16 @@ impl Upload {
     }
 
     /// Opens `.out` safely (no symlink, no FIFO, the very file the scan saw).
-    pub fn open_out(&self) -> Result<File, String> {
+    pub(crate) fn open_out(&self) -> Result<File, String> {
         self.group
             .open_out()
             .map_err(|e| argus_core::error_chain(&e))
-    }
-
-    /// The webjob-drop group.
-    pub fn group(&self) -> &Group {
-        &self.group
     }
 }
 
 /// A group to quarantine: bad as scanned, or bad once read.
 #[derive(Debug)]
-pub enum Bad {
+pub(crate) enum Bad {
     /// Reported invalid by the scan.
     Invalid(webjob_drop::Invalid),
     /// Complete, but its content is bad.
@@ -111,7 +106,7 @@ pub enum Bad {
 
 impl Bad {
     /// Printable name.
-    pub fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         match self {
             Bad::Invalid(i) => i.files().to_string(),
             Bad::Upload(u) => u.display_name(),
@@ -121,25 +116,25 @@ impl Bad {
 
 /// What a scan found, for a pass.
 #[derive(Debug, Default)]
-pub struct Found {
+pub(crate) struct Found {
     /// Complete groups, oldest first.
-    pub complete: Vec<Upload>,
+    pub(crate) complete: Vec<Upload>,
     /// Groups that cannot be processed, with the reason.
-    pub invalid: Vec<(Bad, String)>,
+    pub(crate) invalid: Vec<(Bad, String)>,
     /// Groups being uploaded.
-    pub in_flight: u64,
+    pub(crate) in_flight: u64,
     /// `.out` (or other part) paths of orphaned uploads.
-    pub orphans: Vec<PathBuf>,
+    pub(crate) orphans: Vec<PathBuf>,
     /// Uploads of other clients or jobs.
-    pub foreign: u64,
+    pub(crate) foreign: u64,
 }
 
 /// A `.lck` older than this is a leftover of a WebJob server that died, not a write in progress.
-pub const LOCK_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+pub(crate) const LOCK_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The client id of a stem `CLIENT_YYYYMMDDHHMMSS[_...]`: everything before the first `_`
 /// followed by 14 digits and then `_` or the end (client ids may hold `_` themselves).
-pub fn client_of_stem(stem: &str) -> Option<&str> {
+pub(crate) fn client_of_stem(stem: &str) -> Option<&str> {
     let bytes = stem.as_bytes();
     (1..bytes.len()).find_map(|i| {
         let rest = &bytes[i..];
@@ -152,12 +147,12 @@ pub fn client_of_stem(stem: &str) -> Option<&str> {
 }
 
 /// The configured selection of clients and job.
-pub fn selection(config: &Config) -> Result<Selection, String> {
+pub(crate) fn selection(config: &Config) -> Result<Selection, String> {
     Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())
 }
 
 /// Scans the dropzone (read-only).
-pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
+pub(crate) fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_max_depth(config.scan_depth as usize)
@@ -169,7 +164,7 @@ pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
 }
 
 /// Scans the one group `stem` in `dir` (read-only), for the daemon.
-pub fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, String> {
+pub(crate) fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, String> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_max_depth(config.scan_depth as usize)
@@ -225,7 +220,7 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found
 }
 
 /// Moves a bad group whole into the quarantine with its reason. Returns where it went.
-pub fn quarantine(
+pub(crate) fn quarantine(
     bad: &Bad,
     quarantine_dir: &Path,
     reason: &str,
@@ -239,12 +234,12 @@ pub fn quarantine(
 
 /// Removes a finished group's files (`.rdy` last) without syncing its directory; the caller
 /// syncs each directory once per batch.
-pub fn remove_parts(upload: &Upload) -> Result<(), webjob_drop::Error> {
+pub(crate) fn remove_parts(upload: &Upload) -> Result<(), webjob_drop::Error> {
     webjob_drop::ops::remove_group_unsynced(&upload.group).map(drop)
 }
 
 /// Finishes the removal of a group known only by its `.rdy` (journal recovery).
-pub fn remove_by_rdy(rdy: &Path) -> Result<(), webjob_drop::Error> {
+pub(crate) fn remove_by_rdy(rdy: &Path) -> Result<(), webjob_drop::Error> {
     let dir = rdy.parent().unwrap_or_else(|| Path::new("."));
     let Some(stem) = rdy.file_stem() else {
         return Ok(());
@@ -253,7 +248,7 @@ pub fn remove_by_rdy(rdy: &Path) -> Result<(), webjob_drop::Error> {
 }
 
 /// Settles quarantine moves a crash interrupted (call under the lock, before scanning).
-pub fn recover_quarantine(quarantine_dir: &Path) -> Result<(), webjob_drop::Error> {
+pub(crate) fn recover_quarantine(quarantine_dir: &Path) -> Result<(), webjob_drop::Error> {
     let r = webjob_drop::recover_quarantine(quarantine_dir)?;
     for e in &r.errors {
         log::error!("quarantine recovery: {}", argus_core::error_chain(e));

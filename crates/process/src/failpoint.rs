@@ -11,10 +11,10 @@ static SPEC: OnceLock<Option<(String, u64)>> = OnceLock::new();
 static HITS: AtomicU64 = AtomicU64::new(0);
 
 /// The environment variable that arms a failpoint.
-pub const ENV: &str = "PROCESS_ARGUS_FAILPOINT";
+pub(crate) const ENV: &str = "PROCESS_ARGUS_FAILPOINT";
 
 /// Dies here if this failpoint is armed and due.
-pub fn hit(name: &str) {
+pub(crate) fn hit(name: &str) {
     let spec = SPEC.get_or_init(|| {
         let value = std::env::var(ENV).ok()?;
         let (name, n) = match value.split_once(':') {

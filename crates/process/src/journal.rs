@@ -31,36 +31,36 @@ use sha2::{Digest, Sha256};
 
 /// One upload being ingested.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The group's `.rdy`: while it exists, the group is in the dropzone.
-    pub rdy: PathBuf,
+    pub(crate) rdy: PathBuf,
     /// The group's `.out`.
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// The day file it is appended to (`None` for an empty `.out`, which appends nothing).
-    pub day: Option<PathBuf>,
+    pub(crate) day: Option<PathBuf>,
     /// The day file's size before the append.
-    pub size_before: u64,
+    pub(crate) size_before: u64,
     /// Where the raw upload is archived.
-    pub archive: PathBuf,
+    pub(crate) archive: PathBuf,
     /// The client id it came from.
-    pub client: String,
+    pub(crate) client: String,
     /// Its upload time (from the stem), Unix seconds.
-    pub at: i64,
+    pub(crate) at: i64,
     /// Bytes appended to the day file.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// The new chunks it brings, `(host, seq, short hash)`, from its manifest (none without
     /// one).
-    pub chunks: Vec<(String, u64, String)>,
+    pub(crate) chunks: Vec<(String, u64, String)>,
     /// The byte ranges `(offset, len)` of `.out` appended: all of it, less chunks ingested
     /// before. Recovery appends exactly these again when it must.
-    pub segments: Segments,
+    pub(crate) segments: Segments,
     /// The argus record version (3 or 5) of its last stream, if it holds any record.
-    pub version: Option<u8>,
+    pub(crate) version: Option<u8>,
 }
 
 impl Entry {
     /// The ledger facts of this upload once complete.
-    pub fn facts(&self) -> Vec<crate::ledger::Fact> {
+    pub(crate) fn facts(&self) -> Vec<crate::ledger::Fact> {
         let mut facts: Vec<crate::ledger::Fact> = self
             .chunks
             .iter()
@@ -90,16 +90,15 @@ impl Entry {
 
 /// The journal file.
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     file: File,
-    path: PathBuf,
     len: u64,
 }
 
 impl Journal {
     /// Opens (creating) `STATE_DIR/journal` and returns the entries it holds from an interrupted
     /// run, in order. Damaged lines are skipped with a warning.
-    pub fn open(state_dir: &Path) -> io::Result<(Journal, Vec<Entry>)> {
+    pub(crate) fn open(state_dir: &Path) -> io::Result<(Journal, Vec<Entry>)> {
         let path = state_dir.join("journal");
         let file = OpenOptions::new()
             .read(true)
@@ -125,21 +124,17 @@ impl Journal {
             }
         }
         let len = file.metadata()?.len();
-        Ok((Journal { file, path, len }, entries))
-    }
-
-    /// The journal's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok((Journal { file, len }, entries))
     }
 
     /// True when the journal holds nothing.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Appends entries and makes them durable before returning.
-    pub fn record(&mut self, entries: &[Entry]) -> io::Result<()> {
+    pub(crate) fn record(&mut self, entries: &[Entry]) -> io::Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -162,7 +157,7 @@ impl Journal {
     }
 
     /// Empties the journal, durably: every recorded upload is complete.
-    pub fn clear(&mut self) -> io::Result<()> {
+    pub(crate) fn clear(&mut self) -> io::Result<()> {
         if self.len == 0 {
             return Ok(());
         }
@@ -329,18 +324,18 @@ fn unescape(v: &[u8]) -> Option<Vec<u8>> {
 
 /// What the file system says about one entry now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// The group's `.rdy` still exists.
-    pub rdy_present: bool,
+    pub(crate) rdy_present: bool,
     /// The group's `.out` still exists.
-    pub out_present: bool,
+    pub(crate) out_present: bool,
     /// The archive exists.
-    pub archived: bool,
+    pub(crate) archived: bool,
 }
 
 /// Where to take an upload's bytes from when it must be appended again.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// The `.out` in the dropzone.
     Out(PathBuf),
     /// The archive (decoded).
@@ -348,27 +343,27 @@ pub enum Source {
 }
 
 /// Byte ranges `(offset, len)` of an upload's `.out`.
-pub type Segments = Vec<(u64, u64)>;
+pub(crate) type Segments = Vec<(u64, u64)>;
 
 /// What recovery must do, in order: truncate, re-append, finish removals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recovery {
+pub(crate) struct Recovery {
     /// Day files to truncate back, and to which size.
-    pub truncate: Vec<(PathBuf, u64)>,
+    pub(crate) truncate: Vec<(PathBuf, u64)>,
     /// Complete uploads whose data was cut off by a truncation: append again, in this order,
     /// the byte ranges of the source given (those it appended the first time).
-    pub reappend: Vec<(PathBuf, Source, Segments)>,
+    pub(crate) reappend: Vec<(PathBuf, Source, Segments)>,
     /// Complete uploads whose group is still in the dropzone: remove the group.
-    pub remove: Vec<Entry>,
+    pub(crate) remove: Vec<Entry>,
     /// Incomplete uploads: rolled back; the normal pass ingests them again.
-    pub redo: Vec<Entry>,
+    pub(crate) redo: Vec<Entry>,
     /// Complete uploads whose data must be re-appended but whose bytes are nowhere (neither
     /// `.out` nor archive exists): reported, never guessed.
-    pub lost: Vec<Entry>,
+    pub(crate) lost: Vec<Entry>,
 }
 
 /// Decides recovery from the journal's entries and their facts (see the module docs). Pure.
-pub fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Recovery {
+pub(crate) fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Recovery {
     let mut plan = Recovery::default();
     let states: Vec<(&Entry, Facts)> = entries.iter().map(|e| (e, facts(e))).collect();
     let complete = |f: &Facts| f.archived || !f.rdy_present;

@@ -18,7 +18,7 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Installs the logger. `verbosity` is `-v` count minus `-q` count: below 0 only errors reach
 /// stderr, 0 warnings and errors (quiet under cron), 1 adds progress, 2 and more add debugging.
 /// `RUST_LOG`, when set, overrides it.
-pub fn init(program: &'static str, verbosity: i8) {
+pub(crate) fn init(program: &'static str, verbosity: i8) {
     let level = match verbosity {
         i8::MIN..=-1 => LevelFilter::Error,
         0 => LevelFilter::Warn,
@@ -44,7 +44,7 @@ pub fn init(program: &'static str, verbosity: i8) {
 }
 
 /// From now on, also appends info and more severe lines to `DIR/NAME`.
-pub fn log_to_file(dir: &Path, name: &str) -> std::io::Result<()> {
+pub(crate) fn log_to_file(dir: &Path, name: &str) -> std::io::Result<()> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)

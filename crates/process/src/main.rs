@@ -3,9 +3,21 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod config;
+mod dayfile;
+mod dropzone;
+mod engine;
+mod exit;
+mod failpoint;
+mod journal;
+mod ledger;
+mod logging;
+mod report;
+mod status;
+mod watch;
+
+use config::{Config, Format};
 use process_argus::cli::{Cli, Command, PassArgs};
-use process_argus::config::{self, Config, Format};
-use process_argus::{engine, exit, logging, status, watch};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();

@@ -5,40 +5,40 @@ use std::time::Duration;
 
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Uploads appended to day files and archived.
-    pub ingested: u64,
+    pub(crate) ingested: u64,
     /// Bytes of argus data appended.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Uploads with an empty `.out`, or only chunks ingested before (archived, nothing appended).
-    pub empty: u64,
+    pub(crate) empty: u64,
     /// Chunks that arrived again (same host and sequence number) and were not appended again.
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
     /// Day files that received data.
-    pub day_files: u64,
+    pub(crate) day_files: u64,
     /// Groups moved to quarantine.
-    pub quarantined: u64,
+    pub(crate) quarantined: u64,
     /// Groups still being uploaded (data without `.rdy`), not yet orphans.
-    pub in_flight: u64,
+    pub(crate) in_flight: u64,
     /// Data without `.rdy` older than `orphan_after`.
-    pub orphans: u64,
+    pub(crate) orphans: u64,
     /// Groups of other clients or jobs, left untouched.
-    pub foreign: u64,
+    pub(crate) foreign: u64,
     /// Interrupted uploads finished or rolled back from the journal.
-    pub recovered: u64,
+    pub(crate) recovered: u64,
     /// Archives deleted by retention.
-    pub purged: u64,
+    pub(crate) purged: u64,
     /// Day files compressed.
-    pub compressed: u64,
+    pub(crate) compressed: u64,
     /// Wall time of the pass.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Set when the pass stopped early, with the reason.
-    pub failed: Option<String>,
+    pub(crate) failed: Option<String>,
 }
 
 impl Summary {
     /// One line for people.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut s = format!(
             "ingested {} upload{} ({}) into {} day file{}",
             self.ingested,
@@ -71,7 +71,7 @@ impl Summary {
     }
 
     /// One JSON object, keys in a fixed order.
-    pub fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         let mut s = String::from("{");
         let fields = [
             ("ingested", self.ingested),
@@ -107,7 +107,7 @@ fn plural(n: u64) -> &'static str {
 }
 
 /// `1.5 MiB`-style sizes.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;
@@ -123,7 +123,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// A JSON string literal, escaping quotes, backslashes and control characters.
-pub fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

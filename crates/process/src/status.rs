@@ -20,7 +20,7 @@ use crate::report::{human_bytes, json_string};
 
 /// The state of one client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum State {
+pub(crate) enum State {
     /// Uploading, nothing missing.
     Ok,
     /// Uploading, but something needs a look: missing chunks, quarantined groups, orphans.
@@ -41,38 +41,38 @@ impl State {
 
 /// One client's line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Row {
+pub(crate) struct Row {
     /// Client id.
-    pub client: String,
+    pub(crate) client: String,
     /// Whether the configuration selects it (else it is listed because its uploads are here).
-    pub configured: bool,
+    pub(crate) configured: bool,
     /// Newest upload time (from its name), ingested or waiting in the dropzone.
-    pub last_upload: Option<OffsetDateTime>,
+    pub(crate) last_upload: Option<OffsetDateTime>,
     /// Uploads ingested in the last 24 hours.
-    pub uploads_24h: u64,
+    pub(crate) uploads_24h: u64,
     /// Bytes ingested in the last 24 hours.
-    pub bytes_24h: u64,
+    pub(crate) bytes_24h: u64,
     /// Complete groups waiting in the dropzone.
-    pub pending: u64,
+    pub(crate) pending: u64,
     /// Groups being uploaded.
-    pub in_flight: u64,
+    pub(crate) in_flight: u64,
     /// Data without `.rdy` older than `orphan_after`.
-    pub orphans: u64,
+    pub(crate) orphans: u64,
     /// Groups in the quarantine.
-    pub quarantined: u64,
+    pub(crate) quarantined: u64,
     /// When the newest quarantined group was put there: it arrived, though bad.
-    pub last_quarantined: Option<OffsetDateTime>,
+    pub(crate) last_quarantined: Option<OffsetDateTime>,
     /// Chunks that arrived twice.
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
     /// Missing chunks per host: `(host, [(first, last)])`.
-    pub gaps: Vec<(String, Vec<(u64, u64)>)>,
+    pub(crate) gaps: Vec<(String, Vec<(u64, u64)>)>,
     /// The argus version (3 or 5) of its newest upload, and the one before the last change.
-    pub versions: crate::ledger::Versions,
+    pub(crate) versions: crate::ledger::Versions,
 }
 
 impl Row {
     /// The number of chunks known missing.
-    pub fn missing_chunks(&self) -> u64 {
+    pub(crate) fn missing_chunks(&self) -> u64 {
         self.gaps
             .iter()
             .flat_map(|(_, g)| g)
@@ -81,7 +81,7 @@ impl Row {
     }
 
     /// The state at `now`.
-    pub fn state(&self, now: OffsetDateTime, stale_after: Duration) -> Option<State> {
+    pub(crate) fn state(&self, now: OffsetDateTime, stale_after: Duration) -> Option<State> {
         if !self.configured {
             return None;
         }
@@ -114,7 +114,7 @@ fn row<'a>(
 }
 
 /// Gathers the report. Pure but for reading the state directory, dropzone and quarantine.
-pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> {
+pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> {
     let selection = Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())?;
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     // Every exact id configured is listed, uploads or not.
@@ -212,7 +212,7 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> 
 
 /// Runs `status`, printing the table or JSON on stdout. Returns the exit status: 0 all well,
 /// 1 warnings, 2 a stale client, 3 the status could not be determined.
-pub fn run(config: &Config, json: bool, now: OffsetDateTime) -> u8 {
+pub(crate) fn run(config: &Config, json: bool, now: OffsetDateTime) -> u8 {
     let rows = match gather(config, now) {
         Ok(rows) => rows,
         Err(e) => {
@@ -267,7 +267,7 @@ fn gaps_text(gaps: &[(u64, u64)]) -> String {
 }
 
 /// The human table.
-pub fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> String {
+pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> String {
     let mut out = format!(
         "{:<24} {:<8} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}\n",
         "CLIENT",
@@ -334,7 +334,7 @@ pub fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> Strin
 }
 
 /// The JSON document: one object, keys in a fixed order (see docs/OPERATIONS.md).
-pub fn render_json(rows: &[Row], config: &Config, now: OffsetDateTime, worst: State) -> String {
+pub(crate) fn render_json(rows: &[Row], config: &Config, now: OffsetDateTime, worst: State) -> String {
     let mut out = format!(
         "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"clients\":[",
         json_string(&stamp::format_rfc3339(now)),

@@ -42,7 +42,7 @@ enum Msg {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. Returns the exit status.
-pub fn run(config_path: &Path, config: Config, mut options: Options) -> u8 {
+pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> u8 {
     // Block the signals before any thread exists, so every thread inherits the mask and the
     // signalfd below is their only way in.
     let mut mask = SigSet::empty();

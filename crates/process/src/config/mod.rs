@@ -14,52 +14,52 @@ use argus_core::grammar::{format_duration, parse_duration, shell_value};
 use webjob_drop::name::check_client_pattern;
 
 /// Where `WEBJOB_HOME` points when unset, as in the recipe.
-pub const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
+pub(crate) const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
 
 /// The validated configuration of process_argus.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub(crate) struct Config {
     /// The WebJob dropzone (`drop_dir`).
-    pub drop_dir: PathBuf,
+    pub(crate) drop_dir: PathBuf,
     /// Per-host, per-day operational files (`oper_dir`).
-    pub oper_dir: PathBuf,
+    pub(crate) oper_dir: PathBuf,
     /// Archived raw uploads (`archive_dir`).
-    pub archive_dir: PathBuf,
+    pub(crate) archive_dir: PathBuf,
     /// Where `process_argus.log` goes; `None` logs to stderr only.
-    pub log_dir: Option<PathBuf>,
+    pub(crate) log_dir: Option<PathBuf>,
     /// Client ids or globs whose uploads are processed.
-    pub clients: Vec<String>,
+    pub(crate) clients: Vec<String>,
     /// The WebJob job name that ends every stem.
-    pub job: String,
+    pub(crate) job: String,
     /// Archived uploads older than this many days are deleted; 0 keeps them forever.
-    pub archive_days: u32,
+    pub(crate) archive_days: u32,
     /// Compression of archived uploads.
-    pub archive_codec: Codec,
+    pub(crate) archive_codec: Codec,
     /// Compression of operational files of closed days.
-    pub oper_codec: Codec,
+    pub(crate) oper_codec: Codec,
     /// A day file is compressed once its day ended this many days ago.
-    pub oper_compress_after_days: u32,
+    pub(crate) oper_compress_after_days: u32,
     /// Journal, ledger and lock.
-    pub state_dir: PathBuf,
+    pub(crate) state_dir: PathBuf,
     /// Where bad upload groups are moved, with a reason.
-    pub quarantine_dir: PathBuf,
+    pub(crate) quarantine_dir: PathBuf,
     /// Data files without `.rdy` older than this are reported as orphans.
-    pub orphan_after: Duration,
+    pub(crate) orphan_after: Duration,
     /// A client with no upload for this long is reported stale.
-    pub stale_after: Duration,
+    pub(crate) stale_after: Duration,
     /// How deep the dropzone scan descends into per-client subdirectories (0: top level only).
-    pub scan_depth: u32,
+    pub(crate) scan_depth: u32,
     /// How often the daemon rescans the whole dropzone.
-    pub rescan_interval: Duration,
+    pub(crate) rescan_interval: Duration,
     /// `damaged_uploads = "salvage"`: an upload whose argus data is damaged (and that has no
     /// chunk manifest) has its complete records appended, and goes to the quarantine whole (and
     /// to the archive, as every upload). The default, `"quarantine"`, appends nothing of it.
-    pub salvage: bool,
+    pub(crate) salvage: bool,
 }
 
 /// Which file format a config was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// The TOML of this product.
     Toml,
     /// The recipe's `key="value"` shell assignments.
@@ -69,11 +69,11 @@ pub enum Format {
 /// A config that could not be used: every problem found, each on its own.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", self.render())]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     /// The file concerned, if any.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// Each problem, one sentence each.
-    pub problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
 }
 
 impl ConfigError {
@@ -102,7 +102,7 @@ impl ConfigError {
 /// Finds the config file when `--config` is not given: `$PROCESS_ARGUS_CONFIG`, then
 /// `$WEBJOB_HOME/etc/process_argus.toml`, then `$WEBJOB_HOME/etc/process_argus.cfg` (the recipe's
 /// file). `env` is a lookup of environment variables (the process environment in production).
-pub fn locate(
+pub(crate) fn locate(
     explicit: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<PathBuf, ConfigError> {
@@ -137,7 +137,7 @@ pub fn locate(
 
 /// Reads and validates a config file; the format is chosen by content (a recipe file is made of
 /// `key="value"` shell assignments, TOML is anything else) so a `.cfg` written in TOML works too.
-pub fn load(path: &Path) -> Result<(Config, Format), ConfigError> {
+pub(crate) fn load(path: &Path) -> Result<(Config, Format), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::single(
             Some(path),
@@ -562,7 +562,7 @@ impl Raw {
 
 impl Config {
     /// The configuration as commented TOML (what `convert-config` prints).
-    pub fn to_toml(&self) -> String {
+    pub(crate) fn to_toml(&self) -> String {
         fn q(p: &Path) -> String {
             toml::Value::String(p.display().to_string()).to_string()
         }

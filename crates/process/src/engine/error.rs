@@ -1,17 +1,17 @@
 //! [`Fatal`], the failure that stops a pass or the daemon with an exit status, and the
 //! rendering of an error with its causes (argus-core's, shared with harvest_argus).
 
-pub use argus_core::error_chain;
+pub(crate) use argus_core::error_chain;
 
 use crate::exit;
 
 /// A failure that stops the pass (or the daemon).
 #[derive(Debug)]
-pub struct Fatal {
+pub(crate) struct Fatal {
     /// The exit status it calls for.
-    pub code: u8,
+    pub(crate) code: u8,
     /// What happened.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Fatal {

@@ -46,9 +46,9 @@ mod ranges;
 mod recover;
 mod verify;
 
-pub use error::{Fatal, error_chain};
-pub use limits::raise_open_file_limit;
-pub use preflight::preflight;
+pub(crate) use error::{Fatal, error_chain};
+pub(crate) use limits::raise_open_file_limit;
+pub(crate) use preflight::preflight;
 
 use self::commit::commit;
 use self::dry_run::{dir_names, dry_run};
@@ -58,19 +58,19 @@ use self::recover::recover;
 
 /// How a pass runs.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// Wait for the lock instead of failing with [`exit::LOCKED`].
-    pub wait: bool,
+    pub(crate) wait: bool,
     /// Report what would be done on stdout; change nothing.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// At most this many uploads per batch (one journal sync, one set of fsyncs).
-    pub batch_uploads: usize,
+    pub(crate) batch_uploads: usize,
     /// At most about this many bytes of `.out` per batch.
-    pub batch_bytes: u64,
+    pub(crate) batch_bytes: u64,
     /// Threads that validate and compress uploads.
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// When set (by a signal), work stops between two batches.
-    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    pub(crate) stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for Options {
@@ -88,15 +88,15 @@ impl Default for Options {
 
 /// The result of a pass.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// What was done.
-    pub summary: Summary,
+    pub(crate) summary: Summary,
     /// The exit status for the process.
-    pub exit_code: u8,
+    pub(crate) exit_code: u8,
 }
 
 /// Runs one pass. Never panics on bad input; every failure ends up in the outcome.
-pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
+pub(crate) fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
     let started = Instant::now();
     if options.dry_run {
         let mut summary = Summary::default();
@@ -153,7 +153,7 @@ fn finish(mut summary: Summary, result: Result<Option<String>, Fatal>) -> Outcom
 /// A process_argus that holds the lock: set up and recovered once, then ingests and maintains
 /// for as long as it lives (one pass, or the daemon).
 #[derive(Debug)]
-pub struct Engine {
+pub(crate) struct Engine {
     config: Config,
     options: Options,
     _lock: Lock,
@@ -170,7 +170,7 @@ pub struct Engine {
 impl Engine {
     /// Checks the directories, takes the lock and repairs what an interrupted run left: temporary
     /// files, quarantine moves, the journal (rolling back or finishing appends), compressions.
-    pub fn start(config: Config, mut options: Options) -> Result<Engine, Fatal> {
+    pub(crate) fn start(config: Config, mut options: Options) -> Result<Engine, Fatal> {
         options.batch_uploads = options.batch_uploads.min(uploads_within(open_file_limit()));
         let problems = preflight(&config);
         if !problems.is_empty() {
@@ -242,12 +242,12 @@ impl Engine {
     }
 
     /// The configuration in use.
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.config
     }
 
     /// Takes a new configuration (SIGHUP). The state directory cannot change while running.
-    pub fn reload(&mut self, config: Config) -> Result<(), String> {
+    pub(crate) fn reload(&mut self, config: Config) -> Result<(), String> {
         if config.state_dir != self.config.state_dir {
             return Err(format!(
                 "state_dir cannot change while running (from {} to {}); restart instead",
@@ -276,12 +276,12 @@ impl Engine {
     }
 
     /// What was done since the last call, and any non-fatal trouble.
-    pub fn take_summary(&mut self) -> (Summary, Option<String>) {
+    pub(crate) fn take_summary(&mut self) -> (Summary, Option<String>) {
         (std::mem::take(&mut self.summary), self.trouble.take())
     }
 
     /// Scans the whole dropzone (read-only).
-    pub fn scan(&mut self, now: OffsetDateTime) -> Result<Found, Fatal> {
+    pub(crate) fn scan(&mut self, now: OffsetDateTime) -> Result<Found, Fatal> {
         let found = dropzone::scan(&self.config, now)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
         self.summary.in_flight = found.in_flight;
@@ -291,13 +291,13 @@ impl Engine {
     }
 
     /// Scans one group (the daemon, on a `.rdy` event).
-    pub fn scan_group(&mut self, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, Fatal> {
+    pub(crate) fn scan_group(&mut self, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, Fatal> {
         dropzone::scan_group(&self.config, dir, stem)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))
     }
 
     /// Quarantines the invalid groups and ingests the complete ones, in batches, oldest first.
-    pub fn ingest(&mut self, found: Found) -> Result<(), Fatal> {
+    pub(crate) fn ingest(&mut self, found: Found) -> Result<(), Fatal> {
         for (bad, reason) in found.invalid {
             self.quarantine(&bad, &reason);
         }
@@ -354,7 +354,7 @@ impl Engine {
     }
 
     /// Retention of archives and compression of closed days.
-    pub fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+    pub(crate) fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
         self.purge(now)?;
         self.compress(now)
     }
