@@ -7,9 +7,9 @@ use std::path::Path;
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
 
-use harvest_argus::cli::Select;
 use crate::config::{Config, Settings, locate};
 use crate::run::{Exit, harvest as run_harvest};
+use harvest_argus::cli::Select;
 
 /// EX_USAGE.
 const USAGE: u8 = 64;

@@ -164,7 +164,11 @@ pub(crate) fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String
 }
 
 /// Scans the one group `stem` in `dir` (read-only), for the daemon.
-pub(crate) fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, String> {
+pub(crate) fn scan_group(
+    config: &Config,
+    dir: &Path,
+    stem: &std::ffi::OsStr,
+) -> Result<Found, String> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_max_depth(config.scan_depth as usize)

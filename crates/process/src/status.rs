@@ -334,7 +334,12 @@ pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -
 }
 
 /// The JSON document: one object, keys in a fixed order (see docs/OPERATIONS.md).
-pub(crate) fn render_json(rows: &[Row], config: &Config, now: OffsetDateTime, worst: State) -> String {
+pub(crate) fn render_json(
+    rows: &[Row],
+    config: &Config,
+    now: OffsetDateTime,
+    worst: State,
+) -> String {
     let mut out = format!(
         "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"clients\":[",
         json_string(&stamp::format_rfc3339(now)),

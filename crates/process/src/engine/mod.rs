@@ -291,7 +291,11 @@ impl Engine {
     }
 
     /// Scans one group (the daemon, on a `.rdy` event).
-    pub(crate) fn scan_group(&mut self, dir: &Path, stem: &std::ffi::OsStr) -> Result<Found, Fatal> {
+    pub(crate) fn scan_group(
+        &mut self,
+        dir: &Path,
+        stem: &std::ffi::OsStr,
+    ) -> Result<Found, Fatal> {
         dropzone::scan_group(&self.config, dir, stem)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))
     }
