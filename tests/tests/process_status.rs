@@ -454,3 +454,36 @@ fn an_unreadable_ledger_is_unknown() {
     let (code, text) = table(&server);
     assert_eq!(code, 3, "unknown, like a monitoring plugin: {text}");
 }
+
+#[test]
+fn a_group_the_webjob_server_still_locks_is_in_flight_as_for_a_pass() {
+    let server = Server::new();
+    server.write_toml(&["client1"], "");
+    let samples = good_samples();
+    // The server wrote .rdy but has not removed its .lck yet: a pass leaves the group alone,
+    // and status counts it in flight, not pending.
+    Upload::at("client1", minutes_ago(2))
+        .out(samples[2].clone())
+        .keep_lock()
+        .write(&server.drop_dir())
+        .expect("write");
+    Upload::at("client1", minutes_ago(1))
+        .out(samples[3].clone())
+        .write(&server.drop_dir())
+        .expect("write");
+    let (_, r) = report(&server);
+    let c = client(&r, "client1");
+    assert_eq!(
+        (c.get("pending").u64(), c.get("in_flight").u64()),
+        (1, 1),
+        "{r:?}"
+    );
+    pass(&server);
+    let (_, r) = report(&server);
+    let c = client(&r, "client1");
+    assert_eq!(
+        (c.get("pending").u64(), c.get("in_flight").u64()),
+        (0, 1),
+        "the pass took the unlocked group only: {r:?}"
+    );
+}

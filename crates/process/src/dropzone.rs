@@ -195,16 +195,10 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found
         .map(|f| f.files().dir().join(f.files().stem()))
         .collect();
     let mut in_flight = scan.in_flight.len() as u64 - orphans.len() as u64;
-    // The WebJob server removes its STEM.lck just after writing STEM.rdy: until it has, the group
-    // is left alone (removing the lock under the server's feet could fail its request). A lock
-    // older than LOCK_STALE_AFTER belongs to a writer that died, and does not hold the group.
-    let (complete, locked): (Vec<Group>, Vec<Group>) = scan.complete.into_iter().partition(|g| {
-        g.lck().is_none_or(|lck| {
-            lck.modified()
-                .and_then(|m| now_sys.duration_since(m).ok())
-                .is_some_and(|age| age >= LOCK_STALE_AFTER)
-        })
-    });
+    let (locked, complete): (Vec<Group>, Vec<Group>) = scan
+        .complete
+        .into_iter()
+        .partition(|g| held_by_server(g, now_sys));
     in_flight += locked.len() as u64;
     let invalid = scan
         .invalid
@@ -221,6 +215,71 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found
         orphans,
         foreign: scan.foreign.len() as u64,
     }
+}
+
+/// The WebJob server removes its `STEM.lck` just after writing `STEM.rdy`: until it has, the
+/// group is left alone (removing the lock under the server's feet could fail its request), and
+/// counts as in flight. A lock older than [`LOCK_STALE_AFTER`] belongs to a writer that died,
+/// and does not hold the group.
+fn held_by_server(group: &Group, now: std::time::SystemTime) -> bool {
+    group.lck().is_some_and(|lck| {
+        lck.modified()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_none_or(|age| age < LOCK_STALE_AFTER)
+    })
+}
+
+/// What the dropzone holds for one client, as a pass sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ClientCounts {
+    /// Complete groups a pass would take (of configured clients), or that wait for a client
+    /// not configured.
+    pub(crate) pending: u64,
+    /// Groups being uploaded: without `.rdy`, or with the WebJob server's `.lck` still there.
+    pub(crate) in_flight: u64,
+    /// Data without `.rdy` older than `orphan_after`.
+    pub(crate) orphans: u64,
+    /// The newest upload time among the complete groups.
+    pub(crate) newest: Option<OffsetDateTime>,
+}
+
+/// Per client, what the dropzone holds (read-only), by the rules a pass applies; for `status`.
+pub(crate) fn census(
+    config: &Config,
+    now: OffsetDateTime,
+) -> Result<std::collections::BTreeMap<String, ClientCounts>, String> {
+    let selection = selection(config)?;
+    let scan = Dropzone::new(&config.drop_dir)
+        .with_max_depth(config.scan_depth as usize)
+        .with_open_check(false)
+        .scan(&selection)
+        .map_err(|e| format!("cannot scan the dropzone: {}", argus_core::error_chain(&e)))?;
+    let now_sys = std::time::SystemTime::from(now);
+    let mut counts: std::collections::BTreeMap<String, ClientCounts> = Default::default();
+    for g in &scan.complete {
+        let c = counts.entry(g.client().to_owned()).or_default();
+        if held_by_server(g, now_sys) {
+            c.in_flight += 1;
+        } else {
+            c.pending += 1;
+            c.newest = c.newest.max(Some(g.uploaded_at()));
+        }
+    }
+    for f in &scan.in_flight {
+        let Some(client) = f.client() else { continue };
+        let c = counts.entry(client.to_owned()).or_default();
+        if f.is_orphan(now_sys, config.orphan_after) {
+            c.orphans += 1;
+        } else {
+            c.in_flight += 1;
+        }
+    }
+    for f in &scan.foreign {
+        if f.reason() == webjob_drop::ForeignReason::OtherClient && f.is_complete() {
+            counts.entry(f.client().to_owned()).or_default().pending += 1;
+        }
+    }
+    Ok(counts)
 }
 
 /// Moves a bad group whole into the quarantine with its reason. Returns where it went.

@@ -5,12 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs;
 use std::time::Duration;
 
 use argus_core::stamp;
 use time::OffsetDateTime;
-use webjob_drop::{Dropzone, ForeignReason, Selection};
+use webjob_drop::Selection;
 
 use argus_core::grammar::format_duration;
 
@@ -154,58 +153,27 @@ pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, S
     }
 
     if config.drop_dir.is_dir() {
-        let scan = Dropzone::new(&config.drop_dir)
-            .with_max_depth(config.scan_depth as usize)
-            .scan(&selection)
-            .map_err(|e| format!("cannot scan the dropzone: {e}"))?;
-        let now_sys = std::time::SystemTime::from(now);
-        for g in &scan.complete {
-            let r = row(&mut rows, &selection, g.client());
-            r.pending += 1;
-            r.last_upload = r.last_upload.max(Some(g.uploaded_at()));
-        }
-        for f in &scan.in_flight {
-            let Some(client) = f.client() else { continue };
-            let r = row(&mut rows, &selection, client);
-            if f.is_orphan(now_sys, config.orphan_after) {
-                r.orphans += 1;
-            } else {
-                r.in_flight += 1;
-            }
-        }
-        for f in &scan.foreign {
-            if f.reason() == ForeignReason::OtherClient && f.is_complete() {
-                row(&mut rows, &selection, f.client()).pending += 1;
-            }
+        for (client, c) in crate::dropzone::census(config, now)? {
+            let r = row(&mut rows, &selection, &client);
+            r.pending += c.pending;
+            r.in_flight += c.in_flight;
+            r.orphans += c.orphans;
+            r.last_upload = r.last_upload.max(c.newest);
         }
     }
 
-    if let Ok(entries) = fs::read_dir(&config.quarantine_dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            let stem = fs::read_to_string(entry.path().join(webjob_drop::ops::REASON_FILE))
-                .ok()
-                .and_then(|r| {
-                    r.lines()
-                        .find_map(|l| l.strip_prefix("Stem=").map(str::to_owned))
-                })
-                .unwrap_or_else(|| name.to_owned());
-            let client = crate::dropzone::client_of_stem(&stem)
-                .unwrap_or("?")
-                .to_owned();
-            // When it was quarantined (our clock; a bad upload's name may lie about its time).
-            let at = fs::metadata(entry.path().join(webjob_drop::ops::REASON_FILE))
-                .and_then(|m| m.modified())
-                .ok()
-                .map(OffsetDateTime::from);
-            let r = row(&mut rows, &selection, &client);
-            r.quarantined += 1;
-            r.last_quarantined = r.last_quarantined.max(at);
-        }
+    let quarantined = webjob_drop::list_quarantine(&config.quarantine_dir).map_err(|e| {
+        format!(
+            "cannot read the quarantine: {}",
+            argus_core::error_chain(&e)
+        )
+    })?;
+    for q in quarantined {
+        let stem = q.stem.to_string_lossy();
+        let client = crate::dropzone::client_of_stem(&stem).unwrap_or("?");
+        let r = row(&mut rows, &selection, client);
+        r.quarantined += 1;
+        r.last_quarantined = r.last_quarantined.max(q.at.map(OffsetDateTime::from));
     }
     Ok(rows.into_values().collect())
 }

@@ -552,6 +552,57 @@ fn recover_one(pending: &Path, quarantine_dir: &Path) -> Result<Option<PathBuf>>
     publish_pending(pending, quarantine_dir, &intent.stem).map(Some)
 }
 
+/// A group in the quarantine, as its reason file describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QuarantinedGroup {
+    /// Its directory in the quarantine.
+    pub dir: PathBuf,
+    /// The stem of its files, from the reason file (the directory's name when that cannot be
+    /// read).
+    pub stem: OsString,
+    /// Why it was quarantined; `None` when the reason file is missing or damaged.
+    pub reason: Option<String>,
+    /// When it was quarantined: the reason file's modification time (our clock; a bad upload's
+    /// name may lie about its time).
+    pub at: Option<std::time::SystemTime>,
+}
+
+/// The groups in `quarantine_dir`, by name, without the pending moves of [`quarantine_group`]
+/// (names starting with `.`). A missing quarantine holds none; an unreadable reason file leaves
+/// the fields it gives empty.
+pub fn list_quarantine(quarantine_dir: &Path) -> Result<Vec<QuarantinedGroup>> {
+    let entries = match fs::read_dir(quarantine_dir) {
+        Ok(entries) => entries,
+        Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e).at("read", quarantine_dir),
+    };
+    let mut groups = Vec::new();
+    for entry in entries {
+        let entry = entry.at("read", quarantine_dir)?;
+        let name = entry.file_name();
+        if name.as_bytes().starts_with(b".") {
+            continue;
+        }
+        let dir = entry.path();
+        let reason_file = dir.join(REASON_FILE);
+        let kv = fs::read(&reason_file).map(|t| KeyValues::parse(&t)).ok();
+        let value = |key: &str| {
+            kv.as_ref()
+                .and_then(|kv| kv.get_all(key).next())
+                .and_then(unescape)
+        };
+        groups.push(QuarantinedGroup {
+            stem: value("Stem").map_or(name, OsString::from_vec),
+            reason: value("Reason").map(|r| String::from_utf8_lossy(&r).into_owned()),
+            at: fs::metadata(&reason_file).and_then(|m| m.modified()).ok(),
+            dir,
+        });
+    }
+    groups.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(groups)
+}
+
 /// Reverses [`Escaped`]: `\\`, `\n`, `\r`, `\t` and `\xNN`; `None` for anything else after `\`.
 fn unescape(text: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len());

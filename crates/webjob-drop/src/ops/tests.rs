@@ -223,6 +223,43 @@ fn quarantine_moves_the_whole_group_with_a_reason() {
     let s = scan(&z);
     let q2 = quarantine_group(&s.complete[0], &z.quarantine, "again").expect("quarantine");
     assert_eq!(q2.path, z.quarantine.join(format!("{STEM}.1")));
+
+    // Listed back as written, escapes undone; a pending move and a stray directory aside.
+    fs::create_dir(z.quarantine.join(".webjob-drop-pending.x")).expect("pending");
+    fs::create_dir(z.quarantine.join("stray")).expect("stray");
+    let listed = list_quarantine(&z.quarantine).expect("list");
+    let summary: Vec<(PathBuf, OsString, Option<String>, bool)> = listed
+        .into_iter()
+        .map(|g| (g.dir, g.stem, g.reason, g.at.is_some()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                q.path.clone(),
+                OsString::from(STEM),
+                Some("bad\x1b host".to_owned()),
+                true
+            ),
+            (
+                q2.path.clone(),
+                OsString::from(STEM),
+                Some("again".to_owned()),
+                true
+            ),
+            (
+                z.quarantine.join("stray"),
+                OsString::from("stray"),
+                None,
+                false
+            ),
+        ]
+    );
+    assert!(
+        list_quarantine(&z.quarantine.join("none"))
+            .expect("missing")
+            .is_empty()
+    );
 }
 
 #[test]
