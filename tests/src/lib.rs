@@ -12,3 +12,4 @@ pub mod bins;
 pub mod json;
 pub mod server;
 pub mod tools;
+pub mod traffic;

@@ -17,7 +17,7 @@
 //! name and point at the bench's paths and `lo`, its call of `start` is disabled (argus 3 reads
 //! its `-cd` as "chroot to d", and the bench starts argus itself so that only the rotation is
 //! compared), and `shoot` is aimed at a pid file in the temporary directory instead of
-//! `/var/run/argus.pid`. `harvest_argus` starts argus itself, as in `tests/tests/harvest_argus.rs`.
+//! `/var/run/argus.pid`. `harvest_argus` starts argus itself, as in the end-to-end tests (`tests/tests/testsuite/harvest_argus.rs`).
 //!
 //! Every process whose command line names the temporary directory (argus in both runs) is
 //! killed when the bench leaves, on every path out; only an interrupt (Ctrl-C) can leave the
@@ -25,11 +25,13 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::Ipv4Addr;
+
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tests::traffic::Traffic;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -43,7 +45,7 @@ const RATE: u16 = 100;
 /// Pauses between harvests, in turn: never a whole number of seconds, so that the renames fall
 /// at different points of argus' second.
 const PAUSES_MS: [u64; 4] = [2000, 2700, 2300, 2900];
-/// argus as `tests/tests/harvest_argus.rs` runs it: no config file, no port, a status record a
+/// argus as `tests/tests/testsuite/harvest_argus.rs` runs it: no config file, no port, a status record a
 /// second after a flow starts.
 const ARGUS_ARGS: [&str; 7] = ["-X", "-P", "0", "-S", "1", "-M", "60"];
 /// The source addresses are `127.NET.x.y`.
@@ -229,15 +231,16 @@ fn measure(who: &Harvester, argus: &Path, dir: &Path) -> Result<Outcome, String>
     }
     std::thread::sleep(Duration::from_secs(1));
 
-    let traffic = Traffic::start()?;
+    let traffic = Traffic::start(NET, 0, u32::from(RATE), u32::from(FLOWS))
+        .map_err(|e| format!("cannot bind a UDP port on 127.0.0.1: {e}"))?;
     let mut harvests = 0;
-    while !traffic.thread.is_finished() {
+    while !traffic.is_finished() {
         std::thread::sleep(Duration::from_millis(PAUSES_MS[harvests % PAUSES_MS.len()]));
         harvests += 1;
         who.harvest(&chunk(harvests), false)?;
     }
-    let port = traffic.port;
-    let sent = traffic.stop()?;
+    let port = traffic.port();
+    let sent = traffic.stop();
     // Let argus report the last flows, then stop it: on SIGTERM it writes every cached flow.
     std::thread::sleep(Duration::from_secs(2));
     stop_argus(&output)?;
@@ -362,54 +365,6 @@ fn recipe_copy(seed: &Path, scratch: &Path, argus: &Path) -> Result<PathBuf, Str
     let copy = scratch.join("harvest_argus.recipe.sh");
     fs::write(&copy, text).map_err(|e| format!("{}: {e}", copy.display()))?;
     Ok(copy)
-}
-
-/// Distinct UDP flows: flow `n` is one datagram from `127.NET.(n / 250).(n % 250 + 1)` to
-/// `127.0.0.1:port`, [`RATE`] a second.
-struct Traffic {
-    port: u16,
-    thread: std::thread::JoinHandle<BTreeSet<Ipv4Addr>>,
-    _receiver: UdpSocket,
-}
-
-impl Traffic {
-    fn start() -> Result<Traffic, String> {
-        let receiver = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| format!("cannot bind a UDP port on 127.0.0.1: {e}"))?;
-        let port = receiver.local_addr().map_err(|e| e.to_string())?.port();
-        let thread = std::thread::spawn(move || {
-            let start = Instant::now();
-            let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
-            let mut sent = BTreeSet::new();
-            for n in 0..FLOWS {
-                let due = start + Duration::from_secs_f64(f64::from(n) / f64::from(RATE));
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let [hi, lo] = [n / 250, n % 250 + 1].map(|b| u8::try_from(b).unwrap_or(0));
-                let src = Ipv4Addr::new(127, NET, hi, lo);
-                if UdpSocket::bind(SocketAddrV4::new(src, 0))
-                    .and_then(|sock| sock.send_to(b"xtask bench flow", to))
-                    .is_ok()
-                {
-                    sent.insert(src);
-                }
-            }
-            sent
-        });
-        Ok(Traffic {
-            port,
-            thread,
-            _receiver: receiver,
-        })
-    }
-
-    /// Waits for the last flow and returns the source of every flow sent.
-    fn stop(self) -> Result<BTreeSet<Ipv4Addr>, String> {
-        self.thread
-            .join()
-            .map_err(|_| "the traffic thread panicked".to_owned())
-    }
 }
 
 /// The source addresses of the UDP flows to `port` that `ra` reads in `file`. The recipe's

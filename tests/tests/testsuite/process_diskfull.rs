@@ -7,7 +7,7 @@
 //!
 //! Needs root to mount the tmpfs: skipped loudly otherwise, a failure under `CI=true`.
 
-mod process_support;
+use crate::process_support;
 
 use std::time::Duration;
 

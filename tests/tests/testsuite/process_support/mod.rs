@@ -3,8 +3,7 @@
 
 #![allow(
     clippy::print_stderr,
-    dead_code,
-    reason = "test helpers say loudly what they skip; not every test file uses every helper"
+    reason = "test helpers say loudly what they skip"
 )]
 
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! counted as a duplicate, and a crash at any step leaves no false duplicate and no false gap.
 //! Uploads without a manifest (the old shell harvester) are ingested as before.
 
-mod process_support;
+use crate::process_support;
 
 use std::fs;
 use std::process::Output;

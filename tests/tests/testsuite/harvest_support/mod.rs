@@ -3,18 +3,15 @@
 
 #![allow(
     clippy::print_stderr,
-    dead_code,
-    reason = "test helpers say loudly what they skip; not every test file uses every helper"
+    reason = "test helpers say loudly what they skip"
 )]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use argus_core::manifest::Manifest;
@@ -22,11 +19,6 @@ use argus_proc::find::{Target, find_output_users};
 
 pub(crate) const ARGUS: &str = "/usr/sbin/argus";
 pub(crate) const HOST: &str = "sensor1";
-
-/// True under CI, where every test must run.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 /// True when the real-argus tests can run here: argus, ra and root. Otherwise says so loudly,
 /// and fails under `CI=true`.
@@ -51,54 +43,22 @@ pub(crate) fn need_argus(test: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
-    assert!(!in_ci(), "CI=true: {test} needs {}", missing.join(", "));
+    assert!(
+        !tests::tools::in_ci(),
+        "CI=true: {test} needs {}",
+        missing.join(", ")
+    );
     eprintln!("SKIPPED {test}: needs {}", missing.join(", "));
     false
 }
 
 /// The `harvest_argus` binary of this profile, built from the current sources on first use.
 pub(crate) fn harvest_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test executable");
-            let profile = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target/PROFILE/deps/TEST")
-                .to_path_buf();
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .expect("workspace")
-                .to_path_buf();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(&workspace).args([
-                "build",
-                "--quiet",
-                "-p",
-                "harvest",
-                "--bin",
-                "harvest_argus",
-            ]);
-            if profile.ends_with("release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("run cargo build");
-            assert!(status.success(), "cargo build of harvest_argus failed");
-            let bin = profile.join("harvest_argus");
-            assert!(bin.exists(), "{} was not built", bin.display());
-            bin
-        })
-        .clone()
+    tests::bins::bin("harvest_argus")
 }
 
-/// The real argus samples shipped with argus-core.
-pub(crate) fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/argus-core/testdata")
-        .join(name)
-}
+pub(crate) use crate::process_support::decoded;
+pub(crate) use tests::bins::sample;
 
 /// One run of `harvest_argus`.
 #[derive(Debug)]
@@ -436,56 +396,23 @@ pub(crate) fn write_chunks(dir: &std::path::Path, chunks: &[Vec<u8>]) -> Vec<std
         .collect()
 }
 
-/// Distinct UDP flows sent on `lo` from addresses `127.NET.x.y` to `127.0.0.1:port`, one
-/// datagram per flow, until stopped; each flow's source address is unique.
-pub(crate) struct Traffic {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<BTreeSet<Ipv4Addr>>,
-    _receiver: UdpSocket,
-}
+/// Distinct UDP flows on `lo` (see [`tests::traffic`]).
+pub(crate) struct Traffic(tests::traffic::Traffic);
 
 impl Traffic {
-    /// Starts sending `per_second` flows a second from the `127.NET.0.0/16` range.
+    /// Starts sending `per_second` flows a second from the `127.NET.0.0/16` range to
+    /// `127.0.0.1:port`.
     pub(crate) fn start(net: u8, port: u16, per_second: u32) -> Traffic {
-        let receiver = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
-            .expect("bind the receiving port");
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let mut sent = BTreeSet::new();
-            let start = Instant::now();
-            let mut n: u32 = 0;
-            while !flag.load(Ordering::Relaxed) && n < 250 * 250 {
-                let due = start + Duration::from_secs_f64(f64::from(n) / f64::from(per_second));
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let [hi, lo] = u16::try_from(n / 250 * 256 + n % 250 + 1)
-                    .expect("fits")
-                    .to_be_bytes();
-                let src = Ipv4Addr::new(127, net, hi, lo);
-                let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
-                if UdpSocket::bind(SocketAddrV4::new(src, 0))
-                    .and_then(|sock| sock.send_to(b"harvest test flow", to))
-                    .is_ok()
-                {
-                    sent.insert(src);
-                }
-                n += 1;
-            }
-            sent
-        });
-        Traffic {
-            stop,
-            thread,
-            _receiver: receiver,
-        }
+        let flows = tests::traffic::MAX_FLOWS;
+        Traffic(
+            tests::traffic::Traffic::start(net, port, per_second, flows)
+                .expect("bind the receiving port"),
+        )
     }
 
     /// Stops sending and returns the source address of every flow sent.
     pub(crate) fn stop(self) -> BTreeSet<Ipv4Addr> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("traffic thread")
+        self.0.stop()
     }
 }
 
@@ -522,14 +449,4 @@ pub(crate) fn flow_sources_with(
         .lines()
         .filter_map(|l| l.split(',').next()?.trim().parse().ok())
         .collect()
-}
-
-/// Reads a whole file, decompressing it by its magic bytes.
-pub(crate) fn decoded(path: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    argus_core::codec::open_decoded(path)
-        .expect("open archive")
-        .read_to_end(&mut out)
-        .expect("decompress archive");
-    out
 }

@@ -4,7 +4,7 @@
 //! too. Uploads with chunk manifests, and data damaged from its first byte, are quarantined with
 //! nothing appended. A kill at every step of such a batch still gives each byte exactly once.
 
-mod process_support;
+use crate::process_support;
 
 use std::fs;
 use std::path::PathBuf;

@@ -16,7 +16,7 @@
     reason = "the random test prints its seeds and where each kill landed"
 )]
 
-mod process_support;
+use crate::process_support;
 
 use std::process::{Output, Stdio};
 use std::time::Duration;

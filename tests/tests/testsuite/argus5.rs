@@ -11,8 +11,8 @@
     reason = "the tests say loudly what they skip and what they measured"
 )]
 
-mod harvest_support;
-mod process_support;
+use crate::harvest_support;
+use crate::process_support;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;

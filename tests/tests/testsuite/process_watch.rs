@@ -19,7 +19,7 @@
     reason = "the random-kill test prints its seed; the overflow test says when it skips"
 )]
 
-mod process_support;
+use crate::process_support;
 
 use std::fs;
 use std::sync::{Mutex, MutexGuard, PoisonError};

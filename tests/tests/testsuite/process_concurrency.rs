@@ -2,7 +2,7 @@
 //! at once ingest every upload exactly once, and the two that find the lock taken exit 75 with a
 //! clear message; with `--wait` a second instance waits for the first and then succeeds.
 
-mod process_support;
+use crate::process_support;
 
 use std::process::Child;
 use std::time::Duration;

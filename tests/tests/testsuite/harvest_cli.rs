@@ -3,7 +3,7 @@
 //! Whatever goes wrong, the exit status says so, the message names the cause, and no data is
 //! lost.
 
-mod harvest_support;
+use crate::harvest_support;
 
 use std::path::Path;
 use std::process::Stdio;

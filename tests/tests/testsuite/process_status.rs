@@ -5,7 +5,7 @@
 //! 1 warnings, 2 stale, 3 unknown, like a monitoring plugin; a table for people and a JSON
 //! object whose keys are documented in docs/OPERATIONS.md, in that order.
 
-mod process_support;
+use crate::process_support;
 
 use std::fs;
 use std::time::{Duration, SystemTime};

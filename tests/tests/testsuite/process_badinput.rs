@@ -11,7 +11,7 @@
     reason = "the memory test reports what it measured"
 )]
 
-mod process_support;
+use crate::process_support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -621,7 +621,7 @@ fn a_huge_upload_is_streamed_with_flat_memory() {
     let result = server.root.path().join("rss");
     let child = spawn_piped(
         Command::new(std::env::current_exe().expect("test binary"))
-            .args(["rss_probe", "--exact", "--test-threads=1"])
+            .args(["process_badinput::rss_probe", "--exact", "--test-threads=1"])
             .env(PROBE_HOME, server.root.path())
             .env(PROBE_BIN, bin("process_argus"))
             .env(PROBE_OUT, &result),

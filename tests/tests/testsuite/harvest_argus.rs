@@ -10,7 +10,7 @@
     reason = "the tests report what they measured: flows sent and recovered, time taken"
 )]
 
-mod harvest_support;
+use crate::harvest_support;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
