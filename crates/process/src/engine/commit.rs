@@ -33,8 +33,36 @@ use super::ranges::Segments;
 pub(super) struct DayTarget {
     pub(super) file: File,
     pub(super) compression: Compression,
+    /// Its length when the batch started.
     pub(super) start_len: u64,
-    pub(super) cur_len: u64,
+}
+
+/// The pure part of a commit's plan: the size each upload's day file has before its append,
+/// for uploads (in order) that append `len` bytes to `day` (`None`: nothing to append), given
+/// each day file's length and compression when the batch starts. A plain file grows by each
+/// append; the size of a new compressed member is unknown until it is written, so every upload
+/// to a compressed day gets the batch's start, a safe (smaller) bound: recovery truncates a day
+/// file back to the smallest `size_before` of its uploads (`journal::plan_recovery`).
+pub(super) fn sizes_before(
+    uploads: &[(Option<&PathBuf>, u64)],
+    start: &BTreeMap<PathBuf, (u64, Compression)>,
+) -> Vec<u64> {
+    let mut grown: BTreeMap<&PathBuf, u64> = BTreeMap::new();
+    uploads
+        .iter()
+        .map(|(day, len)| {
+            let Some(day) = day else { return 0 };
+            let (start_len, compression) =
+                start.get(*day).copied().unwrap_or((0, Compression::None));
+            if compression != Compression::None {
+                return start_len;
+            }
+            let cur = grown.entry(day).or_insert(start_len);
+            let before = *cur;
+            *cur += len;
+            before
+        })
+        .collect()
 }
 
 /// Steps 2-6 for validated uploads. Returns the number of day files written.
@@ -45,17 +73,14 @@ pub(super) fn commit(
     good: Vec<Good>,
     duplicates: Vec<Fact>,
 ) -> Result<u64, Fatal> {
-    // Where each upload goes, and the size its day file will have before it.
+    // Where each upload goes (the day files opened once), then the size each day file has
+    // before each append.
     let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
     let mut entries = Vec::with_capacity(good.len());
     let mut plan: Vec<Option<PathBuf>> = Vec::with_capacity(good.len());
     // Which file a (host, day) goes to is looked up once per batch.
     let mut chosen: BTreeMap<(&Hostname, Date), (PathBuf, Compression)> = BTreeMap::new();
     for g in &good {
-        let archive = match &g.archive {
-            Archive::Staged(s) => s.dest().to_path_buf(),
-            Archive::Move(p) => p.clone(),
-        };
         let day = if g.append_len() == 0 {
             None
         } else {
@@ -95,28 +120,27 @@ pub(super) fn commit(
                         file,
                         compression,
                         start_len: len,
-                        cur_len: len,
                     },
                 );
             }
             Some(path)
         };
-        let size_before = match &day {
-            None => 0,
-            Some(path) => {
-                let t = targets
-                    .get_mut(path)
-                    .ok_or_else(|| Fatal::io("day file vanished"))?;
-                if t.compression == Compression::None {
-                    let before = t.cur_len;
-                    t.cur_len += g.append_len();
-                    before
-                } else {
-                    // A compressed member's size is unknown until written: the batch start is
-                    // a safe (smaller) bound; see journal::plan_recovery.
-                    t.start_len
-                }
-            }
+        plan.push(day);
+    }
+    let start: BTreeMap<PathBuf, (u64, Compression)> = targets
+        .iter()
+        .map(|(path, t)| (path.clone(), (t.start_len, t.compression)))
+        .collect();
+    let appends: Vec<(Option<&PathBuf>, u64)> = plan
+        .iter()
+        .zip(&good)
+        .map(|(day, g)| (day.as_ref(), g.append_len()))
+        .collect();
+    let sizes = sizes_before(&appends, &start);
+    for ((g, day), size_before) in good.iter().zip(&plan).zip(sizes) {
+        let archive = match &g.archive {
+            Archive::Staged(s) => s.dest().to_path_buf(),
+            Archive::Move(p) => p.clone(),
         };
         entries.push(Entry {
             rdy: g.upload.rdy_path().to_path_buf(),
@@ -131,7 +155,6 @@ pub(super) fn commit(
             segments: g.segments.clone(),
             version: g.version.map(Version::number),
         });
-        plan.push(day);
     }
     let started = Instant::now();
     let lap = |what: &str| log::debug!("commit: {what} after {:?}", started.elapsed());
@@ -338,5 +361,35 @@ pub(super) fn remove_all(uploads: &[Upload]) -> Result<(), Fatal> {
     {
         Some(e) => Err(e.into()),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_before_grow_with_plain_appends_and_stay_at_the_start_of_compressed_days() {
+        let plain = PathBuf::from("/o/h_20261201");
+        let other = PathBuf::from("/o/g_20261201");
+        let packed = PathBuf::from("/o/h_20261125.gz");
+        let start = BTreeMap::from([
+            (plain.clone(), (100, Compression::None)),
+            (other.clone(), (0, Compression::None)),
+            (packed.clone(), (5000, Compression::Gzip)),
+        ]);
+        let uploads = [
+            (Some(&plain), 10),
+            (None, 0),
+            (Some(&packed), 300),
+            (Some(&other), 7),
+            (Some(&plain), 20),
+            (Some(&packed), 400),
+            (Some(&plain), 1),
+        ];
+        assert_eq!(
+            sizes_before(&uploads, &start),
+            [100, 0, 5000, 0, 110, 5000, 130]
+        );
     }
 }
