@@ -30,16 +30,69 @@ pub(crate) enum Archived {
 
 /// Why the chunk was not archived.
 #[derive(Debug)]
-pub(crate) struct ArchiveError(pub(crate) String, pub(crate) bool);
+pub(crate) enum ArchiveError {
+    /// Creating, publishing or syncing the archive failed.
+    Publish(CoreError),
+    /// The staged chunk could not be read.
+    Read {
+        /// The staged chunk.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
+    /// Writing the compressed archive failed.
+    Write {
+        /// The archive being written.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
+    /// Every name within [`MAX_NAME_TRIES`] seconds of the cut is taken by another chunk.
+    NoName {
+        /// The sensor.
+        host: Hostname,
+        /// The cut time.
+        cut: OffsetDateTime,
+    },
+}
+
+impl From<CoreError> for ArchiveError {
+    fn from(e: CoreError) -> Self {
+        ArchiveError::Publish(e)
+    }
+}
+
+impl std::fmt::Display for ArchiveError {
+    /// The message with every cause (and the disk-full hint), as both programs print errors.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArchiveError::Publish(e) => f.write_str(&argus_core::error_chain(e)),
+            ArchiveError::Read { path, cause } => {
+                write!(f, "cannot read {}: {cause}", EscapedPath(path))
+            }
+            ArchiveError::Write { path, cause } => write!(
+                f,
+                "cannot write {}: {}",
+                EscapedPath(path),
+                argus_core::error_chain(cause)
+            ),
+            ArchiveError::NoName { host, cut } => write!(
+                f,
+                "no free archive name for {host} within {MAX_NAME_TRIES} s of {}",
+                format_datetime(*cut)
+            ),
+        }
+    }
+}
 
 impl ArchiveError {
-    fn core(e: &CoreError) -> Self {
-        ArchiveError(argus_core::error_chain(e), e.is_disk_full())
-    }
-
     /// True when the file system is full.
     pub(crate) fn is_disk_full(&self) -> bool {
-        self.1
+        match self {
+            ArchiveError::Publish(e) => e.is_disk_full(),
+            ArchiveError::Write { cause, .. } => argus_core::is_disk_full(cause),
+            ArchiveError::Read { .. } | ArchiveError::NoName { .. } => false,
+        }
     }
 }
 
@@ -66,9 +119,9 @@ pub(crate) fn archive(
             "archive directory {} does not exist; creating it",
             EscapedPath(dir)
         );
-        create_dir_all_durably(dir).map_err(|e| ArchiveError::core(&e))?;
+        create_dir_all_durably(dir)?;
     }
-    let publisher = Publisher::open(dir).map_err(|e| ArchiveError::core(&e))?;
+    let publisher = Publisher::open(dir)?;
     for k in 0..MAX_NAME_TRIES {
         let name = archive_name(host, cut + time::Duration::seconds(k), codec);
         let path = dir.join(&name);
@@ -81,30 +134,29 @@ pub(crate) fn archive(
         let mut staged = match publisher.stage(&name) {
             Ok(s) => s,
             Err(CoreError::Exists { .. }) => continue,
-            Err(e) => return Err(ArchiveError::core(&e)),
+            Err(e) => return Err(e.into()),
         };
-        let io = |e: io::Error| {
-            let full = argus_core::is_disk_full(&e);
-            ArchiveError(format!("cannot write {}: {e}", EscapedPath(&path)), full)
+        let io = |cause: io::Error| ArchiveError::Write {
+            path: path.clone(),
+            cause,
         };
-        let mut input = File::open(chunk)
-            .map_err(|e| ArchiveError(format!("cannot read {}: {e}", EscapedPath(chunk)), false))?;
+        let mut input = File::open(chunk).map_err(|cause| ArchiveError::Read {
+            path: chunk.to_path_buf(),
+            cause,
+        })?;
         let mut encoder = codec.encoder(&mut staged);
         io::copy(&mut input, &mut encoder).map_err(io)?;
         encoder.finish().map_err(io)?;
         match publisher.publish(staged) {
             Ok(path) => return Ok(Archived::New(path)),
             Err(CoreError::Exists { .. }) => continue,
-            Err(e) => return Err(ArchiveError::core(&e)),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(ArchiveError(
-        format!(
-            "no free archive name for {host} within {MAX_NAME_TRIES} s of {}",
-            format_datetime(cut)
-        ),
-        false,
-    ))
+    Err(ArchiveError::NoName {
+        host: host.clone(),
+        cut,
+    })
 }
 
 /// True when the archive file decompresses to bytes with this SHA-256.
@@ -187,9 +239,9 @@ mod tests {
             path: "/var/argus/archive/x.argus.gz".into(),
             source: io::Error::from_raw_os_error(nix::libc::ENOSPC),
         };
-        let a = ArchiveError::core(&e);
+        let a = ArchiveError::from(e);
         assert!(a.is_disk_full());
-        let text = a.0.clone();
+        let text = a.to_string();
         assert!(
             text.starts_with("cannot write /var/argus/archive/x.argus.gz: No space left on device"),
             "{text}"

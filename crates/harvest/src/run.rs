@@ -355,9 +355,8 @@ impl Run<'_> {
                     ""
                 };
                 log::error!(
-                    "cannot archive chunk seq={}{full}: {}; {}",
+                    "cannot archive chunk seq={}{full}: {e}; {}",
                     chunk.seq,
-                    e.0,
                     kept()
                 );
                 self.fail(Exit::NotShipped);
