@@ -5,7 +5,8 @@
 //! - [`codec`]: streaming gzip / bzip2 / xz with levels, multi-member files, recipe commands.
 //! - [`publish`]: durable atomic publishing that never replaces a file, group commit, cleanup of
 //!   temporary files left by a crash, durable moves.
-//! - [`append`]: constant-memory appends (`copy_file_range` or encoded), undone by truncation.
+//! - [`append`]: constant-memory appends (`copy_file_range` or encoded), undone by truncation;
+//!   [`ranges`]: byte ranges, and readers that yield only them.
 //! - [`retention`]: which archives to delete, as a pure function of entries, `now` and a policy.
 //! - [`lock`]: single-instance locks that die with their process.
 //! - [`host`] and [`manifest`]: validated host names, and the per-chunk manifest line that
@@ -49,6 +50,7 @@ pub mod host;
 pub mod lock;
 pub mod manifest;
 pub mod publish;
+pub mod ranges;
 pub mod record;
 pub mod retention;
 pub mod stamp;

@@ -97,30 +97,30 @@ impl Upload {
 
 /// A group to quarantine: bad as scanned, or bad once read.
 #[derive(Debug)]
-pub(crate) enum Bad {
+pub(crate) enum Rejected {
     /// Reported invalid by the scan.
     Invalid(webjob_drop::Invalid),
     /// Complete, but its content is bad.
     Upload(Upload),
 }
 
-impl Bad {
+impl Rejected {
     /// Printable name.
     pub(crate) fn display_name(&self) -> String {
         match self {
-            Bad::Invalid(i) => i.files().to_string(),
-            Bad::Upload(u) => u.display_name(),
+            Rejected::Invalid(i) => i.files().to_string(),
+            Rejected::Upload(u) => u.display_name(),
         }
     }
 }
 
 /// What a scan found, for a pass.
 #[derive(Debug, Default)]
-pub(crate) struct Found {
+pub(crate) struct Scanned {
     /// Complete groups, oldest first.
     pub(crate) complete: Vec<Upload>,
     /// Groups that cannot be processed, with the reason.
-    pub(crate) invalid: Vec<(Bad, String)>,
+    pub(crate) invalid: Vec<(Rejected, String)>,
     /// Groups being uploaded.
     pub(crate) in_flight: u64,
     /// `.out` (or other part) paths of orphaned uploads.
@@ -152,7 +152,7 @@ pub(crate) fn selection(config: &Config) -> Result<Selection, String> {
 }
 
 /// Scans the dropzone (read-only).
-pub(crate) fn scan(config: &Config, now: OffsetDateTime) -> Result<Found, String> {
+pub(crate) fn scan(config: &Config, now: OffsetDateTime) -> Result<Scanned, String> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_max_depth(config.scan_depth as usize)
@@ -168,7 +168,7 @@ pub(crate) fn scan_group(
     config: &Config,
     dir: &Path,
     stem: &std::ffi::OsStr,
-) -> Result<Found, String> {
+) -> Result<Scanned, String> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_max_depth(config.scan_depth as usize)
@@ -182,7 +182,7 @@ pub(crate) fn scan_group(
     Ok(found)
 }
 
-fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found {
+fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Scanned {
     for e in &scan.errors {
         log::warn!(
             "part of the dropzone could not be scanned: {}",
@@ -205,10 +205,10 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Found
         .into_iter()
         .map(|i| {
             let reason = i.reason_text();
-            (Bad::Invalid(i), reason)
+            (Rejected::Invalid(i), reason)
         })
         .collect();
-    Found {
+    Scanned {
         complete: complete.into_iter().map(|group| Upload { group }).collect(),
         invalid,
         in_flight,
@@ -284,13 +284,13 @@ pub(crate) fn census(
 
 /// Moves a bad group whole into the quarantine with its reason. Returns where it went.
 pub(crate) fn quarantine(
-    bad: &Bad,
+    bad: &Rejected,
     quarantine_dir: &Path,
     reason: &str,
 ) -> Result<PathBuf, webjob_drop::Error> {
     let done = match bad {
-        Bad::Invalid(i) => webjob_drop::quarantine_group(i, quarantine_dir, reason)?,
-        Bad::Upload(u) => webjob_drop::quarantine_group(&u.group, quarantine_dir, reason)?,
+        Rejected::Invalid(i) => webjob_drop::quarantine_group(i, quarantine_dir, reason)?,
+        Rejected::Upload(u) => webjob_drop::quarantine_group(&u.group, quarantine_dir, reason)?,
     };
     Ok(done.path)
 }

@@ -27,6 +27,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use argus_core::ranges::ByteRange;
 use sha2::{Digest, Sha256};
 
 /// One upload being ingested.
@@ -203,7 +204,7 @@ fn encode(e: &Entry, out: &mut Vec<u8>) {
     if e.segments.is_empty() {
         out.push(b'-');
     }
-    for (i, (offset, len)) in e.segments.iter().enumerate() {
+    for (i, ByteRange { offset, len }) in e.segments.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -271,7 +272,7 @@ fn decode(line: &[u8]) -> Option<Entry> {
                 if bytes == 0 {
                     Vec::new()
                 } else {
-                    vec![(0, bytes)]
+                    vec![ByteRange::new(0, bytes)]
                 }
             }
             Some([b'-']) => Vec::new(),
@@ -279,7 +280,7 @@ fn decode(line: &[u8]) -> Option<Entry> {
                 .split(|&b| b == b',')
                 .map(|seg| {
                     let (offset, len) = std::str::from_utf8(seg).ok()?.split_once('+')?;
-                    Some((offset.parse().ok()?, len.parse().ok()?))
+                    Some(ByteRange::new(offset.parse().ok()?, len.parse().ok()?))
                 })
                 .collect::<Option<Vec<_>>>()?,
         },
@@ -343,7 +344,7 @@ pub(crate) enum Source {
 }
 
 /// Byte ranges `(offset, len)` of an upload's `.out`.
-pub(crate) type Segments = Vec<(u64, u64)>;
+pub(crate) type Segments = Vec<ByteRange>;
 
 /// What recovery must do, in order: truncate, re-append, finish removals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -434,9 +435,9 @@ mod tests {
                 ]
             },
             segments: if n.is_multiple_of(3) {
-                vec![(0, 3), (5, 4)]
+                vec![ByteRange::new(0, 3), ByteRange::new(5, 4)]
             } else {
-                vec![(0, 7)]
+                vec![ByteRange::new(0, 7)]
             },
             version: match n % 3 {
                 0 => None,
@@ -580,12 +581,12 @@ mod tests {
                 (
                     PathBuf::from("/o/h"),
                     Source::Out(e[1].out.clone()),
-                    vec![(0, 7)]
+                    vec![ByteRange::new(0, 7)]
                 ),
                 (
                     PathBuf::from("/o/h"),
                     Source::Archive(e[2].archive.clone()),
-                    vec![(0, 3), (5, 4)]
+                    vec![ByteRange::new(0, 3), ByteRange::new(5, 4)]
                 ),
             ]
         );

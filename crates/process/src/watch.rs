@@ -26,7 +26,7 @@ use notify::{RecursiveMode, Watcher};
 use time::OffsetDateTime;
 
 use crate::config::{self, Config};
-use crate::dropzone::Found;
+use crate::dropzone::Scanned;
 use crate::engine::{Engine, Fatal, Options};
 use crate::exit;
 
@@ -250,7 +250,7 @@ fn reload(engine: &mut Engine, config_path: &Path, watcher: &mut notify::Recomme
 
 /// Ingests the groups named by `.rdy` events, oldest first, as one batch.
 fn ingest_groups(engine: &mut Engine, groups: &BTreeSet<(PathBuf, OsString)>) -> Result<(), Fatal> {
-    let mut found = Found::default();
+    let mut found = Scanned::default();
     for (dir, stem) in groups {
         match engine.scan_group(dir, stem) {
             Ok(f) => {

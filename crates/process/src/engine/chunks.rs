@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use argus_core::manifest::Manifest;
+use argus_core::ranges::ByteRange;
 
 use crate::ledger::{Seen, short_hash};
 
@@ -19,7 +20,7 @@ pub(super) type ChunkId = (String, u64);
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct UploadPlan {
     /// Byte ranges `(offset, len)` of `.out` to append.
-    pub(super) segments: Vec<(u64, u64)>,
+    pub(super) segments: Vec<ByteRange>,
     /// The chunks appended: id and short content hash.
     pub(super) new: Vec<(ChunkId, String)>,
     /// Chunks left out: ingested before with the same content.
@@ -60,8 +61,8 @@ pub(super) fn plan<'a>(
                         in_batch.insert(id.clone(), sha.clone());
                         p.new.push((id, sha));
                         match p.segments.last_mut() {
-                            Some(last) if last.0 + last.1 == offset => last.1 += m.bytes,
-                            _ if m.bytes > 0 => p.segments.push((offset, m.bytes)),
+                            Some(last) if last.end() == offset => last.len += m.bytes,
+                            _ if m.bytes > 0 => p.segments.push(ByteRange::new(offset, m.bytes)),
                             _ => {}
                         }
                     }
@@ -109,7 +110,7 @@ mod tests {
         let b = [m("s1", 2, 7, 9)];
         let plans = plan([&a[..], &b[..], &[][..]], known);
         let pa = plans[0].as_ref().expect("a has manifests");
-        assert_eq!(pa.segments, [(10, 25)]);
+        assert_eq!(pa.segments, [ByteRange::new(10, 25)]);
         assert_eq!(pa.duplicates, [("s1".to_owned(), 1)]);
         assert_eq!(
             pa.new,
@@ -119,7 +120,7 @@ mod tests {
             ]
         );
         let pb = plans[1].as_ref().expect("b has manifests");
-        assert_eq!(pb.segments, [(0, 7)]);
+        assert_eq!(pb.segments, [ByteRange::new(0, 7)]);
         assert_eq!(pb.reused, [("s1".to_owned(), 2)]);
         assert_eq!(pb.new.len(), 1);
         assert_eq!(plans[2], None, "no manifest: appended whole");
@@ -133,14 +134,18 @@ mod tests {
         let plans = plan([&a[..], &b[..], &c[..]], |_, _, _| Seen::New);
         let pb = plans[1].as_ref().expect("b");
         assert_eq!(pb.duplicates, [("s1".to_owned(), 5)]);
-        assert_eq!(pb.segments, [(10, 3)], "only #6, after the 10 bytes of #5");
+        assert_eq!(
+            pb.segments,
+            [ByteRange::new(10, 3)],
+            "only #6, after the 10 bytes of #5"
+        );
         let pc = plans[2].as_ref().expect("c");
         assert_eq!(
             pc.reused,
             [("s1".to_owned(), 6)],
             "same number, other bytes"
         );
-        assert_eq!(pc.segments, [(0, 4)]);
+        assert_eq!(pc.segments, [ByteRange::new(0, 4)]);
     }
 
     #[test]
@@ -157,7 +162,7 @@ mod tests {
         };
         let plans = plan([&a[..]], dup3);
         let p = plans[0].as_ref().expect("a");
-        assert_eq!(p.segments, [(0, 8), (12, 6)]);
+        assert_eq!(p.segments, [ByteRange::new(0, 8), ByteRange::new(12, 6)]);
         assert_eq!(
             p.new.len(),
             4,

@@ -16,18 +16,18 @@ use argus_core::codec::{Codec, Compression};
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
 use argus_core::publish::{self, Publisher, SyncMode};
+use argus_core::ranges::{ByteRange, FileRanges};
 use argus_core::record::Version;
 use time::Date;
 
 use crate::config::Config;
-use crate::dropzone::{self, Bad, Upload};
+use crate::dropzone::{self, Rejected, Upload};
 use crate::journal::{Entry, Journal};
 use crate::ledger::{Fact, Ledger};
 use crate::{dayfile, failpoint};
 
 use super::error::{Fatal, error_chain};
-use super::prepare::{Archive, Good};
-use super::ranges::Segments;
+use super::prepare::{Archive, ReadyUpload};
 
 /// A day file being appended to in this batch.
 pub(super) struct DayTarget {
@@ -70,7 +70,7 @@ pub(super) fn commit(
     config: &Config,
     journal: &mut Journal,
     ledger: &mut Ledger,
-    good: Vec<Good>,
+    good: Vec<ReadyUpload>,
     duplicates: Vec<Fact>,
 ) -> Result<u64, Fatal> {
     // Where each upload goes (the day files opened once), then the size each day file has
@@ -172,7 +172,7 @@ pub(super) fn commit(
         // Exactly the bytes that were checked: an .out that grew since (a writer that went on
         // after .rdy) must not bring unchecked bytes into the day file, and one that shrank
         // must not leave a partial chunk there.
-        let whole = g.segments == [(0, g.len)];
+        let whole = g.segments == [ByteRange::new(0, g.len)];
         let want = g.append_len();
         let appended = if t.compression == Compression::None && whole {
             append_file_exact(&t.file, &g.out, g.len)
@@ -184,12 +184,7 @@ pub(super) fn commit(
             } else {
                 t.compression.codec()
             };
-            let checked = Segments {
-                file: &g.out,
-                segments: &g.segments,
-                at: 0,
-                pos: 0,
-            };
+            let checked = FileRanges::new(&g.out, &g.segments);
             append_encoded_exact(&t.file, checked, codec, want)
         };
         appended.map_err(|e| {
@@ -242,7 +237,7 @@ pub(super) fn commit(
     let mut uploads = Vec::with_capacity(good.len());
     let mut salvaged = Vec::new();
     for g in good {
-        let Good {
+        let ReadyUpload {
             upload,
             archive,
             salvaged: why,
@@ -295,7 +290,7 @@ pub(super) fn commit(
     // others: its archive holds it whole too.
     for (upload, reason) in salvaged {
         let name = upload.display_name();
-        let bad = Bad::Upload(upload);
+        let bad = Rejected::Upload(upload);
         match dropzone::quarantine(&bad, &config.quarantine_dir, &reason) {
             Ok(place) => log::warn!(
                 "salvaged {name}: {reason}; moved to {}",
@@ -306,7 +301,7 @@ pub(super) fn commit(
                     "cannot quarantine the salvaged {name} ({}); removed, its archive keeps it whole",
                     error_chain(&e)
                 );
-                if let Bad::Upload(upload) = bad {
+                if let Rejected::Upload(upload) = bad {
                     dropzone::remove_parts(&upload)?;
                     uploads.push(upload);
                 }

@@ -139,7 +139,7 @@ pub(super) fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, 
         } if salvageable(config, &manifests, valid_len) => format!(
             "{reason}; its first {valid_len} bytes ({records} complete records) would be appended before (damaged_uploads = \"salvage\")"
         ),
-        VerifyError::Bad(reason) | VerifyError::Damaged { reason, .. } => reason,
+        VerifyError::Refused(reason) | VerifyError::Damaged { reason, .. } => reason,
         VerifyError::Read(e) => format!("cannot read .out: {e}"),
         VerifyError::Write(e) => format!("cannot write: {e}"),
     })?;

@@ -27,7 +27,7 @@ use argus_core::publish;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::dropzone::{self, Bad, Found, Upload};
+use crate::dropzone::{self, Rejected, Scanned, Upload};
 use crate::journal::Journal;
 use crate::ledger::{Fact, Ledger};
 use crate::report::Summary;
@@ -42,7 +42,6 @@ mod limits;
 mod maintain;
 mod preflight;
 mod prepare;
-mod ranges;
 mod recover;
 mod verify;
 
@@ -53,7 +52,7 @@ pub(crate) use preflight::preflight;
 use self::commit::commit;
 use self::dry_run::{dir_names, dry_run};
 use self::limits::{open_file_limit, uploads_within};
-use self::prepare::{Good, Prepared, already_archived, prepare_all};
+use self::prepare::{Prepared, ReadyUpload, already_archived, prepare_all};
 use self::recover::recover;
 
 /// How a pass runs.
@@ -281,7 +280,7 @@ impl Engine {
     }
 
     /// Scans the whole dropzone (read-only).
-    pub(crate) fn scan(&mut self, now: OffsetDateTime) -> Result<Found, Fatal> {
+    pub(crate) fn scan(&mut self, now: OffsetDateTime) -> Result<Scanned, Fatal> {
         let found = dropzone::scan(&self.config, now)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
         self.summary.in_flight = found.in_flight;
@@ -295,13 +294,13 @@ impl Engine {
         &mut self,
         dir: &Path,
         stem: &std::ffi::OsStr,
-    ) -> Result<Found, Fatal> {
+    ) -> Result<Scanned, Fatal> {
         dropzone::scan_group(&self.config, dir, stem)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))
     }
 
     /// Quarantines the invalid groups and ingests the complete ones, in batches, oldest first.
-    pub(crate) fn ingest(&mut self, found: Found) -> Result<(), Fatal> {
+    pub(crate) fn ingest(&mut self, found: Scanned) -> Result<(), Fatal> {
         for (bad, reason) in found.invalid {
             self.quarantine(&bad, &reason);
         }
@@ -363,7 +362,7 @@ impl Engine {
         self.compress(now)
     }
 
-    fn quarantine(&mut self, upload: &Bad, reason: &str) {
+    fn quarantine(&mut self, upload: &Rejected, reason: &str) {
         match dropzone::quarantine(upload, &self.config.quarantine_dir, reason) {
             Ok(place) => {
                 self.summary.quarantined += 1;
@@ -393,21 +392,23 @@ impl Engine {
             match p {
                 // Prepared while an earlier batch was committed, which took the same archive
                 // name (same stem in another directory): it waits in the quarantine.
-                Prepared::Good(g) if self.committed_archives.contains(g.archive_dest()) => {
+                Prepared::Ready(g) if self.committed_archives.contains(g.archive_dest()) => {
                     let reason = already_archived(g.archive_dest());
-                    self.quarantine(&Bad::Upload(g.upload), &reason);
+                    self.quarantine(&Rejected::Upload(g.upload), &reason);
                 }
                 // Two groups of one name (in two directories) would share an archive, and the
                 // journal could not tell them apart: the second waits in the quarantine.
-                Prepared::Good(g) if !archives.insert(g.archive_dest().to_path_buf()) => {
+                Prepared::Ready(g) if !archives.insert(g.archive_dest().to_path_buf()) => {
                     let reason = format!(
                         "an upload of the same name, from another directory, is ingested in this pass and takes the archive {}",
                         EscapedPath(g.archive_dest())
                     );
-                    self.quarantine(&Bad::Upload(g.upload), &reason);
+                    self.quarantine(&Rejected::Upload(g.upload), &reason);
                 }
-                Prepared::Good(g) => good.push(*g),
-                Prepared::Bad(upload, reason) => self.quarantine(&Bad::Upload(upload), &reason),
+                Prepared::Ready(g) => good.push(*g),
+                Prepared::Refused(upload, reason) => {
+                    self.quarantine(&Rejected::Upload(upload), &reason)
+                }
                 Prepared::Failed(upload, e) => {
                     return Err(Fatal::io(format!(
                         "cannot prepare {}: {e}",
@@ -490,7 +491,7 @@ impl Engine {
     /// Decides, chunk by chunk (from the manifests), what each upload appends: chunks the ledger
     /// (or an earlier upload of this batch) already has are left out and returned as duplicate
     /// facts; the rest are the upload's new chunks.
-    fn sort_out_chunks(&self, good: &mut [Good]) -> Vec<Fact> {
+    fn sort_out_chunks(&self, good: &mut [ReadyUpload]) -> Vec<Fact> {
         let plans = chunks::plan(good.iter().map(|g| &g.manifests[..]), |host, seq, sha| {
             self.ledger.check(host, seq, sha)
         });

@@ -15,6 +15,7 @@ use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
 use argus_core::manifest::Manifest;
 use argus_core::publish::{Publisher, Staged};
+use argus_core::ranges::ByteRange;
 use argus_core::record::Version;
 use time::Date;
 
@@ -26,7 +27,7 @@ use super::verify::{VerifyError, Walked, verify};
 
 /// An upload validated and ready to commit.
 #[derive(Debug)]
-pub(super) struct Good {
+pub(super) struct ReadyUpload {
     pub(super) upload: Upload,
     pub(super) host: Hostname,
     pub(super) day: Date,
@@ -38,14 +39,14 @@ pub(super) struct Good {
     pub(super) archive: Archive,
     pub(super) manifests: Vec<Manifest>,
     /// Byte ranges `(offset, len)` of `.out` to append: all of it, less chunks already ingested.
-    pub(super) segments: Vec<(u64, u64)>,
+    pub(super) segments: Vec<ByteRange>,
     /// Chunks `(host, seq)` this upload brings for the first time.
     pub(super) new_chunks: Vec<(String, u64, String)>,
     /// Why it goes to the quarantine after its complete records were appended (salvage).
     pub(super) salvaged: Option<String>,
 }
 
-impl Good {
+impl ReadyUpload {
     pub(super) fn archive_dest(&self) -> &Path {
         match &self.archive {
             Archive::Staged(s) => s.dest(),
@@ -54,7 +55,7 @@ impl Good {
     }
 
     pub(super) fn append_len(&self) -> u64 {
-        self.segments.iter().map(|s| s.1).sum()
+        ByteRange::total(&self.segments)
     }
 }
 
@@ -69,9 +70,9 @@ pub(super) enum Archive {
 
 #[derive(Debug)]
 pub(super) enum Prepared {
-    Good(Box<Good>),
+    Ready(Box<ReadyUpload>),
     /// Bad input: quarantine it.
-    Bad(Upload, String),
+    Refused(Upload, String),
     /// Our side failed (e.g. the archive disk is full): stop.
     Failed(Upload, String),
 }
@@ -83,7 +84,7 @@ pub(super) fn prepare_all(
     threads: usize,
 ) -> Result<Vec<Prepared>, Fatal> {
     let started = Instant::now();
-    let shared = Shared {
+    let shared = PrepareContext {
         config,
         publisher: Publisher::open(&config.archive_dir)?,
         archive_dev: fs::metadata(&config.archive_dir).map(|m| m.dev()).ok(),
@@ -118,7 +119,7 @@ pub(super) fn prepare_all(
 }
 
 /// What every prepare thread shares: set up once per batch, not once per upload.
-pub(super) struct Shared<'a> {
+pub(super) struct PrepareContext<'a> {
     pub(super) config: &'a Config,
     pub(super) publisher: Publisher,
     pub(super) archive_dev: Option<u64>,
@@ -169,11 +170,11 @@ pub(super) fn already_archived(archive: &Path) -> String {
     )
 }
 
-pub(super) fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
+pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
     let config = shared.config;
     let (host, out, len, manifests) = match open_checked(&upload) {
         Ok(v) => v,
-        Err(reason) => return Prepared::Bad(upload, reason),
+        Err(reason) => return Prepared::Refused(upload, reason),
     };
     let codec = config.archive_codec;
     let name = archive_name(&upload, codec);
@@ -182,7 +183,7 @@ pub(super) fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
             "its archive name would be {} bytes long, more than a file name can be",
             name.len()
         );
-        return Prepared::Bad(upload, reason);
+        return Prepared::Refused(upload, reason);
     }
     // Salvage keeps the whole upload in the quarantine, so its archive must be a copy.
     let move_only = codec.compression() == Compression::None
@@ -193,7 +194,7 @@ pub(super) fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         let archive_path = config.archive_dir.join(&name);
         if fs::symlink_metadata(&archive_path).is_ok() {
             let reason = already_archived(&archive_path);
-            return Prepared::Bad(upload, reason);
+            return Prepared::Refused(upload, reason);
         }
         let v = verify(&out, len, &manifests, &mut io::sink(), false);
         (Some(Archive::Move(archive_path)), v)
@@ -201,11 +202,11 @@ pub(super) fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         let staged = match shared.publisher.stage(&name) {
             Ok(s) => s,
             Err(argus_core::Error::Exists { path }) => {
-                return Prepared::Bad(upload, already_archived(&path));
+                return Prepared::Refused(upload, already_archived(&path));
             }
             // A stem so long that its archive name cannot exist: the upload's problem, not ours.
             Err(e @ argus_core::Error::InvalidName { .. }) => {
-                return Prepared::Bad(upload, format!("cannot be archived: {e}"));
+                return Prepared::Refused(upload, format!("cannot be archived: {e}"));
             }
             Err(e) => return Prepared::Failed(upload, error_chain(&e)),
         };
@@ -232,7 +233,11 @@ pub(super) fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         };
         (Some(Archive::Staged(staged)), v)
     };
-    let mut segments = if len == 0 { Vec::new() } else { vec![(0, len)] };
+    let mut segments = if len == 0 {
+        Vec::new()
+    } else {
+        vec![ByteRange::new(0, len)]
+    };
     let mut salvaged = None;
     let walked = match verified {
         Ok(walked) => walked,
@@ -242,14 +247,14 @@ pub(super) fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
             records,
             version,
         }) if salvageable(config, &manifests, valid_len) => {
-            segments = vec![(0, valid_len)];
+            segments = vec![ByteRange::new(0, valid_len)];
             salvaged = Some(format!(
                 "{reason}; its first {valid_len} bytes ({records} complete records) were appended (damaged_uploads = \"salvage\")"
             ));
             Walked { records, version }
         }
-        Err(VerifyError::Bad(reason) | VerifyError::Damaged { reason, .. }) => {
-            return Prepared::Bad(upload, reason);
+        Err(VerifyError::Refused(reason) | VerifyError::Damaged { reason, .. }) => {
+            return Prepared::Refused(upload, reason);
         }
         // The .out is on our own disk and was opened fine: failing to read it (EIO) is our
         // side's failure, not the upload's. Stop; the upload waits for the next run.
@@ -267,7 +272,7 @@ pub(super) fn prepare(shared: &Shared<'_>, upload: Upload) -> Prepared {
         return Prepared::Failed(upload, "no archive".to_owned());
     };
     let day = upload.day();
-    Prepared::Good(Box::new(Good {
+    Prepared::Ready(Box::new(ReadyUpload {
         upload,
         host,
         day,

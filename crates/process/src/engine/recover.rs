@@ -9,13 +9,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use argus_core::append::{append_encoded_exact, truncate_back};
 use argus_core::codec::{Codec, Compression, open_decoded};
 use argus_core::escape::EscapedPath;
+use argus_core::ranges::{ByteRange, StreamRanges};
 
 use crate::dropzone;
 use crate::journal::{self, Entry, Facts, Journal, Source};
 use crate::ledger::{Fact, Ledger};
 
 use super::error::{Fatal, error_chain};
-use super::ranges::Picked;
 
 /// Acts on the journal of an interrupted run (see [`journal::plan_recovery`]). Returns the number
 /// of uploads it concerned.
@@ -103,9 +103,10 @@ pub(super) fn recover(
                 .map(|d| Box::new(d) as Box<dyn Read>)
                 .map_err(|e| io::Error::other(e.to_string())),
         };
-        let want: u64 = segments.iter().map(|s| s.1).sum();
-        let result = source
-            .and_then(|src| append_encoded_exact(&file, Picked::new(src, segments), codec, want));
+        let want = ByteRange::total(segments);
+        let result = source.and_then(|src| {
+            append_encoded_exact(&file, StreamRanges::new(src, segments), codec, want)
+        });
         result.map_err(|e| {
             Fatal::io(format!(
                 "cannot re-append to {}: {}",

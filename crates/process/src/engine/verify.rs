@@ -13,7 +13,7 @@ use super::prepare::buffer_size;
 #[derive(Debug)]
 pub(super) enum VerifyError {
     /// The upload is bad.
-    Bad(String),
+    Refused(String),
     /// The argus data is damaged (or not argus data) after `valid_len` bytes of `records`
     /// complete records, whose last stream is of `version`.
     Damaged {
@@ -115,7 +115,7 @@ pub(super) fn verify(
 pub(super) fn check_chunk(m: &Manifest, hasher: &mut Sha256) -> Result<(), VerifyError> {
     let digest: [u8; 32] = std::mem::take(hasher).finalize().into();
     if digest != m.sha256 {
-        return Err(VerifyError::Bad(format!(
+        return Err(VerifyError::Refused(format!(
             "chunk seq {} of host {} does not match its manifest (sha256 differs)",
             m.seq, m.host
         )));
