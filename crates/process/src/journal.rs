@@ -49,14 +49,26 @@ pub(crate) struct Entry {
     pub(crate) at: i64,
     /// Bytes appended to the day file.
     pub(crate) bytes: u64,
-    /// The new chunks it brings, `(host, seq, short hash)`, from its manifest (none without
+    /// The new chunks it brings, from its manifest (none without
     /// one).
-    pub(crate) chunks: Vec<(String, u64, String)>,
+    pub(crate) chunks: Vec<ChunkRef>,
     /// The byte ranges `(offset, len)` of `.out` appended: all of it, less chunks ingested
     /// before. Recovery appends exactly these again when it must.
     pub(crate) segments: Segments,
     /// The argus record version (3 or 5) of its last stream, if it holds any record.
     pub(crate) version: Option<u8>,
+}
+
+/// A chunk an upload brings, by its manifest: its sensor, sequence number and short content
+/// hash (see `ledger::short_hash`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ChunkRef {
+    /// The sensor (`host` of the manifest).
+    pub(crate) host: String,
+    /// Its sequence number.
+    pub(crate) seq: u64,
+    /// The first 8 bytes of its SHA-256, in hex (`-` when unknown).
+    pub(crate) sha: String,
 }
 
 impl Entry {
@@ -65,11 +77,11 @@ impl Entry {
         let mut facts: Vec<crate::ledger::Fact> = self
             .chunks
             .iter()
-            .map(|(host, seq, sha)| crate::ledger::Fact::Chunk {
-                host: host.clone(),
-                seq: *seq,
+            .map(|c| crate::ledger::Fact::Chunk {
+                host: c.host.clone(),
+                seq: c.seq,
                 client: self.client.clone(),
-                sha: sha.clone(),
+                sha: c.sha.clone(),
                 version: self.version,
             })
             .collect();
@@ -192,7 +204,7 @@ fn encode(e: &Entry, out: &mut Vec<u8>) {
     if e.chunks.is_empty() {
         out.push(b'-');
     }
-    for (i, (host, seq, sha)) in e.chunks.iter().enumerate() {
+    for (i, ChunkRef { host, seq, sha }) in e.chunks.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -262,7 +274,10 @@ fn decode(line: &[u8]) -> Option<Entry> {
                     let host = String::from_utf8(unescape(parts.next()?)?).ok()?;
                     let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
                     let sha = String::from_utf8(unescape(parts.next()?)?).ok()?;
-                    parts.next().is_none().then_some((host, seq, sha))
+                    parts
+                        .next()
+                        .is_none()
+                        .then_some(ChunkRef { host, seq, sha })
                 })
                 .collect::<Option<Vec<_>>>()?
         },
@@ -426,12 +441,16 @@ mod tests {
                 Vec::new()
             } else {
                 vec![
-                    (
-                        "sensor-1.a".to_owned(),
-                        u64::from(n),
-                        "00112233aabbccdd".to_owned(),
-                    ),
-                    ("s2".to_owned(), 9, "-".to_owned()),
+                    ChunkRef {
+                        host: "sensor-1.a".to_owned(),
+                        seq: u64::from(n),
+                        sha: "00112233aabbccdd".to_owned(),
+                    },
+                    ChunkRef {
+                        host: "s2".to_owned(),
+                        seq: 9,
+                        sha: "-".to_owned(),
+                    },
                 ]
             },
             segments: if n.is_multiple_of(3) {

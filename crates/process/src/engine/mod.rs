@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::dropzone::{self, Rejected, Scanned, Upload};
+use crate::journal::ChunkRef;
 use crate::journal::Journal;
 use crate::ledger::{Fact, Ledger};
 use crate::report::Summary;
@@ -511,7 +512,11 @@ impl Engine {
                 );
                 duplicates.push(Fact::Duplicate { host, seq });
             }
-            g.new_chunks = p.new.into_iter().map(|((h, s), sha)| (h, s, sha)).collect();
+            g.new_chunks = p
+                .new
+                .into_iter()
+                .map(|((host, seq), sha)| ChunkRef { host, seq, sha })
+                .collect();
             g.segments = p.segments;
         }
         duplicates

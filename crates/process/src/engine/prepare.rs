@@ -21,6 +21,7 @@ use time::Date;
 
 use crate::config::Config;
 use crate::dropzone::Upload;
+use crate::journal::ChunkRef;
 
 use super::error::{Fatal, error_chain};
 use super::verify::{VerifyError, Walked, verify};
@@ -41,7 +42,7 @@ pub(super) struct ReadyUpload {
     /// Byte ranges `(offset, len)` of `.out` to append: all of it, less chunks already ingested.
     pub(super) segments: Vec<ByteRange>,
     /// Chunks `(host, seq)` this upload brings for the first time.
-    pub(super) new_chunks: Vec<(String, u64, String)>,
+    pub(super) new_chunks: Vec<ChunkRef>,
     /// Why it goes to the quarantine after its complete records were appended (salvage).
     pub(super) salvaged: Option<String>,
 }
