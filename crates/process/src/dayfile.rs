@@ -23,6 +23,28 @@ pub(crate) fn day_name(host: &Hostname, day: Date) -> String {
     format!("{host}_{}", stamp::format_date(day))
 }
 
+/// Opens (creating) a day file to append to, as a pass and recovery open it: read-write, mode
+/// 0644, never through a symbolic link (one put in place of a day file is refused: its target is
+/// not ours to append to or truncate). Errors name the path.
+pub(crate) fn open_for_append(path: &Path) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "cannot open {}: {}",
+                EscapedPath(path),
+                argus_core::error_chain(&e)
+            )
+        })
+}
+
 /// The file an upload of `host` on `day` is appended to, and its compression: the existing
 /// compressed file if the day was already compressed, else the plain file (created on demand).
 pub(crate) fn target(oper_dir: &Path, host: &Hostname, day: Date) -> (PathBuf, Compression) {

@@ -4,8 +4,8 @@
 //! last). A failed step rolls the batch back through the same recovery a crash gets.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,21 +89,7 @@ pub(super) fn commit(
                 .or_insert_with(|| dayfile::target(&config.oper_dir, &g.host, g.day))
                 .clone();
             if !targets.contains_key(&path) {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .mode(0o644)
-                    .custom_flags(nix::libc::O_NOFOLLOW)
-                    .open(&path)
-                    .map_err(|e| {
-                        Fatal::io(format!(
-                            "cannot open {}: {}",
-                            EscapedPath(&path),
-                            error_chain(&e)
-                        ))
-                    })?;
+                let file = dayfile::open_for_append(&path).map_err(Fatal::io)?;
                 let len = file
                     .metadata()
                     .map_err(|e| {

@@ -70,21 +70,7 @@ pub(super) fn recover(
         }
     }
     for (day, source, segments) in &plan.reappend {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(day)
-            .map_err(|e| {
-                Fatal::io(format!(
-                    "cannot open {}: {}",
-                    EscapedPath(day),
-                    error_chain(&e)
-                ))
-            })?;
+        let file = crate::dayfile::open_for_append(day).map_err(Fatal::io)?;
         let (_, compression) = Compression::split_suffix(&day.to_string_lossy());
         let codec = if compression == Compression::None {
             Codec::NONE
