@@ -1,0 +1,156 @@
+//! Unit tests of the codecs: levels, names, recipe commands, members, the gzip limit.
+
+use super::*;
+
+fn codec(c: Compression, level: u32) -> Codec {
+    Codec::new(c, level).expect("valid level")
+}
+
+#[test]
+fn names_suffixes_and_parsing_agree() {
+    for c in Compression::ALL {
+        assert_eq!(c.name().parse::<Compression>().expect("own name"), c);
+        assert_eq!(c.to_string(), c.name());
+        let file = format!("host_20260101{}", c.suffix());
+        assert_eq!(Compression::split_suffix(&file), ("host_20260101", c));
+    }
+    assert_eq!(
+        "GZ".parse::<Compression>().expect("alias"),
+        Compression::Gzip
+    );
+    let err = "zstd".parse::<Compression>().expect_err("unsupported");
+    assert!(err.to_string().contains("none, gzip, bzip2, xz"), "{err}");
+}
+
+#[test]
+fn levels_are_checked() {
+    assert!(Codec::new(Compression::Gzip, 0).is_err());
+    assert!(Codec::new(Compression::Gzip, 10).is_err());
+    assert_eq!(codec(Compression::Xz, 0).level(), 0);
+    assert_eq!(
+        Codec::new(Compression::None, 7).expect("ignored"),
+        Codec::NONE
+    );
+    let err = Codec::new(Compression::Bzip2, 12).expect_err("too high");
+    assert!(err.to_string().contains("bzip2 levels are 1 to 9"), "{err}");
+}
+
+#[test]
+fn recipe_commands_parse_without_a_shell() {
+    let cases = [
+        ("/bin/gzip -9", Some(codec(Compression::Gzip, 9))),
+        ("/usr/bin/bzip2 -9", Some(codec(Compression::Bzip2, 9))),
+        ("", Some(Codec::NONE)),
+        ("   ", Some(Codec::NONE)),
+        ("gzip", Some(codec(Compression::Gzip, 6))),
+        ("xz -0", Some(codec(Compression::Xz, 0))),
+        ("/usr/local/bin/xz  --best", Some(codec(Compression::Xz, 9))),
+        ("gzip --fast", Some(codec(Compression::Gzip, 1))),
+        ("/usr/bin/compress", Some(codec(Compression::Gzip, 6))),
+        ("gzip -0", None),
+        ("gzip -10", None),
+        ("gzip -9 -c", None),
+        ("gzip -9; rm -rf /", None),
+        ("rm -rf /", None),
+        ("/bin/gzip9", None),
+        ("zstd -3", None),
+        ("gzip $(id)", None),
+        ("compress -b 12", None),
+    ];
+    for (input, want) in cases {
+        match (Codec::from_recipe_command(input), want) {
+            (Ok(got), Some(want)) => assert_eq!(got, want, "{input:?}"),
+            (Err(e), None) => {
+                let text = e.to_string();
+                assert!(text.contains(&format!("{input:?}")), "{text}");
+            }
+            (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+#[test]
+fn sniffing_recognises_each_format_and_nothing_else() {
+    for c in Compression::ALL {
+        let mut enc = codec(c, c.levels().end().to_owned()).encoder(Vec::new());
+        enc.write_all(b"\x83\x10\x00\x20 some argus bytes")
+            .expect("write");
+        let bytes = enc.finish().expect("finish");
+        assert_eq!(Compression::sniff(&bytes), c);
+    }
+    assert_eq!(Compression::sniff(b""), Compression::None);
+    assert_eq!(Compression::sniff(b"\x1f"), Compression::None);
+    assert_eq!(Compression::sniff(b"BZh0"), Compression::None);
+}
+
+#[test]
+fn every_codec_and_level_round_trips_with_appended_members() {
+    let first: Vec<u8> = (0..50_000u32)
+        .flat_map(|i| (i % 251).to_be_bytes())
+        .collect();
+    let second = b"late chunk".repeat(1000);
+    for c in Compression::ALL {
+        for level in c.levels() {
+            let codec = codec(c, level);
+            let mut file = Vec::new();
+            for part in [&first[..], &second[..], &[][..]] {
+                let mut enc = codec.encoder(Vec::new());
+                enc.write_all(part).expect("write");
+                file.extend(enc.finish().expect("finish"));
+            }
+            let mut out = Vec::new();
+            c.decoder(&file[..]).read_to_end(&mut out).expect("decode");
+            assert_eq!(out.len(), first.len() + second.len(), "{codec}");
+            assert!(out.starts_with(&first) && out.ends_with(&second), "{codec}");
+        }
+    }
+}
+
+/// gzip members are compressed whole up to the limit and streamed past it, in one write or
+/// in many: every size around the switch decodes to its input, as one member.
+#[test]
+fn gzip_members_round_trip_on_both_sides_of_the_whole_limit() {
+    let data: Vec<u8> = (0..3 * GZIP_WHOLE_LIMIT + 7)
+        .map(|i| u8::try_from((i * 7 + i / 4096) % 256).expect("byte"))
+        .collect();
+    let codec = Compression::Gzip.codec();
+    for len in [
+        0,
+        1,
+        GZIP_WHOLE_LIMIT - 1,
+        GZIP_WHOLE_LIMIT,
+        GZIP_WHOLE_LIMIT + 1,
+        data.len(),
+    ] {
+        for step in [len.max(1), 4095, 65_536] {
+            let mut enc = codec.encoder(Vec::new());
+            for piece in data[..len].chunks(step) {
+                enc.write_all(piece).expect("write");
+            }
+            let packed = enc.finish().expect("finish");
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&packed[..])
+                .read_to_end(&mut out)
+                .expect("decode");
+            assert!(out == data[..len], "length {len}, writes of {step}");
+            // One member: a single-member decoder reads it all.
+            assert_eq!(packed[..2], [0x1f, 0x8b]);
+        }
+    }
+}
+
+#[test]
+fn garbage_after_a_member_is_an_error_not_silence() {
+    for c in [Compression::Gzip, Compression::Bzip2, Compression::Xz] {
+        let mut enc = c.codec().encoder(Vec::new());
+        enc.write_all(b"data").expect("write");
+        let mut file = enc.finish().expect("finish");
+        let cut = file.len() - 3;
+        file.truncate(cut);
+        let mut out = Vec::new();
+        assert!(
+            c.decoder(&file[..]).read_to_end(&mut out).is_err(),
+            "{c}: a truncated member must not decode cleanly"
+        );
+    }
+}
