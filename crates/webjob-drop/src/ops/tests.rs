@@ -1,8 +1,12 @@
 //! Tests of removal and quarantine, including simulated kills at every step (fail points).
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use argus_core::escape::Escaped;
+
+use super::quarantine::unescape;
 use super::*;
 use crate::fixture::Upload;
 use crate::name::Selection;
