@@ -19,8 +19,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 /// Gap ranges kept per host; beyond this the oldest are forgotten (and counted).
 const MAX_GAPS: usize = 1000;
 
@@ -559,19 +557,6 @@ impl Ledger {
     }
 }
 
-fn push_line(body: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(body.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(checksum(body.as_bytes()).as_bytes());
-    out.push(b'\n');
-}
-
-fn checked(line: &[u8]) -> Option<&str> {
-    let line = std::str::from_utf8(line).ok()?;
-    let (body, sum) = line.rsplit_once(' ')?;
-    (checksum(body.as_bytes()) == sum).then_some(body)
-}
-
 fn in_gaps(gaps: &[(u64, u64)], seq: u64) -> bool {
     gaps.iter().any(|&(a, b)| a <= seq && seq <= b)
 }
@@ -589,73 +574,14 @@ fn fill_gap(gaps: &mut Vec<(u64, u64)>, seq: u64) {
     }
 }
 
-fn encode(fact: &Fact, out: &mut Vec<u8>) {
-    let body = match fact {
-        Fact::Chunk {
-            host,
-            seq,
-            client,
-            sha,
-            version,
-        } => match version {
-            Some(v) => format!("C {host} {seq} {client} {sha} {v}"),
-            None => format!("C {host} {seq} {client} {sha}"),
-        },
-        Fact::Duplicate { host, seq } => format!("D {host} {seq}"),
-        Fact::Upload {
-            client,
-            at,
-            bytes,
-            stem,
-            version,
-        } => match version {
-            Some(v) => format!("U {client} {at} {bytes} {stem} {v}"),
-            None => format!("U {client} {at} {bytes} {stem}"),
-        },
-    };
-    push_line(&body, out);
-}
-
-fn decode(line: &[u8]) -> Option<Fact> {
-    let body = checked(line)?;
-    let f: Vec<&str> = body.split(' ').collect();
-    match f.as_slice() {
-        ["C", host, seq, client, rest @ ..] if rest.len() <= 2 => Some(Fact::Chunk {
-            host: (*host).to_owned(),
-            seq: seq.parse().ok()?,
-            client: (*client).to_owned(),
-            sha: rest.first().map_or("-", |s| s).to_owned(),
-            version: match rest.get(1) {
-                None => None,
-                Some(v) => Some(v.parse().ok()?),
-            },
-        }),
-        ["D", host, seq] => Some(Fact::Duplicate {
-            host: (*host).to_owned(),
-            seq: seq.parse().ok()?,
-        }),
-        ["U", client, at, bytes, stem, version @ ..] if version.len() <= 1 => Some(Fact::Upload {
-            client: (*client).to_owned(),
-            at: at.parse().ok()?,
-            bytes: bytes.parse().ok()?,
-            stem: (*stem).to_owned(),
-            version: match version.first() {
-                None => None,
-                Some(v) => Some(v.parse().ok()?),
-            },
-        }),
-        _ => None,
-    }
-}
-
 /// The short content hash the ledger keeps per chunk: the first 8 bytes of its SHA-256, hex.
 pub(crate) fn short_hash(sha256: &[u8; 32]) -> String {
     argus_core::manifest::hex(&sha256[..8])
 }
 
-fn checksum(bytes: &[u8]) -> String {
-    argus_core::manifest::hex(&Sha256::digest(bytes)[..4])
-}
+mod lines;
+
+use lines::{checked, decode, encode, push_line};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,195 @@
+//! Unit tests of the journal: line round trips, damage, reopening, and the recovery plan.
+
+use super::*;
+
+fn entry(n: u32, day: &str, size_before: u64) -> Entry {
+    Entry {
+        rdy: PathBuf::from(format!("/drop/c_2026112700000{n}_harvest_argus.rdy")),
+        out: PathBuf::from(format!("/drop/c_2026112700000{n}_harvest_argus.out")),
+        day: (!day.is_empty()).then(|| PathBuf::from(day)),
+        size_before,
+        archive: PathBuf::from(format!("/arch/c_2026112700000{n}_harvest_argus.out.gz")),
+        client: "c".to_owned(),
+        at: 1_800_000_000 + i64::from(n),
+        bytes: 7,
+        chunks: if n.is_multiple_of(2) {
+            Vec::new()
+        } else {
+            vec![
+                ChunkRef {
+                    host: "sensor-1.a".to_owned(),
+                    seq: u64::from(n),
+                    sha: "00112233aabbccdd".to_owned(),
+                },
+                ChunkRef {
+                    host: "s2".to_owned(),
+                    seq: 9,
+                    sha: "-".to_owned(),
+                },
+            ]
+        },
+        segments: if n.is_multiple_of(3) {
+            vec![ByteRange::new(0, 3), ByteRange::new(5, 4)]
+        } else {
+            vec![ByteRange::new(0, 7)]
+        },
+        version: match n % 3 {
+            0 => None,
+            1 => Some(3),
+            _ => Some(5),
+        },
+    }
+}
+
+const DONE: Facts = Facts {
+    rdy_present: false,
+    out_present: false,
+    archived: true,
+};
+const ARCHIVED: Facts = Facts {
+    rdy_present: true,
+    out_present: true,
+    archived: true,
+};
+const PENDING: Facts = Facts {
+    rdy_present: true,
+    out_present: true,
+    archived: false,
+};
+
+#[test]
+fn lines_round_trip_and_damage_is_detected() {
+    let mut e = entry(1, "/oper/host a_20261127", 42);
+    e.out = PathBuf::from(OsStr::from_bytes(b"/drop/\xff\tweird\n-name.out"));
+    let none = entry(2, "", 0);
+    let reshipped = entry(3, "/oper/h_20261127", 7);
+    let mut buf = Vec::new();
+    encode(&e, &mut buf);
+    encode(&none, &mut buf);
+    encode(&reshipped, &mut buf);
+    let lines: Vec<&[u8]> = buf.split_inclusive(|&b| b == b'\n').collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(decode(lines[0]), Some(e));
+    assert_eq!(decode(lines[1]), Some(none));
+    assert_eq!(decode(lines[2]), Some(reshipped));
+    for cut in 0..lines[0].len() {
+        assert_eq!(decode(&lines[0][..cut]), None, "torn at {cut}");
+    }
+    let mut flipped = lines[0].to_vec();
+    flipped[10] ^= 1;
+    assert_eq!(decode(&flipped), None);
+    // A line written before versions were recorded (10 fields) reads with none.
+    let mut old = entry(4, "/oper/h_20261127", 7);
+    old.version = None;
+    let mut buf = Vec::new();
+    encode(&old, &mut buf);
+    let body = &buf[..buf.len() - 1];
+    let tab = body.iter().rposition(|&b| b == b'\t').expect("sum");
+    let without = &body[..body[..tab]
+        .iter()
+        .rposition(|&b| b == b'\t')
+        .expect("version")];
+    let mut line = without.to_vec();
+    line.push(b'\t');
+    line.extend_from_slice(checksum(without).as_bytes());
+    line.push(b'\n');
+    assert_eq!(decode(&line), Some(old));
+}
+
+#[test]
+fn journal_survives_reopen_and_clears() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut j, old) = Journal::open(dir.path()).expect("open");
+    assert!(old.is_empty() && j.is_empty());
+    let batch = [entry(1, "/o/h_20261127", 0), entry(2, "/o/h_20261127", 10)];
+    j.record(&batch).expect("record");
+    drop(j);
+    // A torn line at the end, as a crash mid-write leaves it.
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("journal"))
+        .expect("open");
+    f.write_all(b"A\t/drop/x.rdy\t/dro").expect("write");
+    drop(f);
+    let (mut j, old) = Journal::open(dir.path()).expect("reopen");
+    assert_eq!(old, batch);
+    j.clear().expect("clear");
+    let (_j, old) = Journal::open(dir.path()).expect("reopen");
+    assert!(old.is_empty());
+}
+
+#[test]
+fn crash_before_any_archive_rolls_everything_back() {
+    let e = [
+        entry(1, "/o/h", 100),
+        entry(2, "/o/h", 150),
+        entry(3, "/o/g", 0),
+    ];
+    let plan = plan_recovery(&e, |_| PENDING);
+    assert_eq!(
+        plan.truncate,
+        [(PathBuf::from("/o/g"), 0), (PathBuf::from("/o/h"), 100)]
+    );
+    assert_eq!(plan.redo, e);
+    assert!(plan.reappend.is_empty() && plan.remove.is_empty());
+}
+
+#[test]
+fn archived_uploads_are_kept_and_their_groups_removed() {
+    let e = [
+        entry(1, "/o/h", 100),
+        entry(2, "/o/h", 150),
+        entry(3, "/o/h", 180),
+    ];
+    let facts = |x: &Entry| match x.size_before {
+        100 => DONE,
+        150 => ARCHIVED,
+        _ => PENDING,
+    };
+    let plan = plan_recovery(&e, facts);
+    assert_eq!(plan.truncate, [(PathBuf::from("/o/h"), 180)]);
+    assert_eq!(plan.remove, [e[1].clone()]);
+    assert_eq!(plan.redo, [e[2].clone()]);
+    assert!(plan.reappend.is_empty());
+}
+
+#[test]
+fn complete_data_beyond_the_cut_is_appended_again() {
+    // Upload 2 was archived but upload 1 was not: only a file system that reorders renames
+    // can do that. The cut at 100 removes upload 2's bytes, so they are appended again.
+    let e = [
+        entry(1, "/o/h", 100),
+        entry(2, "/o/h", 150),
+        entry(3, "/o/h", 200),
+    ];
+    let facts = |x: &Entry| match x.size_before {
+        100 => PENDING,
+        150 => ARCHIVED,
+        _ => DONE,
+    };
+    let plan = plan_recovery(&e, facts);
+    assert_eq!(plan.truncate, [(PathBuf::from("/o/h"), 100)]);
+    assert_eq!(
+        plan.reappend,
+        [
+            (
+                PathBuf::from("/o/h"),
+                Source::Out(e[1].out.clone()),
+                vec![ByteRange::new(0, 7)]
+            ),
+            (
+                PathBuf::from("/o/h"),
+                Source::Archive(e[2].archive.clone()),
+                vec![ByteRange::new(0, 3), ByteRange::new(5, 4)]
+            ),
+        ]
+    );
+    assert_eq!(plan.redo, [e[0].clone()]);
+}
+
+#[test]
+fn everything_done_means_nothing_to_do() {
+    let e = [entry(1, "/o/h", 0), entry(2, "", 0)];
+    let plan = plan_recovery(&e, |_| DONE);
+    assert_eq!(plan, Recovery::default());
+}

@@ -1,0 +1,82 @@
+//! The ledger's line format: facts of the log (`C`, `D`, `U` lines) and the checksum every line
+//! of the log and the snapshot ends with, so that a torn or damaged line is recognised.
+
+use sha2::{Digest, Sha256};
+
+use super::Fact;
+
+pub(super) fn push_line(body: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(body.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(checksum(body.as_bytes()).as_bytes());
+    out.push(b'\n');
+}
+
+pub(super) fn checked(line: &[u8]) -> Option<&str> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (body, sum) = line.rsplit_once(' ')?;
+    (checksum(body.as_bytes()) == sum).then_some(body)
+}
+
+pub(super) fn encode(fact: &Fact, out: &mut Vec<u8>) {
+    let body = match fact {
+        Fact::Chunk {
+            host,
+            seq,
+            client,
+            sha,
+            version,
+        } => match version {
+            Some(v) => format!("C {host} {seq} {client} {sha} {v}"),
+            None => format!("C {host} {seq} {client} {sha}"),
+        },
+        Fact::Duplicate { host, seq } => format!("D {host} {seq}"),
+        Fact::Upload {
+            client,
+            at,
+            bytes,
+            stem,
+            version,
+        } => match version {
+            Some(v) => format!("U {client} {at} {bytes} {stem} {v}"),
+            None => format!("U {client} {at} {bytes} {stem}"),
+        },
+    };
+    push_line(&body, out);
+}
+
+pub(super) fn decode(line: &[u8]) -> Option<Fact> {
+    let body = checked(line)?;
+    let f: Vec<&str> = body.split(' ').collect();
+    match f.as_slice() {
+        ["C", host, seq, client, rest @ ..] if rest.len() <= 2 => Some(Fact::Chunk {
+            host: (*host).to_owned(),
+            seq: seq.parse().ok()?,
+            client: (*client).to_owned(),
+            sha: rest.first().map_or("-", |s| s).to_owned(),
+            version: match rest.get(1) {
+                None => None,
+                Some(v) => Some(v.parse().ok()?),
+            },
+        }),
+        ["D", host, seq] => Some(Fact::Duplicate {
+            host: (*host).to_owned(),
+            seq: seq.parse().ok()?,
+        }),
+        ["U", client, at, bytes, stem, version @ ..] if version.len() <= 1 => Some(Fact::Upload {
+            client: (*client).to_owned(),
+            at: at.parse().ok()?,
+            bytes: bytes.parse().ok()?,
+            stem: (*stem).to_owned(),
+            version: match version.first() {
+                None => None,
+                Some(v) => Some(v.parse().ok()?),
+            },
+        }),
+        _ => None,
+    }
+}
+
+pub(super) fn checksum(bytes: &[u8]) -> String {
+    argus_core::manifest::hex(&Sha256::digest(bytes)[..4])
+}
