@@ -6,12 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use argus_core::codec::{Codec, Compression};
-use argus_core::grammar::{format_duration, parse_duration, shell_value};
-use webjob_drop::name::check_client_pattern;
+use argus_core::grammar::{format_duration, shell_value};
 
 /// Where `WEBJOB_HOME` points when unset, as in the recipe.
 pub(crate) const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
@@ -335,231 +334,6 @@ fn raw_from_recipe(text: &str) -> Result<Raw, Vec<String>> {
     Ok(raw)
 }
 
-impl Raw {
-    fn validate(mut self) -> Result<Config, Vec<String>> {
-        let mut problems = std::mem::take(&mut self.problems);
-        let mut path = |key: &'static str, required: bool| -> Option<PathBuf> {
-            match self.strings.remove(key) {
-                Some(s) if s.is_empty() => {
-                    if required {
-                        problems.push(format!("{key} is empty"));
-                    }
-                    None
-                }
-                Some(s) => {
-                    let p = PathBuf::from(&s);
-                    if !p.is_absolute() {
-                        problems.push(format!("{key} must be an absolute path, not {s:?}"));
-                        return None;
-                    }
-                    if p.components().any(|c| c == Component::ParentDir) {
-                        problems.push(format!("{key} must not contain '..' ({s:?})"));
-                        return None;
-                    }
-                    Some(p)
-                }
-                None => {
-                    if required {
-                        problems.push(format!("{key} is required"));
-                    }
-                    None
-                }
-            }
-        };
-        let drop_dir = path("drop_dir", true);
-        let oper_dir = path("oper_dir", true);
-        let archive_dir = path("archive_dir", true);
-        let log_dir = path("log_dir", false);
-        let state_dir = path("state_dir", false);
-        let quarantine_dir = path("quarantine_dir", false);
-
-        let clients = match self.clients.take() {
-            Some(c) if c.is_empty() => {
-                problems.push(
-                    "clients is empty: list client ids or globs, or [\"*\"] for all".to_owned(),
-                );
-                Vec::new()
-            }
-            Some(c) => c,
-            None => {
-                problems
-                    .push("clients is required (client ids or globs; [\"*\"] for all)".to_owned());
-                Vec::new()
-            }
-        };
-        for c in &clients {
-            if let Err(why) = check_client_pattern(c) {
-                problems.push(format!("clients: {c:?} is not valid: {why}"));
-            }
-        }
-        let job = self
-            .strings
-            .remove("job")
-            .unwrap_or_else(|| "harvest_argus".to_owned());
-        if job.is_empty()
-            || !job
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        {
-            problems.push(format!(
-                "job {job:?} must be letters, digits, '_', '.' or '-'"
-            ));
-        }
-
-        let salvage = match self.strings.remove("damaged_uploads").as_deref() {
-            None | Some("quarantine") => false,
-            Some("salvage") => true,
-            Some(other) => {
-                problems.push(format!(
-                    "damaged_uploads: {other:?} is not one of \"quarantine\", \"salvage\""
-                ));
-                false
-            }
-        };
-
-        let has_archive_level = self.numbers.contains_key("archive_compression_level");
-        let has_oper_level = self.numbers.contains_key("oper_compression_level");
-        let mut number = |key: &'static str, default: u32, max: u32| -> u32 {
-            match self.numbers.remove(key) {
-                None => default,
-                Some(n) if n < 0 || n > i64::from(max) => {
-                    problems.push(format!("{key} must be between 0 and {max}, not {n}"));
-                    default
-                }
-                Some(n) => u32::try_from(n).unwrap_or(default),
-            }
-        };
-        let archive_days = number("archive_days", 30, 100_000);
-        let oper_compress_after_days = number("oper_compress_after_days", 1, 100_000);
-        let scan_depth = number("scan_depth", 2, 16);
-        let archive_level = has_archive_level.then(|| number("archive_compression_level", 6, 9));
-        let oper_level = has_oper_level.then(|| number("oper_compression_level", 6, 9));
-
-        let mut codec = |key: &'static str, level: Option<u32>| -> Codec {
-            if let Some(command) = self.commands.remove(key) {
-                return match Codec::from_recipe_command(&command) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let recipe_key = RECIPE_KEYS
-                            .iter()
-                            .find(|(_, tk)| *tk == key)
-                            .map_or(key, |(rk, _)| rk);
-                        problems.push(format!("{recipe_key}: {e}"));
-                        Codec::NONE
-                    }
-                };
-            }
-            let name = self
-                .strings
-                .remove(key)
-                .unwrap_or_else(|| "gzip".to_owned());
-            let compression = match name.parse::<Compression>() {
-                Ok(c) => c,
-                Err(e) => {
-                    problems.push(format!("{key}: {e}"));
-                    return Codec::NONE;
-                }
-            };
-            let level = level.unwrap_or_else(|| compression.default_level());
-            match Codec::new(compression, level) {
-                Ok(c) => c,
-                Err(e) => {
-                    problems.push(format!("{key}: {e}"));
-                    Codec::NONE
-                }
-            }
-        };
-        let archive_codec = codec("archive_compression", archive_level);
-        let oper_codec = codec("oper_compression", oper_level);
-
-        let mut duration = |key: &'static str, default: Duration| -> Duration {
-            match self.strings.remove(key) {
-                None => default,
-                Some(text) => match parse_duration(&text) {
-                    Some(d) => d,
-                    None => {
-                        problems.push(format!(
-                            "{key}: {text:?} is not a duration like \"90s\", \"30m\", \"6h\", \"2d\" or \"1h30m\""
-                        ));
-                        default
-                    }
-                },
-            }
-        };
-        let orphan_after = duration("orphan_after", Duration::from_secs(6 * 3600));
-        let stale_after = duration("stale_after", Duration::from_secs(2 * 3600));
-        let rescan_interval = duration("rescan_interval", Duration::from_secs(60));
-        if rescan_interval < Duration::from_secs(1) {
-            problems.push("rescan_interval must be at least 1s".to_owned());
-        }
-        for (key, value) in &self.strings {
-            problems.push(format!("{key} has the wrong type (a string: {value:?})"));
-        }
-        for (key, value) in &self.numbers {
-            problems.push(format!("{key} has the wrong type (a number: {value})"));
-        }
-
-        let (Some(drop_dir), Some(oper_dir), Some(archive_dir)) = (drop_dir, oper_dir, archive_dir)
-        else {
-            return Err(problems);
-        };
-        let base = drop_dir
-            .parent()
-            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-        let state_dir = state_dir.unwrap_or_else(|| base.join("process_argus"));
-        let quarantine_dir = quarantine_dir.unwrap_or_else(|| base.join("quarantine"));
-
-        let dirs = [
-            ("oper_dir", &oper_dir),
-            ("archive_dir", &archive_dir),
-            ("state_dir", &state_dir),
-            ("quarantine_dir", &quarantine_dir),
-        ];
-        for (name, dir) in dirs {
-            if dir.starts_with(&drop_dir) {
-                problems.push(format!(
-                    "{name} {} must be outside drop_dir {}: the dropzone belongs to the WebJob server",
-                    dir.display(),
-                    drop_dir.display()
-                ));
-            }
-            if drop_dir.starts_with(dir) {
-                problems.push(format!("drop_dir must not be inside {name}"));
-            }
-        }
-        for (i, (a, da)) in dirs.iter().enumerate() {
-            for (b, db) in &dirs[i + 1..] {
-                if da == db {
-                    problems.push(format!("{a} and {b} must be different directories"));
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok(Config {
-                drop_dir,
-                oper_dir,
-                archive_dir,
-                log_dir,
-                clients,
-                job,
-                archive_days,
-                archive_codec,
-                oper_codec,
-                oper_compress_after_days,
-                state_dir,
-                quarantine_dir,
-                orphan_after,
-                stale_after,
-                scan_depth,
-                rescan_interval,
-                salvage,
-            })
-        } else {
-            Err(problems)
-        }
-    }
-}
-
 impl Config {
     /// The configuration as commented TOML (what `convert-config` prints).
     pub(crate) fn to_toml(&self) -> String {
@@ -650,6 +424,8 @@ fn level_or_default(codec: Codec) -> u32 {
         _ => codec.level(),
     }
 }
+
+mod validate;
 
 #[cfg(test)]
 mod tests;

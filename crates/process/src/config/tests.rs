@@ -1,5 +1,7 @@
 //! Unit tests of the process_argus configuration: both formats, every problem at once, lookup.
 
+use webjob_drop::name::check_client_pattern;
+
 use super::*;
 
 const RECIPE: &str = "arch_day=\"1\"\narch_dir=\"/tmp/archive\"\narch_zip=\"/bin/gzip -9\"\nclnt_lst=\"client1 client2\"\nlog_dir=\"/usr/local/integrity/log\"\ndrop_dir=\"/integrity/incoming\"\noper_dir=\"/tmp/operational\"\noper_zip=\"/bin/gzip -9\"\n";
