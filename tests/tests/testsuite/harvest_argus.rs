@@ -13,11 +13,11 @@
 use crate::harvest_support;
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use harvest_support::{
-    Sensor, Traffic, check_shipped, decoded, flow_sources, need_argus, sample, write_chunks,
+    Sensor, Traffic, assert_no_flow_lost, check_shipped, decoded, flow_sources, need_argus, sample,
+    write_chunks,
 };
 
 /// argus as the tests run it: no config file, no listening port, a flow status record one
@@ -67,26 +67,7 @@ fn no_flow_is_lost_under_repeated_harvests() {
     for file in &files {
         seen.extend(flow_sources(file, PORT));
     }
-    let missing: Vec<&Ipv4Addr> = sent.difference(&seen).collect();
-    eprintln!(
-        "no-loss: {} harvests, {} chunks, {} distinct flows sent, {} recovered, {} missing",
-        runs.len(),
-        chunks.len(),
-        sent.len(),
-        seen.intersection(&sent).count(),
-        missing.len()
-    );
-    assert!(
-        sent.len() > 1000,
-        "the traffic generator sent {} flows",
-        sent.len()
-    );
-    assert!(
-        missing.is_empty(),
-        "{} flows lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert_no_flow_lost("no-loss", runs.len(), chunks.len(), &sent, &seen, 1000);
     assert!(sensor.staged().is_empty());
 }
 

@@ -416,6 +416,36 @@ impl Traffic {
     }
 }
 
+/// Reports what a no-loss run measured and asserts it: at least `at_least` flows were sent, and
+/// every one of them was `seen` in the shipped data.
+pub(crate) fn assert_no_flow_lost(
+    label: &str,
+    runs: usize,
+    chunks: usize,
+    sent: &BTreeSet<Ipv4Addr>,
+    seen: &BTreeSet<Ipv4Addr>,
+    at_least: usize,
+) {
+    let missing: Vec<&Ipv4Addr> = sent.difference(seen).collect();
+    eprintln!(
+        "{label}: {runs} harvests, {chunks} chunks, {} distinct flows sent, {} recovered, {} missing",
+        sent.len(),
+        seen.intersection(sent).count(),
+        missing.len()
+    );
+    assert!(
+        sent.len() > at_least,
+        "the traffic generator sent {} flows",
+        sent.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "{} flows lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
 /// The source addresses of the UDP flows to `port` that `ra` reads from `file`. (`ra` exits 1
 /// when no record matches its filter, as it does for a file that is not argus data; callers
 /// walk the chunks themselves.)
