@@ -8,7 +8,8 @@ use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
 
 use crate::config::{Config, Settings, locate};
-use crate::run::{Exit, harvest as run_harvest};
+use crate::exit::Exit;
+use crate::run::harvest as run_harvest;
 use harvest_argus::cli::Select;
 
 /// EX_USAGE.

@@ -9,6 +9,7 @@ mod archive;
 mod commands;
 mod config;
 mod convert;
+mod exit;
 mod logging;
 mod run;
 mod settle;

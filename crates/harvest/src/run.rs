@@ -20,34 +20,7 @@ use crate::ship::{ShipError, ship};
 use crate::staging::{Stage, StagedChunk};
 use crate::supervise::supervise;
 
-/// How a run ended, from best to worst; the process exit code is the worst that happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Exit {
-    /// Everything shipped and archived, argus running.
-    Ok,
-    /// The data is safe, but argus is not running as it should (cannot be started, its disk is
-    /// full, its interface vanished).
-    Argus,
-    /// A chunk was not shipped or not archived; it stays staged for the next run (EX_IOERR).
-    NotShipped,
-    /// Another harvest holds the lock (EX_TEMPFAIL).
-    Locked,
-    /// The configuration is invalid (EX_CONFIG).
-    Config,
-}
-
-impl Exit {
-    /// The process exit code.
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            Exit::Ok => 0,
-            Exit::Argus => 1,
-            Exit::NotShipped => 74,
-            Exit::Locked => 75,
-            Exit::Config => 78,
-        }
-    }
-}
+use crate::exit::Exit;
 
 /// Test hook: `HARVEST_ARGUS_FAILPOINT=NAME` stops the run at that point until it is killed,
 /// so that the end-to-end tests can kill it there (`after-rotate`, `after-ship`,

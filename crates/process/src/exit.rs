@@ -1,12 +1,30 @@
-//! Exit statuses of process_argus, from `sysexits.h` where one fits.
+//! Exit statuses of process_argus, from `sysexits.h` where one fits; the same shape as
+//! harvest_argus's. (`status` has its own, the monitoring-plugin convention.)
 
-/// Everything went well.
-pub(crate) const OK: u8 = 0;
-/// The pass completed, but some upload was quarantined.
-pub(crate) const QUARANTINED: u8 = 1;
-/// An I/O failure stopped the pass (EX_IOERR); nothing is lost, the next run completes it.
-pub(crate) const IO: u8 = 74;
-/// Another instance holds the lock (EX_TEMPFAIL).
-pub(crate) const LOCKED: u8 = 75;
-/// The configuration is invalid (EX_CONFIG).
-pub(crate) const CONFIG: u8 = 78;
+/// How a run ended, for its exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Exit {
+    /// Everything went well.
+    Ok,
+    /// The pass completed, but some upload was quarantined.
+    Quarantined,
+    /// An I/O failure stopped the pass (EX_IOERR); nothing is lost, the next run completes it.
+    Io,
+    /// Another instance holds the lock (EX_TEMPFAIL).
+    Locked,
+    /// The configuration is invalid (EX_CONFIG).
+    Config,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Quarantined => 1,
+            Exit::Io => 74,
+            Exit::Locked => 75,
+            Exit::Config => 78,
+        }
+    }
+}

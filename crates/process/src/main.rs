@@ -17,6 +17,7 @@ mod status;
 mod watch;
 
 use config::{Config, Format};
+use exit::Exit;
 use process_argus::cli::{Cli, Command, PassArgs};
 
 fn main() -> ExitCode {
@@ -33,31 +34,32 @@ fn main() -> ExitCode {
     engine::raise_open_file_limit();
     let config = cli.global.config;
     let code = match cli.command {
-        Some(Command::CheckConfig) => check_config(config),
-        Some(Command::ConvertConfig { file }) => convert_config(&file),
+        Some(Command::CheckConfig) => check_config(config).code(),
+        Some(Command::ConvertConfig { file }) => convert_config(&file).code(),
         Some(Command::Watch) => match load(config) {
-            Ok((config, _, path)) => watch::run(&path, config, engine::Options::default()),
-            Err(code) => code,
+            Ok((config, _, path)) => watch::run(&path, config, engine::Options::default()).code(),
+            Err(exit) => exit.code(),
         },
+        // status exits as a monitoring plugin does (0 to 3), its own convention.
         Some(Command::Status { json }) => match load(config) {
             Ok((config, _, _)) => status::run(&config, json, time::OffsetDateTime::now_utc()),
-            Err(code) => code,
+            Err(exit) => exit.code(),
         },
-        None => run_pass(config, &cli.pass),
+        None => run_pass(config, &cli.pass).code(),
     };
     ExitCode::from(code)
 }
 
-fn load(explicit: Option<PathBuf>) -> Result<(Config, Format, PathBuf), u8> {
+fn load(explicit: Option<PathBuf>) -> Result<(Config, Format, PathBuf), Exit> {
     let found = config::locate(explicit.as_deref(), |k| std::env::var(k).ok())
         .and_then(|path| config::load(&path).map(|(c, f)| (c, f, path)));
     found.map_err(|e| {
         log::error!("{e}");
-        exit::CONFIG
+        Exit::Config
     })
 }
 
-fn check_config(explicit: Option<PathBuf>) -> u8 {
+fn check_config(explicit: Option<PathBuf>) -> Exit {
     let (config, format, path) = match load(explicit) {
         Ok(found) => found,
         Err(code) => return code,
@@ -67,7 +69,7 @@ fn check_config(explicit: Option<PathBuf>) -> u8 {
         for p in &problems {
             log::error!("{p}");
         }
-        return exit::CONFIG;
+        return Exit::Config;
     }
     let kind = match format {
         Format::Toml => "TOML",
@@ -78,23 +80,23 @@ fn check_config(explicit: Option<PathBuf>) -> u8 {
         path.display(),
         config.clients.join(" ")
     ));
-    exit::OK
+    Exit::Ok
 }
 
-fn convert_config(file: &std::path::Path) -> u8 {
+fn convert_config(file: &std::path::Path) -> Exit {
     match config::load(file) {
         Ok((config, _)) => {
             say(config.to_toml().trim_end());
-            exit::OK
+            Exit::Ok
         }
         Err(e) => {
             log::error!("{e}");
-            exit::CONFIG
+            Exit::Config
         }
     }
 }
 
-fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> u8 {
+fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> Exit {
     let (config, _, _) = match load(config) {
         Ok(found) => found,
         Err(code) => return code,
@@ -111,7 +113,7 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> u8 {
         // The summary goes to the log file and, at -v, to stderr; cron stays quiet when all is well.
         log::info!("{}", outcome.summary.text());
     }
-    outcome.exit_code
+    outcome.exit
 }
 
 /// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.

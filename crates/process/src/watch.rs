@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use crate::config::{self, Config};
 use crate::dropzone::Scanned;
 use crate::engine::{Engine, Fatal, Options};
-use crate::exit;
+use crate::exit::Exit;
 
 /// How often retention and compression run.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -42,7 +42,7 @@ enum Msg {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. Returns the exit status.
-pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> u8 {
+pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> Exit {
     // Block the signals before any thread exists, so every thread inherits the mask and the
     // signalfd below is their only way in.
     let mut mask = SigSet::empty();
@@ -51,13 +51,13 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> u
     }
     if let Err(e) = mask.thread_block() {
         log::error!("cannot block signals: {e}");
-        return exit::IO;
+        return Exit::Io;
     }
     let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => {
             log::error!("cannot read signals: {e}");
-            return exit::IO;
+            return Exit::Io;
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -88,14 +88,14 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> u
         Ok(engine) => engine,
         Err(fatal) => {
             log::error!("{}", fatal.message);
-            return fatal.code;
+            return fatal.exit;
         }
     };
     let mut watcher = match start_watcher(&engine, tx) {
         Ok(w) => w,
         Err(e) => {
             log::error!("cannot watch the dropzone: {e}");
-            return exit::IO;
+            return Exit::Io;
         }
     };
 
@@ -162,7 +162,7 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> u
     }
     report(&mut engine);
     log::info!("stopping on request");
-    exit::OK
+    Exit::Ok
 }
 
 fn start_watcher(

@@ -11,9 +11,10 @@ use argus_core::host::Hostname;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::dayfile;
 use crate::dropzone::{self, Upload};
+use crate::exit::Exit;
 use crate::report::Summary;
-use crate::{dayfile, exit};
 
 use super::error::{Fatal, error_chain};
 use super::preflight::preflight;
@@ -29,7 +30,7 @@ pub(super) fn dry_run(
     let problems = preflight(config);
     if !problems.is_empty() {
         return Err(Fatal {
-            code: exit::CONFIG,
+            exit: Exit::Config,
             message: problems.join("; "),
         });
     }

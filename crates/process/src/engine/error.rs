@@ -3,13 +3,13 @@
 
 pub(crate) use argus_core::error_chain;
 
-use crate::exit;
+use crate::exit::Exit;
 
 /// A failure that stops the pass (or the daemon).
 #[derive(Debug)]
 pub(crate) struct Fatal {
     /// The exit status it calls for.
-    pub(crate) code: u8,
+    pub(crate) exit: Exit,
     /// What happened.
     pub(crate) message: String,
 }
@@ -17,7 +17,7 @@ pub(crate) struct Fatal {
 impl Fatal {
     pub(crate) fn io(what: impl std::fmt::Display) -> Self {
         Fatal {
-            code: exit::IO,
+            exit: Exit::Io,
             message: what.to_string(),
         }
     }
@@ -31,12 +31,12 @@ impl From<webjob_drop::Error> for Fatal {
 
 impl From<argus_core::Error> for Fatal {
     fn from(e: argus_core::Error) -> Self {
-        let code = match e {
-            argus_core::Error::Locked { .. } => exit::LOCKED,
-            _ => exit::IO,
+        let exit = match e {
+            argus_core::Error::Locked { .. } => Exit::Locked,
+            _ => Exit::Io,
         };
         Fatal {
-            code,
+            exit,
             message: error_chain(&e),
         }
     }

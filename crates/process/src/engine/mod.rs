@@ -27,12 +27,13 @@ use argus_core::publish;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::dayfile;
 use crate::dropzone::{self, Rejected, Scanned, Upload};
+use crate::exit::Exit;
 use crate::journal::ChunkRef;
 use crate::journal::Journal;
 use crate::ledger::{Fact, Ledger};
 use crate::report::Summary;
-use crate::{dayfile, exit};
 
 mod batch;
 mod chunks;
@@ -59,7 +60,7 @@ use self::recover::recover;
 /// How a pass runs.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
-    /// Wait for the lock instead of failing with [`exit::LOCKED`].
+    /// Wait for the lock instead of failing with [`Exit::Locked`].
     pub(crate) wait: bool,
     /// Report what would be done on stdout; change nothing.
     pub(crate) dry_run: bool,
@@ -92,7 +93,7 @@ pub(crate) struct Outcome {
     /// What was done.
     pub(crate) summary: Summary,
     /// The exit status for the process.
-    pub(crate) exit_code: u8,
+    pub(crate) exit: Exit,
 }
 
 /// Runs one pass. Never panics on bad input; every failure ends up in the outcome.
@@ -134,20 +135,20 @@ pub(crate) fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Ou
 
 /// Maps what happened to an exit status.
 fn finish(mut summary: Summary, result: Result<Option<String>, Fatal>) -> Outcome {
-    let exit_code = match result {
+    let exit = match result {
         Ok(Some(message)) => {
             summary.failed = Some(message);
-            exit::IO
+            Exit::Io
         }
-        Ok(None) if summary.quarantined > 0 => exit::QUARANTINED,
-        Ok(None) => exit::OK,
+        Ok(None) if summary.quarantined > 0 => Exit::Quarantined,
+        Ok(None) => Exit::Ok,
         Err(fatal) => {
             log::error!("{}", fatal.message);
             summary.failed = Some(fatal.message);
-            fatal.code
+            fatal.exit
         }
     };
-    Outcome { summary, exit_code }
+    Outcome { summary, exit }
 }
 
 /// A process_argus that holds the lock: set up and recovered once, then ingests and maintains
@@ -175,7 +176,7 @@ impl Engine {
         let problems = preflight(&config);
         if !problems.is_empty() {
             return Err(Fatal {
-                code: exit::CONFIG,
+                exit: Exit::Config,
                 message: problems.join("; "),
             });
         }
