@@ -17,6 +17,17 @@
 //! A crash between any two steps is repaired by [`crate::journal::plan_recovery`] at the next
 //! start; a failed write (a full disk) is repaired the same way at once, and the pass stops with
 //! exit status 74.
+//!
+//! Tuning, as measured (`cargo xtask bench`):
+//! - batches hold at most 256 uploads and about 1 GiB, and grow from 32 ([`batch`]) so that the
+//!   first commit, which nothing overlaps, starts early;
+//! - a pipeline: the next batch is prepared on its own thread while one commits, and one
+//!   prepared batch may wait, so up to three batches hold open files at once (about 7 per
+//!   upload); batches shrink to fit the soft limit on open files ([`limits`]), which `main`
+//!   first raises to the hard one (an embedding program keeps its own limits);
+//! - a commit syncs its files together from a few threads, or with one `syncfs` for 16 or more,
+//!   which is also the day files' sync when they share the archives' file system; groups are
+//!   removed from 16 threads, since an unlink with online discard waits on the device.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
