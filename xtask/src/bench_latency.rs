@@ -76,7 +76,7 @@ pub(crate) fn run(ours: &Path, dir: &Path) -> Result<String, String> {
 
     let pid = daemon.0.id();
     let ready = Instant::now();
-    while !::tests::server::inotify_watching(pid) {
+    while !::test_support::server::inotify_watching(pid) {
         if ready.elapsed() > GIVE_UP || !matches!(daemon.0.try_wait(), Ok(None)) {
             return Err(format!(
                 "the daemon did not start watching: {}",

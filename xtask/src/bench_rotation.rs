@@ -17,7 +17,8 @@
 //! name and point at the bench's paths and `lo`, its call of `start` is disabled (argus 3 reads
 //! its `-cd` as "chroot to d", and the bench starts argus itself so that only the rotation is
 //! compared), and `shoot` is aimed at a pid file in the temporary directory instead of
-//! `/var/run/argus.pid`. `harvest_argus` starts argus itself, as in the end-to-end tests (`tests/tests/testsuite/harvest_argus.rs`).
+//! `/var/run/argus.pid`. `harvest_argus` starts argus itself, as in the end-to-end tests
+//! (`crates/harvest/tests/testsuite/argus.rs`).
 //!
 //! Every process whose command line names the temporary directory (argus in both runs) is
 //! killed when the bench leaves, on every path out; only an interrupt (Ctrl-C) can leave the
@@ -31,7 +32,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tests::traffic::Traffic;
+use test_support::traffic::Traffic;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -45,9 +46,9 @@ const RATE: u16 = 100;
 /// Pauses between harvests, in turn: never a whole number of seconds, so that the renames fall
 /// at different points of argus' second.
 const PAUSES_MS: [u64; 4] = [2000, 2700, 2300, 2900];
-/// argus as `tests/tests/testsuite/harvest_argus.rs` runs it: no config file, no port, a status record a
-/// second after a flow starts.
-const ARGUS_ARGS: [&str; 7] = ["-X", "-P", "0", "-S", "1", "-M", "60"];
+/// argus as the end-to-end tests run it (no config file, no port, a status record a second after
+/// a flow starts).
+const ARGUS_ARGS: &[&str] = test_support::sensor::ARGS;
 /// The source addresses are `127.NET.x.y`.
 const NET: u8 = 61;
 /// The host name `harvest_argus` is given (it names the archives).

@@ -15,7 +15,6 @@ mod tests {
             .map(|e| e.expect("entry").path())
             .collect();
         dirs.push(root.join("xtask"));
-        dirs.push(root.join("tests"));
         dirs.into_iter()
             .map(|dir| {
                 let text = fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");

@@ -56,7 +56,7 @@ pub(crate) fn ra_records(file: &Path) -> Option<usize> {
 
 /// Writes a process_argus TOML config for a tree under `root`.
 pub(crate) fn write_config(root: &Path, clients: &[&str], extra: &str) -> Result<PathBuf, String> {
-    let text = ::tests::server::process_toml(
+    let text = ::test_support::server::process_toml(
         [
             &root.join("incoming"),
             &root.join("operational"),

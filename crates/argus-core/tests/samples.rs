@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use argus_core::append::{append_encoded, append_file};
 use argus_core::codec::{Codec, Compression, open_decoded};
 use argus_core::record::{Corruption, Report, Version, Walk, Walker, walk, walk_with};
-use tests::tools::{argus5_prefix, have, ra5_flows};
+use test_support::tools::{argus5_prefix, have, ra5_flows};
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

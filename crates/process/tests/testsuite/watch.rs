@@ -19,15 +19,15 @@
     reason = "the random-kill test prints its seed; the overflow test says when it skips"
 )]
 
-use crate::process_support;
+use crate::support;
 
 use std::fs;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use process_support::{Ledger, Rec, day_name, good_samples, read};
-use tests::server::{Daemon, Server, wait_until};
+use support::{Ledger, Rec, day_name, good_samples, read};
+use test_support::server::{Daemon, Server, wait_until};
 use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 
@@ -174,7 +174,8 @@ fn groups_dropped_one_by_one_are_ingested_promptly() {
     }
     // The ledger saw them while the daemon runs (status takes no lock).
     let out = server.run_within(&["status", "--json"], BACKLOG);
-    let report = tests::json::Json::parse(&String::from_utf8_lossy(&out.stdout)).expect("json");
+    let report =
+        test_support::json::Json::parse(&String::from_utf8_lossy(&out.stdout)).expect("json");
     let counted: u64 = report
         .get("clients")
         .items()
@@ -182,7 +183,7 @@ fn groups_dropped_one_by_one_are_ingested_promptly() {
         .map(|c| c.get("uploads_24h").u64())
         .sum();
     assert_eq!(counted, 12, "{report:?}");
-    assert_eq!(tests::server::status(&out), 0, "{report:?}");
+    assert_eq!(test_support::server::status(&out), 0, "{report:?}");
     stop(&mut daemon);
     assert_eq!(
         daemon
@@ -205,7 +206,7 @@ fn a_group_dropped_while_a_large_one_is_ingested_is_not_missed() {
     let mut daemon = start(&server);
     let mut ledger = Ledger::default();
     // 100 MiB of real argus records.
-    let unit = read(&tests::bins::sample("hostA.argus"));
+    let unit = read(&test_support::bins::sample("hostA.argus"));
     let big: Vec<u8> = unit.repeat((100 << 20) / unit.len() + 1);
     let large = ledger.write(&server, "client1", "bigsensor", recent(0), &big);
     drop(big);
@@ -343,11 +344,14 @@ impl Drop for QueueLimit {
 
 #[test]
 fn an_overflowed_event_queue_is_caught_by_the_rescan() {
-    if !tests::tools::root("lowers the kernel's inotify queue limit for the daemon") {
+    if !test_support::tools::root("lowers the kernel's inotify queue limit for the daemon") {
         return;
     }
     if fs::metadata(QUEUE_LIMIT).is_err() {
-        assert!(!tests::tools::in_ci(), "{QUEUE_LIMIT} is required under CI");
+        assert!(
+            !test_support::tools::in_ci(),
+            "{QUEUE_LIMIT} is required under CI"
+        );
         eprintln!("SKIPPED: no {QUEUE_LIMIT}");
         return;
     }
@@ -516,7 +520,8 @@ fn kill_9_mid_ingest_and_a_restart_give_exactly_once() {
     stop(&mut daemon);
     ledger.assert_exactly_once(&server, ".gz");
     let out = server.run_within(&["status", "--json"], BACKLOG);
-    let report = tests::json::Json::parse(&String::from_utf8_lossy(&out.stdout)).expect("json");
+    let report =
+        test_support::json::Json::parse(&String::from_utf8_lossy(&out.stdout)).expect("json");
     for c in report.get("clients").items() {
         assert_eq!(c.get("missing_chunks").u64(), 0, "no false gap: {c:?}");
     }

@@ -4,18 +4,18 @@
 //! counted as a duplicate, and a crash at any step leaves no false duplicate and no false gap.
 //! Uploads without a manifest (the old shell harvester) are ingested as before.
 
-use crate::process_support;
+use crate::support;
 
 use std::fs;
 use std::process::Output;
 use std::time::Duration;
 
-use process_support::{
+use support::{
     Ledger, day_name, ended, good_samples, killed, manifests, read, report_client, status_report,
 };
-use tests::bins::sample;
-use tests::json::Json;
-use tests::server::{Server, spawn_piped, status, stderr, wait_within};
+use test_support::bins::sample;
+use test_support::json::Json;
+use test_support::server::{Server, spawn_piped, status, stderr, wait_within};
 use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 

@@ -2,14 +2,14 @@
 //! at once ingest every upload exactly once, and the two that find the lock taken exit 75 with a
 //! clear message; with `--wait` a second instance waits for the first and then succeeds.
 
-use crate::process_support;
+use crate::support;
 
 use std::process::Child;
 use std::time::Duration;
 
 use argus_core::lock::{Contention, Lock};
-use process_support::{Ledger, day_start, good_samples};
-use tests::server::{Server, spawn_piped, stderr, wait_within};
+use support::{Ledger, day_start, good_samples};
+use test_support::server::{Server, spawn_piped, stderr, wait_within};
 
 /// Generous: only catches a hang.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -124,7 +124,7 @@ fn wait_behind_a_real_pass_then_nothing_is_done_twice() {
 /// tightly configured service might have. Batches shrink to fit; everything is ingested once.
 #[test]
 fn a_backlog_larger_than_the_open_file_limit_is_ingested() {
-    if !tests::tools::have("prlimit") {
+    if !test_support::tools::have("prlimit") {
         return;
     }
     let server = Server::new();
@@ -145,7 +145,7 @@ fn a_backlog_larger_than_the_open_file_limit_is_ingested() {
         std::process::Command::new("prlimit")
             .arg("--nofile=128:128")
             .arg("--")
-            .arg(tests::bins::bin("process_argus"))
+            .arg(test_support::bins::bin("process_argus"))
             .arg("--config")
             .arg(&config)
             .env_clear()

@@ -5,15 +5,15 @@
 //! 1 warnings, 2 stale, 3 unknown, like a monitoring plugin; a table for people and a JSON
 //! object whose keys are documented in docs/OPERATIONS.md, in that order.
 
-use crate::process_support;
+use crate::support;
 
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use process_support::{Ledger, good_samples, report_client, status_report};
-use tests::bins::workspace;
-use tests::json::Json;
-use tests::server::{Server, status, stderr};
+use support::{Ledger, good_samples, report_client, status_report};
+use test_support::bins::workspace;
+use test_support::json::Json;
+use test_support::server::{Server, status, stderr};
 use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 

@@ -8,9 +8,9 @@ use std::io::Read;
 use std::path::Path;
 
 use argus_core::codec::open_decoded;
-use tests::bins::sample;
-use tests::server::{Server, status, stderr};
-use tests::tools::{have, ra_records};
+use test_support::bins::sample;
+use test_support::server::{Server, status, stderr};
+use test_support::tools::{have, ra_records};
 use time::{Duration, OffsetDateTime};
 use webjob_drop::fixture::Upload;
 

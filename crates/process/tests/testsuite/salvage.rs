@@ -4,15 +4,15 @@
 //! too. Uploads with chunk manifests, and data damaged from its first byte, are quarantined with
 //! nothing appended. A kill at every step of such a batch still gives each byte exactly once.
 
-use crate::process_support;
+use crate::support;
 
 use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use process_support::{day_name, day_start, decoded, killed, manifests, read};
-use tests::bins::sample;
-use tests::server::{Server, spawn_piped, status, stderr, wait_within};
+use support::{day_name, day_start, decoded, killed, manifests, read};
+use test_support::bins::sample;
+use test_support::server::{Server, spawn_piped, status, stderr, wait_within};
 use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 
@@ -122,9 +122,9 @@ fn the_complete_records_of_a_damaged_upload_are_appended_in_place() {
     let walked = argus_core::record::walk(&day[..]).expect("walk");
     assert!(walked.is_clean(), "{}", walked.walk);
     assert_eq!(walked.records, 105 + TRUNCATED_RECORDS + 89);
-    if tests::tools::have("ra") {
+    if test_support::tools::have("ra") {
         assert_eq!(
-            tests::tools::ra_records(&c.day_path),
+            test_support::tools::ra_records(&c.day_path),
             105 + 321 + 89,
             "ra reads every record"
         );
@@ -148,7 +148,7 @@ fn the_complete_records_of_a_damaged_upload_are_appended_in_place() {
         assert!(!archive(&c.server, stem).exists(), "{stem} not archived");
     }
     assert!(
-        tests::server::Server::files(&c.server.drop_dir()).is_empty(),
+        test_support::server::Server::files(&c.server.drop_dir()).is_empty(),
         "the dropzone is drained"
     );
 
@@ -201,7 +201,7 @@ fn a_kill_at_every_step_of_a_salvage_still_gives_exactly_once() {
         // Whole somewhere: the quarantine (normally) or the archive (a kill before the move).
         assert_eq!(decoded(&archive(&c.server, &c.salvaged)), c.truncated);
         assert!(
-            tests::server::Server::files(&c.server.drop_dir()).is_empty(),
+            test_support::server::Server::files(&c.server.drop_dir()).is_empty(),
             "{point}: the dropzone is drained"
         );
     }

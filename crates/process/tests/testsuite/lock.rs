@@ -4,8 +4,8 @@
 use std::fs::{self, File};
 use std::time::{Duration, SystemTime};
 
-use tests::bins::sample;
-use tests::server::{Server, status, stderr};
+use test_support::bins::sample;
+use test_support::server::{Server, status, stderr};
 use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 

@@ -11,16 +11,16 @@
     reason = "the tests say loudly what they skip and what they measured"
 )]
 
-use crate::harvest_support;
-use crate::process_support;
+use crate::support;
+use test_support::sensor as harvest;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use argus_core::record::{Version, walk};
-use process_support::{Ledger, day_name, day_start, read, report_client, status_report};
-use tests::bins::sample;
-use tests::server::{Server, status, stderr};
+use support::{Ledger, day_name, day_start, read, report_client, status_report};
+use test_support::bins::sample;
+use test_support::server::{Server, status, stderr};
 use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 
@@ -55,10 +55,10 @@ fn write_bad5(
     ledger.bad.push(written.stem);
 }
 
-fn versions(report: &tests::json::Json, client: &str) -> (String, String) {
+fn versions(report: &test_support::json::Json, client: &str) -> (String, String) {
     let c = report_client(report, client);
     let text = |key: &str| match c.get(key) {
-        tests::json::Json::Null => "null".to_owned(),
+        test_support::json::Json::Null => "null".to_owned(),
         v => v.u64().to_string(),
     };
     (text("argus_version"), text("previous_argus_version"))
@@ -216,7 +216,7 @@ fn argus5_uploads_are_salvaged_and_join_compressed_days() {
     let compressed = server
         .oper_dir()
         .join(format!("{}.gz", day_name("sensor1", old)));
-    let data = process_support::decoded(&compressed);
+    let data = support::decoded(&compressed);
     let r = walk(&data[..]).expect("walk");
     let got: Vec<Version> = r.streams.iter().map(|s| s.version).collect();
     assert_eq!(
@@ -229,23 +229,19 @@ fn argus5_uploads_are_salvaged_and_join_compressed_days() {
 // ---------------------------------------------------------------------------------------------
 // A live argus 5 under harvest_argus.
 
-/// argus as the tests run it: no config file, no listening port, a flow status record one
-/// second after a flow starts.
-const ARGS: &[&str] = &["-X", "-P", "0", "-S", "1", "-M", "60"];
-
 #[test]
 fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
     const TEST: &str = "harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file";
-    let Some(prefix) = tests::tools::argus5_prefix(TEST) else {
+    let Some(prefix) = test_support::tools::argus5_prefix(TEST) else {
         return;
     };
-    if !harvest_support::need_argus(TEST) {
+    if !harvest::need_argus(TEST) {
         return;
     }
     const PORT: u16 = 40_751;
     let argus5 = prefix.join("sbin/argus");
     let ra5 = prefix.join("bin/ra");
-    let sensor = harvest_support::Sensor::with_argus(&argus5, ARGS, "compression = \"gzip\"");
+    let sensor = harvest::Sensor::with_argus(&argus5, harvest::ARGS, "compression = \"gzip\"");
     let first = sensor.harvest();
     first.expect_code(0);
     assert!(
@@ -255,7 +251,7 @@ fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
     );
     assert_eq!(sensor.argus_pids().len(), 1);
 
-    let traffic = harvest_support::Traffic::start(51, PORT, 150);
+    let traffic = harvest::Traffic::start(51, PORT, 150);
     let mut runs = sensor.harvest_every(Duration::from_secs(8));
     let sent = traffic.stop();
     for run in &runs {
@@ -266,11 +262,11 @@ fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
     // stop promptly on SIGTERM.
     std::thread::sleep(Duration::from_secs(4));
     sensor.kill_argus();
-    runs.push(sensor.final_harvest(ARGS, "compression = \"gzip\""));
+    runs.push(sensor.final_harvest(harvest::ARGS, "compression = \"gzip\""));
 
     // Every chunk walks clean with its record count in its manifest, and the archive holds
     // exactly the chunks shipped; every chunk is argus 5 data.
-    let chunks = harvest_support::check_shipped(&sensor, &runs, 1);
+    let chunks = harvest::check_shipped(&sensor, &runs, 1);
     for chunk in &chunks {
         let report = walk(&chunk[..]).expect("walk");
         assert!(
@@ -290,7 +286,7 @@ fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
     let server = Server::new();
     server.write_toml(&["client1"], "archive_days = 0\n");
     let mut ledger = Ledger::default();
-    let host = harvest_support::HOST;
+    let host = harvest::HOST;
     let start = OffsetDateTime::now_utc() - time::Duration::minutes(30);
     ledger.write(&server, "client1", host, start, &v3("hostA.argus"));
     ledger.write(
@@ -320,13 +316,8 @@ fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
     let mut streams = Vec::new();
     for name in Server::files(&server.oper_dir()) {
         let path = server.oper_dir().join(name);
-        seen.extend(harvest_support::flow_sources_with(
-            &ra5,
-            &["-X"],
-            &path,
-            PORT,
-        ));
-        let data = process_support::decoded(&path);
+        seen.extend(harvest::flow_sources_with(&ra5, &["-X"], &path, PORT));
+        let data = support::decoded(&path);
         streams.extend(
             walk(&data[..])
                 .expect("walk")
@@ -337,7 +328,7 @@ fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
     }
     assert_eq!(streams[..2], [Version::V3, Version::V3]);
     assert!(streams[2..].iter().all(|&v| v == Version::V5));
-    harvest_support::assert_no_flow_lost(
+    harvest::assert_no_flow_lost(
         "argus 5 no-loss",
         runs.len(),
         chunks.len(),
@@ -345,44 +336,4 @@ fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
         &seen,
         800,
     );
-}
-
-#[test]
-fn check_config_takes_an_argus5_binary_as_it_takes_argus3() {
-    const TEST: &str = "check_config_takes_an_argus5_binary_as_it_takes_argus3";
-    let Some(prefix) = tests::tools::argus5_prefix(TEST) else {
-        return;
-    };
-    let argus5 = prefix.join("sbin/argus");
-    for bin in [
-        argus5.as_path(),
-        std::path::Path::new(harvest_support::ARGUS),
-    ] {
-        if !bin.exists() {
-            assert!(
-                !tests::tools::in_ci(),
-                "{} is required under CI",
-                bin.display()
-            );
-            continue;
-        }
-        let sensor = harvest_support::Sensor::with_argus(bin, ARGS, "");
-        let out = sensor
-            .command(&sensor.config)
-            .arg("check-config")
-            .output()
-            .expect("run check-config");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}: {}",
-            bin.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            text.contains(&format!("argus_bin = {:?}", bin.display().to_string())),
-            "{text}"
-        );
-    }
 }

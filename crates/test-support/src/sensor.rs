@@ -1,10 +1,5 @@
-//! Helpers for the end-to-end tests of `harvest_argus`: a sensor in a temporary directory with
-//! its own argus on `lo`, runs of the binary, UDP traffic of known distinct flows, and `ra`.
-
-#![allow(
-    clippy::print_stderr,
-    reason = "test helpers say loudly what they skip"
-)]
+//! A sensor for the end-to-end tests: `harvest_argus` with its own argus on `lo` in a temporary
+//! directory, runs of the binary, UDP traffic of known distinct flows, and what `ra` reads back.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -17,12 +12,16 @@ use std::time::{Duration, Instant};
 use argus_core::manifest::Manifest;
 use argus_proc::find::{Target, find_output_users};
 
-pub(crate) const ARGUS: &str = "/usr/sbin/argus";
-pub(crate) const HOST: &str = "sensor1";
+pub const ARGUS: &str = "/usr/sbin/argus";
+pub const HOST: &str = "sensor1";
+
+/// argus as the tests run it: no config file, no listening port, a flow status record one
+/// second after a flow starts, a MAR every 60 s (the default).
+pub const ARGS: &[&str] = &["-X", "-P", "0", "-S", "1", "-M", "60"];
 
 /// True when the real-argus tests can run here: argus, ra and root. Otherwise says so loudly,
 /// and fails under `CI=true`.
-pub(crate) fn need_argus(test: &str) -> bool {
+pub fn need_argus(test: &str) -> bool {
     use std::os::unix::fs::MetadataExt;
     let mut missing = Vec::new();
     if !Path::new(ARGUS).exists() {
@@ -44,7 +43,7 @@ pub(crate) fn need_argus(test: &str) -> bool {
         return true;
     }
     assert!(
-        !tests::tools::in_ci(),
+        !crate::tools::in_ci(),
         "CI=true: {test} needs {}",
         missing.join(", ")
     );
@@ -52,26 +51,26 @@ pub(crate) fn need_argus(test: &str) -> bool {
     false
 }
 
-/// The `harvest_argus` binary of this profile, built from the current sources on first use.
-pub(crate) fn harvest_bin() -> PathBuf {
-    tests::bins::bin("harvest_argus")
+/// The `harvest_argus` binary of this profile, (see [`crate::bins::bin`]).
+pub fn harvest_bin() -> PathBuf {
+    crate::bins::bin("harvest_argus")
 }
 
-pub(crate) use crate::process_support::decoded;
-pub(crate) use tests::bins::sample;
+pub use crate::bins::sample;
+pub use crate::files::decoded;
 
 /// One run of `harvest_argus`.
 #[derive(Debug)]
-pub(crate) struct Run {
-    pub(crate) code: Option<i32>,
-    pub(crate) stdout: Vec<u8>,
-    pub(crate) stderr: String,
-    pub(crate) took: Duration,
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub took: Duration,
 }
 
 impl Run {
     /// The manifest lines on stderr, in order.
-    pub(crate) fn manifests(&self) -> Vec<Manifest> {
+    pub fn manifests(&self) -> Vec<Manifest> {
         Manifest::find_all(self.stderr.as_bytes())
             .into_iter()
             .map(|m| m.expect("manifest line parses"))
@@ -80,7 +79,7 @@ impl Run {
 
     /// stdout cut into the chunks the manifest lines describe, each checked against its
     /// manifest (byte count, SHA-256); the whole of stdout must be accounted for.
-    pub(crate) fn chunks(&self) -> Vec<(Manifest, Vec<u8>)> {
+    pub fn chunks(&self) -> Vec<(Manifest, Vec<u8>)> {
         let mut rest = &self.stdout[..];
         let mut out = Vec::new();
         for m in self.manifests() {
@@ -101,31 +100,32 @@ impl Run {
     }
 
     /// Asserts the exit code, showing stderr when it differs.
-    pub(crate) fn expect_code(&self, code: i32) -> &Self {
+    pub fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(self.code, Some(code), "stderr:\n{}", self.stderr);
         self
     }
 }
 
 /// A sensor: output, archive and config in a temporary directory.
-pub(crate) struct Sensor {
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) output: PathBuf,
-    pub(crate) archive: PathBuf,
-    pub(crate) config: PathBuf,
+#[derive(Debug)]
+pub struct Sensor {
+    pub dir: tempfile::TempDir,
+    pub output: PathBuf,
+    pub archive: PathBuf,
+    pub config: PathBuf,
     /// The argus binary its config names.
-    pub(crate) argus_bin: PathBuf,
+    pub argus_bin: PathBuf,
 }
 
 impl Sensor {
     /// A sensor whose argus (Debian's) captures on `lo` with `argus_args` (the config's other
     /// keys are added from `extra`, TOML lines).
-    pub(crate) fn new(argus_args: &[&str], extra: &str) -> Sensor {
+    pub fn new(argus_args: &[&str], extra: &str) -> Sensor {
         Sensor::with_argus(Path::new(ARGUS), argus_args, extra)
     }
 
     /// The same with another argus binary (argus 5).
-    pub(crate) fn with_argus(argus_bin: &Path, argus_args: &[&str], extra: &str) -> Sensor {
+    pub fn with_argus(argus_bin: &Path, argus_args: &[&str], extra: &str) -> Sensor {
         let dir = tempfile::tempdir().expect("temp dir");
         let output = dir.path().join("var/argus.out");
         let archive = dir.path().join("archive");
@@ -142,7 +142,7 @@ impl Sensor {
     }
 
     /// Writes a config file for this sensor.
-    pub(crate) fn write_config(&self, path: &Path, argus_args: &[&str], extra: &str) {
+    pub fn write_config(&self, path: &Path, argus_args: &[&str], extra: &str) {
         let args: Vec<String> = argus_args.iter().map(|a| format!("{a:?}")).collect();
         let text = format!(
             "archive_dir = {:?}\noutput = {:?}\ninterface = \"lo\"\nargus_bin = {:?}\nargus_args = [{}]\n{extra}\n",
@@ -155,7 +155,7 @@ impl Sensor {
     }
 
     /// A command running `harvest_argus --config CONFIG --host sensor1`.
-    pub(crate) fn command(&self, config: &Path) -> Command {
+    pub fn command(&self, config: &Path) -> Command {
         let mut cmd = Command::new(harvest_bin());
         cmd.arg("--config")
             .arg(config)
@@ -167,12 +167,12 @@ impl Sensor {
     }
 
     /// Runs one harvest with this sensor's config to the end.
-    pub(crate) fn harvest(&self) -> Run {
+    pub fn harvest(&self) -> Run {
         self.harvest_with(&self.config, &[])
     }
 
     /// Runs one harvest with another config and extra arguments.
-    pub(crate) fn harvest_with(&self, config: &Path, args: &[&str]) -> Run {
+    pub fn harvest_with(&self, config: &Path, args: &[&str]) -> Run {
         let start = Instant::now();
         let out = self
             .command(config)
@@ -189,7 +189,7 @@ impl Sensor {
 
     /// Starts a harvest with a failpoint, waits until it reports reaching it, and kills it with
     /// SIGKILL. Returns what it had written.
-    pub(crate) fn harvest_killed_at(&self, failpoint: &str) -> Run {
+    pub fn harvest_killed_at(&self, failpoint: &str) -> Run {
         let start = Instant::now();
         let mut child = self
             .command(&self.config)
@@ -246,7 +246,7 @@ impl Sensor {
     }
 
     /// The staged chunks in the output directory.
-    pub(crate) fn staged(&self) -> Vec<PathBuf> {
+    pub fn staged(&self) -> Vec<PathBuf> {
         let mut list: Vec<PathBuf> = std::fs::read_dir(self.output.parent().expect("dir"))
             .map(|d| {
                 d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -262,7 +262,7 @@ impl Sensor {
     }
 
     /// The archive files, by name.
-    pub(crate) fn archives(&self) -> Vec<PathBuf> {
+    pub fn archives(&self) -> Vec<PathBuf> {
         let mut list: Vec<PathBuf> = std::fs::read_dir(&self.archive)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -271,7 +271,7 @@ impl Sensor {
     }
 
     /// The processes writing this sensor's output (argus, whatever its binary).
-    pub(crate) fn argus_pids(&self) -> Vec<i32> {
+    pub fn argus_pids(&self) -> Vec<i32> {
         find_output_users(&Target::new(Path::new(ARGUS), &self.output))
             .expect("scan /proc")
             .into_iter()
@@ -280,7 +280,7 @@ impl Sensor {
     }
 
     /// Harvests every 700 ms for `duration` (each run must exit 0) and returns the runs.
-    pub(crate) fn harvest_every(&self, duration: Duration) -> Vec<Run> {
+    pub fn harvest_every(&self, duration: Duration) -> Vec<Run> {
         let mut runs = Vec::new();
         let until = Instant::now() + duration;
         while Instant::now() < until {
@@ -294,7 +294,7 @@ impl Sensor {
 
     /// The last harvest, once argus was stopped: with `supervise = false` (and the config's
     /// other keys from `extra`), so that it ships what argus left and starts no argus again.
-    pub(crate) fn final_harvest(&self, argus_args: &[&str], extra: &str) -> Run {
+    pub fn final_harvest(&self, argus_args: &[&str], extra: &str) -> Run {
         let config = self.dir.path().join("final.toml");
         self.write_config(&config, argus_args, &format!("{extra}\nsupervise = false"));
         let run = self.harvest_with(&config, &[]);
@@ -304,7 +304,7 @@ impl Sensor {
 
     /// Kills this sensor's argus with SIGKILL and waits until it is gone: argus 5.0.3 does not
     /// stop promptly on SIGTERM (it only schedules a shutdown), so nothing waits on that.
-    pub(crate) fn kill_argus(&self) {
+    pub fn kill_argus(&self) {
         for pid in self.argus_pids() {
             signal(pid, "KILL");
         }
@@ -317,7 +317,7 @@ impl Sensor {
 
     /// Stops this sensor's argus with SIGTERM (it then writes its cached flows and a final
     /// MAR) and waits until it is gone.
-    pub(crate) fn stop_argus(&self) {
+    pub fn stop_argus(&self) {
         for pid in self.argus_pids() {
             signal(pid, "TERM");
         }
@@ -353,7 +353,7 @@ fn signal(pid: i32, sig: &str) {
 /// Checks everything a series of runs shipped: the manifests describe stdout exactly, their
 /// sequence numbers are consecutive from `first_seq`, every chunk walks clean, and the archive
 /// holds exactly the shipped chunks. Returns the chunks, in order.
-pub(crate) fn check_shipped(sensor: &Sensor, runs: &[Run], first_seq: u64) -> Vec<Vec<u8>> {
+pub fn check_shipped(sensor: &Sensor, runs: &[Run], first_seq: u64) -> Vec<Vec<u8>> {
     let mut chunks = Vec::new();
     for run in runs {
         for (manifest, chunk) in run.chunks() {
@@ -384,7 +384,7 @@ pub(crate) fn check_shipped(sensor: &Sensor, runs: &[Run], first_seq: u64) -> Ve
     chunks
 }
 
-pub(crate) fn write_chunks(dir: &std::path::Path, chunks: &[Vec<u8>]) -> Vec<std::path::PathBuf> {
+pub fn write_chunks(dir: &std::path::Path, chunks: &[Vec<u8>]) -> Vec<std::path::PathBuf> {
     chunks
         .iter()
         .enumerate()
@@ -396,29 +396,30 @@ pub(crate) fn write_chunks(dir: &std::path::Path, chunks: &[Vec<u8>]) -> Vec<std
         .collect()
 }
 
-/// Distinct UDP flows on `lo` (see [`tests::traffic`]).
-pub(crate) struct Traffic(tests::traffic::Traffic);
+/// Distinct UDP flows on `lo` (see [`crate::traffic`]).
+#[derive(Debug)]
+pub struct Traffic(crate::traffic::Traffic);
 
 impl Traffic {
     /// Starts sending `per_second` flows a second from the `127.NET.0.0/16` range to
     /// `127.0.0.1:port`.
-    pub(crate) fn start(net: u8, port: u16, per_second: u32) -> Traffic {
-        let flows = tests::traffic::MAX_FLOWS;
+    pub fn start(net: u8, port: u16, per_second: u32) -> Traffic {
+        let flows = crate::traffic::MAX_FLOWS;
         Traffic(
-            tests::traffic::Traffic::start(net, port, per_second, flows)
+            crate::traffic::Traffic::start(net, port, per_second, flows)
                 .expect("bind the receiving port"),
         )
     }
 
     /// Stops sending and returns the source address of every flow sent.
-    pub(crate) fn stop(self) -> BTreeSet<Ipv4Addr> {
+    pub fn stop(self) -> BTreeSet<Ipv4Addr> {
         self.0.stop()
     }
 }
 
 /// Reports what a no-loss run measured and asserts it: at least `at_least` flows were sent, and
 /// every one of them was `seen` in the shipped data.
-pub(crate) fn assert_no_flow_lost(
+pub fn assert_no_flow_lost(
     label: &str,
     runs: usize,
     chunks: usize,
@@ -449,13 +450,13 @@ pub(crate) fn assert_no_flow_lost(
 /// The source addresses of the UDP flows to `port` that `ra` reads from `file`. (`ra` exits 1
 /// when no record matches its filter, as it does for a file that is not argus data; callers
 /// walk the chunks themselves.)
-pub(crate) fn flow_sources(file: &Path, port: u16) -> BTreeSet<Ipv4Addr> {
+pub fn flow_sources(file: &Path, port: u16) -> BTreeSet<Ipv4Addr> {
     flow_sources_with(Path::new("ra"), &[], file, port)
 }
 
 /// [`flow_sources`] with another `ra` and leading options (the argus 5.0.3 `ra`, which reads
 /// argus 3 and argus 5 data, runs with `-X`: no rc file).
-pub(crate) fn flow_sources_with(
+pub fn flow_sources_with(
     ra: &Path,
     options: &[&str],
     file: &Path,

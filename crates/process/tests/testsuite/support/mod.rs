@@ -8,14 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use argus_core::codec::open_decoded;
-use tests::bins::sample;
-use tests::json::Json;
-use tests::server::{Server, status, stderr};
+use test_support::bins::sample;
+use test_support::json::Json;
+use test_support::server::{Server, status, stderr};
 use time::{Duration, OffsetDateTime, Time};
 use webjob_drop::fixture::Upload;
 
@@ -24,15 +22,7 @@ pub(crate) fn read(path: &Path) -> Vec<u8> {
     fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
-/// The decoded bytes of a plain or compressed (gzip, bzip2, xz; several members) file.
-pub(crate) fn decoded(path: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    open_decoded(path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
-        .read_to_end(&mut out)
-        .unwrap_or_else(|e| panic!("decode {}: {e}", path.display()));
-    out
-}
+pub(crate) use test_support::files::decoded;
 
 /// `data` compressed as one member with the named compression (`gzip`, `bzip2`, `xz`).
 pub(crate) fn compressed(data: &[u8], compression: &str) -> Vec<u8> {
@@ -452,7 +442,7 @@ impl Tmpfs {
     /// creating it. `None` when this is impossible here (not root, no mount): said loudly,
     /// and a failure under `CI=true`.
     pub(crate) fn mount(path: &Path, size: &str, options: &str, why: &str) -> Option<Tmpfs> {
-        if !tests::tools::root(why) {
+        if !test_support::tools::root(why) {
             return None;
         }
         fs::create_dir_all(path).expect("mount point");
@@ -475,7 +465,7 @@ impl Tmpfs {
                     Err(e) => e.to_string(),
                 };
                 assert!(
-                    !tests::tools::in_ci(),
+                    !test_support::tools::in_ci(),
                     "cannot mount a tmpfs under CI=true ({why}): {why_not}"
                 );
                 eprintln!("SKIPPED: cannot mount a tmpfs ({why}): {why_not}");
@@ -550,20 +540,20 @@ pub(crate) fn assert_ra_reads_every_record(oper_dir: &Path) {
         let report = argus_core::record::walk(&data[..]).expect("walk");
         if report.has_version(Version::V5) {
             let Some(prefix) = ra5
-                .get_or_init(|| tests::tools::argus5_prefix("the ra 5 check of day files"))
+                .get_or_init(|| test_support::tools::argus5_prefix("the ra 5 check of day files"))
                 .as_ref()
             else {
                 continue;
             };
             let flows: u64 = report.streams.iter().map(|s| s.flows).sum();
             assert_eq!(
-                tests::tools::ra5_flows(prefix, &path),
+                test_support::tools::ra5_flows(prefix, &path),
                 flows,
                 "{}: ra 5 reads every flow record",
                 path.display()
             );
-        } else if tests::tools::have("ra") {
-            let read = tests::tools::ra_records(&path);
+        } else if test_support::tools::have("ra") {
+            let read = test_support::tools::ra_records(&path);
             assert_eq!(
                 u64::try_from(read).expect("count"),
                 report.records,

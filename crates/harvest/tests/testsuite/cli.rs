@@ -3,12 +3,10 @@
 //! Whatever goes wrong, the exit status says so, the message names the cause, and no data is
 //! lost.
 
-use crate::harvest_support;
-
 use std::path::Path;
 use std::process::Stdio;
 
-use harvest_support::{HOST, Run, Sensor, decoded, harvest_bin, sample};
+use test_support::sensor::{HOST, Run, Sensor, decoded, harvest_bin, sample};
 
 /// A sensor whose output holds a real argus file, as a dead argus would have left it, and whose
 /// config (written by the test) points at a missing argus binary unless told otherwise.
@@ -242,8 +240,7 @@ fn a_missing_argus_binary_is_reported_and_the_data_still_shipped() {
 #[test]
 fn convert_config_turns_the_recipe_into_a_valid_config() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let recipe = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/harvest/tests/data/recipe_harvest_argus");
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/recipe_harvest_argus");
     let out = std::process::Command::new(harvest_bin())
         .arg("convert-config")
         .arg(&recipe)
@@ -296,8 +293,7 @@ fn convert_config_turns_the_recipe_into_a_valid_config() {
 
 #[test]
 fn a_closed_stdout_is_no_crash_for_convert_config_or_check_config() {
-    let recipe = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/harvest/tests/data/recipe_harvest_argus");
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/recipe_harvest_argus");
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = dir.path().join("h.toml");
     let toml = std::process::Command::new(harvest_bin())

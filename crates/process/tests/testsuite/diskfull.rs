@@ -7,13 +7,13 @@
 //!
 //! Needs root to mount the tmpfs: skipped loudly otherwise, a failure under `CI=true`.
 
-use crate::process_support;
+use crate::support;
 
 use std::time::Duration;
 
-use process_support::{Ledger, Tmpfs, day_name, day_start, good_samples, read};
-use tests::bins::sample;
-use tests::server::{Server, status, stderr};
+use support::{Ledger, Tmpfs, day_name, day_start, good_samples, read};
+use test_support::bins::sample;
+use test_support::server::{Server, status, stderr};
 
 /// Generous: only catches a hang.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -148,14 +148,14 @@ fn a_full_disk_while_compressing_a_closed_day_keeps_the_plain_file() {
     ledger.assert_exactly_once(&server, ".gz");
     let day = day_name(HOSTS[0], day_start(3));
     assert_eq!(
-        tests::server::Server::files(&server.oper_dir()),
+        test_support::server::Server::files(&server.oper_dir()),
         [std::path::PathBuf::from(&day)]
     );
 
     mount.remount("size=64m");
     clean_pass(&server, &ledger, ".gz");
     assert_eq!(
-        tests::server::Server::files(&server.oper_dir()),
+        test_support::server::Server::files(&server.oper_dir()),
         [std::path::PathBuf::from(format!("{day}.gz"))],
         "compressed once there is room"
     );

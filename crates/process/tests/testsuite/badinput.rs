@@ -11,7 +11,7 @@
     reason = "the memory test reports what it measured"
 )]
 
-use crate::process_support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -23,9 +23,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use argus_core::lock::{Contention, Lock};
-use process_support::{Ledger, Tmpfs, day_start, decoded, read};
-use tests::bins::{bin, sample};
-use tests::server::{Server, spawn_piped, status, stderr, wait_within};
+use support::{Ledger, Tmpfs, day_start, decoded, read};
+use test_support::bins::{bin, sample};
+use test_support::server::{Server, spawn_piped, status, stderr, wait_within};
 use time::OffsetDateTime;
 use webjob_drop::PartKind;
 use webjob_drop::fixture::Upload;
@@ -465,13 +465,13 @@ fn every_bad_upload_is_quarantined_or_left_alone_and_the_good_ones_go_in() {
         .with_manifest(HOST, 43)
         .write(&drop_dir)
         .expect("write");
-    dz.good.uploads.push(process_support::Rec {
+    dz.good.uploads.push(support::Rec {
         stem: written.stem,
         dir: written.dir,
         bytes: read(&sample("hostD.chunk2.argus")),
         appended: read(&sample("hostD.chunk2.argus")),
         at,
-        day: process_support::day_name(HOST, at),
+        day: support::day_name(HOST, at),
     });
 
     let tmp_etc = server.root.path().parent().map(|p| p.join("etc"));
@@ -621,7 +621,7 @@ fn a_huge_upload_is_streamed_with_flat_memory() {
     let result = server.root.path().join("rss");
     let child = spawn_piped(
         Command::new(std::env::current_exe().expect("test binary"))
-            .args(["process_badinput::rss_probe", "--exact", "--test-threads=1"])
+            .args(["badinput::rss_probe", "--exact", "--test-threads=1"])
             .env(PROBE_HOME, server.root.path())
             .env(PROBE_BIN, bin("process_argus"))
             .env(PROBE_OUT, &result),
@@ -638,7 +638,7 @@ fn a_huge_upload_is_streamed_with_flat_memory() {
         "peak RSS {rss_kib} KiB for a 64 MiB upload: memory must stay flat"
     );
 
-    let day = server.oper_dir().join(process_support::day_name(HOST, at));
+    let day = server.oper_dir().join(support::day_name(HOST, at));
     assert!(read(&day) == big, "the day file is the upload");
     let archive = server
         .archive_dir()
@@ -813,7 +813,7 @@ fn an_out_that_grows_after_it_was_checked_never_reaches_the_day_file() {
     }
     let out = wait_within(child, DEADLINE);
     // However the pass ended, the day file holds only checked bytes, and walks clean.
-    let day = server.oper_dir().join(process_support::day_name(HOST, at));
+    let day = server.oper_dir().join(support::day_name(HOST, at));
     let data = fs::read(&day).unwrap_or_default();
     let report = argus_core::record::walk(&data[..]).expect("walk");
     assert!(
@@ -874,7 +874,7 @@ fn the_same_stem_in_two_directories_loses_nothing() {
     );
     let again = server.run_within(&[], DEADLINE);
     assert_eq!(status(&again), 0, "{}", stderr(&again));
-    let day = server.oper_dir().join(process_support::day_name(HOST, at));
+    let day = server.oper_dir().join(support::day_name(HOST, at));
     let data = fs::read(&day).unwrap_or_default();
     let archive = server.archive_dir().join(format!("{}.out.gz", top.stem));
     let archived = decoded(&archive);

@@ -1,17 +1,9 @@
-//! Both binaries answer `--help` and `--version`, and their help lists the commands of SPEC §7.
+//! process_argus answers `--help` and `--version`, its help lists the commands of SPEC §7, and
+//! global options go before or after a command.
 
 use std::process::Command;
 
-use tests::bins::bin;
-
-fn help(program: &str, args: &[&str]) -> String {
-    let out = Command::new(bin(program))
-        .args(args)
-        .output()
-        .expect("run the binary");
-    assert!(out.status.success(), "{program} {args:?} failed");
-    String::from_utf8(out.stdout).expect("utf8 help")
-}
+use test_support::bins::{bin, help};
 
 #[test]
 fn process_argus_help_lists_its_commands() {
@@ -38,29 +30,18 @@ fn process_argus_help_lists_its_commands() {
 }
 
 #[test]
-fn harvest_argus_help_lists_its_commands() {
-    let text = help("harvest_argus", &["--help"]);
-    for needle in ["check-config", "convert-config", "--config", "--host"] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    assert!(help("harvest_argus", &["--version"]).starts_with("harvest_argus "));
-}
-
-#[test]
-fn unknown_arguments_are_usage_errors() {
-    for program in ["process_argus", "harvest_argus"] {
-        let out = Command::new(bin(program))
-            .arg("--no-such-flag")
-            .output()
-            .expect("run the binary");
-        assert_eq!(out.status.code(), Some(2), "{program}: clap's usage error");
-        assert!(out.stdout.is_empty(), "{program}: nothing on stdout");
-    }
+fn an_unknown_argument_is_a_usage_error() {
+    let out = Command::new(bin("process_argus"))
+        .arg("--no-such-flag")
+        .output()
+        .expect("run the binary");
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
 }
 
 #[test]
 fn global_options_go_before_or_after_the_command() {
-    let server = tests::server::Server::new();
+    let server = test_support::server::Server::new();
     let config = server.write_toml(&["client1"], "");
     let config = config.display().to_string();
     let run = |args: &[&str]| {

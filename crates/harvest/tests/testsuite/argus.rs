@@ -10,19 +10,13 @@
     reason = "the tests report what they measured: flows sent and recovered, time taken"
 )]
 
-use crate::harvest_support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use harvest_support::{
-    Sensor, Traffic, assert_no_flow_lost, check_shipped, decoded, flow_sources, need_argus, sample,
-    write_chunks,
+use test_support::sensor::{
+    ARGS, Sensor, Traffic, assert_no_flow_lost, check_shipped, decoded, flow_sources, need_argus,
+    sample, write_chunks,
 };
-
-/// argus as the tests run it: no config file, no listening port, a flow status record one
-/// second after a flow starts, a MAR every 60 s (the default).
-const ARGS: &[&str] = &["-X", "-P", "0", "-S", "1", "-M", "60"];
 
 #[test]
 fn no_flow_is_lost_under_repeated_harvests() {
@@ -395,14 +389,14 @@ fn an_output_written_by_another_argus_binary_gets_no_second_argus() {
     let sensor = Sensor::new(ARGS, "");
     // An argus under another path writes the output (an old install, an init script).
     let other = sensor.dir.path().join("argus-other");
-    std::fs::copy(harvest_support::ARGUS, &other).expect("copy argus");
+    std::fs::copy(test_support::sensor::ARGUS, &other).expect("copy argus");
     let other_cfg = sensor.dir.path().join("other.toml");
     std::fs::write(
         &other_cfg,
         std::fs::read_to_string(&sensor.config)
             .expect("config")
             .replace(
-                &format!("argus_bin = {:?}", harvest_support::ARGUS),
+                &format!("argus_bin = {:?}", test_support::sensor::ARGUS),
                 &format!("argus_bin = {:?}", other.display().to_string()),
             ),
     )

@@ -16,13 +16,13 @@
     reason = "the random test prints its seeds and where each kill landed"
 )]
 
-use crate::process_support;
+use crate::support;
 
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use process_support::{Ledger, day_name, day_start, ended, good_samples, killed};
-use tests::server::{Server, spawn_piped, stderr, wait_within};
+use support::{Ledger, day_name, day_start, ended, good_samples, killed};
+use test_support::server::{Server, spawn_piped, stderr, wait_within};
 use webjob_drop::fixture::Upload;
 
 /// Generous: only catches a hang.
@@ -168,7 +168,7 @@ impl Scenario {
             .join(format!("{stem}.out{}", self.archive_suffix))
     }
 
-    fn archive_of(&self, rec: &process_support::Rec) -> std::path::PathBuf {
+    fn archive_of(&self, rec: &support::Rec) -> std::path::PathBuf {
         self.server
             .archive_dir()
             .join(format!("{}.out{}", rec.stem, self.archive_suffix))
@@ -388,7 +388,7 @@ fn a_reshipped_chunk_is_not_doubled_by_recovery() {
         let old = day_name(host, at);
         let samples = good_samples();
         let (c1, c2, c3) = (&samples[2], &samples[4], &samples[3]);
-        let mut want = process_support::decoded(
+        let mut want = support::decoded(
             &s.server
                 .oper_dir()
                 .join(format!("{old}{}", if moves { ".xz" } else { ".gz" })),
@@ -398,7 +398,7 @@ fn a_reshipped_chunk_is_not_doubled_by_recovery() {
             Upload::at("client1", at)
                 .out(out)
                 .hostname(host)
-                .err(process_support::manifests(host, chunks))
+                .err(support::manifests(host, chunks))
                 .write(&s.server.drop_dir())
                 .expect("write")
         };
@@ -418,7 +418,7 @@ fn a_reshipped_chunk_is_not_doubled_by_recovery() {
             // the second rename by publishing the first archive by hand.
             let staged = s.archive_of_stem(&u2.stem);
             assert!(!staged.exists());
-            let bytes = process_support::compressed(&[c1.as_slice(), c2].concat(), "gzip");
+            let bytes = support::compressed(&[c1.as_slice(), c2].concat(), "gzip");
             std::fs::write(&staged, bytes).expect("publish the first archive");
         }
         let out = s.run(None);
@@ -429,7 +429,7 @@ fn a_reshipped_chunk_is_not_doubled_by_recovery() {
             .server
             .oper_dir()
             .join(format!("{old}{}", if moves { ".xz" } else { ".gz" }));
-        let got = process_support::decoded(&day);
+        let got = support::decoded(&day);
         assert!(
             got == want,
             "archives {}: the day holds {} bytes, want {} (chunk 1 once, then 2 and 3)",

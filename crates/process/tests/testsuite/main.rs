@@ -1,0 +1,17 @@
+//! The end-to-end tests of process_argus, in one test binary: real uploads in a real dropzone,
+//! real crashes (SIGKILL at chosen points), a real full file system. The helpers they share
+//! with harvest_argus' suite are in `test-support`.
+
+mod argus5;
+mod badinput;
+mod concurrency;
+mod crash;
+mod diskfull;
+mod help;
+mod ledger;
+mod lock;
+mod parity;
+mod salvage;
+mod status;
+mod support;
+mod watch;
