@@ -12,6 +12,7 @@
 //! - [`host`] and [`manifest`]: validated host names, and the per-chunk manifest line that
 //!   harvest_argus writes and process_argus checks.
 //! - [`stamp`] and [`escape`]: names with UTC time stamps, and printing untrusted names.
+//! - [`failpoint`]: crash injection (SIGKILL at a named step) for the crash-safety tests.
 //! - [`grammar`]: the value grammar both programs' configuration files share (durations, sizes,
 //!   the recipe's shell values).
 //!
@@ -45,6 +46,7 @@ pub mod append;
 pub mod codec;
 mod error;
 pub mod escape;
+pub mod failpoint;
 pub mod grammar;
 pub mod host;
 pub mod lock;

@@ -21,18 +21,7 @@ use crate::staging::{Stage, StagedChunk};
 use crate::supervise::supervise;
 
 use crate::exit::Exit;
-
-/// Test hook: `HARVEST_ARGUS_FAILPOINT=NAME` stops the run at that point until it is killed,
-/// so that the end-to-end tests can kill it there (`after-rotate`, `after-ship`,
-/// `after-archive`). Unset, it costs one environment lookup.
-fn failpoint(name: &str) {
-    if std::env::var_os("HARVEST_ARGUS_FAILPOINT").is_some_and(|v| v == name) {
-        log::warn!("failpoint {name} reached: waiting to be killed");
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        }
-    }
-}
+use argus_core::failpoint;
 
 struct Run<'a> {
     s: &'a Settings,
@@ -224,7 +213,7 @@ impl Run<'_> {
             EscapedPath(&output),
             meta.len()
         );
-        failpoint("after-rotate");
+        failpoint::hit("after-rotate");
         let chunk = StagedChunk {
             path: staged,
             seq,
@@ -299,7 +288,7 @@ impl Run<'_> {
         if let Err(e) = writeln!(self.stderr, "{manifest}").and_then(|()| self.stderr.flush()) {
             log::warn!("cannot write the manifest line to stderr: {e}");
         }
-        failpoint("after-ship");
+        failpoint::hit("after-ship");
         let archived = archive(
             &chunk.path,
             &shipped.sha256,
@@ -336,7 +325,7 @@ impl Run<'_> {
                 return;
             }
         }
-        failpoint("after-archive");
+        failpoint::hit("after-archive");
         if let Err(e) = fs::remove_file(&chunk.path)
             .map_err(|e| e.to_string())
             .and_then(|()| sync_dir(self.stage.dir()).map_err(|e| e.to_string()))

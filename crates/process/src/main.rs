@@ -8,7 +8,6 @@ mod dayfile;
 mod dropzone;
 mod engine;
 mod exit;
-mod failpoint;
 mod journal;
 mod ledger;
 mod logging;

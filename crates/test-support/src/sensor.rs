@@ -2,11 +2,9 @@
 //! directory, runs of the binary, UDP traffic of known distinct flows, and what `ra` reads back.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use argus_core::manifest::Manifest;
@@ -187,60 +185,29 @@ impl Sensor {
         }
     }
 
-    /// Starts a harvest with a failpoint, waits until it reports reaching it, and kills it with
-    /// SIGKILL. Returns what it had written.
+    /// A harvest that kills itself with SIGKILL at `failpoint` (`argus_core::failpoint`).
+    /// Returns what it had written, and fails unless it died there.
     pub fn harvest_killed_at(&self, failpoint: &str) -> Run {
         let start = Instant::now();
-        let mut child = self
+        let out = self
             .command(&self.config)
-            .env("HARVEST_ARGUS_FAILPOINT", failpoint)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn harvest_argus");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stdout.read_to_end(&mut bytes);
-            bytes
-        });
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut lines = String::new();
-        let marker = format!("failpoint {failpoint} reached");
-        loop {
-            match rx.recv_timeout(Duration::from_secs(120)) {
-                Ok(line) => {
-                    lines.push_str(&line);
-                    lines.push('\n');
-                    if line.contains(&marker) {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("harvest_argus never reached {failpoint}:\n{lines}");
-                }
-            }
-        }
-        child.kill().expect("SIGKILL");
-        let status = child.wait().expect("reap");
-        let stdout = reader.join().expect("reader");
-        // Lines written before the kill may still be in the pipe.
-        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            lines.push_str(&line);
-            lines.push('\n');
-        }
+            .env("ARGUS_WEBJOB_FAILPOINT", failpoint)
+            .output()
+            .expect("run harvest_argus");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "harvest_argus did not die at {failpoint}:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("failpoint {failpoint} reached")),
+            "{stderr}"
+        );
         Run {
-            code: status.code(),
-            stdout,
-            stderr: lines,
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr,
             took: start.elapsed(),
         }
     }

@@ -21,10 +21,11 @@ use argus_core::record::Version;
 use time::Date;
 
 use crate::config::Config;
+use crate::dayfile;
 use crate::dropzone::{self, Rejected, Upload};
 use crate::journal::{Entry, Journal};
 use crate::ledger::{Fact, Ledger};
-use crate::{dayfile, failpoint};
+use argus_core::failpoint;
 
 use super::error::{Fatal, error_chain};
 use super::prepare::{Archive, ReadyUpload};

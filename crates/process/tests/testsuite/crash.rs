@@ -2,7 +2,7 @@
 //! every upload's bytes exactly once in its day file and exactly once in the archive.
 //!
 //! (a) Deterministic: the process kills itself (SIGKILL) at the N-th hit of a failpoint at each
-//! step boundary of a batch (`PROCESS_ARGUS_FAILPOINT=NAME:N`), over a backlog of several hosts
+//! step boundary of a batch (`ARGUS_WEBJOB_FAILPOINT=NAME:N`), over a backlog of several hosts
 //! and days that includes a day already compressed (late data joins it as a new member); once
 //! with compressed archives, once with `archive_compression = "none"` on the same file system
 //! (archives are renames). Then a clean run, then the exactly-once checks.
@@ -135,7 +135,7 @@ impl Scenario {
     fn run(&self, failpoint: Option<&str>) -> Output {
         let mut cmd = self.server.command();
         if let Some(fp) = failpoint {
-            cmd.env("PROCESS_ARGUS_FAILPOINT", fp);
+            cmd.env("ARGUS_WEBJOB_FAILPOINT", fp);
         }
         let child = spawn_piped(&mut cmd);
         wait_within(child, DEADLINE)

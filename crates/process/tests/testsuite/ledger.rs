@@ -468,7 +468,7 @@ fn a_crash_leaves_no_false_duplicate_and_no_gap() {
         );
         let uploads = ledger.uploads.len() as u64;
 
-        let child = spawn_piped(server.command().env("PROCESS_ARGUS_FAILPOINT", fp));
+        let child = spawn_piped(server.command().env("ARGUS_WEBJOB_FAILPOINT", fp));
         let out = wait_within(child, DEADLINE);
         assert!(
             killed(&out),

@@ -182,7 +182,7 @@ fn a_kill_at_every_step_of_a_salvage_still_gives_exactly_once() {
         "removed",
     ] {
         let c = case("salvage");
-        let child = spawn_piped(c.server.command().env("PROCESS_ARGUS_FAILPOINT", point));
+        let child = spawn_piped(c.server.command().env("ARGUS_WEBJOB_FAILPOINT", point));
         let out = wait_within(child, DEADLINE);
         assert!(killed(&out), "{point}: killed there ({})", stderr(&out));
         let out = c.server.run_within(&[], DEADLINE);

@@ -466,7 +466,7 @@ fn kill_9_mid_ingest_and_a_restart_give_exactly_once() {
     );
 
     // (1) The daemon kills itself in the middle of appending its start's batch.
-    let mut daemon = server.spawn_watch(&[("PROCESS_ARGUS_FAILPOINT", "appended:3")]);
+    let mut daemon = server.spawn_watch(&[("ARGUS_WEBJOB_FAILPOINT", "appended:3")]);
     let status = daemon.wait_within(BACKLOG);
     assert!(
         std::os::unix::process::ExitStatusExt::signal(&status) == Some(9),
@@ -476,7 +476,7 @@ fn kill_9_mid_ingest_and_a_restart_give_exactly_once() {
     drop(daemon);
 
     // (2) Restarted, it dies again while removing groups that arrive one by one.
-    let mut daemon = server.spawn_watch(&[("PROCESS_ARGUS_FAILPOINT", "removed:45")]);
+    let mut daemon = server.spawn_watch(&[("ARGUS_WEBJOB_FAILPOINT", "removed:45")]);
     wait_ingested(&server, &ledger, &daemon, BACKLOG);
     let mut i = 40;
     let died = wait_until(BACKLOG, || {

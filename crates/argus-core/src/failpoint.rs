@@ -1,8 +1,10 @@
-//! Crash injection for the crash-safety tests.
+//! Crash injection for the crash-safety tests of both programs.
 //!
-//! When `PROCESS_ARGUS_FAILPOINT=NAME` (or `NAME:N`, the N-th time) is set, the process kills
-//! itself with SIGKILL on reaching that point, exactly as `kill -9` would. Unset (always, in
-//! production), a failpoint costs one comparison against a value read once.
+//! When `ARGUS_WEBJOB_FAILPOINT=NAME` (or `NAME:N`, the N-th time) is set, the process kills
+//! itself with SIGKILL on reaching that point, exactly as `kill -9` would: no destructor runs,
+//! no buffer is flushed, no temporary file is cleaned up. Unset (always, in production), a
+//! failpoint costs one comparison against a value read once. The points are named where they
+//! are placed, in each program's commit steps.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,10 +13,10 @@ static SPEC: OnceLock<Option<(String, u64)>> = OnceLock::new();
 static HITS: AtomicU64 = AtomicU64::new(0);
 
 /// The environment variable that arms a failpoint.
-pub(crate) const ENV: &str = "PROCESS_ARGUS_FAILPOINT";
+pub const ENV: &str = "ARGUS_WEBJOB_FAILPOINT";
 
-/// Dies here if this failpoint is armed and due.
-pub(crate) fn hit(name: &str) {
+/// Dies here, with SIGKILL, if this failpoint is armed and due.
+pub fn hit(name: &str) {
     let spec = SPEC.get_or_init(|| {
         let value = std::env::var(ENV).ok()?;
         let (name, n) = match value.split_once(':') {
