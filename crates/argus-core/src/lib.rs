@@ -12,6 +12,7 @@
 //! - [`host`] and [`manifest`]: validated host names, and the per-chunk manifest line that
 //!   harvest_argus writes and process_argus checks.
 //! - [`stamp`] and [`escape`]: names with UTC time stamps, and printing untrusted names.
+//! - [`stateline`]: sealed lines of text, the format of both programs' state files.
 //! - [`failpoint`]: crash injection (SIGKILL at a named step) for the crash-safety tests.
 //! - [`grammar`]: the value grammar both programs' configuration files share (durations, sizes,
 //!   the recipe's shell values).
@@ -56,5 +57,6 @@ pub mod ranges;
 pub mod record;
 pub mod retention;
 pub mod stamp;
+pub mod stateline;
 
 pub use error::{Error, Result, error_chain, is_disk_full};

@@ -4,7 +4,8 @@
 //! - `OUTPUT.staged.SEQ.YYYYMMDDHHMMSS`: a chunk cut from the output and not yet shipped and
 //!   archived. Its name carries its sequence number and the UTC time of the cut, so a run that
 //!   dies leaves everything the next run needs to ship it again, unchanged, with the same `seq`.
-//! - `OUTPUT.seq`: the last sequence number given to a chunk (`N\n`), replaced atomically. The
+//! - `OUTPUT.seq`: the last sequence number given to a chunk, a sealed line (`N SEAL\n`; a bare
+//!   `N` written by hand is taken too), replaced atomically. The
 //!   next chunk gets one more than the highest of this and every staged chunk, so a crash
 //!   between the rename and the counter update never reuses a number.
 //! - `OUTPUT.lock`: the single-instance lock.
@@ -20,9 +21,12 @@ use std::path::{Path, PathBuf};
 
 use argus_core::escape::EscapedPath;
 use argus_core::stamp::{format_datetime, parse_datetime};
+use argus_core::stateline::StateLines;
 use time::OffsetDateTime;
 
 const STAGED: &str = ".staged.";
+/// The sequence counter's one line: the number, a space, 4 bytes of its SHA-256.
+const SEQ_LINE: StateLines = StateLines::new(b' ', 4);
 
 /// A staged chunk.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,22 +142,30 @@ impl Stage {
         Ok(chunks)
     }
 
-    /// The last sequence number given out: 0 when no chunk was ever cut. A counter file that
-    /// cannot be understood is an error, never silently 0: numbers must never repeat, or
-    /// process_argus would take new chunks for duplicates.
+    /// The last sequence number given out: 0 when no chunk was ever cut. The counter is a
+    /// sealed line (`argus_core::stateline`); a bare number, as an operator writes it by hand
+    /// (or an older harvest_argus wrote it), is taken too. A counter that cannot be understood is
+    /// an error, never silently 0: numbers must never repeat, or process_argus would take new
+    /// chunks for duplicates.
     pub(crate) fn last_seq(&self) -> Result<u64, StateError> {
         let path = self.seq_path();
-        match fs::read_to_string(&path) {
-            Ok(text) => text.trim().parse().map_err(|_| {
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_error("read", &path, &e)),
+        };
+        let bare = std::str::from_utf8(&text).map(str::trim).ok();
+        SEQ_LINE
+            .unseal_str(&text)
+            .or(bare)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
                 StateError(format!(
-                    "sequence counter {} holds {:?}, not a number; put the last seq shipped (see the manifest lines in the uploads' .err files) into it",
+                    "sequence counter {} holds {:?}, not a number or a damaged line; put the last seq shipped (see the manifest lines in the uploads' .err files) into it",
                     EscapedPath(&path),
-                    text.chars().take(40).collect::<String>()
+                    String::from_utf8_lossy(&text).chars().take(40).collect::<String>()
                 ))
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(io_error("read", &path, &e)),
-        }
+            })
     }
 
     /// The number for the next chunk: above the counter and above every staged chunk.
@@ -182,7 +194,10 @@ impl Stage {
                 .mode(0o644)
                 .open(&temp)
                 .map_err(|e| io_error("create", &temp, &e))?;
-            writeln!(file, "{seq}").map_err(|e| io_error("write", &temp, &e))?;
+            let mut line = Vec::new();
+            SEQ_LINE.seal(seq.to_string().as_bytes(), &mut line);
+            file.write_all(&line)
+                .map_err(|e| io_error("write", &temp, &e))?;
             file.sync_all().map_err(|e| io_error("fsync", &temp, &e))?;
             fs::rename(&temp, &path).map_err(|e| io_error("rename", &temp, &e))?;
             argus_core::publish::sync_dir(&self.dir).map_err(|e| StateError(e.to_string()))
@@ -222,6 +237,30 @@ mod tests {
         ] {
             assert_eq!(stage.parse_name(OsStr::new(foreign)), None, "{foreign}");
         }
+    }
+
+    #[test]
+    fn the_counter_is_sealed_and_a_hand_written_number_is_taken() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stage = Stage::new(&dir.path().join("argus.out"));
+        stage.commit_seq(41).expect("commit");
+        let written = fs::read_to_string(stage.seq_path()).expect("read");
+        assert_eq!(
+            SEQ_LINE.unseal_str(written.as_bytes()),
+            Some("41"),
+            "{written:?}"
+        );
+        // An operator's repair: a bare number, with or without a newline.
+        for text in ["57\n", "57", " 57 \n"] {
+            fs::write(stage.seq_path(), text).expect("write");
+            assert_eq!(stage.last_seq().expect(text), 57);
+        }
+        // A sealed line edited by hand (or damaged) is refused, never read as 0 or as 42.
+        fs::write(stage.seq_path(), written.replace("41", "42")).expect("write");
+        let err = stage.last_seq().expect_err("edited");
+        assert!(err.0.contains("damaged"), "{}", err.0);
+        fs::write(stage.seq_path(), "").expect("write");
+        assert!(stage.last_seq().is_err(), "an empty counter is not 0");
     }
 
     #[test]

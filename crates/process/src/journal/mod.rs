@@ -17,7 +17,7 @@
 //! - a complete upload whose data lies beyond that cut (possible only if a file system reordered
 //!   renames on power loss) is re-appended after the cut, from its `.out` or from its archive.
 //!
-//! Lines carry a checksum, so a line torn by a crash while the journal was being written is
+//! Lines are sealed (`argus_core::stateline`), so a line torn by a crash while the journal was being written is
 //! recognised and ignored: its batch had not appended anything yet.
 
 use std::collections::BTreeMap;
@@ -28,7 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use argus_core::ranges::ByteRange;
-use sha2::{Digest, Sha256};
+use argus_core::stateline::StateLines;
 
 /// One upload being ingested.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,8 +183,12 @@ impl Journal {
 
 const FIELDS: usize = 11;
 
-fn encode(e: &Entry, out: &mut Vec<u8>) {
-    let start = out.len();
+/// The journal's lines: a tab, then 6 bytes of SHA-256.
+const LINES: StateLines = StateLines::new(b'\t', 6);
+
+fn encode(e: &Entry, line: &mut Vec<u8>) {
+    let mut body = Vec::with_capacity(256);
+    let out = &mut body;
     out.extend_from_slice(b"A\t");
     escape(e.rdy.as_os_str(), out);
     out.push(b'\t');
@@ -227,19 +231,12 @@ fn encode(e: &Entry, out: &mut Vec<u8>) {
         Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
         None => out.push(b'-'),
     }
-    let sum = checksum(&out[start..]);
-    out.push(b'\t');
-    out.extend_from_slice(sum.as_bytes());
-    out.push(b'\n');
+    LINES.seal(&body, line);
 }
 
 fn decode(line: &[u8]) -> Option<Entry> {
-    let line = line.strip_suffix(b"\n")?;
-    let tab = line.iter().rposition(|&b| b == b'\t')?;
-    let (body, sum) = (&line[..tab], &line[tab + 1..]);
-    if checksum(body).as_bytes() != sum {
-        return None;
-    }
+    // A line without its newline was torn, even if its seal is whole.
+    let body = LINES.unseal(line.strip_suffix(b"\n")?)?;
     let mut fields = body.split(|&b| b == b'\t');
     if fields.next()? != b"A" {
         return None;
@@ -304,11 +301,6 @@ fn decode(line: &[u8]) -> Option<Entry> {
             Some(v) => Some(std::str::from_utf8(v).ok()?.parse().ok()?),
         },
     })
-}
-
-fn checksum(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    argus_core::manifest::hex(&digest[..6])
 }
 
 /// Percent-escapes everything but a safe set, so fields never hold tabs, newlines or `-` alone.

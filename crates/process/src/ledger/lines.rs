@@ -1,21 +1,19 @@
 //! The ledger's line format: facts of the log (`C`, `D`, `U` lines) and the checksum every line
 //! of the log and the snapshot ends with, so that a torn or damaged line is recognised.
 
-use sha2::{Digest, Sha256};
+use argus_core::stateline::StateLines;
 
 use super::Fact;
 
+/// The ledger's lines, in the log and the snapshot: a space, then 4 bytes of SHA-256.
+const LINES: StateLines = StateLines::new(b' ', 4);
+
 pub(super) fn push_line(body: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(body.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(checksum(body.as_bytes()).as_bytes());
-    out.push(b'\n');
+    LINES.seal(body.as_bytes(), out);
 }
 
 pub(super) fn checked(line: &[u8]) -> Option<&str> {
-    let line = std::str::from_utf8(line).ok()?;
-    let (body, sum) = line.rsplit_once(' ')?;
-    (checksum(body.as_bytes()) == sum).then_some(body)
+    LINES.unseal_str(line)
 }
 
 pub(super) fn encode(fact: &Fact, out: &mut Vec<u8>) {
@@ -75,8 +73,4 @@ pub(super) fn decode(line: &[u8]) -> Option<Fact> {
         }),
         _ => None,
     }
-}
-
-pub(super) fn checksum(bytes: &[u8]) -> String {
-    argus_core::manifest::hex(&Sha256::digest(bytes)[..4])
 }
