@@ -1,4 +1,5 @@
-//! Printing untrusted names (file names from the dropzone, hostnames from `.env` files) safely.
+//! Printing untrusted names (file names from the dropzone, hostnames from `.env` files) safely,
+//! and percent-encoding arbitrary bytes into one field of a state line.
 
 use std::fmt;
 
@@ -39,9 +40,59 @@ impl fmt::Display for EscapedPath<'_> {
     }
 }
 
+/// Appends `bytes` percent-encoded to `out`: letters, digits and `/._+,:=@-` stay as they are,
+/// every other byte becomes `%XX`, and so does a lone `-` (which state lines use for "none").
+/// The result holds no space, tab or newline, so it is one field of a state line.
+pub fn percent_encode(bytes: &[u8], out: &mut Vec<u8>) {
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"/._+,:=@".contains(&b) || (b == b'-' && bytes.len() > 1) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+}
+
+/// The bytes [`percent_encode`] encoded, or `None` for a malformed `%` escape.
+pub fn percent_decode(field: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'%' {
+            let hex = std::str::from_utf8(field.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encoding_round_trips_any_bytes_into_one_field() {
+        for bytes in [
+            &b""[..],
+            b"-",
+            b"--",
+            b"a b\tc\n%",
+            b"\xff\x00/x_y.z",
+            b"{host}$(rm -rf /)",
+        ] {
+            let mut field = Vec::new();
+            percent_encode(bytes, &mut field);
+            assert!(!field.iter().any(|b| b" \t\n".contains(b)), "{field:?}");
+            assert_ne!(field, b"-");
+            assert_eq!(percent_decode(&field).as_deref(), Some(bytes));
+        }
+        assert_eq!(percent_decode(b"%4"), None);
+        assert_eq!(percent_decode(b"%zz"), None);
+    }
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;

@@ -86,12 +86,42 @@ pub enum Command {
     /// uploaded for stale_after.
     ///
     /// Exit status like a monitoring plugin: 0 all is well, 1 warnings (gaps, quarantined
-    /// groups, orphans), 2 a client is stale. Read-only: safe to run while a pass or the
+    /// groups, orphans, hook events kept as failed), 2 a client is stale. Read-only: safe to run while a pass or the
     /// daemon works.
     Status {
         /// Print one JSON object instead of a table (documented in docs/OPERATIONS.md).
         #[arg(long)]
         json: bool,
+    },
+    /// List the follow-on stages' events waiting or failed, and queue failed ones again.
+    ///
+    /// An event leaves the queue when its hook exits 0; a failed run is retried after 1 minute,
+    /// doubling to 1 hour, and after hook_attempts runs the event is kept as failed (status
+    /// then exits 1). Safe to run while a pass or the daemon works.
+    Hooks {
+        #[command(subcommand)]
+        action: HooksAction,
+    },
+}
+
+/// What `hooks` does.
+#[derive(Debug, Subcommand)]
+pub enum HooksAction {
+    /// List pending and failed events: id, hook, event, attempts, when due, last error.
+    List {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue failed events again, due at once with no attempt counted (after fixing the hook,
+    /// say): the ones named, or --all.
+    Retry {
+        /// Ids of failed events, as `hooks list` shows them.
+        #[arg(value_name = "ID", required_unless_present = "all")]
+        ids: Vec<String>,
+        /// Every failed event.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
     },
 }
 
@@ -114,6 +144,7 @@ impl Cli {
                 Command::ConvertConfig { .. } => "convert-config",
                 Command::Watch => "watch",
                 Command::Status { .. } => "status",
+                Command::Hooks { .. } => "hooks",
             };
             let message = format!(
                 "{flag} is an option of a pass and cannot be used with the subcommand '{name}'{}",

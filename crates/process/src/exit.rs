@@ -8,6 +8,9 @@ pub(crate) enum Exit {
     Ok,
     /// The pass completed, but some upload was quarantined.
     Quarantined,
+    /// A command was given something that does not exist (EX_USAGE, as clap's usage errors are
+    /// 2; this one is found only once the state is read).
+    Usage,
     /// An I/O failure stopped the pass (EX_IOERR); nothing is lost, the next run completes it.
     Io,
     /// Another instance holds the lock (EX_TEMPFAIL).
@@ -22,6 +25,7 @@ impl Exit {
         match self {
             Exit::Ok => 0,
             Exit::Quarantined => 1,
+            Exit::Usage => 64,
             Exit::Io => 74,
             Exit::Locked => 75,
             Exit::Config => 78,

@@ -8,6 +8,7 @@ mod dayfile;
 mod dropzone;
 mod engine;
 mod exit;
+mod hooks;
 mod journal;
 mod ledger;
 mod logging;
@@ -42,6 +43,10 @@ fn main() -> ExitCode {
         // status exits as a monitoring plugin does (0 to 3), its own convention.
         Some(Command::Status { json }) => match load(config) {
             Ok((config, _, _)) => status::run(&config, json, time::OffsetDateTime::now_utc()),
+            Err(exit) => exit.code(),
+        },
+        Some(Command::Hooks { action }) => match load(config) {
+            Ok((config, _, _)) => hooks::command(&config, &action).code(),
             Err(exit) => exit.code(),
         },
         None => run_pass(config, &cli.pass).code(),
@@ -116,7 +121,7 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> Exit {
 }
 
 /// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ignored = writeln!(out, "{line}");

@@ -30,6 +30,10 @@ pub(crate) struct Summary {
     pub(crate) purged: u64,
     /// Day files compressed.
     pub(crate) compressed: u64,
+    /// Hook runs that exited 0.
+    pub(crate) hooks_ran: u64,
+    /// Hook runs that failed (retried later, or kept as failed).
+    pub(crate) hooks_failed: u64,
     /// Wall time of the pass.
     pub(crate) elapsed: Duration,
     /// Set when the pass stopped early, with the reason.
@@ -57,6 +61,8 @@ impl Summary {
             (self.recovered, "recovered from the journal"),
             (self.purged, "archives purged"),
             (self.compressed, "day files compressed"),
+            (self.hooks_ran, "hook runs"),
+            (self.hooks_failed, "hook runs failed"),
         ];
         for (n, what) in extras {
             if n > 0 {
@@ -86,6 +92,8 @@ impl Summary {
             ("purged", self.purged),
             ("compressed", self.compressed),
             ("duplicates", self.duplicates),
+            ("hooks_ran", self.hooks_ran),
+            ("hooks_failed", self.hooks_failed),
         ];
         for (key, value) in fields {
             let _infallible = write!(s, "\"{key}\":{value},");
@@ -172,7 +180,7 @@ mod tests {
         };
         assert_eq!(
             s.json(),
-            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"duplicates\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
+            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"duplicates\":0,\"hooks_ran\":0,\"hooks_failed\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
         );
     }
 }

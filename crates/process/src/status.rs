@@ -188,15 +188,36 @@ pub(crate) fn run(config: &Config, json: bool, now: OffsetDateTime) -> u8 {
             return 3;
         }
     };
-    let worst = rows
+    let hooks = match crate::hooks::Queue::at(&config.state_dir).list() {
+        Ok(l) => Hooks {
+            pending: l.pending.len(),
+            failed: l.failed.len() + l.damaged.len(),
+        },
+        Err(e) => {
+            log::error!("cannot read the hook queue: {e}");
+            return 3;
+        }
+    };
+    let mut worst = rows
         .iter()
         .filter_map(|r| r.state(now, config.stale_after))
         .max()
         .unwrap_or(State::Ok);
+    if hooks.failed > 0 {
+        worst = worst.max(State::Warning);
+    }
     let text = if json {
-        render_json(&rows, config, now, worst)
+        render_json(&rows, config, now, worst, hooks)
     } else {
-        render_table(&rows, config, now)
+        let mut table = render_table(&rows, config, now);
+        if hooks.pending + hooks.failed > 0 {
+            let _infallible = writeln!(
+                table,
+                "hooks: {} pending, {} failed (see process_argus hooks list)",
+                hooks.pending, hooks.failed
+            );
+        }
+        table
     };
     use std::io::Write;
     let _ignored = std::io::stdout().lock().write_all(text.as_bytes());
@@ -301,18 +322,28 @@ pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -
     out
 }
 
+/// The follow-on stages' events waiting and kept as failed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Hooks {
+    pub(crate) pending: usize,
+    pub(crate) failed: usize,
+}
+
 /// The JSON document: one object, keys in a fixed order (see docs/OPERATIONS.md).
 pub(crate) fn render_json(
     rows: &[Row],
     config: &Config,
     now: OffsetDateTime,
     worst: State,
+    hooks: Hooks,
 ) -> String {
     let mut out = format!(
-        "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"clients\":[",
+        "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"hooks_pending\":{},\"hooks_failed\":{},\"clients\":[",
         json_string(&stamp::format_rfc3339(now)),
         worst.name(),
-        config.stale_after.as_secs()
+        config.stale_after.as_secs(),
+        hooks.pending,
+        hooks.failed
     );
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {

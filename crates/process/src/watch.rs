@@ -29,6 +29,7 @@ use crate::config::{self, Config};
 use crate::dropzone::Scanned;
 use crate::engine::{Engine, Fatal, Options};
 use crate::exit::Exit;
+use crate::hooks;
 
 /// How often retention and compression run.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -90,6 +91,20 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> E
             log::error!("{}", fatal.message);
             return fatal.exit;
         }
+    };
+    // The follow-on stages run on their own workers, beside the ingest.
+    let policy = Arc::new(std::sync::Mutex::new(engine.config().hooks.clone()));
+    let bell = Arc::new(hooks::Bell::default());
+    let workers = {
+        let (queue, policy, stop, bell) = (
+            engine.hook_queue().clone(),
+            Arc::clone(&policy),
+            Arc::clone(&stop),
+            Arc::clone(&bell),
+        );
+        std::thread::spawn(move || {
+            hooks::drain(&queue, &policy, hooks::Until::Stopped, &stop, &bell)
+        })
     };
     let mut watcher = match start_watcher(&engine, tx) {
         Ok(w) => w,
@@ -159,8 +174,17 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> E
             }
         }
         report(&mut engine);
+        *policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = engine.config().hooks.clone();
+        bell.ring();
     }
     report(&mut engine);
+    stop.store(true, Ordering::SeqCst);
+    bell.ring();
+    if workers.join().is_err() {
+        log::error!("a hook worker panicked");
+    }
     log::info!("stopping on request");
     Exit::Ok
 }

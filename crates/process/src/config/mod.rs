@@ -54,6 +54,10 @@ pub(crate) struct Config {
     /// chunk manifest) has its complete records appended, and goes to the quarantine whole (and
     /// to the archive, as every upload). The default, `"quarantine"`, appends nothing of it.
     pub(crate) salvage: bool,
+    /// Quarantined groups older than this many days are deleted; 0 keeps them.
+    pub(crate) quarantine_days: u32,
+    /// The follow-on stages (`[[hook]]`) and how they run.
+    pub(crate) hooks: HookPolicy,
 }
 
 /// Which file format a config was read from.
@@ -196,7 +200,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 19] = [
+const TOML_KEYS: [&str; 24] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -216,6 +220,11 @@ const TOML_KEYS: [&str; 19] = [
     "scan_depth",
     "rescan_interval",
     "damaged_uploads",
+    "quarantine_days",
+    "hook",
+    "hook_attempts",
+    "hook_concurrency",
+    "hook_budget",
 ];
 
 /// Values as read, before validation. Compression may come as a recipe command.
@@ -226,6 +235,8 @@ struct Raw {
     clients: Option<Vec<String>>,
     /// Recipe compression commands (`arch_zip`, `oper_zip`), parsed during validation.
     commands: BTreeMap<&'static str, String>,
+    /// The `[[hook]]` tables, parsed.
+    hooks: Vec<Hook>,
     problems: Vec<String>,
 }
 
@@ -264,6 +275,7 @@ fn raw_from_toml(text: &str) -> Result<Raw, Vec<String>> {
             ("clients", toml::Value::String(s)) => {
                 raw.clients = Some(s.split_whitespace().map(str::to_owned).collect());
             }
+            ("hook", value) => raw.hooks = hooks::parse_hooks(value, &mut raw.problems),
             ("clients", other) => raw.problems.push(format!(
                 "clients must be a list of client ids or globs, not {}",
                 other.type_str()
@@ -425,7 +437,12 @@ fn level_or_default(codec: Codec) -> u32 {
     }
 }
 
+mod hooks;
 mod validate;
+
+#[cfg(test)]
+pub(crate) use hooks::Piece;
+pub(crate) use hooks::{Event, Hook, HookPolicy};
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use argus_core::codec::{Codec, Compression};
 use argus_core::grammar::parse_duration;
 use webjob_drop::name::check_client_pattern;
 
-use super::{Config, RECIPE_KEYS, Raw};
+use super::{Config, HookPolicy, RECIPE_KEYS, Raw};
 
 impl Raw {
     pub(super) fn validate(mut self) -> Result<Config, Vec<String>> {
@@ -108,6 +108,9 @@ impl Raw {
         let archive_days = number("archive_days", 30, 100_000);
         let oper_compress_after_days = number("oper_compress_after_days", 1, 100_000);
         let scan_depth = number("scan_depth", 2, 16);
+        let quarantine_days = number("quarantine_days", 30, 100_000);
+        let hook_attempts = number("hook_attempts", 10, 1000).max(1);
+        let hook_concurrency = number("hook_concurrency", 2, 64).max(1) as usize;
         let archive_level = has_archive_level.then(|| number("archive_compression_level", 6, 9));
         let oper_level = has_oper_level.then(|| number("oper_compression_level", 6, 9));
 
@@ -165,6 +168,7 @@ impl Raw {
         let orphan_after = duration("orphan_after", Duration::from_secs(6 * 3600));
         let stale_after = duration("stale_after", Duration::from_secs(2 * 3600));
         let rescan_interval = duration("rescan_interval", Duration::from_secs(60));
+        let hook_budget = duration("hook_budget", Duration::from_secs(300));
         if rescan_interval < Duration::from_secs(1) {
             problems.push("rescan_interval must be at least 1s".to_owned());
         }
@@ -229,6 +233,13 @@ impl Raw {
                 scan_depth,
                 rescan_interval,
                 salvage,
+                quarantine_days,
+                hooks: HookPolicy {
+                    hooks: self.hooks,
+                    attempts: hook_attempts,
+                    concurrency: hook_concurrency,
+                    budget: hook_budget,
+                },
             })
         } else {
             Err(problems)

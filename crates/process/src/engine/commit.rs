@@ -1,7 +1,7 @@
 //! Committing a batch of prepared uploads, in the order that keeps every byte exactly once:
 //! journal entries (day file, size before, archive) synced first, then the appends and their
-//! syncs, the archives made durable, the ledger facts, and the removal of the groups (`.rdy`
-//! last). A failed step rolls the batch back through the same recovery a crash gets.
+//! syncs, the archives made durable, the `ingested` hook events, the ledger facts, and the
+//! removal of the groups (`.rdy` last). A failed step rolls the batch back through the same recovery a crash gets.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -23,6 +23,7 @@ use time::Date;
 use crate::config::Config;
 use crate::dayfile;
 use crate::dropzone::{self, Rejected, Upload};
+use crate::hooks::Queue;
 use crate::journal::{Entry, Journal};
 use crate::ledger::{Fact, Ledger};
 use argus_core::failpoint;
@@ -71,6 +72,7 @@ pub(super) fn commit(
     config: &Config,
     journal: &mut Journal,
     ledger: &mut Ledger,
+    queue: &Queue,
     good: Vec<ReadyUpload>,
     duplicates: Vec<Fact>,
 ) -> Result<u64, Fatal> {
@@ -141,6 +143,7 @@ pub(super) fn commit(
             chunks: g.new_chunks.clone(),
             segments: g.segments.clone(),
             version: g.version.map(Version::number),
+            records: Some(g.records),
         });
     }
     let started = Instant::now();
@@ -257,6 +260,15 @@ pub(super) fn commit(
     failpoint::hit("archives-durable");
     lap("archived");
 
+    // Every byte of the batch is durable: its `ingested` hook events may now be queued, and
+    // must be before anything is removed (recovery queues them again from the journal when a
+    // crash comes first).
+    let events = crate::hooks::ingested(&config.hooks, &entries, time::OffsetDateTime::now_utc());
+    queue
+        .enqueue(&events)
+        .map_err(|e| Fatal::io(format!("cannot queue hook events: {}", error_chain(&e))))?;
+    failpoint::hit("hooks-queued");
+
     // The ledger learns of the batch as soon as it is committed (every archive durable), before
     // the groups are removed and before the journal forgets it. A crash after this makes recovery
     // record the (idempotent) chunk and upload facts again; duplicates are not in the journal,
@@ -278,7 +290,7 @@ pub(super) fn commit(
     for (upload, reason) in salvaged {
         let name = upload.display_name();
         let bad = Rejected::Upload(upload);
-        match dropzone::quarantine(&bad, &config.quarantine_dir, &reason) {
+        match crate::hooks::quarantine(config, queue, &bad, &reason) {
             Ok(place) => log::warn!(
                 "salvaged {name}: {reason}; moved to {}",
                 EscapedPath(&place)

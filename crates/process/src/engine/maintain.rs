@@ -1,5 +1,5 @@
-//! Maintenance after the ingest: purging archives past `archive_days` and compressing the day
-//! files of closed days.
+//! Maintenance after the ingest: purging archives past `archive_days`, compressing the day
+//! files of closed days (their `day_closed` hook events queued first), and running due hooks.
 
 use argus_core::escape::EscapedPath;
 use argus_core::retention;
@@ -50,6 +50,9 @@ impl Engine {
         let config = &self.config;
         let names = dir_names(&config.oper_dir)?;
         let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
+        // Queued before the compression, so that no crash can lose them; each runs once its
+        // day file is in its final place.
+        crate::hooks::day_closed(config, &self.queue, &days, now)?;
         let done = dayfile::compress_days(
             &config.oper_dir,
             &days,
@@ -67,5 +70,31 @@ impl Engine {
             self.trouble.get_or_insert(message);
         }
         Ok(())
+    }
+
+    /// Runs due hook events until none is due or `budget` is spent (a cron pass); what is
+    /// left waits for the next pass.
+    pub(crate) fn run_hooks(&mut self, budget: std::time::Duration) {
+        if self.config.hooks.hooks.is_empty() {
+            return;
+        }
+        let policy = std::sync::Mutex::new(self.config.hooks.clone());
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let stop = self.options.stop.as_deref().unwrap_or(&stop);
+        let until = crate::hooks::Until::NothingDue(std::time::Instant::now() + budget);
+        let drained = crate::hooks::drain(
+            &self.queue,
+            &policy,
+            until,
+            stop,
+            &crate::hooks::Bell::default(),
+        );
+        self.summary.hooks_ran += drained.ran;
+        self.summary.hooks_failed += drained.failed;
+    }
+
+    /// The hook queue, for the daemon's workers.
+    pub(crate) fn hook_queue(&self) -> &crate::hooks::Queue {
+        &self.queue
     }
 }

@@ -126,6 +126,8 @@ pub(crate) fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Ou
         }
         engine.ingest(found)?;
         engine.maintain(now)?;
+        let budget = engine.config().hooks.budget;
+        engine.run_hooks(budget);
         Ok(engine)
     });
     match result {
@@ -171,6 +173,8 @@ pub(crate) struct Engine {
     _lock: Lock,
     journal: Journal,
     ledger: Ledger,
+    /// The follow-on stages' queue (`STATE_DIR/hooks`).
+    queue: crate::hooks::Queue,
     summary: Summary,
     /// The archives committed by this `ingest` so far (see `finish_batch`).
     committed_archives: std::collections::BTreeSet<PathBuf>,
@@ -230,9 +234,13 @@ impl Engine {
         })?;
         let mut ledger = Ledger::open(&config.state_dir)
             .map_err(|e| Fatal::io(format!("cannot open the ledger: {}", error_chain(&e))))?;
+        let queue = crate::hooks::Queue::open(&config.state_dir)
+            .map_err(|e| Fatal::io(format!("cannot open the hook queue: {}", error_chain(&e))))?;
+        queue.clean()?;
         let (mut journal, entries) = Journal::open(&config.state_dir)
             .map_err(|e| Fatal::io(format!("cannot open the journal: {}", error_chain(&e))))?;
-        let recovered = recover(&mut journal, &entries, &mut ledger)? as u64;
+        let recovered =
+            recover(&mut journal, &entries, &mut ledger, (&queue, &config.hooks))? as u64;
         ledger
             .compact_if_needed()
             .map_err(|e| Fatal::io(format!("cannot compact the ledger: {}", error_chain(&e))))?;
@@ -244,6 +252,7 @@ impl Engine {
             _lock: lock,
             journal,
             ledger,
+            queue,
             summary: Summary {
                 recovered,
                 ..Summary::default()
@@ -376,7 +385,7 @@ impl Engine {
     }
 
     fn quarantine(&mut self, upload: &Rejected, reason: &str) {
-        match dropzone::quarantine(upload, &self.config.quarantine_dir, reason) {
+        match crate::hooks::quarantine(&self.config, &self.queue, upload, reason) {
             Ok(place) => {
                 self.summary.quarantined += 1;
                 log::warn!(
@@ -453,6 +462,7 @@ impl Engine {
             &self.config,
             &mut self.journal,
             &mut self.ledger,
+            &self.queue,
             good,
             duplicates,
         );
@@ -484,7 +494,9 @@ impl Engine {
                 // Roll back what the journal knows right away, so nothing half done stays.
                 match Journal::open(&self.config.state_dir) {
                     Ok((mut journal, entries)) => {
-                        if let Err(again) = recover(&mut journal, &entries, &mut self.ledger) {
+                        let hooks = (&self.queue, &self.config.hooks);
+                        if let Err(again) = recover(&mut journal, &entries, &mut self.ledger, hooks)
+                        {
                             log::error!(
                                 "rolling back after the failure failed too ({}); the next start repairs it from the journal",
                                 again.message

@@ -1,6 +1,6 @@
 //! Recovery at start: executes `journal::plan_recovery` for the entries an interrupted batch
 //! left: day files truncated back, data cut off re-appended, finished groups removed, and the
-//! ledger told of the uploads that completed.
+//! ledger and the hook queue told of the uploads that completed.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
@@ -11,7 +11,9 @@ use argus_core::codec::{Codec, Compression, open_decoded};
 use argus_core::escape::EscapedPath;
 use argus_core::ranges::{ByteRange, StreamRanges};
 
+use crate::config::HookPolicy;
 use crate::dropzone;
+use crate::hooks::Queue;
 use crate::journal::{self, Entry, Facts, Journal, Source};
 use crate::ledger::{Fact, Ledger};
 
@@ -23,6 +25,7 @@ pub(super) fn recover(
     journal: &mut Journal,
     entries: &[Entry],
     ledger: &mut Ledger,
+    hooks: (&Queue, &HookPolicy),
 ) -> Result<usize, Fatal> {
     if entries.is_empty() {
         journal
@@ -131,6 +134,17 @@ pub(super) fn recover(
     ledger
         .record(&facts)
         .map_err(|e| Fatal::io(format!("cannot write the ledger: {}", error_chain(&e))))?;
+    // Their `ingested` hook events too (an event already queued is found so and kept).
+    let complete: Vec<Entry> = entries
+        .iter()
+        .filter(|e| !plan.redo.contains(e))
+        .cloned()
+        .collect();
+    let events = crate::hooks::ingested(hooks.1, &complete, time::OffsetDateTime::now_utc());
+    hooks
+        .0
+        .enqueue(&events)
+        .map_err(|e| Fatal::io(format!("cannot queue hook events: {}", error_chain(&e))))?;
     for e in &plan.redo {
         log::warn!(
             "recovery: rolled back the interrupted ingest of {}; it stays in the dropzone and is ingested again",

@@ -27,6 +27,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use argus_core::escape::{percent_decode, percent_encode};
 use argus_core::ranges::ByteRange;
 use argus_core::stateline::StateLines;
 
@@ -57,6 +58,8 @@ pub(crate) struct Entry {
     pub(crate) segments: Segments,
     /// The argus record version (3 or 5) of its last stream, if it holds any record.
     pub(crate) version: Option<u8>,
+    /// The argus records appended (`None` in lines written before records were recorded).
+    pub(crate) records: Option<u64>,
 }
 
 /// A chunk an upload brings, by its manifest: its sensor, sequence number and short content
@@ -181,7 +184,7 @@ impl Journal {
     }
 }
 
-const FIELDS: usize = 11;
+const FIELDS: usize = 12;
 
 /// The journal's lines: a tab, then 6 bytes of SHA-256.
 const LINES: StateLines = StateLines::new(b'\t', 6);
@@ -231,6 +234,11 @@ fn encode(e: &Entry, line: &mut Vec<u8>) {
         Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
         None => out.push(b'-'),
     }
+    out.push(b'\t');
+    match e.records {
+        Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        None => out.push(b'-'),
+    }
     LINES.seal(&body, line);
 }
 
@@ -243,11 +251,11 @@ fn decode(line: &[u8]) -> Option<Entry> {
     }
     let values: Vec<&[u8]> = fields.collect();
     // Lines of the format before segments (9 fields) appended whole uploads; lines before
-    // versions (10 fields) have none.
-    if !(FIELDS - 2..=FIELDS).contains(&values.len()) {
+    // versions (10 fields) have none, nor do lines before records (11 fields).
+    if !(FIELDS - 3..=FIELDS).contains(&values.len()) {
         return None;
     }
-    let path = |v: &[u8]| unescape(v).map(|b| PathBuf::from(OsStr::from_bytes(&b)));
+    let path = |v: &[u8]| percent_decode(v).map(|b| PathBuf::from(OsStr::from_bytes(&b)));
     Some(Entry {
         rdy: path(values[0])?,
         out: path(values[1])?,
@@ -258,7 +266,7 @@ fn decode(line: &[u8]) -> Option<Entry> {
         },
         size_before: std::str::from_utf8(values[3]).ok()?.parse().ok()?,
         archive: path(values[4])?,
-        client: String::from_utf8(unescape(values[5])?).ok()?,
+        client: String::from_utf8(percent_decode(values[5])?).ok()?,
         at: std::str::from_utf8(values[6]).ok()?.parse().ok()?,
         bytes: std::str::from_utf8(values[7]).ok()?.parse().ok()?,
         chunks: if values[8] == b"-" {
@@ -268,9 +276,9 @@ fn decode(line: &[u8]) -> Option<Entry> {
                 .split(|&b| b == b',')
                 .map(|c| {
                     let mut parts = c.split(|&b| b == b':');
-                    let host = String::from_utf8(unescape(parts.next()?)?).ok()?;
+                    let host = String::from_utf8(percent_decode(parts.next()?)?).ok()?;
                     let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
-                    let sha = String::from_utf8(unescape(parts.next()?)?).ok()?;
+                    let sha = String::from_utf8(percent_decode(parts.next()?)?).ok()?;
                     parts
                         .next()
                         .is_none()
@@ -300,34 +308,15 @@ fn decode(line: &[u8]) -> Option<Entry> {
             None | Some([b'-']) => None,
             Some(v) => Some(std::str::from_utf8(v).ok()?.parse().ok()?),
         },
+        records: match values.get(11).copied() {
+            None | Some([b'-']) => None,
+            Some(v) => Some(std::str::from_utf8(v).ok()?.parse().ok()?),
+        },
     })
 }
 
-/// Percent-escapes everything but a safe set, so fields never hold tabs, newlines or `-` alone.
 fn escape(s: &OsStr, out: &mut Vec<u8>) {
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/._+,:=@".contains(&b) || (b == b'-' && s.len() > 1) {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        }
-    }
-}
-
-fn unescape(v: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while i < v.len() {
-        if v[i] == b'%' {
-            let hex = std::str::from_utf8(v.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(v[i]);
-            i += 1;
-        }
-    }
-    Some(out)
+    percent_encode(s.as_bytes(), out);
 }
 
 /// What the file system says about one entry now.

@@ -38,6 +38,7 @@ fn entry(n: u32, day: &str, size_before: u64) -> Entry {
             1 => Some(3),
             _ => Some(5),
         },
+        records: (n % 2 == 1).then_some(u64::from(n) * 10),
     }
 }
 
@@ -78,20 +79,23 @@ fn lines_round_trip_and_damage_is_detected() {
     let mut flipped = lines[0].to_vec();
     flipped[10] ^= 1;
     assert_eq!(decode(&flipped), None);
-    // A line written before versions were recorded (10 fields) reads with none.
-    let mut old = entry(4, "/oper/h_20261127", 7);
-    old.version = None;
-    let mut buf = Vec::new();
-    encode(&old, &mut buf);
-    let body = &buf[..buf.len() - 1];
-    let tab = body.iter().rposition(|&b| b == b'\t').expect("sum");
-    let without = &body[..body[..tab]
-        .iter()
-        .rposition(|&b| b == b'\t')
-        .expect("version")];
-    let mut line = Vec::new();
-    LINES.seal(without, &mut line);
-    assert_eq!(decode(&line), Some(old));
+    // Lines written before versions (10 fields) or records (11 fields) were recorded read
+    // with none.
+    for dropped in [1, 2] {
+        let mut old = entry(5, "/oper/h_20261127", 7);
+        old.records = None;
+        if dropped == 2 {
+            old.version = None;
+        }
+        let mut buf = Vec::new();
+        encode(&old, &mut buf);
+        let fields: Vec<&[u8]> = buf[..buf.len() - 1].split(|&b| b == b'\t').collect();
+        // Without the seal and the `dropped` last fields.
+        let without = fields[..fields.len() - 1 - dropped].join(&b'\t');
+        let mut line = Vec::new();
+        LINES.seal(&without, &mut line);
+        assert_eq!(decode(&line), Some(old), "{dropped} fields fewer");
+    }
 }
 
 #[test]

@@ -21,7 +21,14 @@ use webjob_drop::fixture::Upload;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The documented key order (docs/OPERATIONS.md, Monitoring).
-const TOP_KEYS: [&str; 4] = ["now", "status", "stale_after_s", "clients"];
+const TOP_KEYS: [&str; 6] = [
+    "now",
+    "status",
+    "stale_after_s",
+    "hooks_pending",
+    "hooks_failed",
+    "clients",
+];
 const CLIENT_KEYS: [&str; 16] = [
     "client",
     "configured",

@@ -1,0 +1,404 @@
+//! The follow-on stages of the TOML configuration: `[[hook]]` tables, each naming an event, a
+//! command as an argv template and a timeout, and the placeholders every event offers.
+//!
+//! A command is never given to a shell. Each argument is a template in which `{name}` is
+//! replaced by the event's value (as raw bytes: a host name or a quarantine reason full of shell
+//! metacharacters arrives as it is) and `{{`/`}}` stand for literal braces. The program itself
+//! must be an absolute path without placeholders, so that no upload can choose what runs.
+
+use std::time::Duration;
+
+use argus_core::grammar::parse_duration;
+
+/// What a hook runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Event {
+    /// Once per upload whose bytes are durable in their day file and in the archive.
+    Ingested,
+    /// Once per day file, when its day is closed (and, when configured, compressed).
+    DayClosed,
+    /// Once per group moved into the quarantine.
+    Quarantined,
+}
+
+impl Event {
+    pub(crate) const ALL: [Event; 3] = [Event::Ingested, Event::DayClosed, Event::Quarantined];
+
+    /// The name in the configuration, the queue and `ARGUS_WEBJOB_EVENT`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Event::Ingested => "ingested",
+            Event::DayClosed => "day_closed",
+            Event::Quarantined => "quarantined",
+        }
+    }
+
+    /// The placeholders its commands may use, in the order they are documented.
+    pub(crate) fn placeholders(self) -> &'static [&'static str] {
+        match self {
+            Event::Ingested => &[
+                "stem", "client", "host", "day", "day_file", "archive", "bytes", "records",
+            ],
+            Event::DayClosed => &["day_file", "host", "day"],
+            Event::Quarantined => &["stem", "client", "dir", "reason"],
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// One piece of an argument template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Text(String),
+    Value(&'static str),
+}
+
+/// One configured hook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Hook {
+    /// Its name: `name = "..."`, or `EVENT-N` for the N-th hook of the file (from 1). Queued
+    /// events refer to it, so a fixed command applies to the events that failed before the fix.
+    pub(crate) name: String,
+    pub(crate) on: Event,
+    /// The program, an absolute path.
+    pub(crate) program: String,
+    /// The arguments, as templates.
+    pub(crate) args: Vec<Vec<Piece>>,
+    /// The command is killed (its whole process group) after this long.
+    pub(crate) timeout: Duration,
+}
+
+impl Hook {
+    /// The arguments with the event's values in place (`value` gives the bytes of a placeholder).
+    pub(crate) fn expand<'v>(&self, value: impl Fn(&str) -> &'v [u8]) -> Vec<Vec<u8>> {
+        self.args
+            .iter()
+            .map(|pieces| {
+                let mut arg = Vec::new();
+                for piece in pieces {
+                    match piece {
+                        Piece::Text(t) => arg.extend_from_slice(t.as_bytes()),
+                        Piece::Value(name) => arg.extend_from_slice(value(name)),
+                    }
+                }
+                arg
+            })
+            .collect()
+    }
+}
+
+/// How hooks run, beside the hooks themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HookPolicy {
+    pub(crate) hooks: Vec<Hook>,
+    /// After this many failed runs an event is kept as failed (`hooks retry` queues it again).
+    pub(crate) attempts: u32,
+    /// Hooks run at once in the daemon.
+    pub(crate) concurrency: usize,
+    /// How long a cron pass runs due hooks after its ingest; the rest waits for the next pass.
+    pub(crate) budget: Duration,
+}
+
+impl Default for HookPolicy {
+    fn default() -> Self {
+        HookPolicy {
+            hooks: Vec::new(),
+            attempts: 10,
+            concurrency: 2,
+            budget: Duration::from_secs(300),
+        }
+    }
+}
+
+impl HookPolicy {
+    /// The hooks that run on `event`.
+    pub(crate) fn on(&self, event: Event) -> impl Iterator<Item = &Hook> {
+        self.hooks.iter().filter(move |h| h.on == event)
+    }
+
+    pub(crate) fn named(&self, name: &str) -> Option<&Hook> {
+        self.hooks.iter().find(|h| h.name == name)
+    }
+}
+
+/// Parses one argument template of an `event` hook.
+fn template(arg: &str, event: Event) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut chars = arg.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                text.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        closed = true;
+                        break;
+                    }
+                    name.push(c);
+                }
+                if !closed {
+                    return Err(format!(
+                        "{{{name} is not closed (write {{{{ for a literal brace)"
+                    ));
+                }
+                let Some(known) = event.placeholders().iter().find(|p| **p == name) else {
+                    return Err(format!(
+                        "unknown placeholder {{{name}}} (a {} hook has {}; write {{{{ for a literal brace)",
+                        event.name(),
+                        event
+                            .placeholders()
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                };
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(Piece::Value(known));
+            }
+            '}' => return Err("a lone } (write }} for a literal brace)".to_owned()),
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+/// Parses the `[[hook]]` array; every problem goes to `problems`, named by the hook's position.
+pub(crate) fn parse_hooks(value: &toml::Value, problems: &mut Vec<String>) -> Vec<Hook> {
+    let Some(tables) = value.as_array() else {
+        problems.push("hook must be an array of tables ([[hook]])".to_owned());
+        return Vec::new();
+    };
+    let mut hooks = Vec::new();
+    for (i, item) in tables.iter().enumerate() {
+        let n = i + 1;
+        let Some(table) = item.as_table() else {
+            problems.push(format!("hook {n}: must be a table ([[hook]])"));
+            continue;
+        };
+        let before = problems.len();
+        let mut problem = |what: String| problems.push(format!("hook {n}: {what}"));
+        for key in table.keys() {
+            if !["on", "command", "timeout", "name"].contains(&key.as_str()) {
+                problem(format!(
+                    "unknown key {key:?} (a hook has on, command, timeout and name)"
+                ));
+            }
+        }
+        let on = match table.get("on").map(|v| v.as_str()) {
+            Some(Some(name)) => Event::parse(name).or_else(|| {
+                problem(format!(
+                    "on = {name:?} is not one of {}",
+                    Event::ALL.map(Event::name).join(", ")
+                ));
+                None
+            }),
+            Some(None) => {
+                problem("on must be a string".to_owned());
+                None
+            }
+            None => {
+                problem(format!(
+                    "on is required (one of {})",
+                    Event::ALL.map(Event::name).join(", ")
+                ));
+                None
+            }
+        };
+        let timeout = match table.get("timeout") {
+            None => Duration::from_secs(600),
+            Some(v) => match v.as_str().and_then(parse_duration) {
+                Some(d) if d >= Duration::from_secs(1) => d,
+                _ => {
+                    problem(format!(
+                        "timeout = {v} is not a duration of at least 1s (like \"10m\")"
+                    ));
+                    Duration::from_secs(600)
+                }
+            },
+        };
+        let words: Option<Vec<&str>> = match table.get("command") {
+            Some(toml::Value::Array(items)) => items.iter().map(toml::Value::as_str).collect(),
+            _ => None,
+        };
+        let name = match table.get("name") {
+            None => on.map(|e| format!("{}-{n}", e.name())),
+            Some(v) => match v.as_str() {
+                Some(s)
+                    if !s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) =>
+                {
+                    Some(s.to_owned())
+                }
+                _ => {
+                    problem(format!(
+                        "name = {v} must be letters, digits, '_', '.' or '-'"
+                    ));
+                    None
+                }
+            },
+        };
+        let (Some(on), Some(name)) = (on, name) else {
+            continue;
+        };
+        let Some(words) = words.filter(|w| !w.is_empty()) else {
+            problem(
+                "command must be a non-empty list of strings: the program (an absolute path) and its arguments"
+                    .to_owned(),
+            );
+            continue;
+        };
+        let program = words[0];
+        if !program.starts_with('/') || program.contains('{') {
+            problem(format!(
+                "the program {program:?} must be an absolute path without placeholders (no shell runs it)"
+            ));
+        }
+        let mut args = Vec::new();
+        for (j, word) in words[1..].iter().enumerate() {
+            match template(word, on) {
+                Ok(t) => args.push(t),
+                Err(why) => problem(format!("argument {} {word:?}: {why}", j + 1)),
+            }
+        }
+        if problems.len() > before {
+            continue;
+        }
+        if hooks.iter().any(|h: &Hook| h.name == name) {
+            problems.push(format!("hook {n}: another hook is named {name:?}"));
+            continue;
+        }
+        hooks.push(Hook {
+            name,
+            on,
+            program: program.to_owned(),
+            args,
+            timeout,
+        });
+    }
+    hooks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Vec<Hook>, Vec<String>) {
+        let table: toml::Table = text.parse().expect("toml");
+        let mut problems = Vec::new();
+        let hooks = parse_hooks(&table["hook"], &mut problems);
+        (hooks, problems)
+    }
+
+    #[test]
+    fn a_hook_is_an_argv_template_with_the_events_placeholders() {
+        let (hooks, problems) = parse(
+            r#"
+            [[hook]]
+            on = "day_closed"
+            command = ["/usr/local/bin/report", "--file={day_file}", "{host}/{day}", "{{x}}"]
+            [[hook]]
+            on = "ingested"
+            name = "load"
+            command = ["/bin/true"]
+            timeout = "30s"
+            "#,
+        );
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(hooks[0].name, "day_closed-1");
+        assert_eq!(hooks[0].timeout, Duration::from_secs(600));
+        assert_eq!(hooks[1].name, "load");
+        assert_eq!(hooks[1].timeout, Duration::from_secs(30));
+        let values = |name: &str| -> &'static [u8] {
+            match name {
+                "day_file" => b"/oper/h_20261201.gz",
+                "host" => b"h;$(reboot)",
+                "day" => b"20261201",
+                _ => b"?",
+            }
+        };
+        assert_eq!(
+            hooks[0].expand(values),
+            [
+                &b"--file=/oper/h_20261201.gz"[..],
+                b"h;$(reboot)/20261201",
+                b"{x}"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_hooks_are_named_with_every_problem() {
+        let (hooks, problems) = parse(
+            r#"
+            [[hook]]
+            on = "day_closed"
+            command = ["report", "{stem}"]
+            [[hook]]
+            on = "closed"
+            command = ["/bin/x"]
+            [[hook]]
+            on = "ingested"
+            command = []
+            timeout = "soon"
+            [[hook]]
+            on = "quarantined"
+            command = ["/bin/x", "{reason"]
+            colour = "red"
+            [[hook]]
+            on = "quarantined"
+            command = ["{dir}/run"]
+            "#,
+        );
+        assert!(hooks.is_empty(), "{hooks:?}");
+        let text = problems.join("\n");
+        for needle in [
+            "hook 1: the program \"report\" must be an absolute path",
+            "hook 1: argument 1 \"{stem}\": unknown placeholder {stem} (a day_closed hook has {day_file} {host} {day}",
+            "hook 2: on = \"closed\" is not one of ingested, day_closed, quarantined",
+            "hook 3: timeout = \"soon\"",
+            "hook 3: command must be a non-empty list",
+            "hook 4: unknown key \"colour\"",
+            "hook 4: argument 1 \"{reason\": {reason is not closed",
+            "hook 5: the program \"{dir}/run\" must be an absolute path without placeholders",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn two_hooks_of_one_name_are_refused() {
+        let (_, problems) = parse(
+            r#"
+            [[hook]]
+            on = "ingested"
+            name = "a"
+            command = ["/bin/true"]
+            [[hook]]
+            on = "day_closed"
+            name = "a"
+            command = ["/bin/true"]
+            "#,
+        );
+        assert_eq!(problems, ["hook 2: another hook is named \"a\""]);
+    }
+}

@@ -1,0 +1,220 @@
+//! Which hook events an occurrence makes, and when they are queued: `ingested` from the journal
+//! entries of a durable batch, `quarantined` around the move into the quarantine, `day_closed`
+//! before a closed day is compressed.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use argus_core::codec::Compression;
+use argus_core::stateline::StateLines;
+use time::OffsetDateTime;
+
+use crate::config::{Config, Event, HookPolicy};
+use crate::dayfile::DayFile;
+use crate::dropzone::{self, Rejected};
+use crate::journal::Entry;
+
+use super::Queue;
+use super::queue::Queued;
+
+/// The events of every hook on `event` for one occurrence with these placeholder values.
+pub(crate) fn events(
+    policy: &HookPolicy,
+    event: Event,
+    values: &[(&str, Vec<u8>)],
+    now: OffsetDateTime,
+) -> Vec<Queued> {
+    policy
+        .on(event)
+        .map(|hook| {
+            Queued::new(
+                &hook.name,
+                event,
+                values
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
+                now.unix_timestamp(),
+            )
+        })
+        .collect()
+}
+
+/// The `ingested` events of uploads whose data is durable, from their journal entries (the same
+/// events whether queued by the commit or, after a crash, by recovery). An upload that appended
+/// nothing (empty, or every chunk a duplicate) has no day file and no event.
+pub(crate) fn ingested(policy: &HookPolicy, entries: &[Entry], now: OffsetDateTime) -> Vec<Queued> {
+    if policy.on(Event::Ingested).next().is_none() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for e in entries {
+        let Some(day_file) = &e.day else { continue };
+        let parsed = day_file
+            .file_name()
+            .and_then(OsStr::to_str)
+            .and_then(crate::dayfile::parse_day_file);
+        let (host, day) = parsed.map_or((Vec::new(), Vec::new()), |d| {
+            (
+                d.host.as_str().as_bytes().to_vec(),
+                argus_core::stamp::format_date(d.day).into_bytes(),
+            )
+        });
+        let stem = e.rdy.file_stem().map_or(&[][..], OsStrExt::as_bytes);
+        let values = [
+            ("stem", stem.to_vec()),
+            ("client", e.client.as_bytes().to_vec()),
+            ("host", host),
+            ("day", day),
+            ("day_file", day_file.as_os_str().as_bytes().to_vec()),
+            ("archive", e.archive.as_os_str().as_bytes().to_vec()),
+            ("bytes", e.bytes.to_string().into_bytes()),
+            (
+                "records",
+                e.records
+                    .map(|r| r.to_string())
+                    .unwrap_or_default()
+                    .into_bytes(),
+            ),
+        ];
+        out.extend(events(policy, Event::Ingested, &values, now));
+    }
+    out
+}
+
+/// Quarantines `bad` (see `dropzone::quarantine`) with its `quarantined` hook events: queued
+/// before the move, for the directory the group is about to get, so that a crash cannot lose
+/// them (an event whose directory never appears is dropped a day later), and again for the
+/// directory it got should that differ.
+pub(crate) fn quarantine(
+    config: &Config,
+    queue: &Queue,
+    bad: &Rejected,
+    reason: &str,
+) -> Result<std::path::PathBuf, webjob_drop::Error> {
+    let policy = &config.hooks;
+    if policy.on(Event::Quarantined).next().is_none() {
+        return dropzone::quarantine(bad, &config.quarantine_dir, reason);
+    }
+    let stem: Vec<u8> = match bad {
+        Rejected::Invalid(i) => i.files().stem().as_bytes().to_vec(),
+        Rejected::Upload(u) => u.stem().as_bytes().to_vec(),
+    };
+    let client = std::str::from_utf8(&stem)
+        .ok()
+        .and_then(dropzone::client_of_stem)
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    let now = OffsetDateTime::now_utc();
+    let queue_for = |dir: &Path| {
+        let values = [
+            ("stem", stem.clone()),
+            ("client", client.clone()),
+            ("dir", dir.as_os_str().as_bytes().to_vec()),
+            ("reason", reason.as_bytes().to_vec()),
+        ];
+        if let Err(e) = queue.enqueue(&events(policy, Event::Quarantined, &values, now)) {
+            log::error!("cannot queue the quarantined hook events: {e}");
+        }
+    };
+    let expected = (0u32..10_000)
+        .map(|n| {
+            let mut name = OsStr::from_bytes(&stem).to_os_string();
+            if n > 0 {
+                name.push(format!(".{n}"));
+            }
+            config.quarantine_dir.join(name)
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err());
+    if let Some(dir) = &expected {
+        queue_for(dir);
+    }
+    let place = dropzone::quarantine(bad, &config.quarantine_dir, reason)?;
+    if expected.as_ref() != Some(&place) {
+        queue_for(&place);
+    }
+    Ok(place)
+}
+
+/// The lines of `hooks/closed`: a space, then 4 bytes of SHA-256.
+const CLOSED_LINES: StateLines = StateLines::new(b' ', 4);
+
+/// Queues the `day_closed` events of `days`, the plain day files whose day is closed, before
+/// they are compressed: each event names the file as it will be, and runs once it is there.
+/// A day compressed is closed for good. When day files are not compressed, `hooks/closed`
+/// lists the days already announced; the first time it is made, the days closed until then
+/// are listed without events (they closed before any `day_closed` hook existed).
+pub(crate) fn day_closed(
+    config: &Config,
+    queue: &Queue,
+    days: &[DayFile],
+    now: OffsetDateTime,
+) -> argus_core::Result<()> {
+    if config.hooks.on(Event::DayClosed).next().is_none() {
+        return Ok(());
+    }
+    let codec = config.oper_codec;
+    let compressing = codec.compression() != Compression::None;
+    let closed_file = config.state_dir.join("hooks").join("closed");
+    let mut announced: Option<BTreeSet<String>> = None;
+    if !compressing {
+        announced = match std::fs::read(&closed_file) {
+            Ok(bytes) => Some(
+                bytes
+                    .split_inclusive(|&b| b == b'\n')
+                    .filter_map(|l| CLOSED_LINES.unseal_str(l))
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(argus_core::Error::Io {
+                    op: "read",
+                    path: closed_file,
+                    source: e,
+                });
+            }
+        };
+    }
+    let mut events = Vec::new();
+    if compressing || announced.is_some() {
+        for d in days {
+            if announced.as_ref().is_some_and(|a| a.contains(&d.name)) {
+                continue;
+            }
+            let name = if compressing {
+                format!("{}{}", d.name, codec.suffix())
+            } else {
+                d.name.clone()
+            };
+            let values = [
+                (
+                    "day_file",
+                    config.oper_dir.join(name).as_os_str().as_bytes().to_vec(),
+                ),
+                ("host", d.host.as_str().as_bytes().to_vec()),
+                ("day", argus_core::stamp::format_date(d.day).into_bytes()),
+            ];
+            events.extend(super::events(&config.hooks, Event::DayClosed, &values, now));
+        }
+        queue.enqueue(&events)?;
+    }
+    if !compressing {
+        if announced.is_none() && !days.is_empty() {
+            log::info!(
+                "{} day files were closed before the first day_closed hook; no event for them",
+                days.len()
+            );
+        }
+        // What is listed: the closed days that still exist as plain files.
+        let mut out = Vec::new();
+        for d in days {
+            CLOSED_LINES.seal(d.name.as_bytes(), &mut out);
+        }
+        super::queue::replace(&closed_file, &out)?;
+    }
+    Ok(())
+}
