@@ -84,6 +84,27 @@ fn check_config(explicit: Option<PathBuf>) -> Exit {
         path.display(),
         config.clients.join(" ")
     ));
+    for hook in &config.hooks.hooks {
+        say(&format!(
+            "hook {} on {}: {} (timeout {})",
+            hook.name,
+            hook.on.name(),
+            hook.program,
+            argus_core::grammar::format_duration(hook.timeout)
+        ));
+        // Not an error: the hook may be installed later; its events wait and are retried.
+        let runnable = std::fs::metadata(&hook.program).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        });
+        if !runnable {
+            log::warn!(
+                "hook {}: {} is not an executable file (yet); its events will fail until it is",
+                hook.name,
+                hook.program
+            );
+        }
+    }
     Exit::Ok
 }
 

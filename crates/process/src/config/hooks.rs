@@ -90,6 +90,35 @@ impl Hook {
     }
 }
 
+impl Hook {
+    /// The `[[hook]]` table that configures it.
+    pub(crate) fn to_toml(&self) -> String {
+        let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let mut words = vec![q(&self.program)];
+        for pieces in &self.args {
+            let mut word = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Text(t) => word.push_str(&t.replace('{', "{{").replace('}', "}}")),
+                    Piece::Value(name) => {
+                        word.push('{');
+                        word.push_str(name);
+                        word.push('}');
+                    }
+                }
+            }
+            words.push(q(&word));
+        }
+        format!(
+            "\n[[hook]]\nname = {}\non = {}\ncommand = [{}]\ntimeout = {}\n",
+            q(&self.name),
+            q(self.on.name()),
+            words.join(", "),
+            q(&argus_core::grammar::format_duration(self.timeout))
+        )
+    }
+}
+
 /// How hooks run, beside the hooks themselves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct HookPolicy {
@@ -100,6 +129,8 @@ pub(crate) struct HookPolicy {
     pub(crate) concurrency: usize,
     /// How long a cron pass runs due hooks after its ingest; the rest waits for the next pass.
     pub(crate) budget: Duration,
+    /// The wait after a first failed run; it doubles with each further one, to at most 1 hour.
+    pub(crate) retry_delay: Duration,
 }
 
 impl Default for HookPolicy {
@@ -109,6 +140,7 @@ impl Default for HookPolicy {
             attempts: 10,
             concurrency: 2,
             budget: Duration::from_secs(300),
+            retry_delay: Duration::from_secs(60),
         }
     }
 }

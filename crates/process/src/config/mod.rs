@@ -200,7 +200,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 24] = [
+const TOML_KEYS: [&str; 25] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -225,6 +225,7 @@ const TOML_KEYS: [&str; 24] = [
     "hook_attempts",
     "hook_concurrency",
     "hook_budget",
+    "hook_retry_delay",
 ];
 
 /// Values as read, before validation. Compression may come as a recipe command.
@@ -404,7 +405,17 @@ rescan_interval = \"{rescan}\"
 # An upload whose argus data is damaged: \"quarantine\" appends none of it; \"salvage\" appends
 # its complete records (uploads without chunk manifests) and quarantines it whole.
 damaged_uploads = \"{damaged}\"
-",
+# Quarantined groups older than this many days are deleted; 0 keeps them.
+quarantine_days = {qdays}
+
+# Follow-on stages (docs/OPERATIONS.md): a failed run is retried after hook_retry_delay,
+# doubling to 1h, and kept as failed after hook_attempts runs; hook_concurrency run at once in
+# the daemon; a cron pass runs due hooks for at most hook_budget.
+hook_attempts = {hattempts}
+hook_concurrency = {hconc}
+hook_budget = \"{hbudget}\"
+hook_retry_delay = \"{hretry}\"
+{hooks}",
             drop = q(&self.drop_dir),
             oper = q(&self.oper_dir),
             arch = q(&self.archive_dir),
@@ -421,6 +432,25 @@ damaged_uploads = \"{damaged}\"
             stale = format_duration(self.stale_after),
             depth = self.scan_depth,
             rescan = format_duration(self.rescan_interval),
+            qdays = self.quarantine_days,
+            hattempts = self.hooks.attempts,
+            hconc = self.hooks.concurrency,
+            hbudget = format_duration(self.hooks.budget),
+            hretry = format_duration(self.hooks.retry_delay),
+            hooks = if self.hooks.hooks.is_empty() {
+                "# [[hook]]\n\
+                 # on = \"day_closed\"           # ingested | day_closed | quarantined\n\
+                 # command = [\"/usr/local/bin/daily-report\", \"{day_file}\", \"{host}\", \"{day}\"]\n\
+                 # timeout = \"10m\"\n"
+                    .to_owned()
+            } else {
+                self.hooks
+                    .hooks
+                    .iter()
+                    .map(Hook::to_toml)
+                    .collect::<Vec<_>>()
+                    .join("")
+            },
             damaged = if self.salvage {
                 "salvage"
             } else {

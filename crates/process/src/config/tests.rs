@@ -48,6 +48,46 @@ fn convert_config_round_trips() {
 }
 
 #[test]
+fn hooks_and_their_policy_round_trip_through_convert_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = r#"
+drop_dir = "/srv/drop"
+oper_dir = "/srv/oper"
+archive_dir = "/srv/arch"
+clients = ["*"]
+quarantine_days = 7
+hook_attempts = 3
+hook_concurrency = 4
+hook_budget = "90s"
+hook_retry_delay = "10s"
+
+[[hook]]
+on = "day_closed"
+command = ["/usr/local/bin/report", "--day={day}", "{{literal}}", "{day_file}"]
+
+[[hook]]
+name = "load"
+on = "ingested"
+command = ["/usr/bin/rasqlinsert", "-r", "{day_file}"]
+timeout = "2m"
+"#;
+    let (c, _) = load(&write(dir.path(), "a.toml", text)).expect("load");
+    assert_eq!(c.quarantine_days, 7);
+    assert_eq!(c.hooks.attempts, 3);
+    assert_eq!(c.hooks.concurrency, 4);
+    assert_eq!(c.hooks.budget, std::time::Duration::from_secs(90));
+    assert_eq!(c.hooks.retry_delay, std::time::Duration::from_secs(10));
+    assert_eq!(c.hooks.hooks.len(), 2);
+    assert_eq!(c.hooks.hooks[0].name, "day_closed-1");
+    let (again, _) = load(&write(dir.path(), "b.toml", &c.to_toml())).expect("converted");
+    assert_eq!(again, c);
+    // The recipe's format has no hooks; its conversion shows an example, commented out.
+    let (recipe, _) = load(&write(dir.path(), "process_argus.cfg", RECIPE)).expect("load");
+    assert!(recipe.hooks.hooks.is_empty());
+    assert!(recipe.to_toml().contains("# [[hook]]"));
+}
+
+#[test]
 fn every_problem_is_reported_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = "drop_dir = \"relative/drop\"\nclients = []\narchive_compression = \"zstd\"\narch_zip = \"gzip\"\nbogus = 1\noper_compression_level = 12\norphan_after = \"soon\"\ndamaged_uploads = \"fix\"\n";

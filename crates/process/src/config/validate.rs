@@ -169,6 +169,11 @@ impl Raw {
         let stale_after = duration("stale_after", Duration::from_secs(2 * 3600));
         let rescan_interval = duration("rescan_interval", Duration::from_secs(60));
         let hook_budget = duration("hook_budget", Duration::from_secs(300));
+        let hook_retry_delay = duration("hook_retry_delay", Duration::from_secs(60));
+        if hook_retry_delay < Duration::from_secs(1) || hook_retry_delay > Duration::from_secs(3600)
+        {
+            problems.push("hook_retry_delay must be between 1s and 1h".to_owned());
+        }
         if rescan_interval < Duration::from_secs(1) {
             problems.push("rescan_interval must be at least 1s".to_owned());
         }
@@ -239,6 +244,7 @@ impl Raw {
                     attempts: hook_attempts,
                     concurrency: hook_concurrency,
                     budget: hook_budget,
+                    retry_delay: hook_retry_delay,
                 },
             })
         } else {

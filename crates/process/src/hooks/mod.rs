@@ -7,7 +7,7 @@
 //! journal after a crash), a `day_closed` event before the day file is compressed (it runs once
 //! the compressed file is in place), a `quarantined` event once the group is in the quarantine.
 //! An event leaves the queue only when its command exited 0. A run that fails or times out is
-//! tried again after 1 minute, doubling to 1 hour; after `hook_attempts` runs it is kept as
+//! tried again after `hook_retry_delay` (1 minute), doubling to 1 hour; after `hook_attempts` runs it is kept as
 //! failed for `hooks list` and `hooks retry`, and `status` reports it.
 //!
 //! Workers ([`drain`]) take due events in turn; an event being run is locked, so no two runners,
@@ -37,10 +37,12 @@ pub(crate) use events::{day_closed, events, ingested, quarantine};
 pub(crate) use queue::{Queue, Queued};
 pub(crate) use run::Ran;
 
-/// The delay before the next run after `attempts` failed runs: 1 minute, doubling, at most 1 hour.
-pub(crate) fn retry_delay(attempts: u32) -> i64 {
-    let doublings = attempts.saturating_sub(1).min(6);
-    (60_i64 << doublings).min(3600)
+/// The delay before the next run after `attempts` failed runs: `base` (`hook_retry_delay`,
+/// 1 minute by default), doubling with each failed run, at most 1 hour.
+pub(crate) fn retry_delay(attempts: u32, base: Duration) -> i64 {
+    let base = i64::try_from(base.as_secs()).unwrap_or(3600).clamp(1, 3600);
+    let doublings = attempts.saturating_sub(1).min(12);
+    (base << doublings).min(3600)
 }
 
 /// What draining the queue did.
@@ -279,7 +281,7 @@ fn run_one(queue: &Queue, policy: &HookPolicy, id: &str, stop: &AtomicBool) -> O
                     policy.attempts
                 );
             } else {
-                q.due = now + retry_delay(q.attempts);
+                q.due = now + retry_delay(q.attempts, policy.retry_delay);
                 log::warn!(
                     "hook {} failed ({why}); run {} of {} in {}s",
                     hook.name,

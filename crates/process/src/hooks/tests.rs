@@ -37,6 +37,7 @@ fn policy(hooks: Vec<Hook>, attempts: u32) -> HookPolicy {
         attempts,
         concurrency: 2,
         budget: Duration::from_secs(60),
+        retry_delay: Duration::from_secs(60),
     }
 }
 
@@ -51,8 +52,13 @@ fn queued(policy: &HookPolicy, stem: &[u8]) -> Vec<Queued> {
 
 #[test]
 fn retries_wait_a_minute_doubling_to_an_hour() {
-    let delays: Vec<i64> = (1..=9).map(retry_delay).collect();
+    let minute = Duration::from_secs(60);
+    let delays: Vec<i64> = (1..=9).map(|n| retry_delay(n, minute)).collect();
     assert_eq!(delays, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+    let second = Duration::from_secs(1);
+    assert_eq!(retry_delay(1, second), 1);
+    assert_eq!(retry_delay(3, second), 4);
+    assert_eq!(retry_delay(40, second), 3600);
 }
 
 #[test]
