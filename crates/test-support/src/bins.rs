@@ -28,7 +28,11 @@ pub fn bin(name: &str) -> PathBuf {
     let built = std::fs::metadata(&path)
         .and_then(|m| m.modified())
         .unwrap_or_else(|e| panic!("{} is not built ({e}): {hint}", path.display()));
-    if let Some(source) = newest_source(&workspace().join("crates"))
+    let newest = crates_of(name)
+        .iter()
+        .filter_map(|dir| newest_source(dir))
+        .max_by_key(|(_, t)| *t);
+    if let Some(source) = newest
         && source.1 > built
     {
         panic!(
@@ -48,6 +52,40 @@ fn profile_dir() -> PathBuf {
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .expect("target/PROFILE/deps/TEST")
+}
+
+/// The directories of the workspace crates binary `name` is built from: the crate that
+/// declares it and, transitively, the workspace crates in its `[dependencies]`.
+fn crates_of(name: &str) -> Vec<PathBuf> {
+    let crates = workspace().join("crates");
+    let manifest = |dir: &Path| std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+    let Some(home) = std::fs::read_dir(&crates).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .find(|dir| manifest(dir).contains(&format!("name = \"{name}\"")))
+    }) else {
+        return vec![crates];
+    };
+    let mut found = vec![home];
+    let mut i = 0;
+    while i < found.len() {
+        let text = manifest(&found[i]);
+        let deps = text
+            .split("[dependencies]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap_or_default();
+        for line in deps.lines() {
+            let dep = line.split(['.', ' ', '=']).next().unwrap_or_default();
+            let dir = crates.join(dep);
+            if !dep.is_empty() && dir.join("Cargo.toml").is_file() && !found.contains(&dir) {
+                found.push(dir);
+            }
+        }
+        i += 1;
+    }
+    found
 }
 
 /// The most recently modified `.rs` or `Cargo.toml` below `dir`, skipping test directories

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -245,6 +245,11 @@ fn run_one(queue: &Queue, policy: &HookPolicy, id: &str, stop: &AtomicBool) -> O
             return None;
         }
     }
+    // The day file of an `ingested` event may have been compressed since (a closed day):
+    // the command gets the file as it is now.
+    if q.event == Event::Ingested {
+        resolve_compressed(&mut q, "day_file");
+    }
     let Some(hook) = policy.named(&q.hook) else {
         q.attempts = policy.attempts;
         q.error = Some(format!(
@@ -298,6 +303,26 @@ fn run_one(queue: &Queue, policy: &HookPolicy, id: &str, stop: &AtomicBool) -> O
         ),
     }
     Some(ran)
+}
+
+/// Replaces the path in `key` by its compressed name (`.gz`, `.bz2`, `.xz`) when the path is
+/// gone and exactly that is there.
+fn resolve_compressed(q: &mut Queued, key: &str) {
+    let path = Path::new(OsStr::from_bytes(q.value(key))).to_path_buf();
+    if path.as_os_str().is_empty() || std::fs::symlink_metadata(&path).is_ok() {
+        return;
+    }
+    let found = argus_core::codec::Compression::ALL.iter().find_map(|c| {
+        let mut name = path.clone().into_os_string();
+        name.push(c.suffix());
+        let candidate = std::path::PathBuf::from(name);
+        (candidate != path && std::fs::symlink_metadata(&candidate).is_ok()).then_some(candidate)
+    });
+    if let Some(found) = found
+        && let Some(slot) = q.values.iter_mut().find(|(k, _)| k == key)
+    {
+        slot.1 = found.into_os_string().into_vec();
+    }
 }
 
 /// Records a failed (or deferred) run.

@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod diskfull;
 mod help;
+mod hooks;
 mod ledger;
 mod lock;
 mod parity;
