@@ -114,6 +114,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A quarantined group cannot be sent back to the dropzone.
+    #[error("cannot requeue {}: {reason}", EscapedPath(path))]
+    Requeue {
+        /// The group's directory in the quarantine.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
     /// An error of the shared building blocks (durable moves, directory syncs).
     #[error(transparent)]
     Core(#[from] argus_core::Error),

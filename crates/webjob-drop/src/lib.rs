@@ -86,8 +86,9 @@ pub use error::{Error, Result};
 pub use kv::{Env, EnvError, KeyValues};
 pub use name::{DEFAULT_JOB, Selection};
 pub use ops::{
-    Quarantined, QuarantinedGroup, Recovery, Removed, finish_removal, list_quarantine,
-    quarantine_group, recover_quarantine, remove_group,
+    Quarantined, QuarantinedGroup, Recovery, Removed, Requeued, expire_group, finish_removal,
+    list_quarantine, quarantine_group, recover_quarantine, recover_requeues, remove_group,
+    requeue_group,
 };
 pub use safe::{FileId, FileKind, open_regular};
 pub use scan::{

@@ -1,5 +1,6 @@
-//! The only operations that change a dropzone: removing a finished group and quarantining a bad
-//! one. The scan never calls them; the consumer does, explicitly.
+//! The only operations that change a dropzone: removing a finished group, quarantining a bad
+//! one and sending a quarantined one back ([`requeue_group`]). The scan never calls them; the
+//! consumer does, explicitly.
 //!
 //! # Removal
 //!
@@ -64,9 +65,13 @@ pub const PENDING_PREFIX: &str = ".webjob-drop-pending.";
 pub const REASON_FILE: &str = "reason";
 
 mod quarantine;
+mod requeue;
 
 pub use quarantine::{
     Quarantined, QuarantinedGroup, Recovery, list_quarantine, quarantine_group, recover_quarantine,
+};
+pub use requeue::{
+    EXPIRED_PREFIX, REQUEUE_PREFIX, Requeued, expire_group, recover_requeues, requeue_group,
 };
 
 /// What [`remove_group`] or [`finish_removal`] did.
@@ -172,8 +177,8 @@ fn remove(path: &Path, report: &mut Removed) -> Result<()> {
     Ok(())
 }
 
-/// Fail points: in tests, a way to stop an operation at its N-th step as a kill would, without
-/// running any clean-up code (the hook panics and the test catches the unwind).
+/// Fail points: in unit tests, a way to stop an operation at its N-th step as a kill would,
+/// without running any clean-up code (the hook panics and the test catches the unwind).
 pub(crate) mod failpoint {
     #[cfg(test)]
     thread_local! {
@@ -204,9 +209,13 @@ pub(crate) mod failpoint {
         });
     }
 
+    /// Outside unit tests, the steps are `argus_core::failpoint`s: the end-to-end tests of a
+    /// program kill it for real at one (`ARGUS_WEBJOB_FAILPOINT="moved a part back:2"`).
     #[cfg(not(test))]
     #[inline(always)]
-    pub(crate) fn hit(_step: &str) {}
+    pub(crate) fn hit(step: &str) {
+        argus_core::failpoint::hit(step);
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct Recovery {
     pub rolled_back: Vec<PathBuf>,
     /// Interrupted quarantines that were finished: the final directories.
     pub completed: Vec<PathBuf>,
+    /// Interrupted requeues that were finished: the dropzone directories the groups went to.
+    pub requeued: Vec<PathBuf>,
     /// Pending directories that could not be resolved and were left as they are.
     pub errors: Vec<Error>,
 }
@@ -264,14 +266,14 @@ fn write_intent(
 }
 
 /// The intent recorded in a pending directory.
-struct Intent {
-    source: PathBuf,
-    stem: OsString,
-    parts: Vec<OsString>,
+pub(super) struct Intent {
+    pub(super) source: PathBuf,
+    pub(super) stem: OsString,
+    pub(super) parts: Vec<OsString>,
 }
 
 /// Reads a pending directory's intent; `None` when it is missing or was not completely written.
-fn read_intent(pending: &Path) -> Result<Option<Intent>> {
+pub(super) fn read_intent(pending: &Path) -> Result<Option<Intent>> {
     let path = pending.join(REASON_FILE);
     let text = match fs::read(&path) {
         Ok(text) => text,
@@ -337,6 +339,13 @@ pub fn recover_quarantine(quarantine_dir: &Path) -> Result<Recovery> {
         }
     }
     pending.sort();
+    match super::requeue::recover_requeues(quarantine_dir) {
+        Ok(requeued) => report.requeued = requeued,
+        Err(e) => {
+            log::error!("{e}");
+            report.errors.push(e);
+        }
+    }
     for dir in pending {
         match recover_one(&dir, quarantine_dir) {
             Ok(Some(path)) => {

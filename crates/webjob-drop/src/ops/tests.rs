@@ -421,3 +421,100 @@ proptest::proptest! {
         let _ = unescape(&bytes);
     }
 }
+
+/// The original group without its `.lck` (a requeue drops it: it would look in flight).
+fn without_lock(original: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    original
+        .iter()
+        .filter(|(name, _)| !name.ends_with(".lck"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn quarantined(z: &Zone) -> (BTreeMap<String, Vec<u8>>, PathBuf) {
+    let original = write_group(z);
+    let s = scan(z);
+    let done = quarantine_group(&s.complete[0], &z.quarantine, "bad\x1b host").expect("quarantine");
+    (original, done.path)
+}
+
+#[test]
+fn a_requeued_group_is_back_whole_and_complete() {
+    let z = zone();
+    let (original, dir) = quarantined(&z);
+    let back = requeue_group(&dir, &z.quarantine).expect("requeue");
+    assert_eq!(back.source, z.incoming);
+    assert!(
+        back.moved
+            .last()
+            .is_some_and(|p| p.extension().is_some_and(|e| e == "rdy"))
+    );
+    assert_eq!(contents(&z.incoming), without_lock(&original));
+    assert_eq!(scan(&z).complete.len(), 1, "complete again");
+    assert!(list_quarantine(&z.quarantine).expect("list").is_empty());
+    assert!(contents(&z.quarantine).is_empty(), "nothing left behind");
+}
+
+#[test]
+fn a_requeue_is_refused_while_a_group_of_that_stem_is_in_the_dropzone() {
+    let z = zone();
+    let (_, dir) = quarantined(&z);
+    fs::write(z.incoming.join(format!("{STEM}.out")), b"new").expect("write");
+    let err = requeue_group(&dir, &z.quarantine).expect_err("refused");
+    assert!(matches!(err, Error::Requeue { .. }), "{err}");
+    assert!(err.to_string().contains("is in the dropzone"), "{err}");
+    assert_eq!(
+        list_quarantine(&z.quarantine).expect("list").len(),
+        1,
+        "still there"
+    );
+}
+
+#[test]
+fn killed_requeue_recovers_to_one_side() {
+    let mut steps = 0;
+    for n in 0.. {
+        let z = zone();
+        let (original, dir) = quarantined(&z);
+        if !killed_at(n, || requeue_group(&dir, &z.quarantine)) {
+            steps = n;
+            break;
+        }
+        // The kill may leave the group half back, never complete in the dropzone before all
+        // its parts are there.
+        let partial = scan(&z);
+        if !partial.complete.is_empty() {
+            assert_eq!(
+                contents(&z.incoming),
+                without_lock(&original),
+                "kill after {n}"
+            );
+        }
+        recover_quarantine(&z.quarantine).expect("recover");
+        let listed = list_quarantine(&z.quarantine).expect("list");
+        if listed.is_empty() {
+            assert_eq!(
+                contents(&z.incoming),
+                without_lock(&original),
+                "kill after {n}"
+            );
+            assert!(contents(&z.quarantine).is_empty(), "kill after {n}");
+        } else {
+            assert_wholly_quarantined(&z, &original, &format!("kill after {n}"));
+        }
+    }
+    assert!(steps >= 5, "the requeue has its steps: {steps}");
+}
+
+#[test]
+fn an_expired_group_is_gone_even_after_a_kill() {
+    for n in 0..2 {
+        let z = zone();
+        let (_, dir) = quarantined(&z);
+        let killed = killed_at(n, || expire_group(&dir, &z.quarantine));
+        assert_eq!(killed, n == 0, "one step");
+        assert!(list_quarantine(&z.quarantine).expect("list").is_empty());
+        recover_quarantine(&z.quarantine).expect("recover");
+        assert!(contents(&z.quarantine).is_empty(), "kill after {n}");
+    }
+}
