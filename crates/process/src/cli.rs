@@ -102,6 +102,43 @@ pub enum Command {
         #[command(subcommand)]
         action: HooksAction,
     },
+    /// List the quarantined groups, and send groups back to the dropzone after a fix.
+    ///
+    /// A group goes back crash-safely to the directory it came from (never while a group of its
+    /// name is there), and the next pass or the daemon ingests it; should its data still be bad,
+    /// it comes back with the new reason. Groups older than quarantine_days are deleted by the
+    /// maintenance. Safe to run while a pass or the daemon works.
+    Quarantine {
+        #[command(subcommand)]
+        action: QuarantineAction,
+    },
+}
+
+/// What `quarantine` does.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineAction {
+    /// List the quarantined groups: when, client, stem, reason.
+    List {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send groups back to the dropzone: the stems named, or --all (either narrowed by
+    /// --reason).
+    Requeue {
+        /// Stems of quarantined groups, as `quarantine list` shows them.
+        #[arg(value_name = "STEM", required_unless_present = "all")]
+        stems: Vec<String>,
+        /// Every quarantined group.
+        #[arg(long, conflicts_with = "stems")]
+        all: bool,
+        /// Only groups whose reason matches this glob (e.g. "*not a valid host name*").
+        #[arg(long, value_name = "GLOB")]
+        reason: Option<String>,
+        /// Print what would be sent back, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// What `hooks` does.
@@ -145,6 +182,7 @@ impl Cli {
                 Command::Watch => "watch",
                 Command::Status { .. } => "status",
                 Command::Hooks { .. } => "hooks",
+                Command::Quarantine { .. } => "quarantine",
             };
             let message = format!(
                 "{flag} is an option of a pass and cannot be used with the subcommand '{name}'{}",

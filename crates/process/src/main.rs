@@ -12,6 +12,7 @@ mod hooks;
 mod journal;
 mod ledger;
 mod logging;
+mod quarantine;
 mod report;
 mod status;
 mod watch;
@@ -47,6 +48,10 @@ fn main() -> ExitCode {
         },
         Some(Command::Hooks { action }) => match load(config) {
             Ok((config, _, _)) => hooks::command(&config, &action).code(),
+            Err(exit) => exit.code(),
+        },
+        Some(Command::Quarantine { action }) => match load(config) {
+            Ok((config, _, _)) => quarantine::command(&config, &action).code(),
             Err(exit) => exit.code(),
         },
         None => run_pass(config, &cli.pass).code(),

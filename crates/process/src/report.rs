@@ -30,6 +30,8 @@ pub(crate) struct Summary {
     pub(crate) purged: u64,
     /// Day files compressed.
     pub(crate) compressed: u64,
+    /// Quarantined groups deleted by `quarantine_days`.
+    pub(crate) expired: u64,
     /// Hook runs that exited 0.
     pub(crate) hooks_ran: u64,
     /// Hook runs that failed (retried later, or kept as failed).
@@ -61,6 +63,7 @@ impl Summary {
             (self.recovered, "recovered from the journal"),
             (self.purged, "archives purged"),
             (self.compressed, "day files compressed"),
+            (self.expired, "quarantined groups expired"),
             (self.hooks_ran, "hook runs"),
             (self.hooks_failed, "hook runs failed"),
         ];
@@ -92,6 +95,7 @@ impl Summary {
             ("purged", self.purged),
             ("compressed", self.compressed),
             ("duplicates", self.duplicates),
+            ("expired", self.expired),
             ("hooks_ran", self.hooks_ran),
             ("hooks_failed", self.hooks_failed),
         ];
@@ -180,7 +184,7 @@ mod tests {
         };
         assert_eq!(
             s.json(),
-            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"duplicates\":0,\"hooks_ran\":0,\"hooks_failed\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
+            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"duplicates\":0,\"expired\":0,\"hooks_ran\":0,\"hooks_failed\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
         );
     }
 }

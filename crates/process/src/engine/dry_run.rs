@@ -1,4 +1,4 @@
-//! `--dry-run`: what a pass would ingest, quarantine and purge, printed on stdout, with nothing
+//! `--dry-run`: what a pass would ingest, quarantine, expire and compress, printed on stdout, with nothing
 //! changed; and the reading of archive names (their client) that the purge shares.
 
 use std::fs;
@@ -79,6 +79,16 @@ pub(super) fn dry_run(
         }
         for orphan in &found.orphans {
             say(format!("orphaned (no .rdy): {}", EscapedPath(orphan)));
+        }
+        if let Ok(groups) = webjob_drop::list_quarantine(&config.quarantine_dir) {
+            for g in crate::quarantine::to_expire(&groups, now.into(), config.quarantine_days) {
+                say(format!(
+                    "would expire the quarantined {} (older than {} days)",
+                    EscapedPath(&g.dir),
+                    config.quarantine_days
+                ));
+                summary.expired += 1;
+            }
         }
         let names = dir_names(&config.oper_dir).unwrap_or_default();
         for d in dayfile::closed_days(&names, now, config.oper_compress_after_days) {

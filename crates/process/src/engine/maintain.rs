@@ -1,4 +1,5 @@
-//! Maintenance after the ingest: purging archives past `archive_days`, compressing the day
+//! Maintenance after the ingest: purging archives past `archive_days`, expiring quarantined
+//! groups past `quarantine_days`, compressing the day
 //! files of closed days (their `day_closed` hook events queued first), and running due hooks.
 
 use argus_core::escape::EscapedPath;
@@ -42,6 +43,38 @@ impl Engine {
                 );
             }
             self.summary.purged += retention::apply(&config.archive_dir, &plan)?.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Deletes quarantined groups older than `quarantine_days`.
+    pub(super) fn expire_quarantine(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+        let config = &self.config;
+        if config.quarantine_days == 0 {
+            return Ok(());
+        }
+        let groups = webjob_drop::list_quarantine(&config.quarantine_dir)
+            .map_err(|e| Fatal::io(format!("cannot read the quarantine: {}", error_chain(&e))))?;
+        for g in crate::quarantine::to_expire(&groups, now.into(), config.quarantine_days) {
+            match webjob_drop::expire_group(&g.dir, &config.quarantine_dir) {
+                Ok(()) => {
+                    log::info!(
+                        "expired the quarantined {} (older than {} days)",
+                        EscapedPath(&g.dir),
+                        config.quarantine_days
+                    );
+                    self.summary.expired += 1;
+                }
+                Err(e) => {
+                    let message = format!(
+                        "cannot expire the quarantined {}: {}",
+                        EscapedPath(&g.dir),
+                        error_chain(&e)
+                    );
+                    log::error!("{message}");
+                    self.trouble.get_or_insert(message);
+                }
+            }
         }
         Ok(())
     }

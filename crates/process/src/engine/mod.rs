@@ -378,9 +378,10 @@ impl Engine {
             .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
     }
 
-    /// Retention of archives and compression of closed days.
+    /// Retention of archives and of the quarantine, and compression of closed days.
     pub(crate) fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
         self.purge(now)?;
+        self.expire_quarantine(now)?;
         self.compress(now)
     }
 

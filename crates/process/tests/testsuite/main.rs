@@ -12,6 +12,7 @@ mod hooks;
 mod ledger;
 mod lock;
 mod parity;
+mod quarantine;
 mod salvage;
 mod status;
 mod support;

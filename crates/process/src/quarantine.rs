@@ -1,0 +1,210 @@
+//! Managing the quarantine: `quarantine list`, `quarantine requeue` (groups sent back to the
+//! dropzone after a fix, through webjob-drop's crash-safe requeue) and the expiry of groups
+//! older than `quarantine_days`, which the maintenance runs.
+
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Component;
+use std::time::{Duration, SystemTime};
+
+use argus_core::escape::{Escaped, EscapedPath};
+use process_argus::cli::QuarantineAction;
+use webjob_drop::QuarantinedGroup;
+
+use crate::config::Config;
+use crate::dropzone::client_of_stem;
+use crate::exit::Exit;
+use crate::report::json_string;
+
+/// Which groups to expire, by position, given when each was quarantined: more than `days`
+/// days before `now` (0 keeps every one). A group whose time cannot be read is kept. Pure.
+pub(crate) fn expired(at: &[Option<SystemTime>], now: SystemTime, days: u32) -> Vec<usize> {
+    if days == 0 {
+        return Vec::new();
+    }
+    let keep = Duration::from_secs(u64::from(days) * 86_400);
+    at.iter()
+        .enumerate()
+        .filter(|(_, at)| {
+            at.and_then(|at| now.duration_since(at).ok())
+                .is_some_and(|age| age > keep)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The groups of `groups` to expire (see [`expired`]).
+pub(crate) fn to_expire(
+    groups: &[QuarantinedGroup],
+    now: SystemTime,
+    days: u32,
+) -> Vec<&QuarantinedGroup> {
+    let at: Vec<Option<SystemTime>> = groups.iter().map(|g| g.at).collect();
+    expired(&at, now, days)
+        .into_iter()
+        .map(|i| &groups[i])
+        .collect()
+}
+
+/// Runs `quarantine ACTION`.
+pub(crate) fn command(config: &Config, action: &QuarantineAction) -> Exit {
+    // Requeues a kill interrupted are finished first, so that the listing is whole.
+    if let Err(e) = webjob_drop::recover_requeues(&config.quarantine_dir) {
+        log::error!("{}", argus_core::error_chain(&e));
+        return Exit::Io;
+    }
+    let groups = match webjob_drop::list_quarantine(&config.quarantine_dir) {
+        Ok(g) => g,
+        Err(e) => {
+            log::error!(
+                "cannot read the quarantine: {}",
+                argus_core::error_chain(&e)
+            );
+            return Exit::Io;
+        }
+    };
+    match action {
+        QuarantineAction::List { json } => {
+            crate::say(&if *json {
+                as_json(&groups)
+            } else {
+                as_table(&groups)
+            });
+            Exit::Ok
+        }
+        QuarantineAction::Requeue {
+            stems,
+            all,
+            reason,
+            dry_run,
+        } => requeue(config, &groups, stems, *all, reason.as_deref(), *dry_run),
+    }
+}
+
+fn requeue(
+    config: &Config,
+    groups: &[QuarantinedGroup],
+    stems: &[String],
+    all: bool,
+    reason: Option<&str>,
+    dry_run: bool,
+) -> Exit {
+    let matcher = match reason.map(|r| globset::Glob::new(r).map(|g| g.compile_matcher())) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            log::error!("--reason {reason:?} is not a glob: {e}");
+            return Exit::Usage;
+        }
+    };
+    let unknown: Vec<&String> = stems
+        .iter()
+        .filter(|s| !groups.iter().any(|g| g.stem.as_bytes() == s.as_bytes()))
+        .collect();
+    for stem in &unknown {
+        log::error!("no quarantined group {stem:?} (see `process_argus quarantine list`)");
+    }
+    if !unknown.is_empty() {
+        return Exit::Usage;
+    }
+    let chosen = groups.iter().filter(|g| {
+        (all || stems.iter().any(|s| s.as_bytes() == g.stem.as_bytes()))
+            && matcher
+                .as_ref()
+                .is_none_or(|m| g.reason.as_deref().is_some_and(|r| m.is_match(r)))
+    });
+    let mut exit = Exit::Ok;
+    for g in chosen {
+        let name = Escaped(g.stem.as_bytes());
+        if dry_run {
+            crate::say(&format!(
+                "would requeue {name} from {}",
+                EscapedPath(&g.dir)
+            ));
+            continue;
+        }
+        // The reason file says where the group came from; it must be the dropzone.
+        let within = |source: &std::path::Path| {
+            source.starts_with(&config.drop_dir)
+                && !source.components().any(|c| c == Component::ParentDir)
+        };
+        match webjob_drop::requeue_group(&g.dir, &config.quarantine_dir) {
+            Ok(back) if within(&back.source) => {
+                crate::say(&format!("requeued {name} to {}", EscapedPath(&back.source)))
+            }
+            Ok(back) => {
+                log::error!(
+                    "requeued {name} to {}, which is outside drop_dir {}",
+                    EscapedPath(&back.source),
+                    EscapedPath(&config.drop_dir)
+                );
+                exit = exit.max(Exit::Io);
+            }
+            Err(e) => {
+                log::error!("{}", argus_core::error_chain(&e));
+                exit = exit.max(Exit::Io);
+            }
+        }
+    }
+    exit
+}
+
+fn when(at: Option<SystemTime>) -> String {
+    at.map_or("-".to_owned(), |t| {
+        argus_core::stamp::format_rfc3339(time::OffsetDateTime::from(t))
+    })
+}
+
+fn client(g: &QuarantinedGroup) -> &str {
+    g.stem.to_str().and_then(client_of_stem).unwrap_or("-")
+}
+
+fn as_table(groups: &[QuarantinedGroup]) -> String {
+    let mut out = format!(
+        "{:<20} {:<24} {:<46} REASON\n",
+        "QUARANTINED", "CLIENT", "STEM"
+    );
+    for g in groups {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<24} {:<46} {}",
+            when(g.at),
+            client(g),
+            Escaped(g.stem.as_bytes()).to_string(),
+            Escaped(g.reason.as_deref().unwrap_or("(no reason file)").as_bytes())
+        );
+    }
+    let _ = write!(out, "({} groups)", groups.len());
+    out
+}
+
+fn as_json(groups: &[QuarantinedGroup]) -> String {
+    let items: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            format!(
+                "{{\"stem\":{},\"client\":{},\"quarantined\":{},\"reason\":{},\"dir\":{}}}",
+                json_string(&String::from_utf8_lossy(g.stem.as_bytes())),
+                json_string(client(g)),
+                g.at.map_or("null".to_owned(), |_| json_string(&when(g.at))),
+                g.reason.as_deref().map_or("null".to_owned(), json_string),
+                json_string(&g.dir.display().to_string())
+            )
+        })
+        .collect();
+    format!("{{\"groups\":[{}]}}", items.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_expire_after_quarantine_days_and_never_with_0() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100 * 86_400);
+        let ago = |days: u64| Some(now - Duration::from_secs(days * 86_400));
+        let at = [ago(31), ago(29), None, ago(300), ago(30)];
+        assert_eq!(expired(&at, now, 30), [0, 3]);
+        assert!(expired(&at, now, 0).is_empty());
+    }
+}
