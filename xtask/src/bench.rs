@@ -9,7 +9,8 @@
 //! - (d) memory: peak RSS for one 512 MiB upload against one of 1 MiB.
 //! - (e) rotation: flows lost cutting argus' live output under traffic, the recipe's
 //!   harvest script against harvest_argus (see `bench_rotation`).
-//! - (f) daemon latency: `.rdy` landing to upload ingested, 60 uploads arriving one by one
+//! - (f) daemon latency: `.rdy` landing to upload ingested, 60 uploads arriving one by one,
+//!   without and with a 30 s hook on every upload
 //!   (see `bench_latency`).
 //! - (g) walker throughput on argus 5 data against argus 3 data (see `bench_walk`).
 
