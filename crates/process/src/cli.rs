@@ -159,6 +159,9 @@ pub enum HooksAction {
         /// Every failed event.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
+        /// Print the ids queued again as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

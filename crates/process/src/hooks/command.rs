@@ -33,7 +33,7 @@ pub(crate) fn command(config: &Config, action: &HooksAction) -> Exit {
                 Exit::Io
             }
         },
-        HooksAction::Retry { ids, all } => {
+        HooksAction::Retry { ids, all, json } => {
             let now = OffsetDateTime::now_utc().unix_timestamp();
             let listing = match queue.list() {
                 Ok(l) => l,
@@ -54,8 +54,13 @@ pub(crate) fn command(config: &Config, action: &HooksAction) -> Exit {
             }
             match queue.retry(|q| *all || ids.contains(&q.id), now) {
                 Ok(moved) => {
-                    for id in &moved {
-                        crate::say(&format!("queued again: {id}"));
+                    if *json {
+                        let ids: Vec<String> = moved.iter().map(|id| json_string(id)).collect();
+                        crate::say(&format!("{{\"queued_again\":[{}]}}", ids.join(",")));
+                    } else {
+                        for id in &moved {
+                            crate::say(&format!("queued again: {id}"));
+                        }
                     }
                     Exit::Ok
                 }

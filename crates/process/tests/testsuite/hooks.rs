@@ -362,9 +362,10 @@ fn a_failing_hook_is_retried_then_kept_as_failed_then_retried_by_hand() {
     let out = server.run(&["hooks", "retry", "no-such-id"]);
     assert_eq!(status(&out), 64, "{}", stderr(&out));
     fs::remove_file(hooks.join("fail")).expect("fixed");
-    let out = server.run(&["hooks", "retry", &id]);
+    let out = server.run(&["hooks", "retry", "--json", &id]);
     assert_eq!(status(&out), 0, "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+    let again = Json::parse(&String::from_utf8_lossy(&out.stdout)).expect("json");
+    assert_eq!(again.get("queued_again").items()[0].str(), id);
     server.run(&[]);
     assert_eq!(runs(&hooks).len(), 3);
     let listing = hooks_list(&server);
