@@ -246,6 +246,12 @@ impl Engine {
             .map_err(|e| Fatal::io(format!("cannot compact the ledger: {}", error_chain(&e))))?;
         let names = dir_names(&config.oper_dir)?;
         dayfile::settle(&config.oper_dir, &names)?;
+        let closed = dayfile::closed_days(
+            &names,
+            OffsetDateTime::now_utc(),
+            config.oper_compress_after_days,
+        );
+        crate::hooks::closed_baseline(&config, &closed)?;
         Ok(Engine {
             config,
             options,

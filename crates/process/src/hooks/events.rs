@@ -145,8 +145,7 @@ const CLOSED_LINES: StateLines = StateLines::new(b' ', 4);
 /// Queues the `day_closed` events of `days`, the plain day files whose day is closed, before
 /// they are compressed: each event names the file as it will be, and runs once it is there.
 /// A day compressed is closed for good. When day files are not compressed, `hooks/closed`
-/// lists the days already announced; the first time it is made, the days closed until then
-/// are listed without events (they closed before any `day_closed` hook existed).
+/// lists the days already announced (see [`closed_baseline`]).
 pub(crate) fn day_closed(
     config: &Config,
     queue: &Queue,
@@ -159,62 +158,83 @@ pub(crate) fn day_closed(
     let codec = config.oper_codec;
     let compressing = codec.compression() != Compression::None;
     let closed_file = config.state_dir.join("hooks").join("closed");
-    let mut announced: Option<BTreeSet<String>> = None;
-    if !compressing {
-        announced = match std::fs::read(&closed_file) {
-            Ok(bytes) => Some(
-                bytes
-                    .split_inclusive(|&b| b == b'\n')
-                    .filter_map(|l| CLOSED_LINES.unseal_str(l))
-                    .map(str::to_owned)
-                    .collect(),
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(argus_core::Error::Io {
-                    op: "read",
-                    path: closed_file,
-                    source: e,
-                });
-            }
-        };
-    }
+    let announced = if compressing {
+        BTreeSet::new()
+    } else {
+        read_closed(&closed_file)?.unwrap_or_default()
+    };
     let mut events = Vec::new();
-    if compressing || announced.is_some() {
-        for d in days {
-            if announced.as_ref().is_some_and(|a| a.contains(&d.name)) {
-                continue;
-            }
-            let name = if compressing {
-                format!("{}{}", d.name, codec.suffix())
-            } else {
-                d.name.clone()
-            };
-            let values = [
-                (
-                    "day_file",
-                    config.oper_dir.join(name).as_os_str().as_bytes().to_vec(),
-                ),
-                ("host", d.host.as_str().as_bytes().to_vec()),
-                ("day", argus_core::stamp::format_date(d.day).into_bytes()),
-            ];
-            events.extend(super::events(&config.hooks, Event::DayClosed, &values, now));
+    for d in days {
+        if announced.contains(&d.name) {
+            continue;
         }
-        queue.enqueue(&events)?;
+        let name = if compressing {
+            format!("{}{}", d.name, codec.suffix())
+        } else {
+            d.name.clone()
+        };
+        let values = [
+            (
+                "day_file",
+                config.oper_dir.join(name).as_os_str().as_bytes().to_vec(),
+            ),
+            ("host", d.host.as_str().as_bytes().to_vec()),
+            ("day", argus_core::stamp::format_date(d.day).into_bytes()),
+        ];
+        events.extend(super::events(&config.hooks, Event::DayClosed, &values, now));
     }
+    queue.enqueue(&events)?;
     if !compressing {
-        if announced.is_none() && !days.is_empty() {
-            log::info!(
-                "{} day files were closed before the first day_closed hook; no event for them",
-                days.len()
-            );
-        }
-        // What is listed: the closed days that still exist as plain files.
-        let mut out = Vec::new();
-        for d in days {
-            CLOSED_LINES.seal(d.name.as_bytes(), &mut out);
-        }
-        super::queue::replace(&closed_file, &out)?;
+        write_closed(&closed_file, days)?;
     }
     Ok(())
+}
+
+/// At start, when day files are not compressed and `hooks/closed` does not exist yet (no
+/// `day_closed` hook ran here before): the days closed until now are listed without events,
+/// for they closed before any `day_closed` hook existed.
+pub(crate) fn closed_baseline(config: &Config, days: &[DayFile]) -> argus_core::Result<()> {
+    if config.hooks.on(Event::DayClosed).next().is_none()
+        || config.oper_codec.compression() != Compression::None
+    {
+        return Ok(());
+    }
+    let closed_file = config.state_dir.join("hooks").join("closed");
+    if read_closed(&closed_file)?.is_some() {
+        return Ok(());
+    }
+    if !days.is_empty() {
+        log::info!(
+            "{} day files closed before the first day_closed hook; no event for them",
+            days.len()
+        );
+    }
+    write_closed(&closed_file, days)
+}
+
+fn read_closed(path: &Path) -> argus_core::Result<Option<BTreeSet<String>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(
+            bytes
+                .split_inclusive(|&b| b == b'\n')
+                .filter_map(|l| CLOSED_LINES.unseal_str(l))
+                .map(str::to_owned)
+                .collect(),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(argus_core::Error::Io {
+            op: "read",
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Lists `days`: the closed days that exist as plain files (the others need no memory).
+fn write_closed(path: &Path, days: &[DayFile]) -> argus_core::Result<()> {
+    let mut out = Vec::new();
+    for d in days {
+        CLOSED_LINES.seal(d.name.as_bytes(), &mut out);
+    }
+    super::queue::replace(path, &out)
 }

@@ -33,7 +33,7 @@ mod queue;
 mod run;
 
 pub(crate) use command::command;
-pub(crate) use events::{day_closed, events, ingested, quarantine};
+pub(crate) use events::{closed_baseline, day_closed, events, ingested, quarantine};
 pub(crate) use queue::{Queue, Queued};
 pub(crate) use run::Ran;
 

@@ -232,6 +232,48 @@ fn each_event_runs_once_with_its_arguments_as_plain_bytes() {
 }
 
 #[test]
+fn without_compression_each_day_closes_once_and_days_closed_before_the_hook_do_not() {
+    let server = Server::new();
+    let hooks = server.root.path().join("hooks");
+    let program = recorder(&hooks);
+    let extra = format!(
+        "oper_compression = \"none\"\noper_compress_after_days = 0\n[[hook]]\non = \"day_closed\"\ncommand = [\"{}\", \"{{day_file}}\"]\n",
+        program.display()
+    );
+    server.write_toml(&["client1"], &extra);
+    let mut ledger = Ledger::default();
+    let samples = good_samples();
+    // A day closed long before the hook was configured.
+    let old = support::day_name(HOST, day_start(5));
+    ledger.existing_day(&server, &old, &samples[0], None);
+    ledger.write(
+        &server,
+        "client1",
+        HOST,
+        day_start(1) + time::Duration::hours(2),
+        &samples[1],
+    );
+    assert_eq!(status(&server.run(&[])), 0);
+    let yesterday = server
+        .oper_dir()
+        .join(support::day_name(HOST, day_start(1)));
+    let closed: Vec<String> = runs(&hooks).iter().map(|r| text(&r[1])).collect();
+    assert_eq!(closed, [yesterday.display().to_string()], "only the day that closed now");
+    // Late data for the closed day, and more passes: no second day_closed.
+    ledger.write(
+        &server,
+        "client1",
+        HOST,
+        day_start(1) + time::Duration::hours(3),
+        &samples[2],
+    );
+    assert_eq!(status(&server.run(&[])), 0);
+    assert_eq!(status(&server.run(&[])), 0);
+    assert_eq!(runs(&hooks).len(), 1);
+    ledger.assert_exactly_once(&server, ".gz");
+}
+
+#[test]
 fn kill_9_at_any_commit_step_or_during_a_hook_loses_no_event_and_none_runs_early() {
     let points = [
         "journaled",
