@@ -210,19 +210,9 @@ impl Queue {
             if self.failed.join(&event.id).exists() {
                 continue;
             }
-            let mut staged = match publisher.stage(&event.id) {
-                Ok(s) => s,
-                Err(argus_core::Error::Exists { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            staged
-                .write_all(&event.encode())
-                .map_err(|e| argus_core::Error::Io {
-                    op: "write",
-                    path: staged.temp_path().to_path_buf(),
-                    source: e,
-                })?;
-            batch.add(staged);
+            if let Some(staged) = stage(&publisher, event)? {
+                batch.add(staged);
+            }
         }
         let report = batch.commit()?;
         for (path, e) in report.failed {
@@ -353,18 +343,9 @@ impl Queue {
         let publisher = Publisher::open(&self.pending)?;
         let mut moved = Vec::new();
         for q in &again {
-            let mut staged = match publisher.stage(&q.id) {
-                Ok(s) => s,
-                Err(argus_core::Error::Exists { .. }) => continue,
-                Err(e) => return Err(e),
+            let Some(staged) = stage(&publisher, q)? else {
+                continue;
             };
-            staged
-                .write_all(&q.encode())
-                .map_err(|e| argus_core::Error::Io {
-                    op: "write",
-                    path: staged.temp_path().to_path_buf(),
-                    source: e,
-                })?;
             publisher.publish(staged)?;
             let failed = self.failed.join(&q.id);
             fs::remove_file(&failed).map_err(|e| argus_core::Error::Io {
@@ -399,6 +380,23 @@ impl Claim {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// `q` written to a temporary file of `publisher`, or `None` when an event of its id is there.
+fn stage(publisher: &Publisher, q: &Queued) -> argus_core::Result<Option<publish::Staged>> {
+    let mut staged = match publisher.stage(&q.id) {
+        Ok(s) => s,
+        Err(argus_core::Error::Exists { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    staged
+        .write_all(&q.encode())
+        .map_err(|e| argus_core::Error::Io {
+            op: "write",
+            path: staged.temp_path().to_path_buf(),
+            source: e,
+        })?;
+    Ok(Some(staged))
 }
 
 /// Replaces `path` atomically and durably with `bytes` (temporary file, sync, rename, sync of

@@ -258,7 +258,11 @@ fn without_compression_each_day_closes_once_and_days_closed_before_the_hook_do_n
         .oper_dir()
         .join(support::day_name(HOST, day_start(1)));
     let closed: Vec<String> = runs(&hooks).iter().map(|r| text(&r[1])).collect();
-    assert_eq!(closed, [yesterday.display().to_string()], "only the day that closed now");
+    assert_eq!(
+        closed,
+        [yesterday.display().to_string()],
+        "only the day that closed now"
+    );
     // Late data for the closed day, and more passes: no second day_closed.
     ledger.write(
         &server,

@@ -36,7 +36,7 @@ use crate::safe::is_not_found;
 use crate::scan::PartKind;
 
 use super::quarantine::read_intent;
-use super::{REASON_FILE, failpoint};
+use super::{REASON_FILE, failpoint, removal_rank};
 
 /// Prefix of the directories of requeues in progress (or interrupted).
 pub const REQUEUE_PREFIX: &str = ".webjob-drop-requeue.";
@@ -169,26 +169,19 @@ fn finish_requeue(pending: &Path, source: &Path, quarantine_dir: &Path) -> Resul
         }
         let kind = split_part_name(name.as_bytes())
             .map_or(PartKind::Other, |(_, ext)| PartKind::from_ext(ext));
-        let rank = match kind {
-            PartKind::Out => 0,
-            PartKind::Err => 1,
-            PartKind::Env => 2,
-            PartKind::Other => 3,
-            PartKind::Lck => 4,
-            PartKind::Rdy => 5,
-        };
-        parts.push((rank, name));
+        // The removal's order: data first, `.rdy` last.
+        parts.push((removal_rank(kind), name));
     }
     parts.sort();
     let mut moved = Vec::new();
     for (rank, name) in &parts {
         let from = pending.join(name);
-        if *rank == 4 {
+        if *rank == removal_rank(PartKind::Lck) {
             // The uploader's lock of long ago would make the group look in flight.
             fs::remove_file(&from).at("remove", &from)?;
             continue;
         }
-        if *rank == 5 {
+        if *rank == removal_rank(PartKind::Rdy) {
             sync_dir(source)?;
         }
         let to = source.join(name);
