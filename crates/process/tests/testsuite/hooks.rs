@@ -420,6 +420,34 @@ fn a_failing_hook_is_retried_then_kept_as_failed_then_retried_by_hand() {
 }
 
 #[test]
+fn a_cron_pass_starts_no_hook_after_its_budget_and_the_next_pass_goes_on() {
+    let server = Server::new();
+    let hooks = server.root.path().join("hooks");
+    let program = recorder(&hooks);
+    fs::write(hooks.join("sleep"), "2").expect("sleep");
+    let extra = format!(
+        "hook_budget = \"1s\"\nhook_concurrency = 1\n[[hook]]\non = \"ingested\"\ncommand = [\"{}\", \"{{stem}}\"]\n",
+        program.display()
+    );
+    server.write_toml(&["client1"], &extra);
+    let mut ledger = Ledger::default();
+    for (i, data) in good_samples().iter().take(2).enumerate() {
+        let at = day_start(0) + time::Duration::seconds(i as i64);
+        ledger.write(&server, "client1", HOST, at, data);
+    }
+    assert_eq!(status(&server.run(&[])), 0);
+    assert_eq!(
+        runs(&hooks).len(),
+        1,
+        "the second would start after the budget"
+    );
+    assert_eq!(hooks_list(&server).get("pending").items().len(), 1);
+    assert_eq!(status(&server.run(&[])), 0);
+    assert_eq!(runs(&hooks).len(), 2);
+    assert!(hooks_list(&server).get("pending").items().is_empty());
+}
+
+#[test]
 fn a_hanging_hook_is_killed_at_its_timeout_with_its_whole_process_group() {
     let server = Server::new();
     let dir = server.root.path().join("hooks");
