@@ -30,6 +30,8 @@ struct Settings {
     big_mib: usize,
     big_count: usize,
     rss_mib: usize,
+    /// A `process_argus` to measure instead of this tree's (an older build, for an A/B).
+    ours: Option<std::path::PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Settings, String> {
@@ -39,6 +41,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         big_mib: 64,
         big_count: 8,
         rss_mib: 512,
+        ours: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -57,9 +60,10 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--big-mib" => s.big_mib = number(value()?)?,
             "--big-count" => s.big_count = number(value()?)?,
             "--rss-mib" => s.rss_mib = number(value()?)?,
+            "--ours" => s.ours = Some(value()?.into()),
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefg] [--small N] [--big-mib N] [--big-count N] [--rss-mib N]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefg] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--ours PROCESS_ARGUS]"
                 ));
             }
         }
@@ -79,7 +83,10 @@ pub(crate) struct Row {
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let settings = parse(args)?;
     let bins = util::build(true)?;
-    let ours = bins.join("process_argus");
+    let ours = settings
+        .ours
+        .clone()
+        .unwrap_or_else(|| bins.join("process_argus"));
     let work = crate::root().join("target/bench-work");
     if work.exists() {
         fs::remove_dir_all(&work).map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
