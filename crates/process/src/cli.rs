@@ -89,9 +89,13 @@ pub enum Command {
     /// groups, orphans, hook events kept as failed), 2 a client is stale. Read-only: safe to run while a pass or the
     /// daemon works.
     Status {
-        /// Print one JSON object instead of a table (documented in docs/OPERATIONS.md).
-        #[arg(long)]
+        /// Print one JSON object instead of a table (documented in docs/OPERATIONS.md); the
+        /// same as --format json.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// table, json, or prometheus (the metrics process_argus writes to metrics_file).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<StatusFormat>,
     },
     /// List the follow-on stages' events waiting or failed, and queue failed ones again.
     ///
@@ -139,6 +143,17 @@ pub enum QuarantineAction {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// How `status` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    /// A table for people.
+    Table,
+    /// One JSON object.
+    Json,
+    /// Prometheus' text exposition format.
+    Prometheus,
 }
 
 /// What `hooks` does.

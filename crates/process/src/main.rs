@@ -12,6 +12,7 @@ mod hooks;
 mod journal;
 mod ledger;
 mod logging;
+mod metrics;
 mod quarantine;
 mod report;
 mod status;
@@ -19,7 +20,7 @@ mod watch;
 
 use config::{Config, Format};
 use exit::Exit;
-use process_argus::cli::{Cli, Command, PassArgs};
+use process_argus::cli::{Cli, Command, PassArgs, StatusFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -42,8 +43,14 @@ fn main() -> ExitCode {
             Err(exit) => exit.code(),
         },
         // status exits as a monitoring plugin does (0 to 3), its own convention.
-        Some(Command::Status { json }) => match load(config) {
-            Ok((config, _, _)) => status::run(&config, json, time::OffsetDateTime::now_utc()),
+        Some(Command::Status { json, format }) => match load(config) {
+            Ok((config, _, _)) => {
+                let format = match (json, format) {
+                    (true, _) => StatusFormat::Json,
+                    (false, f) => f.unwrap_or(StatusFormat::Table),
+                };
+                status::run(&config, format, time::OffsetDateTime::now_utc())
+            }
             Err(exit) => exit.code(),
         },
         Some(Command::Hooks { action }) => match load(config) {
@@ -137,6 +144,12 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> Exit {
         ..engine::Options::default()
     };
     let outcome = engine::run(&config, &options, time::OffsetDateTime::now_utc());
+    if !args.dry_run {
+        let ok = outcome.summary.failed.is_none()
+            && matches!(outcome.exit, Exit::Ok | Exit::Quarantined);
+        let counted = (outcome.exit != Exit::Locked).then_some((&outcome.summary, ok));
+        metrics::after_run(&config, counted, time::OffsetDateTime::now_utc());
+    }
     if args.json {
         say(&outcome.summary.json());
     } else if !args.dry_run || outcome.summary.failed.is_some() {

@@ -30,6 +30,8 @@ pub(crate) struct Summary {
     pub(crate) purged: u64,
     /// Day files compressed.
     pub(crate) compressed: u64,
+    /// argus records appended.
+    pub(crate) records: u64,
     /// Quarantined groups deleted by `quarantine_days`.
     pub(crate) expired: u64,
     /// Hook runs that exited 0.
@@ -43,6 +45,47 @@ pub(crate) struct Summary {
 }
 
 impl Summary {
+    /// Adds what `other` counted (the daemon gathers batches until it writes its metrics).
+    pub(crate) fn absorb(&mut self, other: &Summary) {
+        let Summary {
+            ingested,
+            bytes,
+            empty,
+            duplicates,
+            day_files,
+            quarantined,
+            in_flight: _,
+            orphans: _,
+            foreign: _,
+            recovered,
+            purged,
+            compressed,
+            records,
+            expired,
+            hooks_ran,
+            hooks_failed,
+            elapsed,
+            failed,
+        } = other;
+        self.ingested += ingested;
+        self.bytes += bytes;
+        self.empty += empty;
+        self.duplicates += duplicates;
+        self.day_files += day_files;
+        self.quarantined += quarantined;
+        self.recovered += recovered;
+        self.purged += purged;
+        self.compressed += compressed;
+        self.records += records;
+        self.expired += expired;
+        self.hooks_ran += hooks_ran;
+        self.hooks_failed += hooks_failed;
+        self.elapsed += *elapsed;
+        if self.failed.is_none() {
+            self.failed.clone_from(failed);
+        }
+    }
+
     /// One line for people.
     pub(crate) fn text(&self) -> String {
         let mut s = format!(

@@ -13,6 +13,8 @@ use webjob_drop::Selection;
 
 use argus_core::grammar::format_duration;
 
+use process_argus::cli::StatusFormat;
+
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::report::{human_bytes, json_string};
@@ -29,7 +31,7 @@ pub(crate) enum State {
 }
 
 impl State {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             State::Ok => "ok",
             State::Warning => "warning",
@@ -180,7 +182,8 @@ pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, S
 
 /// Runs `status`, printing the table or JSON on stdout. Returns the exit status: 0 all well,
 /// 1 warnings, 2 a stale client, 3 the status could not be determined.
-pub(crate) fn run(config: &Config, json: bool, now: OffsetDateTime) -> u8 {
+pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) -> u8 {
+    let json = format == StatusFormat::Json;
     let rows = match gather(config, now) {
         Ok(rows) => rows,
         Err(e) => {
@@ -188,13 +191,10 @@ pub(crate) fn run(config: &Config, json: bool, now: OffsetDateTime) -> u8 {
             return 3;
         }
     };
-    let hooks = match crate::hooks::Queue::at(&config.state_dir).list() {
-        Ok(l) => Hooks {
-            pending: l.pending.len(),
-            failed: l.failed.len() + l.damaged.len(),
-        },
+    let hooks = match hooks(config) {
+        Ok(h) => h,
         Err(e) => {
-            log::error!("cannot read the hook queue: {e}");
+            log::error!("{e}");
             return 3;
         }
     };
@@ -206,7 +206,10 @@ pub(crate) fn run(config: &Config, json: bool, now: OffsetDateTime) -> u8 {
     if hooks.failed > 0 {
         worst = worst.max(State::Warning);
     }
-    let text = if json {
+    let text = if format == StatusFormat::Prometheus {
+        let counters = crate::metrics::Counters::load(&config.state_dir);
+        crate::metrics::render(config, now, &counters, &rows, hooks)
+    } else if json {
         render_json(&rows, config, now, worst, hooks)
     } else {
         let mut table = render_table(&rows, config, now);
@@ -320,6 +323,17 @@ pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -
         config.quarantine_dir.display()
     );
     out
+}
+
+/// The hook queue's counts.
+pub(crate) fn hooks(config: &Config) -> Result<Hooks, String> {
+    crate::hooks::Queue::at(&config.state_dir)
+        .list()
+        .map(|l| Hooks {
+            pending: l.pending.len(),
+            failed: l.failed.len() + l.damaged.len(),
+        })
+        .map_err(|e| format!("cannot read the hook queue: {e}"))
 }
 
 /// The follow-on stages' events waiting and kept as failed.

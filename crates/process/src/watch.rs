@@ -114,6 +114,7 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> E
         }
     };
 
+    let mut metrics = Metrics::default();
     let mut next_rescan = Instant::now();
     let mut next_maintenance = Instant::now();
     let mut pending: BTreeSet<(PathBuf, OsString)> = BTreeSet::new();
@@ -126,7 +127,10 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> E
         let mut rescan = now >= next_rescan;
         let due = rescan || now >= next_maintenance || !pending.is_empty();
         if !due {
-            let wait = next_rescan.min(next_maintenance) - now;
+            let wait = next_rescan
+                .min(next_maintenance)
+                .min(metrics.deadline().unwrap_or(next_rescan))
+                .saturating_duration_since(now);
             match rx.recv_timeout(wait) {
                 Ok(msg) => {
                     rescan |= handle(msg, &mut engine, config_path, &mut pending, &mut watcher)
@@ -164,22 +168,22 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> E
             Ok(())
         };
         if let Err(fatal) = result {
-            failed(&fatal);
+            failed(&fatal, &mut metrics);
             next_rescan = Instant::now() + RETRY_AFTER;
         }
         if Instant::now() >= next_maintenance {
             next_maintenance = Instant::now() + MAINTENANCE_INTERVAL;
             if let Err(fatal) = engine.maintain(OffsetDateTime::now_utc()) {
-                failed(&fatal);
+                failed(&fatal, &mut metrics);
             }
         }
-        report(&mut engine);
+        metrics.add(report(&mut engine), engine.config(), false);
         *policy
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = engine.config().hooks.clone();
         bell.ring();
     }
-    report(&mut engine);
+    metrics.add(report(&mut engine), engine.config(), true);
     stop.store(true, Ordering::SeqCst);
     bell.ring();
     if workers.join().is_err() {
@@ -291,7 +295,8 @@ fn ingest_groups(engine: &mut Engine, groups: &BTreeSet<(PathBuf, OsString)>) ->
     engine.ingest(found)
 }
 
-fn failed(fatal: &Fatal) {
+fn failed(fatal: &Fatal, metrics: &mut Metrics) {
+    metrics.counted.failed.get_or_insert(fatal.message.clone());
     log::error!(
         "{}; trying again in {} s",
         fatal.message,
@@ -299,10 +304,40 @@ fn failed(fatal: &Fatal) {
     );
 }
 
-fn report(engine: &mut Engine) {
-    let (summary, trouble) = engine.take_summary();
+/// The daemon's metrics: batches counted together, written at most every [`METRICS_EVERY`].
+#[derive(Default)]
+struct Metrics {
+    counted: crate::report::Summary,
+    written: Option<Instant>,
+}
+
+/// How often the daemon writes its metrics at most.
+const METRICS_EVERY: Duration = Duration::from_secs(10);
+
+impl Metrics {
+    /// When counted batches are to be written (none waiting: `None`).
+    fn deadline(&self) -> Option<Instant> {
+        let waiting = self.counted != crate::report::Summary::default();
+        self.written.filter(|_| waiting).map(|w| w + METRICS_EVERY)
+    }
+
+    fn add(&mut self, summary: crate::report::Summary, config: &Config, flush: bool) {
+        self.counted.absorb(&summary);
+        if !flush && self.written.is_some_and(|w| w.elapsed() < METRICS_EVERY) {
+            return;
+        }
+        let counted = std::mem::take(&mut self.counted);
+        let ok = counted.failed.is_none();
+        crate::metrics::after_run(config, Some((&counted, ok)), OffsetDateTime::now_utc());
+        self.written = Some(Instant::now());
+    }
+}
+
+fn report(engine: &mut Engine) -> crate::report::Summary {
+    let (mut summary, trouble) = engine.take_summary();
     if let Some(t) = trouble {
         log::error!("{t}");
+        summary.failed.get_or_insert(t);
     }
     let busy = summary.ingested
         + summary.empty
@@ -313,4 +348,5 @@ fn report(engine: &mut Engine) {
     if busy > 0 {
         log::info!("{}", summary.text());
     }
+    summary
 }

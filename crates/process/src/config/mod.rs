@@ -58,6 +58,9 @@ pub(crate) struct Config {
     pub(crate) quarantine_days: u32,
     /// The follow-on stages (`[[hook]]`) and how they run.
     pub(crate) hooks: HookPolicy,
+    /// Where Prometheus metrics are written after each run (node_exporter's textfile
+    /// collector reads `*.prom`); `None` writes none.
+    pub(crate) metrics_file: Option<PathBuf>,
 }
 
 /// Which file format a config was read from.
@@ -200,7 +203,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 25] = [
+const TOML_KEYS: [&str; 26] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -226,6 +229,7 @@ const TOML_KEYS: [&str; 25] = [
     "hook_concurrency",
     "hook_budget",
     "hook_retry_delay",
+    "metrics_file",
 ];
 
 /// Values as read, before validation. Compression may come as a recipe command.
@@ -407,6 +411,8 @@ rescan_interval = \"{rescan}\"
 damaged_uploads = \"{damaged}\"
 # Quarantined groups older than this many days are deleted; 0 keeps them.
 quarantine_days = {qdays}
+# Prometheus metrics, written after each run (node_exporter's textfile collector reads *.prom).
+{metrics}
 
 # Follow-on stages (docs/OPERATIONS.md): a failed run is retried after hook_retry_delay,
 # doubling to 1h, and kept as failed after hook_attempts runs; hook_concurrency run at once in
@@ -433,6 +439,11 @@ hook_retry_delay = \"{hretry}\"
             depth = self.scan_depth,
             rescan = format_duration(self.rescan_interval),
             qdays = self.quarantine_days,
+            metrics = match &self.metrics_file {
+                Some(p) => format!("metrics_file = {}", q(p)),
+                None => "# metrics_file = \"/var/lib/prometheus/node-exporter/argus_webjob.prom\""
+                    .to_owned(),
+            },
             hattempts = self.hooks.attempts,
             hconc = self.hooks.concurrency,
             hbudget = format_duration(self.hooks.budget),

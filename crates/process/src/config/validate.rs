@@ -48,6 +48,7 @@ impl Raw {
         let log_dir = path("log_dir", false);
         let state_dir = path("state_dir", false);
         let quarantine_dir = path("quarantine_dir", false);
+        let metrics_file = path("metrics_file", false);
 
         let clients = match self.clients.take() {
             Some(c) if c.is_empty() => {
@@ -246,6 +247,7 @@ impl Raw {
                     budget: hook_budget,
                     retry_delay: hook_retry_delay,
                 },
+                metrics_file,
             })
         } else {
             Err(problems)

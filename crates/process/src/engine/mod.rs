@@ -487,6 +487,7 @@ impl Engine {
                     } else {
                         self.summary.ingested += 1;
                         self.summary.bytes += len;
+                        self.summary.records += records;
                     }
                     let s = if records == 1 { "" } else { "s" };
                     log::info!(

@@ -401,7 +401,7 @@ fn stage(publisher: &Publisher, q: &Queued) -> argus_core::Result<Option<publish
 
 /// Replaces `path` atomically and durably with `bytes` (temporary file, sync, rename, sync of
 /// the directory).
-pub(super) fn replace(path: &Path, bytes: &[u8]) -> argus_core::Result<()> {
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> argus_core::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let io = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();

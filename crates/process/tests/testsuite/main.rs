@@ -11,6 +11,7 @@ mod help;
 mod hooks;
 mod ledger;
 mod lock;
+mod metrics;
 mod parity;
 mod quarantine;
 mod salvage;

@@ -1,0 +1,345 @@
+//! Prometheus metrics: the text exposition format, written atomically to `metrics_file` (for
+//! node_exporter's textfile collector) after each pass, each daemon batch (at most every 10 s)
+//! and each maintenance, and printed by `status --format prometheus`.
+//!
+//! Gauges come from what `status` reads (the ledger, the dropzone, the quarantine, the hook
+//! queue); counters and the times of the last run and the last success are kept across runs in
+//! `STATE_DIR/metrics` (sealed lines), so that a cron job's counters only grow. Times are Unix
+//! timestamps, never ages, as Prometheus' guidance for batch jobs asks; labels are the client
+//! and the sensor, nothing of higher cardinality.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use argus_core::stateline::StateLines;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::report::Summary;
+use crate::status::{Hooks, Row, State};
+
+/// The lines of `STATE_DIR/metrics`: `NAME VALUE`, a space, then 4 bytes of SHA-256.
+const LINES: StateLines = StateLines::new(b' ', 4);
+
+/// What is kept across runs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Counters {
+    pub(crate) values: BTreeMap<String, f64>,
+}
+
+/// The counters, in the order they are written, each with its help text.
+const COUNTERS: [(&str, &str); 9] = [
+    (
+        "uploads_ingested_total",
+        "Uploads appended to their day files.",
+    ),
+    ("ingested_bytes_total", "Bytes appended to day files."),
+    (
+        "ingested_records_total",
+        "argus records appended to day files.",
+    ),
+    (
+        "uploads_quarantined_total",
+        "Upload groups moved to the quarantine.",
+    ),
+    (
+        "duplicate_chunks_total",
+        "Chunks that arrived again and were not appended again.",
+    ),
+    (
+        "archives_purged_total",
+        "Archived uploads deleted by retention.",
+    ),
+    (
+        "quarantine_expired_total",
+        "Quarantined groups deleted after quarantine_days.",
+    ),
+    ("hook_runs_total", "Follow-on stage runs that exited 0."),
+    (
+        "hook_failures_total",
+        "Follow-on stage runs that failed (retried or kept as failed).",
+    ),
+];
+
+impl Counters {
+    fn path(state_dir: &Path) -> std::path::PathBuf {
+        state_dir.join("metrics")
+    }
+
+    /// The counters of `state_dir` (none yet: all zero). A damaged line is left out.
+    pub(crate) fn load(state_dir: &Path) -> Counters {
+        let mut values = BTreeMap::new();
+        if let Ok(bytes) = std::fs::read(Self::path(state_dir)) {
+            for line in bytes.split_inclusive(|&b| b == b'\n') {
+                if let Some((k, v)) = LINES.unseal_str(line).and_then(|l| l.split_once(' '))
+                    && let Ok(v) = v.parse::<f64>()
+                {
+                    values.insert(k.to_owned(), v);
+                }
+            }
+        }
+        Counters { values }
+    }
+
+    fn get(&self, key: &str) -> Option<f64> {
+        self.values.get(key).copied()
+    }
+
+    fn add(&mut self, key: &str, n: u64) {
+        *self.values.entry(key.to_owned()).or_default() += n as f64;
+    }
+
+    /// Counts what a run (a pass, or daemon batches) did, ending at `now` after `elapsed`.
+    pub(crate) fn record(&mut self, s: &Summary, ok: bool, now: OffsetDateTime) {
+        self.add("uploads_ingested_total", s.ingested);
+        self.add("ingested_bytes_total", s.bytes);
+        self.add("ingested_records_total", s.records);
+        self.add("uploads_quarantined_total", s.quarantined);
+        self.add("duplicate_chunks_total", s.duplicates);
+        self.add("archives_purged_total", s.purged);
+        self.add("quarantine_expired_total", s.expired);
+        self.add("hook_runs_total", s.hooks_ran);
+        self.add("hook_failures_total", s.hooks_failed);
+        let at = now.unix_timestamp_nanos() as f64 / 1e9;
+        self.values
+            .insert("last_run_timestamp_seconds".to_owned(), at);
+        self.values
+            .insert("run_duration_seconds".to_owned(), s.elapsed.as_secs_f64());
+        if ok {
+            self.values
+                .insert("last_success_timestamp_seconds".to_owned(), at);
+        }
+    }
+
+    /// Writes them back, atomically.
+    pub(crate) fn save(&self, state_dir: &Path) -> argus_core::Result<()> {
+        let mut out = Vec::new();
+        for (k, v) in &self.values {
+            LINES.seal(format!("{k} {v}").as_bytes(), &mut out);
+        }
+        crate::hooks::replace_file(&Self::path(state_dir), &out)
+    }
+}
+
+/// A label value, escaped as the text format wants (`\`, `"` and newlines).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP argus_webjob_{name} {help}");
+    let _ = writeln!(out, "# TYPE argus_webjob_{name} {kind}");
+}
+
+/// The exposition: counters and run times from `counters`, gauges from the status `rows` and
+/// the hook queue.
+pub(crate) fn render(
+    config: &Config,
+    now: OffsetDateTime,
+    counters: &Counters,
+    rows: &[Row],
+    hooks: Hooks,
+) -> String {
+    let mut out = String::new();
+    for (name, help) in [
+        (
+            "last_run_timestamp_seconds",
+            "When the last pass (or daemon batch) ended, in Unix seconds.",
+        ),
+        (
+            "last_success_timestamp_seconds",
+            "When the last pass that stopped on no error ended, in Unix seconds.",
+        ),
+        (
+            "run_duration_seconds",
+            "How long the last pass (or daemon batch) took.",
+        ),
+    ] {
+        if let Some(v) = counters.get(name) {
+            family(&mut out, name, "gauge", help);
+            let _ = writeln!(out, "argus_webjob_{name} {v}");
+        }
+    }
+    for (name, help) in COUNTERS {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(
+            out,
+            "argus_webjob_{name} {}",
+            counters.get(name).unwrap_or(0.0)
+        );
+    }
+    let sum = |f: fn(&Row) -> u64| rows.iter().map(f).sum::<u64>();
+    for (name, help, value) in [
+        (
+            "uploads_pending",
+            "Complete upload groups waiting in the dropzone.",
+            sum(|r| r.pending),
+        ),
+        (
+            "uploads_in_flight",
+            "Upload groups being written by the WebJob server.",
+            sum(|r| r.in_flight),
+        ),
+        (
+            "orphans",
+            "Upload data without .rdy older than orphan_after.",
+            sum(|r| r.orphans),
+        ),
+        (
+            "quarantined_groups",
+            "Upload groups in the quarantine.",
+            sum(|r| r.quarantined),
+        ),
+    ] {
+        family(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "argus_webjob_{name} {value}");
+    }
+    family(
+        &mut out,
+        "hook_events",
+        "gauge",
+        "Follow-on stage events waiting to run, and kept as failed.",
+    );
+    let _ = writeln!(
+        out,
+        "argus_webjob_hook_events{{state=\"pending\"}} {}",
+        hooks.pending
+    );
+    let _ = writeln!(
+        out,
+        "argus_webjob_hook_events{{state=\"failed\"}} {}",
+        hooks.failed
+    );
+
+    family(
+        &mut out,
+        "client_last_upload_timestamp_seconds",
+        "gauge",
+        "The newest upload of a client (from its name), in Unix seconds.",
+    );
+    for r in rows.iter().filter(|r| r.configured) {
+        if let Some(t) = r.last_upload {
+            let _ = writeln!(
+                out,
+                "argus_webjob_client_last_upload_timestamp_seconds{{client=\"{}\"}} {}",
+                label(&r.client),
+                t.unix_timestamp()
+            );
+        }
+    }
+    family(
+        &mut out,
+        "client_stale",
+        "gauge",
+        "1 when a configured client sent nothing for stale_after, else 0.",
+    );
+    for r in rows.iter().filter(|r| r.configured) {
+        let stale = r.state(now, config.stale_after) == Some(State::Stale);
+        let _ = writeln!(
+            out,
+            "argus_webjob_client_stale{{client=\"{}\"}} {}",
+            label(&r.client),
+            u8::from(stale)
+        );
+    }
+    family(
+        &mut out,
+        "client_duplicate_chunks",
+        "gauge",
+        "Chunks of a client's sensors that arrived more than once.",
+    );
+    for r in rows.iter().filter(|r| r.configured) {
+        let _ = writeln!(
+            out,
+            "argus_webjob_client_duplicate_chunks{{client=\"{}\"}} {}",
+            label(&r.client),
+            r.duplicates
+        );
+    }
+    family(
+        &mut out,
+        "host_missing_chunks",
+        "gauge",
+        "Sequence numbers missing from a sensor's chunks.",
+    );
+    for r in rows {
+        for (host, gaps) in &r.gaps {
+            let missing: u64 = gaps.iter().map(|(a, b)| b - a + 1).sum();
+            let _ = writeln!(
+                out,
+                "argus_webjob_host_missing_chunks{{client=\"{}\",host=\"{}\"}} {missing}",
+                label(&r.client),
+                label(host)
+            );
+        }
+    }
+    out
+}
+
+/// After a run: counts `summary` (unless it is `None`: nothing new to count), and writes
+/// `metrics_file` when one is configured. Problems are logged, never fatal: metrics must not
+/// stop an ingest.
+pub(crate) fn after_run(config: &Config, summary: Option<(&Summary, bool)>, now: OffsetDateTime) {
+    let mut counters = Counters::load(&config.state_dir);
+    if let Some((summary, ok)) = summary {
+        counters.record(summary, ok, now);
+        if let Err(e) = counters.save(&config.state_dir) {
+            log::warn!("cannot keep the metrics' counters: {e}");
+        }
+    }
+    let Some(path) = &config.metrics_file else {
+        return;
+    };
+    let text = match (
+        crate::status::gather(config, now),
+        crate::status::hooks(config),
+    ) {
+        (Ok(rows), Ok(hooks)) => render(config, now, &counters, &rows, hooks),
+        (Err(e), _) | (_, Err(e)) => {
+            log::warn!("cannot gather the metrics: {e}");
+            return;
+        }
+    };
+    if let Err(e) = crate::hooks::replace_file(path, text.as_bytes()) {
+        log::warn!("cannot write the metrics to {}: {e}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_grow_across_runs_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = Counters::load(dir.path());
+        assert_eq!(c, Counters::default());
+        let s = Summary {
+            ingested: 3,
+            bytes: 1000,
+            records: 40,
+            elapsed: std::time::Duration::from_millis(1500),
+            ..Summary::default()
+        };
+        let t = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        c.record(&s, true, t);
+        c.save(dir.path()).expect("save");
+        let mut again = Counters::load(dir.path());
+        assert_eq!(again, c);
+        again.record(&s, false, t + time::Duration::minutes(5));
+        assert_eq!(again.get("uploads_ingested_total"), Some(6.0));
+        assert_eq!(again.get("ingested_records_total"), Some(80.0));
+        assert_eq!(again.get("last_success_timestamp_seconds"), Some(1.8e9));
+        assert_eq!(again.get("last_run_timestamp_seconds"), Some(1.8e9 + 300.0));
+        assert_eq!(again.get("run_duration_seconds"), Some(1.5));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,218 @@
+//! Prometheus metrics end to end: the file a pass writes, checked by Debian's `promtool`, and
+//! read over HTTP from Debian's real `prometheus-node-exporter` (its textfile collector pointed
+//! at the file's directory, on a free 127.0.0.1 port), with the values the passes produced.
+
+use crate::support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::{Ledger, good_samples};
+use test_support::server::{Server, status, stderr, wait_until};
+use test_support::tools::have;
+
+const HOST: &str = "sensor1";
+
+/// node_exporter, killed when the test ends however it ends.
+struct Exporter {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Exporter {
+    fn start(textfile_dir: &Path) -> Exporter {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .arg(format!(
+                "--collector.textfile.directory={}",
+                textfile_dir.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus-node-exporter");
+        let exporter = Exporter { child, port };
+        assert!(
+            wait_until(Duration::from_secs(30), || exporter.fetch().is_some()),
+            "node_exporter serves /metrics"
+        );
+        exporter
+    }
+
+    /// `GET /metrics`, the body.
+    fn fetch(&self) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.0 200")
+            .then(|| body.to_owned())
+            .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_owned()))
+    }
+}
+
+/// The value of the sample `name` (with its labels as written) in an exposition.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn node_exporter_serves_the_metrics_of_the_last_pass() {
+    if !have("prometheus-node-exporter") || !have("promtool") {
+        return;
+    }
+    let server = Server::new();
+    let textfile = server.root.path().join("textfile");
+    std::fs::create_dir_all(&textfile).expect("dir");
+    let prom = textfile.join("argus_webjob.prom");
+    server.write_toml(
+        &["client1", "client2"],
+        &format!("metrics_file = {:?}\n", prom.display().to_string()),
+    );
+    let mut ledger = Ledger::default();
+    let samples = good_samples();
+    let now = time::OffsetDateTime::now_utc() - time::Duration::minutes(20);
+    for (i, data) in samples.iter().take(3).enumerate() {
+        ledger.write(
+            &server,
+            "client1",
+            HOST,
+            now + time::Duration::seconds(i as i64),
+            data,
+        );
+    }
+    ledger.write_bad(&server, "client1", HOST, now + time::Duration::seconds(5));
+    assert_eq!(status(&server.run(&[])), 1, "one quarantined");
+
+    let text = std::fs::read_to_string(&prom).expect("the metrics file");
+    let check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&prom).expect("open"))
+        .output()
+        .expect("promtool");
+    assert!(
+        check.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let records: u64 = ledger
+        .uploads
+        .iter()
+        .map(|u| {
+            argus_core::record::walk(&u.appended[..])
+                .expect("walk")
+                .records
+        })
+        .sum();
+    let bytes: usize = ledger.uploads.iter().map(|u| u.appended.len()).sum();
+
+    let exporter = Exporter::start(&textfile);
+    let served = exporter.fetch().expect("metrics");
+    for (name, want) in [
+        ("argus_webjob_uploads_ingested_total", 3.0),
+        ("argus_webjob_uploads_quarantined_total", 1.0),
+        ("argus_webjob_ingested_records_total", records as f64),
+        ("argus_webjob_ingested_bytes_total", bytes as f64),
+        ("argus_webjob_quarantined_groups", 1.0),
+        ("argus_webjob_uploads_pending", 0.0),
+        ("argus_webjob_client_stale{client=\"client1\"}", 0.0),
+        ("argus_webjob_client_stale{client=\"client2\"}", 1.0),
+        (
+            "argus_webjob_client_last_upload_timestamp_seconds{client=\"client1\"}",
+            // The newest ingested (the quarantined one came later).
+            (now + time::Duration::seconds(2)).unix_timestamp() as f64,
+        ),
+    ] {
+        assert_eq!(sample(&served, name), Some(want), "{name} in:\n{served}");
+    }
+    let success = sample(&served, "argus_webjob_last_success_timestamp_seconds").expect("set");
+    let age = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9 - success;
+    assert!((0.0..120.0).contains(&age), "a success just now: {age}");
+    assert!(
+        served.contains("node_textfile_mtime_seconds{file="),
+        "the collector read our file:\n{served}"
+    );
+    assert_eq!(sample(&served, "node_textfile_scrape_error"), Some(0.0));
+
+    // Counters grow across passes (a cron job's process is new each time).
+    ledger.write(
+        &server,
+        "client1",
+        HOST,
+        now + time::Duration::seconds(10),
+        &samples[3],
+    );
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let served = exporter.fetch().expect("metrics");
+    assert_eq!(
+        sample(&served, "argus_webjob_uploads_ingested_total"),
+        Some(4.0),
+        "{served}"
+    );
+
+    // status --format prometheus prints the same, without changing anything.
+    let out = server.run(&["status", "--format", "prometheus"]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        sample(&printed, "argus_webjob_uploads_ingested_total"),
+        Some(4.0),
+        "{printed}"
+    );
+    assert_eq!(
+        sample(&printed, "argus_webjob_client_stale{client=\"client2\"}"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn the_daemon_writes_its_metrics_after_a_batch() {
+    let server = Server::new();
+    let prom = server.root.path().join("argus_webjob.prom");
+    server.write_toml(
+        &["client1"],
+        &format!("metrics_file = {:?}\n", prom.display().to_string()),
+    );
+    let mut daemon = server.spawn_watch(&[]);
+    assert!(wait_until(Duration::from_secs(60), || daemon.watching()));
+    let mut ledger = Ledger::default();
+    let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    ledger.write(&server, "client1", HOST, at, &good_samples()[0]);
+    let counted = || {
+        std::fs::read_to_string(&prom)
+            .ok()
+            .and_then(|t| sample(&t, "argus_webjob_uploads_ingested_total"))
+            == Some(1.0)
+    };
+    // The first batch is written at once; later ones at most every 10 s.
+    assert!(
+        wait_until(Duration::from_secs(30), counted),
+        "{}",
+        daemon.log()
+    );
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(daemon.wait_within(Duration::from_secs(20)).success());
+}
