@@ -11,6 +11,7 @@ mod config;
 mod convert;
 mod exit;
 mod logging;
+mod metrics;
 mod run;
 mod settle;
 mod ship;

@@ -30,14 +30,36 @@ struct Run<'a> {
     stderr: &'a mut dyn Write,
     stdout_broken: bool,
     exit: Exit,
+    stats: crate::metrics::RunStats,
 }
 
 /// Runs one harvest of `s`, shipping to `stdout` and writing manifest lines to `stderr`.
 pub(crate) fn harvest(s: &Settings, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit {
+    let started = std::time::Instant::now();
+    let (exit, stats) = harvest_locked(s, stdout, stderr);
+    if let Some(path) = &s.metrics_file {
+        let text = crate::metrics::render(
+            &s.host,
+            &stats,
+            exit.code(),
+            started.elapsed().as_secs_f64(),
+            OffsetDateTime::now_utc(),
+            crate::metrics::previous_success(path),
+        );
+        crate::metrics::write(path, &text);
+    }
+    exit
+}
+
+fn harvest_locked(
+    s: &Settings,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> (Exit, crate::metrics::RunStats) {
     let stage = Stage::new(&s.output);
     if let Err(e) = crate::supervise::prepare_output_dir(s) {
         log::error!("{e}");
-        return Exit::NotShipped;
+        return (Exit::NotShipped, Default::default());
     }
     let lock_path = stage.lock_path();
     let _lock = match Lock::acquire(&lock_path, Contention::Fail) {
@@ -49,11 +71,11 @@ pub(crate) fn harvest(s: &Settings, stdout: &mut dyn Write, stderr: &mut dyn Wri
                 holder.map(|h| format!("{h} ")).unwrap_or_default(),
                 EscapedPath(&lock_path)
             );
-            return Exit::Locked;
+            return (Exit::Locked, Default::default());
         }
         Err(e) => {
             log::error!("cannot take the lock: {}", argus_core::error_chain(&e));
-            return Exit::NotShipped;
+            return (Exit::NotShipped, Default::default());
         }
     };
     let mut run = Run {
@@ -63,12 +85,19 @@ pub(crate) fn harvest(s: &Settings, stdout: &mut dyn Write, stderr: &mut dyn Wri
         stderr,
         stdout_broken: false,
         exit: Exit::Ok,
+        stats: crate::metrics::RunStats::default(),
     };
     run.recover();
     let last_write = run.rotate();
     run.purge();
     run.supervise(last_write);
-    run.exit
+    run.stats.staged = run.stage.list().map_or(0, |l| l.len() as u64);
+    run.stats.last_seq = run.stage.last_seq().unwrap_or(0);
+    let dir = s.output.parent().unwrap_or(Path::new("/"));
+    run.stats.free_blocks = argus_proc::disk::free_space(dir)
+        .ok()
+        .map(|f| f.free_blocks);
+    (run.exit, run.stats)
 }
 
 impl Run<'_> {
@@ -325,6 +354,9 @@ impl Run<'_> {
                 return;
             }
         }
+        self.stats.chunks += 1;
+        self.stats.bytes += shipped.bytes;
+        self.stats.records += shipped.report.records;
         failpoint::hit("after-archive");
         if let Err(e) = fs::remove_file(&chunk.path)
             .map_err(|e| e.to_string())
@@ -365,11 +397,18 @@ impl Run<'_> {
                 .and_then(|m| m.modified())
                 .ok()
         });
-        if let Err(problems) = supervise(self.s, last_write) {
-            for p in problems {
-                log::error!("{p}");
+        match supervise(self.s, last_write) {
+            Ok(state) => {
+                self.stats.argus_running =
+                    Some(!matches!(state, crate::supervise::State::LeftStopped));
             }
-            self.fail(Exit::Argus);
+            Err(problems) => {
+                for p in problems {
+                    log::error!("{p}");
+                }
+                self.stats.argus_running = Some(false);
+                self.fail(Exit::Argus);
+            }
         }
     }
 }

@@ -93,8 +93,9 @@ pub enum Command {
         /// same as --format json.
         #[arg(long, conflicts_with = "format")]
         json: bool,
-        /// table, json, or prometheus (the metrics process_argus writes to metrics_file).
-        #[arg(long, value_enum, value_name = "FORMAT")]
+        /// table (the default), json, or prometheus (the metrics process_argus writes to
+        /// metrics_file).
+        #[arg(long, value_enum, value_name = "FORMAT", hide_possible_values = true)]
         format: Option<StatusFormat>,
     },
     /// List the follow-on stages' events waiting or failed, and queue failed ones again.

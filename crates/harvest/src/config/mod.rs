@@ -60,6 +60,10 @@ const KEYS: &[(&str, &str)] = &[
         "a duration such as \"15m\", \"2h\", \"90s\", or \"0\" for never",
     ),
     ("supervise", "true or false"),
+    (
+        "metrics_file",
+        "an absolute path, e.g. in node_exporter's textfile directory",
+    ),
 ];
 
 /// The settings of one harvest, fully resolved and checked.
@@ -79,6 +83,8 @@ pub(crate) struct Settings {
     pub(crate) argus_log: Option<PathBuf>,
     pub(crate) stale_after: Option<Duration>,
     pub(crate) supervise: bool,
+    /// Where Prometheus metrics are written after each run; `None` writes none.
+    pub(crate) metrics_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -111,6 +117,9 @@ impl Settings {
             .map_or_else(|| "0".to_owned(), |d| format!("{}s", d.as_secs()));
         let _ = writeln!(out, "stale_after = {}", s(&stale));
         let _ = writeln!(out, "supervise = {}", self.supervise);
+        if let Some(m) = &self.metrics_file {
+            let _ = writeln!(out, "metrics_file = {}", p(m));
+        }
         out
     }
 }
@@ -132,6 +141,7 @@ struct Partial {
     argus_log: Option<Option<PathBuf>>,
     stale_after: Option<Option<Duration>>,
     supervise: Option<bool>,
+    metrics_file: Option<PathBuf>,
 }
 
 impl Partial {
@@ -154,7 +164,8 @@ impl Partial {
             pid_file,
             argus_log,
             stale_after,
-            supervise
+            supervise,
+            metrics_file
         )
     }
 }
@@ -381,6 +392,7 @@ fn parse_table(table: &toml::Table, prefix: &str, problems: &mut Vec<String>) ->
                 };
             }
             "stale_after" => p.stale_after = duration(value).map_err(&mut bad).ok(),
+            "metrics_file" => p.metrics_file = abs_path(value).map_err(&mut bad).ok(),
             "supervise" => {
                 p.supervise = value
                     .as_bool()
@@ -495,6 +507,7 @@ fn finish(
         argus_log: p.argus_log.clone().unwrap_or_else(|| Some(sidecar(".log"))),
         stale_after: p.stale_after.unwrap_or(Some(DEFAULT_STALE_AFTER)),
         supervise: p.supervise.unwrap_or(true),
+        metrics_file: p.metrics_file.clone(),
         output,
     })
 }

@@ -5,3 +5,4 @@ mod argus;
 mod argus5;
 mod cli;
 mod help;
+mod metrics;
