@@ -87,6 +87,50 @@ pub fn parse_size(text: &str) -> Option<u64> {
     n.checked_mul(1u64 << shift).filter(|&n| n > 0)
 }
 
+/// An amount of space: a size, or a share of something (a file system, a limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Amount {
+    /// So many bytes.
+    Bytes(u64),
+    /// So many percent (1 to 100).
+    Percent(u8),
+}
+
+impl Amount {
+    /// The bytes this amount is of `total`.
+    pub fn of(self, total: u64) -> u64 {
+        match self {
+            Amount::Bytes(n) => n,
+            Amount::Percent(p) => {
+                u64::try_from(u128::from(total) * u128::from(p) / 100).unwrap_or(u64::MAX)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Amount::Bytes(n) => write!(f, "{n}"),
+            Amount::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// A size as [`parse_size`] reads it, or a percentage from 1% to 100% (`"10%"`).
+pub fn parse_amount(text: &str) -> Option<Amount> {
+    let text = text.trim();
+    match text.strip_suffix('%') {
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| (1..=100).contains(p))
+            .map(Amount::Percent),
+        None => parse_size(text).map(Amount::Bytes),
+    }
+}
+
 /// The value of a shell assignment (what follows `NAME=`), when it is a plain word: bare,
 /// `'single'` or `"double"` quoted (with the `\"`, `\\`, `\$` and `` \` `` escapes), and
 /// optionally a `# comment` after white space. Anything a shell would expand (`$`, a backquote)
@@ -150,6 +194,18 @@ pub fn shell_value(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_amount_is_a_size_or_a_percentage() {
+        assert_eq!(parse_amount("500G"), Some(Amount::Bytes(500 << 30)));
+        assert_eq!(parse_amount(" 90% "), Some(Amount::Percent(90)));
+        assert_eq!(parse_amount("0%"), None);
+        assert_eq!(parse_amount("101%"), None);
+        assert_eq!(parse_amount("ten%"), None);
+        assert_eq!(Amount::Percent(90).of(1000), 900);
+        assert_eq!(Amount::Bytes(7).of(1000), 7);
+        assert_eq!(Amount::Percent(100).of(u64::MAX), u64::MAX);
+    }
 
     #[test]
     fn durations_read_one_or_several_units() {

@@ -187,10 +187,21 @@ pub fn plan(
     policy: &Policy,
     now: OffsetDateTime,
 ) -> Vec<Deletion> {
+    plan_any(entries, std::slice::from_ref(pattern), policy, now)
+}
+
+/// [`plan`] over the entries any of `patterns` matches, as one set: the age limit applies to
+/// each, the size limit to their total (oldest first, whichever pattern matched them).
+pub fn plan_any(
+    entries: &[Entry],
+    patterns: &[NamePattern],
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Vec<Deletion> {
     let mut ours: Vec<(OffsetDateTime, &Entry)> = entries
         .iter()
         .filter_map(|e| {
-            let matched = pattern.matches(&e.name)?;
+            let matched = patterns.iter().find_map(|p| p.matches(&e.name))?;
             Some((matched.time.unwrap_or(e.mtime), e))
         })
         .collect();
@@ -380,6 +391,35 @@ mod tests {
         };
         // 2026-11-25 ended at 11-26 00:00, 36 h before NOW; 11-26 ended 12 h ago.
         assert_eq!(names(&plan(&entries, &p, &policy, NOW)), ["h_20261125.gz"]);
+    }
+
+    #[test]
+    fn a_size_cap_over_several_ids_takes_the_oldest_of_any() {
+        let ps = [
+            NamePattern::upload_archive("c1", "harvest_argus").expect("pattern"),
+            NamePattern::upload_archive("c2", "harvest_argus").expect("pattern"),
+        ];
+        let entries = [
+            entry("c1_20261120000000_harvest_argus.out.gz", 100),
+            entry("c2_20261119000000_harvest_argus.out.gz", 100),
+            entry("c1_20261121000000_harvest_argus.out.gz", 100),
+            entry("c2_20261122000000_harvest_argus.out.gz", 100),
+            // Not ours: never counted, never deleted.
+            entry("c3_20261101000000_harvest_argus.out.gz", 100_000),
+            entry("c1_20261101", 100_000),
+        ];
+        let policy = Policy {
+            max_age_days: 0,
+            max_total_bytes: Some(300),
+            low_watermark_bytes: Some(200),
+        };
+        assert_eq!(
+            names(&plan_any(&entries, &ps, &policy, NOW)),
+            [
+                "c2_20261119000000_harvest_argus.out.gz",
+                "c1_20261120000000_harvest_argus.out.gz"
+            ]
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod logging;
 mod metrics;
 mod quarantine;
 mod report;
+mod space;
 mod status;
 mod watch;
 

@@ -200,6 +200,28 @@ pub(crate) fn render(
     }
     family(
         &mut out,
+        "ingest_stopped",
+        "gauge",
+        "1 while a file system is under min_free_space and nothing is ingested, else 0.",
+    );
+    let _ = writeln!(
+        out,
+        "argus_webjob_ingest_stopped {}",
+        u8::from(crate::space::shortage(config).is_some())
+    );
+    family(
+        &mut out,
+        "free_bytes",
+        "gauge",
+        "Free bytes of the file system of the day files and of the archives.",
+    );
+    for (dir, path) in [("oper", &config.oper_dir), ("archive", &config.archive_dir)] {
+        if let Ok((free, _)) = crate::space::space(path) {
+            let _ = writeln!(out, "argus_webjob_free_bytes{{dir=\"{dir}\"}} {free}");
+        }
+    }
+    family(
+        &mut out,
         "hook_events",
         "gauge",
         "Follow-on stage events waiting to run, and kept as failed.",

@@ -206,13 +206,17 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
     if hooks.failed > 0 {
         worst = worst.max(State::Warning);
     }
+    let blocked = crate::space::shortage(config);
     let text = if format == StatusFormat::Prometheus {
         let counters = crate::metrics::Counters::load(&config.state_dir);
         crate::metrics::render(config, now, &counters, &rows, hooks)
     } else if json {
-        render_json(&rows, config, now, worst, hooks)
+        render_json(&rows, config, now, worst, hooks, blocked.as_deref())
     } else {
         let mut table = render_table(&rows, config, now);
+        if let Some(why) = &blocked {
+            let _infallible = writeln!(table, "INGEST STOPPED: {why}");
+        }
         if hooks.pending + hooks.failed > 0 {
             let _infallible = writeln!(
                 table,
@@ -225,6 +229,7 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
     use std::io::Write;
     let _ignored = std::io::stdout().lock().write_all(text.as_bytes());
     match worst {
+        _ if blocked.is_some() => 2,
         State::Ok => 0,
         State::Warning => 1,
         State::Stale => 2,
@@ -350,14 +355,16 @@ pub(crate) fn render_json(
     now: OffsetDateTime,
     worst: State,
     hooks: Hooks,
+    blocked: Option<&str>,
 ) -> String {
     let mut out = format!(
-        "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"hooks_pending\":{},\"hooks_failed\":{},\"clients\":[",
+        "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"hooks_pending\":{},\"hooks_failed\":{},\"ingest_stopped\":{},\"clients\":[",
         json_string(&stamp::format_rfc3339(now)),
         worst.name(),
         config.stale_after.as_secs(),
         hooks.pending,
-        hooks.failed
+        hooks.failed,
+        blocked.map_or("null".to_owned(), json_string)
     );
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {

@@ -5,8 +5,10 @@
 //! interface = "eth0"                       # required
 //! output = "/var/lib/argus/argus.out"      # required
 //! archive_days = 30                        # 0 = keep forever (default)
-//! archive_max_bytes = "20G"                # optional cap on this host's archives
-//! archive_low_watermark_bytes = "18G"      # purge down to this (default 90 % of the cap)
+//! archive_max_size = "20G"                 # optional cap on this host's archives
+//! archive_low_watermark = "90%"            # purge down to this: a size or a share of the cap
+//!                                          # (archive_max_bytes, archive_low_watermark_bytes:
+//!                                          # the same, as sizes)
 //! compression = "gzip"                     # none | gzip | bzip2 | xz (default gzip)
 //! compression_level = 6                    # default: the format's own default
 //! argus_bin = "/usr/sbin/argus"            # default
@@ -47,6 +49,14 @@ const KEYS: &[(&str, &str)] = &[
     ("archive_dir", "an absolute directory path"),
     ("archive_max_bytes", "a size such as 20000000000 or \"20G\""),
     ("archive_low_watermark_bytes", "a size such as \"18G\""),
+    (
+        "archive_max_size",
+        "a size such as \"20G\" (the same as archive_max_bytes)",
+    ),
+    (
+        "archive_low_watermark",
+        "a size such as \"18G\", or a share of the cap such as \"90%\"",
+    ),
     ("compression", "one of none, gzip, bzip2, xz"),
     ("compression_level", "a whole number in the format's range"),
     ("argus_bin", "an absolute path to the argus binary"),
@@ -130,7 +140,7 @@ struct Partial {
     archive_days: Option<u32>,
     archive_dir: Option<PathBuf>,
     archive_max_bytes: Option<u64>,
-    archive_low_watermark_bytes: Option<u64>,
+    archive_low_watermark_bytes: Option<argus_core::grammar::Amount>,
     compression: Option<Compression>,
     compression_level: Option<u32>,
     argus_bin: Option<PathBuf>,
@@ -363,8 +373,24 @@ fn parse_table(table: &toml::Table, prefix: &str, problems: &mut Vec<String>) ->
             "archive_days" => p.archive_days = int_in(value, 0, 100_000).map_err(&mut bad).ok(),
             "archive_dir" => p.archive_dir = abs_path(value).map_err(&mut bad).ok(),
             "archive_max_bytes" => p.archive_max_bytes = size(value).map_err(&mut bad).ok(),
+            "archive_max_size" => p.archive_max_bytes = size(value).map_err(&mut bad).ok(),
+            "archive_low_watermark" => {
+                p.archive_low_watermark_bytes = match value {
+                    Value::String(text) => {
+                        argus_core::grammar::parse_amount(text).ok_or_else(|| {
+                            format!("{text:?} is not a size like \"18G\" or a share like \"90%\"")
+                        })
+                    }
+                    other => size(other).map(argus_core::grammar::Amount::Bytes),
+                }
+                .map_err(&mut bad)
+                .ok();
+            }
             "archive_low_watermark_bytes" => {
-                p.archive_low_watermark_bytes = size(value).map_err(&mut bad).ok();
+                p.archive_low_watermark_bytes = size(value)
+                    .map(argus_core::grammar::Amount::Bytes)
+                    .map_err(&mut bad)
+                    .ok();
             }
             "compression" => {
                 p.compression = string(value)
@@ -463,7 +489,11 @@ fn finish(
     {
         problems.push(format!("argus_args: {e}"));
     }
-    if let (Some(max), Some(low)) = (p.archive_max_bytes, p.archive_low_watermark_bytes)
+    let low_watermark = p
+        .archive_low_watermark_bytes
+        .zip(p.archive_max_bytes)
+        .map(|(low, max)| low.of(max));
+    if let (Some(max), Some(low)) = (p.archive_max_bytes, low_watermark)
         && low > max
     {
         problems.push(format!(
@@ -495,7 +525,7 @@ fn finish(
         archive_days: p.archive_days.unwrap_or(0),
         archive_dir,
         archive_max_bytes: p.archive_max_bytes,
-        archive_low_watermark_bytes: p.archive_low_watermark_bytes,
+        archive_low_watermark_bytes: low_watermark,
         codec,
         argus_bin: p
             .argus_bin

@@ -172,6 +172,46 @@ fn sizes_and_durations() {
 }
 
 #[test]
+fn the_size_cap_reads_as_process_argus_reads_it() {
+    let text = r#"
+archive_dir = "/var/lib/argus/archive"
+output = "/var/lib/argus/argus.out"
+interface = "eth0"
+archive_max_size = "10G"
+archive_low_watermark = "80%"
+metrics_file = "/var/lib/prometheus/node-exporter/harvest_argus.prom"
+[hosts.sensor2]
+archive_low_watermark = "9G"
+"#;
+    let config = parse(text);
+    let (s, _) = config.resolve(&host("sensor1")).expect("valid");
+    assert_eq!(s.archive_max_bytes, Some(10 << 30));
+    assert_eq!(
+        s.archive_low_watermark_bytes,
+        Some((10u64 << 30) * 80 / 100)
+    );
+    assert_eq!(
+        s.metrics_file.as_deref(),
+        Some(Path::new(
+            "/var/lib/prometheus/node-exporter/harvest_argus.prom"
+        ))
+    );
+    let (s2, _) = config.resolve(&host("sensor2")).expect("valid");
+    assert_eq!(s2.archive_low_watermark_bytes, Some(9 << 30));
+    let again = parse(&s.to_toml())
+        .resolve(&host("sensor1"))
+        .expect("round trip")
+        .0;
+    assert_eq!(again, s);
+    let bad = parse(&text.replace("80%", "180%"));
+    let err = bad.resolve(&host("sensor1")).expect_err("bad share");
+    assert!(
+        err.0.iter().any(|p| p.contains("archive_low_watermark")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn config_lookup_order() {
     let flag = Path::new("/f.toml");
     assert_eq!(locate(Some(flag), Some("/e.toml"), Some("/w")), flag);

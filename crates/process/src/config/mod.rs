@@ -58,6 +58,14 @@ pub(crate) struct Config {
     pub(crate) quarantine_days: u32,
     /// The follow-on stages (`[[hook]]`) and how they run.
     pub(crate) hooks: HookPolicy,
+    /// Archived uploads beyond this total (all clients) are deleted, oldest first, down to
+    /// `archive_low_watermark`; `None`: no size limit.
+    pub(crate) archive_max_size: Option<u64>,
+    /// Where a size purge stops: a size, or a share of `archive_max_size` (90 %).
+    pub(crate) archive_low_watermark: argus_core::grammar::Amount,
+    /// Below this much free space (a size, or a share of the file system) on the day files' or
+    /// the archives' file system, a pass ingests nothing.
+    pub(crate) min_free_space: Option<argus_core::grammar::Amount>,
     /// Where Prometheus metrics are written after each run (node_exporter's textfile
     /// collector reads `*.prom`); `None` writes none.
     pub(crate) metrics_file: Option<PathBuf>,
@@ -203,7 +211,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 26] = [
+const TOML_KEYS: [&str; 29] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -230,6 +238,9 @@ const TOML_KEYS: [&str; 26] = [
     "hook_budget",
     "hook_retry_delay",
     "metrics_file",
+    "archive_max_size",
+    "archive_low_watermark",
+    "min_free_space",
 ];
 
 /// Values as read, before validation. Compression may come as a recipe command.
@@ -409,6 +420,13 @@ rescan_interval = \"{rescan}\"
 # An upload whose argus data is damaged: \"quarantine\" appends none of it; \"salvage\" appends
 # its complete records (uploads without chunk manifests) and quarantines it whole.
 damaged_uploads = \"{damaged}\"
+# Archived uploads beyond this total size (all clients) are deleted, oldest first, down to
+# archive_low_watermark (a size, or a share of archive_max_size).
+{maxsize}
+archive_low_watermark = \"{lowmark}\"
+# Below this free space (a size or a percentage) on the day files' or the archives' file
+# system, a pass ingests nothing and exits 74; the uploads wait in the dropzone.
+{minfree}
 # Quarantined groups older than this many days are deleted; 0 keeps them.
 quarantine_days = {qdays}
 # Prometheus metrics, written after each run (node_exporter's textfile collector reads *.prom).
@@ -439,6 +457,15 @@ hook_retry_delay = \"{hretry}\"
             depth = self.scan_depth,
             rescan = format_duration(self.rescan_interval),
             qdays = self.quarantine_days,
+            maxsize = self.archive_max_size.map_or_else(
+                || "# archive_max_size = \"500G\"".to_owned(),
+                |n| format!("archive_max_size = {n}")
+            ),
+            lowmark = self.archive_low_watermark,
+            minfree = self.min_free_space.map_or_else(
+                || "# min_free_space = \"5%\"".to_owned(),
+                |a| format!("min_free_space = \"{a}\"")
+            ),
             metrics = match &self.metrics_file {
                 Some(p) => format!("metrics_file = {}", q(p)),
                 None => "# metrics_file = \"/var/lib/prometheus/node-exporter/argus_webjob.prom\""

@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use argus_core::codec::{Codec, Compression};
-use argus_core::grammar::parse_duration;
+use argus_core::grammar::{Amount, parse_amount, parse_duration};
 use webjob_drop::name::check_client_pattern;
 
 use super::{Config, HookPolicy, RECIPE_KEYS, Raw};
@@ -152,6 +152,40 @@ impl Raw {
         let archive_codec = codec("archive_compression", archive_level);
         let oper_codec = codec("oper_compression", oper_level);
 
+        let mut amount = |key: &'static str| -> Option<Amount> {
+            let value = match (self.strings.remove(key), self.numbers.remove(key)) {
+                (Some(s), _) => s,
+                (None, Some(n)) => n.to_string(),
+                (None, None) => return None,
+            };
+            let parsed = parse_amount(&value);
+            if parsed.is_none() {
+                problems.push(format!(
+                    "{key}: {value:?} is not a size like \"500G\" or a percentage like \"10%\""
+                ));
+            }
+            parsed
+        };
+        let max_size = amount("archive_max_size");
+        let low_watermark = amount("archive_low_watermark");
+        let min_free_space = amount("min_free_space");
+        let archive_max_size = match max_size {
+            Some(Amount::Bytes(n)) => Some(n),
+            Some(Amount::Percent(_)) => {
+                problems.push("archive_max_size must be a size, not a percentage".to_owned());
+                None
+            }
+            None => None,
+        };
+        let archive_low_watermark = low_watermark.unwrap_or(Amount::Percent(90));
+        if let (Some(max), Amount::Bytes(low)) = (archive_max_size, archive_low_watermark)
+            && low > max
+        {
+            problems.push(format!(
+                "archive_low_watermark ({low}) is larger than archive_max_size ({max})"
+            ));
+        }
+
         let mut duration = |key: &'static str, default: Duration| -> Duration {
             match self.strings.remove(key) {
                 None => default,
@@ -248,6 +282,9 @@ impl Raw {
                     retry_delay: hook_retry_delay,
                 },
                 metrics_file,
+                archive_max_size,
+                archive_low_watermark,
+                min_free_space,
             })
         } else {
             Err(problems)

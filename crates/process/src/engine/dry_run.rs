@@ -80,6 +80,24 @@ pub(super) fn dry_run(
         for orphan in &found.orphans {
             say(format!("orphaned (no .rdy): {}", EscapedPath(orphan)));
         }
+        if config.archive_days > 0 || config.archive_max_size.is_some() {
+            let entries = argus_core::retention::list(&config.archive_dir).unwrap_or_default();
+            for d in super::maintain::purge_plan(config, &entries, now)? {
+                let why = match d.reason {
+                    argus_core::retention::Reason::Age => {
+                        format!("older than {} days", config.archive_days)
+                    }
+                    argus_core::retention::Reason::Size => "over archive_max_size".to_owned(),
+                };
+                say(format!("would purge archive {} ({why})", d.name));
+                summary.purged += 1;
+            }
+        }
+        if let Some(why) = crate::space::shortage(config) {
+            say(format!(
+                "would ingest nothing, unless the purge frees enough: {why}"
+            ));
+        }
         if let Ok(groups) = webjob_drop::list_quarantine(&config.quarantine_dir) {
             for g in crate::quarantine::to_expire(&groups, now.into(), config.quarantine_days) {
                 say(format!(

@@ -6,44 +6,67 @@ use argus_core::escape::EscapedPath;
 use argus_core::retention;
 use time::OffsetDateTime;
 
+use crate::config::Config;
 use crate::{dayfile, dropzone};
 
 use super::Engine;
 use super::dry_run::{archive_client, dir_names};
 use super::error::{Fatal, error_chain};
 
+/// What retention deletes of the archive's `entries`: uploads of the configured clients older
+/// than `archive_days`, then the oldest of them until their total is under the low watermark
+/// once it is over `archive_max_size`. Pure; `--dry-run` shows the same plan.
+pub(super) fn purge_plan(
+    config: &Config,
+    entries: &[retention::Entry],
+    now: OffsetDateTime,
+) -> Result<Vec<retention::Deletion>, Fatal> {
+    let selection = dropzone::selection(config).map_err(Fatal::io)?;
+    let mut clients: Vec<String> = entries
+        .iter()
+        .filter_map(|e| archive_client(&e.name, &config.job))
+        .filter(|c| selection.matches_client(c))
+        .map(str::to_owned)
+        .collect();
+    clients.sort();
+    clients.dedup();
+    let patterns = clients
+        .iter()
+        .map(|c| retention::NamePattern::upload_archive(c, &config.job))
+        .collect::<Result<Vec<_>, _>>()?;
+    let policy = retention::Policy {
+        max_age_days: config.archive_days,
+        max_total_bytes: config.archive_max_size,
+        low_watermark_bytes: config
+            .archive_max_size
+            .map(|max| config.archive_low_watermark.of(max).min(max)),
+    };
+    Ok(retention::plan_any(entries, &patterns, &policy, now))
+}
+
 impl Engine {
     pub(super) fn purge(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
         let config = &self.config;
-        if config.archive_days == 0 {
+        if config.archive_days == 0 && config.archive_max_size.is_none() {
             return Ok(());
         }
         let entries = retention::list(&config.archive_dir)?;
-        let selection = dropzone::selection(config).map_err(Fatal::io)?;
-        let mut clients: Vec<String> = entries
-            .iter()
-            .filter_map(|e| archive_client(&e.name, &config.job))
-            .filter(|c| selection.matches_client(c))
-            .map(str::to_owned)
-            .collect();
-        clients.sort();
-        clients.dedup();
-        let policy = retention::Policy {
-            max_age_days: config.archive_days,
-            ..retention::Policy::default()
-        };
-        for client in clients {
-            let pattern = retention::NamePattern::upload_archive(&client, &config.job)?;
-            let plan = retention::plan(&entries, &pattern, &policy, now);
-            for d in &plan {
-                log::info!(
+        let plan = purge_plan(config, &entries, now)?;
+        for d in &plan {
+            match d.reason {
+                retention::Reason::Age => log::info!(
                     "purging archive {} (older than {} days)",
                     d.name,
                     config.archive_days
-                );
+                ),
+                retention::Reason::Size => log::info!(
+                    "purging archive {} ({} bytes; the archives are over archive_max_size)",
+                    d.name,
+                    d.size
+                ),
             }
-            self.summary.purged += retention::apply(&config.archive_dir, &plan)?.len() as u64;
         }
+        self.summary.purged += retention::apply(&config.archive_dir, &plan)?.len() as u64;
         Ok(())
     }
 

@@ -328,7 +328,15 @@ impl Engine {
     }
 
     /// Quarantines the invalid groups and ingests the complete ones, in batches, oldest first.
+    /// Below `min_free_space` it first purges what retention allows, and ingests nothing when
+    /// that is not enough (exit 74; the uploads wait).
     pub(crate) fn ingest(&mut self, found: Scanned) -> Result<(), Fatal> {
+        if crate::space::shortage(&self.config).is_some() {
+            self.purge(OffsetDateTime::now_utc())?;
+            if let Some(why) = crate::space::shortage(&self.config) {
+                return Err(Fatal::io(why));
+            }
+        }
         for (bad, reason) in found.invalid {
             self.quarantine(&bad, &reason);
         }

@@ -14,6 +14,7 @@ mod lock;
 mod metrics;
 mod parity;
 mod quarantine;
+mod retention;
 mod salvage;
 mod status;
 mod support;

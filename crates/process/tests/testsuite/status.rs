@@ -21,12 +21,13 @@ use webjob_drop::fixture::Upload;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The documented key order (docs/OPERATIONS.md, Monitoring).
-const TOP_KEYS: [&str; 6] = [
+const TOP_KEYS: [&str; 7] = [
     "now",
     "status",
     "stale_after_s",
     "hooks_pending",
     "hooks_failed",
+    "ingest_stopped",
     "clients",
 ];
 const CLIENT_KEYS: [&str; 16] = [
