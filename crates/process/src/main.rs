@@ -13,6 +13,7 @@ mod journal;
 mod ledger;
 mod logging;
 mod metrics;
+mod progress;
 mod quarantine;
 mod report;
 mod space;
@@ -62,7 +63,14 @@ fn main() -> ExitCode {
             Ok((config, _, _)) => quarantine::command(&config, &action).code(),
             Err(exit) => exit.code(),
         },
-        None => run_pass(config, &cli.pass).code(),
+        None => {
+            // A bar for a person watching a backlog; never under cron or systemd.
+            let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && given >= 0
+                && !cli.pass.json
+                && !cli.pass.dry_run;
+            run_pass(config, &cli.pass, interactive).code()
+        }
     };
     ExitCode::from(code)
 }
@@ -134,7 +142,7 @@ fn convert_config(file: &std::path::Path) -> Exit {
     }
 }
 
-fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> Exit {
+fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit {
     let (config, _, _) = match load(config) {
         Ok(found) => found,
         Err(code) => return code,
@@ -142,6 +150,9 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs) -> Exit {
     let options = engine::Options {
         wait: args.wait,
         dry_run: args.dry_run,
+        progress: interactive.then(|| {
+            std::sync::Arc::new(progress::Bar::new()) as std::sync::Arc<dyn engine::Progress>
+        }),
         ..engine::Options::default()
     };
     let outcome = engine::run(&config, &options, time::OffsetDateTime::now_utc());

@@ -83,6 +83,18 @@ pub(crate) struct Options {
     pub(crate) threads: usize,
     /// When set (by a signal), work stops between two batches.
     pub(crate) stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Told of the ingest's progress (an interactive pass shows a bar).
+    pub(crate) progress: Option<std::sync::Arc<dyn Progress>>,
+}
+
+/// What follows an ingest as it goes: told the uploads and bytes to do, then each batch done.
+pub(crate) trait Progress: Send + Sync + std::fmt::Debug {
+    /// The ingest starts with this many uploads of this many bytes.
+    fn begin(&self, uploads: u64, bytes: u64);
+    /// So many more are done (ingested, quarantined or left out as duplicates).
+    fn advance(&self, uploads: u64, bytes: u64);
+    /// The ingest ended (done, stopped or failed).
+    fn end(&self);
 }
 
 impl Default for Options {
@@ -94,6 +106,7 @@ impl Default for Options {
             batch_bytes: 1 << 30,
             threads: std::thread::available_parallelism().map_or(2, usize::from),
             stop: None,
+            progress: None,
         }
     }
 }
@@ -340,6 +353,15 @@ impl Engine {
         for (bad, reason) in found.invalid {
             self.quarantine(&bad, &reason);
         }
+        let progress = self.options.progress.clone();
+        if let Some(p) = &progress
+            && !found.complete.is_empty()
+        {
+            p.begin(
+                found.complete.len() as u64,
+                found.complete.iter().map(Upload::out_len).sum(),
+            );
+        }
         let lengths = batch::plan(
             found.complete.iter().map(Upload::out_len),
             self.options.batch_uploads,
@@ -373,10 +395,20 @@ impl Engine {
                     if self.stopping() {
                         return Ok(());
                     }
+                    let (n, bytes) = (
+                        batch.len() as u64,
+                        batch.iter().map(Prepared::out_len).sum(),
+                    );
                     self.finish_batch(batch)?;
+                    if let Some(p) = &progress {
+                        p.advance(n, bytes);
+                    }
                 }
                 Ok(())
             })();
+            if let Some(p) = &progress {
+                p.end();
+            }
             drop(prepared);
             let joined = preparer
                 .join()

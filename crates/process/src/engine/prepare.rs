@@ -78,6 +78,16 @@ pub(super) enum Prepared {
     Failed(Upload, String),
 }
 
+impl Prepared {
+    /// The size of the upload's `.out`, as scanned.
+    pub(super) fn out_len(&self) -> u64 {
+        match self {
+            Prepared::Ready(g) => g.upload.out_len(),
+            Prepared::Refused(u, _) | Prepared::Failed(u, _) => u.out_len(),
+        }
+    }
+}
+
 /// Prepares uploads on `threads` threads; results keep the uploads' order.
 pub(super) fn prepare_all(
     config: &Config,

@@ -13,6 +13,7 @@ mod ledger;
 mod lock;
 mod metrics;
 mod parity;
+mod progress;
 mod quarantine;
 mod retention;
 mod salvage;
