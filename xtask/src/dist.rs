@@ -148,10 +148,10 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), String> {
 }
 
 /// A file of the tarball: its path below the top directory, whether it is executable, its bytes.
-struct File {
-    path: String,
-    executable: bool,
-    data: Vec<u8>,
+pub(crate) struct File {
+    pub(crate) path: String,
+    pub(crate) executable: bool,
+    pub(crate) data: Vec<u8>,
 }
 
 impl File {
@@ -201,11 +201,20 @@ fn contents(inputs: &Inputs) -> Result<Vec<File>, String> {
             files.push(File::new(format!("{dir}/{name}"), read(&from.join(&name))?));
         }
     }
-    let date = man_date(inputs.mtime)?;
+    files.extend(man_and_completions(inputs.mtime, &inputs.version)?);
+    Ok(files)
+}
+
+/// The man pages (`share/man/man1/PAGE`) and shell completions (`share/bash-completion/...`,
+/// `share/zsh/site-functions/...`, `share/fish/vendor_completions.d/...`) of both programs,
+/// rendered from their clap definitions; the `.deb`s install the same.
+pub(crate) fn man_and_completions(mtime: u64, version: &str) -> Result<Vec<File>, String> {
+    let mut files = Vec::new();
+    let date = man_date(mtime)?;
     let commands = commands();
     let all_pages: Vec<String> = commands.iter().flat_map(page_names).collect();
     for cmd in &commands {
-        for (name, page) in man_pages(cmd, &date, &inputs.version, &all_pages)? {
+        for (name, page) in man_pages(cmd, &date, version, &all_pages)? {
             files.push(File::new(format!("share/man/man1/{name}"), page));
         }
         let name = cmd.get_name().to_owned();
@@ -438,7 +447,7 @@ fn octal(field: &mut [u8], value: u64, path: &str) -> Result<(), String> {
 }
 
 /// gzip with a fixed header: no file name, no time stamp, OS "Unix".
-fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(3)

@@ -11,6 +11,7 @@ mod bench_latency;
 mod bench_rotation;
 mod bench_walk;
 mod ci;
+mod deb;
 mod demo;
 mod dist;
 mod tidy;
@@ -29,6 +30,8 @@ commands:
   dist    release build and a reproducible tarball target/dist/argus-webjob-VERSION-TARGET.tar.gz
           (binaries, man pages, completions, example configs, systemd units) with SHA256SUMS;
           time stamps from SOURCE_DATE_EPOCH, else the last commit
+  deb     release build and the Debian packages target/deb/argus-webjob-{server,sensor}_*.deb,
+          built with dpkg-deb (reproducible in the same way)
   bench   measure process_argus against its baselines in one run and print the ratios
           (--only abcdefg, --small N, --big-mib N, --big-count N, --rss-mib N)
 ";
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
         Some("dist") => dist::run(&args[1..]),
+        Some("deb") => deb::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("__maxrss") => bench::maxrss(&args[1..]),
         Some("-h" | "--help" | "help") => {
