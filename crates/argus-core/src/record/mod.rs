@@ -37,10 +37,12 @@
 use std::fmt;
 use std::io::{self, Read};
 
+mod reader;
 #[cfg(test)]
 mod tests;
 mod verdict;
 
+pub use reader::{RecordInfo, Records, record_time, record_version};
 pub use verdict::{Corruption, Report, Stream, Walk};
 
 /// The cookie of an argus 3 stream, at bytes 8..12 of its initial MAR.
