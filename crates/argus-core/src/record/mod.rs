@@ -38,6 +38,7 @@ use std::fmt;
 use std::io::{self, Read};
 
 mod reader;
+pub mod split;
 #[cfg(test)]
 mod tests;
 mod verdict;
