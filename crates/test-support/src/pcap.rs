@@ -18,9 +18,7 @@ pub struct Datagram {
 /// The capture of `datagrams`, in the order given (pcap readers expect time order).
 pub fn capture(datagrams: &[Datagram]) -> Vec<u8> {
     let mut out = Vec::new();
-    for word in [0xa1b2_c3d4_u32] {
-        out.extend_from_slice(&word.to_le_bytes());
-    }
+    out.extend_from_slice(&0xa1b2_c3d4_u32.to_le_bytes()); // magic: microsecond times
     out.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
     out.extend_from_slice(&4u16.to_le_bytes());
     out.extend_from_slice(&0i32.to_le_bytes()); // UTC
