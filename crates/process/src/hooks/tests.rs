@@ -157,3 +157,61 @@ fn an_event_whose_hook_is_gone_is_kept_as_failed() {
         listing.failed[0]
     );
 }
+
+/// Collects what is logged, for the test that looks at a hook's output.
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(record.args().to_string());
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+#[test]
+fn a_hooks_output_goes_to_the_log_bounded() {
+    let _ = log::set_logger(&CAPTURE);
+    log::set_max_level(log::LevelFilter::Info);
+    // 100,000 bytes on stdout, and dd's own report on stderr.
+    let dd = hook(
+        "chatty",
+        "/bin/dd",
+        &["if=/dev/zero", "bs=1000", "count=100"],
+        Duration::from_secs(30),
+    );
+    let p = policy(vec![dd.clone()], 1);
+    let event = queued(&p, b"s").remove(0);
+    assert_eq!(run::run(&dd, &event, None), Ran::Ok);
+    let lines = CAPTURE
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let ours: Vec<&String> = lines.iter().filter(|l| l.contains("hook chatty")).collect();
+    let stdout: Vec<&&String> = ours.iter().filter(|l| l.contains(" stdout: ")).collect();
+    assert!(
+        stdout.iter().any(|l| l.ends_with(&format!(
+            "{} more bytes not logged",
+            100_000 - run::OUTPUT_LIMIT
+        ))),
+        "{ours:?}"
+    );
+    let logged: usize = stdout.iter().map(|l| l.len()).sum();
+    assert!(
+        logged < 5 * run::OUTPUT_LIMIT,
+        "bounded: {logged} bytes of log"
+    );
+    assert!(
+        ours.iter()
+            .any(|l| l.contains(" stderr: ") && l.contains("records in")),
+        "stderr logged: {ours:?}"
+    );
+}
