@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use crate::bins::bin;
 
 /// A process_argus TOML config: `drop_dir`, `oper_dir`, `archive_dir` and `log_dir` (in that
-/// order), the clients, and `extra` lines.
+/// order), the clients, and `extra` lines. Day files go by upload day (the tests' sample data
+/// is years old), unless `extra` sets `day_boundary`.
 pub fn process_toml(dirs: [&Path; 4], clients: &[&str], extra: &str) -> String {
     let list = clients
         .iter()
@@ -18,8 +19,13 @@ pub fn process_toml(dirs: [&Path; 4], clients: &[&str], extra: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let [drop, oper, archive, log] = dirs;
+    let boundary = if extra.contains("day_boundary") {
+        ""
+    } else {
+        "day_boundary = \"upload\"\n"
+    };
     format!(
-        "drop_dir = {drop:?}\noper_dir = {oper:?}\narchive_dir = {archive:?}\nlog_dir = {log:?}\nclients = [{list}]\n{extra}\n"
+        "drop_dir = {drop:?}\noper_dir = {oper:?}\narchive_dir = {archive:?}\nlog_dir = {log:?}\nclients = [{list}]\n{boundary}{extra}\n"
     )
 }
 

@@ -66,9 +66,35 @@ pub(crate) struct Config {
     /// Below this much free space (a size, or a share of the file system) on the day files' or
     /// the archives' file system, a pass ingests nothing.
     pub(crate) min_free_space: Option<argus_core::grammar::Amount>,
+    /// Which day file a record goes to: the day it started (`Record`) or the upload's day.
+    pub(crate) day_boundary: DayBoundary,
+    /// With `Record`: records older than this before the upload's time stamp, or newer than
+    /// `max_clock_skew` after it, mean a sensor clock that is wrong.
+    pub(crate) max_record_lag: Duration,
+    pub(crate) max_clock_skew: Duration,
+    /// What such an upload gets: the quarantine, or filed whole under its upload day.
+    pub(crate) clock_policy: ClockPolicy,
     /// Where Prometheus metrics are written after each run (node_exporter's textfile
     /// collector reads `*.prom`); `None` writes none.
     pub(crate) metrics_file: Option<PathBuf>,
+}
+
+/// Which day file a record goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DayBoundary {
+    /// The UTC day the record started (the TOML default).
+    Record,
+    /// The UTC day of the upload's WebJob time stamp (the recipe's way, and its default).
+    Upload,
+}
+
+/// What an upload whose records are dated outside the clock window gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClockPolicy {
+    /// The quarantine, with the records' time range in the reason.
+    Quarantine,
+    /// Filed whole under its upload day, with a warning.
+    UploadDay,
 }
 
 /// Which file format a config was read from.
@@ -211,7 +237,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 29] = [
+const TOML_KEYS: [&str; 33] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -241,6 +267,10 @@ const TOML_KEYS: [&str; 29] = [
     "archive_max_size",
     "archive_low_watermark",
     "min_free_space",
+    "day_boundary",
+    "max_record_lag",
+    "max_clock_skew",
+    "clock_policy",
 ];
 
 /// Values as read, before validation. Compression may come as a recipe command.
@@ -253,6 +283,9 @@ struct Raw {
     commands: BTreeMap<&'static str, String>,
     /// The `[[hook]]` tables, parsed.
     hooks: Vec<Hook>,
+    /// Where records go when the file does not say: by record time in TOML, by upload day in
+    /// the recipe's format (a drop-in must not change where data goes).
+    default_boundary: Option<DayBoundary>,
     problems: Vec<String>,
 }
 
@@ -311,7 +344,10 @@ fn raw_from_toml(text: &str) -> Result<Raw, Vec<String>> {
 }
 
 fn raw_from_recipe(text: &str) -> Result<Raw, Vec<String>> {
-    let mut raw = Raw::default();
+    let mut raw = Raw {
+        default_boundary: Some(DayBoundary::Upload),
+        ..Raw::default()
+    };
     for (n, line) in text.lines().enumerate() {
         let n = n + 1;
         let line = line.trim();
@@ -404,6 +440,16 @@ oper_compression = \"{oc}\"
 oper_compression_level = {ol}
 # A day file is compressed once its (UTC) day ended this many days ago.
 oper_compress_after_days = {ocad}
+# Which day file a record goes to: \"record\" (the UTC day it started; each upload is split,
+# every piece beginning with a copy of its MAR/START) or \"upload\" (the day of the upload's
+# time stamp, as the recipe did).
+day_boundary = \"{boundary}\"
+# With \"record\": records dated more than max_record_lag before the upload's time stamp, or
+# more than max_clock_skew after it, mean a wrong sensor clock: clock_policy = \"quarantine\"
+# puts such an upload in the quarantine, \"upload_day\" files it whole under its upload day.
+max_record_lag = \"{lag}\"
+max_clock_skew = \"{skew}\"
+clock_policy = \"{clock}\"
 
 # Journal, ledger and lock; must be outside drop_dir.
 state_dir = {state}
@@ -457,6 +503,16 @@ hook_retry_delay = \"{hretry}\"
             depth = self.scan_depth,
             rescan = format_duration(self.rescan_interval),
             qdays = self.quarantine_days,
+            boundary = match self.day_boundary {
+                DayBoundary::Record => "record",
+                DayBoundary::Upload => "upload",
+            },
+            lag = format_duration(self.max_record_lag),
+            skew = format_duration(self.max_clock_skew),
+            clock = match self.clock_policy {
+                ClockPolicy::Quarantine => "quarantine",
+                ClockPolicy::UploadDay => "upload_day",
+            },
             maxsize = self.archive_max_size.map_or_else(
                 || "# archive_max_size = \"500G\"".to_owned(),
                 |n| format!("archive_max_size = {n}")

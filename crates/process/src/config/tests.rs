@@ -88,6 +88,34 @@ timeout = "2m"
 }
 
 #[test]
+fn toml_files_by_record_time_and_the_recipe_by_upload_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (recipe, _) = load(&write(dir.path(), "process_argus.cfg", RECIPE)).expect("recipe");
+    assert_eq!(
+        recipe.day_boundary,
+        DayBoundary::Upload,
+        "a drop-in changes nothing"
+    );
+    // convert-config writes it, so the converted file keeps filing by upload day.
+    assert!(recipe.to_toml().contains("day_boundary = \"upload\""));
+    let (again, _) = load(&write(dir.path(), "c.toml", &recipe.to_toml())).expect("converted");
+    assert_eq!(again.day_boundary, DayBoundary::Upload);
+    let toml = "drop_dir = \"/srv/d\"\noper_dir = \"/srv/o\"\narchive_dir = \"/srv/a\"\nclients = [\"*\"]\n";
+    let (c, _) = load(&write(dir.path(), "t.toml", toml)).expect("toml");
+    assert_eq!(c.day_boundary, DayBoundary::Record);
+    assert_eq!(c.clock_policy, ClockPolicy::Quarantine);
+    assert_eq!(c.max_record_lag, std::time::Duration::from_secs(7 * 86_400));
+    assert_eq!(c.max_clock_skew, std::time::Duration::from_secs(3600));
+    let bad = format!("{toml}day_boundary = \"midnight\"\nclock_policy = \"ignore\"\n");
+    let err = load(&write(dir.path(), "b.toml", &bad)).expect_err("bad values");
+    let text = err.to_string();
+    assert!(
+        text.contains("day_boundary") && text.contains("clock_policy"),
+        "{text}"
+    );
+}
+
+#[test]
 fn every_problem_is_reported_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = "drop_dir = \"relative/drop\"\nclients = []\narchive_compression = \"zstd\"\narch_zip = \"gzip\"\nbogus = 1\noper_compression_level = 12\norphan_after = \"soon\"\ndamaged_uploads = \"fix\"\n";

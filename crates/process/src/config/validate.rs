@@ -9,7 +9,7 @@ use argus_core::codec::{Codec, Compression};
 use argus_core::grammar::{Amount, parse_amount, parse_duration};
 use webjob_drop::name::check_client_pattern;
 
-use super::{Config, HookPolicy, RECIPE_KEYS, Raw};
+use super::{ClockPolicy, Config, DayBoundary, HookPolicy, RECIPE_KEYS, Raw};
 
 impl Raw {
     pub(super) fn validate(mut self) -> Result<Config, Vec<String>> {
@@ -83,6 +83,27 @@ impl Raw {
             ));
         }
 
+        let day_boundary = match self.strings.remove("day_boundary").as_deref() {
+            None => self.default_boundary.unwrap_or(DayBoundary::Record),
+            Some("record") => DayBoundary::Record,
+            Some("upload") => DayBoundary::Upload,
+            Some(other) => {
+                problems.push(format!(
+                    "day_boundary: {other:?} is not one of \"record\", \"upload\""
+                ));
+                DayBoundary::Record
+            }
+        };
+        let clock_policy = match self.strings.remove("clock_policy").as_deref() {
+            None | Some("quarantine") => ClockPolicy::Quarantine,
+            Some("upload_day") => ClockPolicy::UploadDay,
+            Some(other) => {
+                problems.push(format!(
+                    "clock_policy: {other:?} is not one of \"quarantine\", \"upload_day\""
+                ));
+                ClockPolicy::Quarantine
+            }
+        };
         let salvage = match self.strings.remove("damaged_uploads").as_deref() {
             None | Some("quarantine") => false,
             Some("salvage") => true,
@@ -204,6 +225,8 @@ impl Raw {
         let stale_after = duration("stale_after", Duration::from_secs(2 * 3600));
         let rescan_interval = duration("rescan_interval", Duration::from_secs(60));
         let hook_budget = duration("hook_budget", Duration::from_secs(300));
+        let max_record_lag = duration("max_record_lag", Duration::from_secs(7 * 86_400));
+        let max_clock_skew = duration("max_clock_skew", Duration::from_secs(3600));
         let hook_retry_delay = duration("hook_retry_delay", Duration::from_secs(60));
         if hook_retry_delay < Duration::from_secs(1) || hook_retry_delay > Duration::from_secs(3600)
         {
@@ -285,6 +308,10 @@ impl Raw {
                 archive_max_size,
                 archive_low_watermark,
                 min_free_space,
+                day_boundary,
+                max_record_lag,
+                max_clock_skew,
+                clock_policy,
             })
         } else {
             Err(problems)
