@@ -28,8 +28,17 @@ use crate::journal::{Entry, Journal};
 use crate::ledger::{Fact, Ledger};
 use argus_core::failpoint;
 
+use super::days::DayPiece;
 use super::error::{Fatal, error_chain};
 use super::prepare::{Archive, ReadyUpload};
+
+/// One journal entry's worth of an upload: a piece for one day file, or, for an upload that
+/// appends nothing, the upload alone.
+struct Part {
+    upload: usize,
+    piece: Option<usize>,
+    day: Option<PathBuf>,
+}
 
 /// A day file being appended to in this batch.
 pub(super) struct DayTarget {
@@ -76,20 +85,24 @@ pub(super) fn commit(
     good: Vec<ReadyUpload>,
     duplicates: Vec<Fact>,
 ) -> Result<u64, Fatal> {
-    // Where each upload goes (the day files opened once), then the size each day file has
-    // before each append.
+    // Where each piece of each upload goes (the day files opened once), then the size each day
+    // file has before each append. An upload that appends nothing has one part, with no day.
     let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
-    let mut entries = Vec::with_capacity(good.len());
-    let mut plan: Vec<Option<PathBuf>> = Vec::with_capacity(good.len());
+    let mut parts: Vec<Part> = Vec::with_capacity(good.len());
     // Which file a (host, day) goes to is looked up once per batch.
     let mut chosen: BTreeMap<(&Hostname, Date), (PathBuf, Compression)> = BTreeMap::new();
-    for g in &good {
-        let day = if g.append_len() == 0 {
-            None
-        } else {
+    for (index, g) in good.iter().enumerate() {
+        if g.pieces.is_empty() {
+            parts.push(Part {
+                upload: index,
+                piece: None,
+                day: None,
+            });
+        }
+        for (p, piece) in g.pieces.iter().enumerate() {
             let (path, compression) = chosen
-                .entry((&g.host, g.day))
-                .or_insert_with(|| dayfile::target(&config.oper_dir, &g.host, g.day))
+                .entry((&g.host, piece.day))
+                .or_insert_with(|| dayfile::target(&config.oper_dir, &g.host, piece.day))
                 .clone();
             if !targets.contains_key(&path) {
                 let file = dayfile::open_for_append(&path).map_err(Fatal::io)?;
@@ -112,21 +125,27 @@ pub(super) fn commit(
                     },
                 );
             }
-            Some(path)
-        };
-        plan.push(day);
+            parts.push(Part {
+                upload: index,
+                piece: Some(p),
+                day: Some(path),
+            });
+        }
     }
+    let piece_of = |part: &Part| part.piece.map(|p| &good[part.upload].pieces[p]);
     let start: BTreeMap<PathBuf, (u64, Compression)> = targets
         .iter()
         .map(|(path, t)| (path.clone(), (t.start_len, t.compression)))
         .collect();
-    let appends: Vec<(Option<&PathBuf>, u64)> = plan
+    let appends: Vec<(Option<&PathBuf>, u64)> = parts
         .iter()
-        .zip(&good)
-        .map(|(day, g)| (day.as_ref(), g.append_len()))
+        .map(|part| (part.day.as_ref(), piece_of(part).map_or(0, DayPiece::bytes)))
         .collect();
     let sizes = sizes_before(&appends, &start);
-    for ((g, day), size_before) in good.iter().zip(&plan).zip(sizes) {
+    let mut entries = Vec::with_capacity(parts.len());
+    for (part, size_before) in parts.iter().zip(sizes) {
+        let g = &good[part.upload];
+        let piece = piece_of(part);
         let archive = match &g.archive {
             Archive::Staged(s) => s.dest().to_path_buf(),
             Archive::Move(p) => p.clone(),
@@ -134,16 +153,21 @@ pub(super) fn commit(
         entries.push(Entry {
             rdy: g.upload.rdy_path().to_path_buf(),
             out: g.upload.out_path().to_path_buf(),
-            day: day.clone(),
+            day: part.day.clone(),
             size_before,
             archive,
             client: g.upload.client().to_owned(),
             at: g.upload.uploaded_at().unix_timestamp(),
-            bytes: g.append_len(),
-            chunks: g.new_chunks.clone(),
-            segments: g.segments.clone(),
+            bytes: piece.map_or(0, DayPiece::bytes),
+            // The chunks travel with the upload's first piece.
+            chunks: if part.piece.unwrap_or(0) == 0 {
+                g.new_chunks.clone()
+            } else {
+                Vec::new()
+            },
+            segments: piece.map(|p| p.segments.clone()).unwrap_or_default(),
             version: g.version.map(Version::number),
-            records: Some(g.records),
+            records: Some(piece.map_or(0, |p| p.records)),
         });
     }
     let started = Instant::now();
@@ -154,16 +178,19 @@ pub(super) fn commit(
     failpoint::hit("journaled");
     lap("journaled");
 
-    for (g, day) in good.iter().zip(&plan) {
-        let Some(day) = day else { continue };
+    for part in &parts {
+        let (Some(day), Some(piece)) = (&part.day, piece_of(part)) else {
+            continue;
+        };
+        let g = &good[part.upload];
         let t = targets
             .get(day)
             .ok_or_else(|| Fatal::io("day file vanished"))?;
         // Exactly the bytes that were checked: an .out that grew since (a writer that went on
         // after .rdy) must not bring unchecked bytes into the day file, and one that shrank
         // must not leave a partial chunk there.
-        let whole = g.segments == [ByteRange::new(0, g.len)];
-        let want = g.append_len();
+        let whole = piece.segments == [ByteRange::new(0, g.len)];
+        let want = piece.bytes();
         let appended = if t.compression == Compression::None && whole {
             append_file_exact(&t.file, &g.out, g.len)
         } else {
@@ -174,7 +201,7 @@ pub(super) fn commit(
             } else {
                 t.compression.codec()
             };
-            let checked = FileRanges::new(&g.out, &g.segments);
+            let checked = FileRanges::new(&g.out, &piece.segments);
             append_encoded_exact(&t.file, checked, codec, want)
         };
         appended.map_err(|e| {
@@ -273,7 +300,7 @@ pub(super) fn commit(
     // the groups are removed and before the journal forgets it. A crash after this makes recovery
     // record the (idempotent) chunk and upload facts again; duplicates are not in the journal,
     // so recording them only after the removals would lose their count in a crash there.
-    let mut facts: Vec<Fact> = entries.iter().flat_map(Entry::facts).collect();
+    let mut facts: Vec<Fact> = crate::journal::facts(&entries);
     facts.extend(duplicates);
     ledger
         .record(&facts)

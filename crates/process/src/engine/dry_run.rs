@@ -8,6 +8,7 @@ use std::path::Path;
 use argus_core::codec::Compression;
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
+use argus_core::ranges::ByteRange;
 use time::OffsetDateTime;
 
 use crate::config::Config;
@@ -59,11 +60,38 @@ pub(super) fn dry_run(
                         ));
                         summary.empty += 1;
                     } else {
-                        say(format!(
-                            "would append {} ({len} bytes) to {}",
-                            upload.display_name(),
-                            EscapedPath(&day)
-                        ));
+                        match dry_split(config, &upload, len) {
+                            Ok(pieces) if pieces.len() > 1 => {
+                                let to: Vec<String> = pieces
+                                    .iter()
+                                    .map(|p| {
+                                        let (file, _) =
+                                            dayfile::target(&config.oper_dir, &host, p.day);
+                                        format!("{} ({} bytes)", EscapedPath(&file), p.bytes())
+                                    })
+                                    .collect();
+                                say(format!(
+                                    "would append {} ({len} bytes) split by record time to {}",
+                                    upload.display_name(),
+                                    to.join(", ")
+                                ));
+                            }
+                            Ok(pieces) => {
+                                let day = pieces.first().map_or(day, |p| {
+                                    dayfile::target(&config.oper_dir, &host, p.day).0
+                                });
+                                say(format!(
+                                    "would append {} ({len} bytes) to {}",
+                                    upload.display_name(),
+                                    EscapedPath(&day)
+                                ));
+                            }
+                            Err(why) => {
+                                say(format!("would quarantine {}: {why}", upload.display_name()));
+                                summary.quarantined += 1;
+                                continue;
+                            }
+                        }
                         summary.ingested += 1;
                         summary.bytes += len;
                     }
@@ -148,6 +176,25 @@ pub(super) fn dir_names(dir: &Path) -> Result<Vec<String>, Fatal> {
     }
     names.sort();
     Ok(names)
+}
+
+/// How an upload would be split over day files (its whole `.out`).
+fn dry_split(
+    config: &Config,
+    upload: &Upload,
+    len: u64,
+) -> Result<Vec<super::days::DayPiece>, String> {
+    let out = upload.open_out()?;
+    let whole = super::days::Whole {
+        name: upload.display_name(),
+        day: upload.day(),
+        stamp: upload.uploaded_at(),
+        records: 0,
+    };
+    super::days::split_file(config, &out, &[ByteRange::new(0, len)], &whole).map_err(|e| match e {
+        super::days::NotSplit::Clock(why) => why,
+        super::days::NotSplit::Read(e) => format!("cannot read .out: {e}"),
+    })
 }
 
 pub(super) fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, u64), String> {

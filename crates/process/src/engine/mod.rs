@@ -49,6 +49,7 @@ use crate::report::Summary;
 mod batch;
 mod chunks;
 mod commit;
+mod days;
 mod dry_run;
 mod error;
 mod limits;
@@ -486,10 +487,27 @@ impl Engine {
                 }
             }
         }
+        // Filed by record time: an upload whose records are dated outside the clock window
+        // waits in the quarantine (before the chunks are sorted out, so that no other upload's
+        // chunk is left out for one that then goes nowhere).
+        let mut good = self.within_clock_window(good)?;
         if good.is_empty() {
             return Ok(());
         }
         let duplicates = self.sort_out_chunks(&mut good);
+        for g in &mut good {
+            g.pieces = days::pieces(&self.config, g).map_err(|e| match e {
+                days::NotSplit::Read(e) => Fatal::io(format!(
+                    "cannot read {}: {}",
+                    g.upload.display_name(),
+                    error_chain(&e)
+                )),
+                days::NotSplit::Clock(why) => Fatal::io(format!(
+                    "{}: {why} (its new chunks, after its whole data was in the window)",
+                    g.upload.display_name()
+                )),
+            })?;
+        }
         let done: Vec<(String, u64, u64, String, bool)> = good
             .iter()
             .map(|g| {
@@ -559,6 +577,28 @@ impl Engine {
                 Err(fatal)
             }
         }
+    }
+
+    /// The uploads whose records are dated inside the clock window (all of them when day files
+    /// go by upload day); the others go to the quarantine.
+    fn within_clock_window(&mut self, good: Vec<ReadyUpload>) -> Result<Vec<ReadyUpload>, Fatal> {
+        let mut kept = Vec::with_capacity(good.len());
+        for g in good {
+            match days::pieces(&self.config, &g) {
+                Ok(_) => kept.push(g),
+                Err(days::NotSplit::Clock(why)) => {
+                    self.quarantine(&Rejected::Upload(g.upload), &why);
+                }
+                Err(days::NotSplit::Read(e)) => {
+                    return Err(Fatal::io(format!(
+                        "cannot read {}: {}",
+                        g.upload.display_name(),
+                        error_chain(&e)
+                    )));
+                }
+            }
+        }
+        Ok(kept)
     }
 
     /// Decides, chunk by chunk (from the manifests), what each upload appends: chunks the ledger

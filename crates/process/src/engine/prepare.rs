@@ -45,6 +45,9 @@ pub(super) struct ReadyUpload {
     pub(super) new_chunks: Vec<ChunkRef>,
     /// Why it goes to the quarantine after its complete records were appended (salvage).
     pub(super) salvaged: Option<String>,
+    /// What each day file gets of `segments` (one piece per day; none when nothing is
+    /// appended), decided once the chunks are sorted out.
+    pub(super) pieces: Vec<super::days::DayPiece>,
 }
 
 impl ReadyUpload {
@@ -296,6 +299,7 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
         segments,
         new_chunks: Vec::new(),
         salvaged,
+        pieces: Vec::new(),
     }))
 }
 

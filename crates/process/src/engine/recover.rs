@@ -126,11 +126,7 @@ pub(super) fn recover(
         log::info!("recovery: finished removing {}", EscapedPath(&e.rdy));
     }
     // Uploads that completed are known to the ledger (again: recording is idempotent).
-    let facts: Vec<Fact> = entries
-        .iter()
-        .filter(|e| !plan.redo.contains(e))
-        .flat_map(Entry::facts)
-        .collect();
+    let facts: Vec<Fact> = journal::facts(entries.iter().filter(|e| !plan.redo.contains(e)));
     ledger
         .record(&facts)
         .map_err(|e| Fatal::io(format!("cannot write the ledger: {}", error_chain(&e))))?;

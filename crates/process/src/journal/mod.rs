@@ -104,6 +104,23 @@ impl Entry {
     }
 }
 
+/// The ledger facts of complete uploads, from their entries: the pieces of one upload (entries
+/// of one `.rdy`, one per day file it was split over) make one upload fact, their bytes summed,
+/// and bring their chunks once.
+pub(crate) fn facts<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<crate::ledger::Fact> {
+    let mut merged: Vec<Entry> = Vec::new();
+    for e in entries {
+        match merged.last_mut() {
+            Some(last) if last.rdy == e.rdy => {
+                last.bytes += e.bytes;
+                last.chunks.extend(e.chunks.iter().cloned());
+            }
+            _ => merged.push(e.clone()),
+        }
+    }
+    merged.iter().flat_map(Entry::facts).collect()
+}
+
 /// The journal file.
 #[derive(Debug)]
 pub(crate) struct Journal {
