@@ -15,6 +15,7 @@ mod metrics;
 mod parity;
 mod progress;
 mod quarantine;
+mod record_days;
 mod retention;
 mod salvage;
 mod status;

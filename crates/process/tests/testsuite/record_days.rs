@@ -1,0 +1,276 @@
+//! Day files by record time (`day_boundary = "record"`), end to end, on real argus data made at
+//! chosen times: a capture whose packets carry them (`test-support`'s `pcap`) read by Debian's
+//! argus 3 (`argus -r`). Uploads that straddle midnight, come days late and out of order land
+//! flow by flow in the file of the day each started, each day file read alone by `ra`; a kill
+//! -9 at any step leaves every flow once; a sensor clock in 1970 or a year ahead is caught.
+
+use crate::support;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::killed;
+use test_support::pcap::{Datagram, capture};
+use test_support::server::{Server, spawn_piped, status, stderr, wait_within};
+use test_support::tools::have;
+use time::OffsetDateTime;
+use webjob_drop::fixture::Upload;
+
+const HOST: &str = "sensor1";
+const RECORD: &str = "day_boundary = \"record\"\narchive_days = 0\n";
+
+/// argus 3 data of one flow per time in `times` (from `10.NET.x.y`), as `argus -r` makes it;
+/// `None` when argus is not here.
+fn argus_data(net: u8, times: &[i64]) -> Option<Vec<u8>> {
+    if !Path::new("/usr/sbin/argus").exists() || !have("ra") {
+        assert!(
+            !test_support::tools::in_ci(),
+            "argus and ra are required under CI"
+        );
+        return None;
+    }
+    let datagrams: Vec<Datagram> = times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| Datagram {
+            at: (u32::try_from(t).expect("a time after 1970"), 0),
+            src: Ipv4Addr::new(10, net, (i / 250) as u8, (i % 250) as u8 + 1),
+            dst: Ipv4Addr::new(10, 200, 0, 1),
+            sport: 20_000 + i as u16,
+            dport: 53,
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("c.pcap");
+    std::fs::write(&pcap, capture(&datagrams)).expect("pcap");
+    let out = dir.path().join("c.argus");
+    let run = Command::new("/usr/sbin/argus")
+        .arg("-X")
+        .arg("-r")
+        .arg(&pcap)
+        .arg("-w")
+        .arg(&out)
+        .output()
+        .expect("argus -r");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    Some(std::fs::read(out).expect("argus data"))
+}
+
+/// Each flow `ra` reads in `file`: `(start second, source address)`.
+fn flows(file: &Path) -> Vec<(i64, String)> {
+    let out = Command::new("ra")
+        .args(["-n", "-L", "-1", "-u", "-s", "stime", "saddr", "-r"])
+        .arg(file)
+        .output()
+        .expect("ra");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let t: i64 = f.next()?.split('.').next()?.parse().ok()?;
+            let a = f.next()?.to_owned();
+            (a != "0").then_some((t, a))
+        })
+        .collect()
+}
+
+/// The day files of the server: day (`YYYYMMDD`) -> flows `ra` reads there.
+fn day_files(server: &Server) -> BTreeMap<String, Vec<(i64, String)>> {
+    let mut out = BTreeMap::new();
+    for name in Server::files(&server.oper_dir()) {
+        let file = server.oper_dir().join(&name);
+        let name = name.to_string_lossy().into_owned();
+        let day = name
+            .trim_end_matches(".gz")
+            .rsplit_once('_')
+            .map(|(_, d)| d.to_owned())
+            .expect("HOST_YYYYMMDD");
+        out.insert(day, flows(&file));
+    }
+    out
+}
+
+fn day_of(t: i64) -> String {
+    let d = OffsetDateTime::from_unix_timestamp(t).expect("time").date();
+    argus_core::stamp::format_date(d)
+}
+
+fn write(server: &Server, at: OffsetDateTime, data: &[u8]) -> String {
+    Upload::at("client1", at)
+        .out(data.to_vec())
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("upload")
+        .stem
+}
+
+/// Every flow of `uploads`, each once, is in the day file of the day it started.
+fn assert_filed_by_start_day(server: &Server, uploads: &[Vec<u8>]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut want = Vec::new();
+    for (i, data) in uploads.iter().enumerate() {
+        let f = dir.path().join(format!("u{i}"));
+        std::fs::write(&f, data).expect("write");
+        want.extend(flows(&f));
+    }
+    want.sort();
+    let mut got = Vec::new();
+    for (day, fl) in day_files(server) {
+        assert!(
+            !fl.is_empty(),
+            "ra reads the file of {day} from its first byte"
+        );
+        for f in &fl {
+            assert_eq!(day_of(f.0), day, "{f:?} is in the file of {day}");
+        }
+        got.extend(fl);
+    }
+    got.sort();
+    assert_eq!(got, want, "every flow once");
+}
+
+/// Today's midnight, UTC, in Unix seconds: the MARs argus writes when it reads a capture carry
+/// the wall clock, so the flows are made around the most recent midnight.
+fn midnight() -> i64 {
+    OffsetDateTime::now_utc()
+        .replace_time(time::Time::MIDNIGHT)
+        .unix_timestamp()
+}
+
+#[test]
+fn uploads_across_midnight_days_late_and_out_of_order_are_filed_by_record_time() {
+    let m = midnight();
+    // Flows from 23:50 to 00:10 (straddling), 00:10 to 00:20, and three days old.
+    let Some(straddling) = argus_data(1, &(0..40).map(|i| m - 600 + i * 30).collect::<Vec<_>>())
+    else {
+        return;
+    };
+    let after =
+        argus_data(2, &(0..20).map(|i| m + 600 + i * 30).collect::<Vec<_>>()).expect("argus");
+    let late = argus_data(
+        3,
+        &(0..10)
+            .map(|i| m - 3 * 86_400 + 3600 + i * 60)
+            .collect::<Vec<_>>(),
+    )
+    .expect("argus");
+    let server = Server::new();
+    server.write_toml(&["client1"], RECORD);
+    let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    // Out of order: the upload of the later flows is stamped first.
+    write(&server, now, &after);
+    write(&server, now + time::Duration::seconds(1), &straddling);
+    write(&server, now + time::Duration::seconds(2), &late);
+    let out = server.run(&["--dry-run"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("split by record time"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let days = day_files(&server);
+    assert!(days.len() >= 3, "{:?}", days.keys());
+    assert!(days.contains_key(&day_of(m - 1)) && days.contains_key(&day_of(m)));
+    assert!(
+        days.contains_key(&day_of(m - 3 * 86_400)),
+        "the late day: {:?}",
+        days.keys()
+    );
+    assert_filed_by_start_day(&server, &[after, straddling, late]);
+    // Each upload once in the archive.
+    assert_eq!(Server::files(&server.archive_dir()).len(), 3);
+}
+
+#[test]
+fn kill_9_at_any_step_of_a_split_leaves_every_flow_once() {
+    let m = midnight();
+    let Some(a) = argus_data(4, &(0..30).map(|i| m - 450 + i * 30).collect::<Vec<_>>()) else {
+        return;
+    };
+    let b = argus_data(5, &(0..30).map(|i| m - 300 + i * 20).collect::<Vec<_>>()).expect("argus");
+    for point in [
+        "journaled",
+        "appended:1",
+        "appended:2",
+        "appended:3",
+        "synced",
+        "archives-durable",
+        "ledgered",
+        "removed:1",
+    ] {
+        let server = Server::new();
+        server.write_toml(&["client1"], RECORD);
+        let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
+        write(&server, now, &a);
+        write(&server, now + time::Duration::seconds(1), &b);
+        let child = spawn_piped(server.command().env("ARGUS_WEBJOB_FAILPOINT", point));
+        let out = wait_within(child, Duration::from_secs(60));
+        assert!(killed(&out), "{point}: {}", stderr(&out));
+        let out = server.run(&[]);
+        assert_eq!(status(&out), 0, "{point}: {}", stderr(&out));
+        assert_filed_by_start_day(&server, &[a.clone(), b.clone()]);
+        assert_eq!(Server::files(&server.archive_dir()).len(), 2, "{point}");
+        assert!(Server::files(&server.drop_dir()).is_empty(), "{point}");
+    }
+}
+
+#[test]
+fn a_sensor_clock_in_1970_or_a_year_ahead_is_caught() {
+    let year = 365 * 86_400;
+    let Some(old) = argus_data(6, &[86_400 * 2, 86_400 * 2 + 60]) else {
+        return;
+    };
+    let ahead = argus_data(7, &[midnight() + year, midnight() + year + 60]).expect("argus");
+    let server = Server::new();
+    server.write_toml(&["client1"], RECORD);
+    let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    let s1 = write(&server, now, &old);
+    let s2 = write(&server, now + time::Duration::seconds(1), &ahead);
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 1, "quarantined: {}", stderr(&out));
+    for stem in [&s1, &s2] {
+        let reason = std::fs::read_to_string(server.quarantine_dir().join(stem).join("reason"))
+            .expect("reason");
+        assert!(reason.contains("check the sensor's clock"), "{reason}");
+    }
+    assert!(
+        Server::files(&server.oper_dir()).is_empty(),
+        "nothing filed in 1970 or next year"
+    );
+
+    // clock_policy = "upload_day" files them whole under their upload day instead.
+    let server = Server::new();
+    server.write_toml(
+        &["client1"],
+        &format!("{RECORD}clock_policy = \"upload_day\"\n"),
+    );
+    write(&server, now, &old);
+    write(&server, now + time::Duration::seconds(1), &ahead);
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty() || stderr(&out).contains("upload_day"),
+        "{}",
+        stderr(&out)
+    );
+    let days = day_files(&server);
+    assert_eq!(
+        days.keys().cloned().collect::<Vec<_>>(),
+        [argus_core::stamp::format_date(now.date())],
+        "both under the upload day"
+    );
+    assert_eq!(days.values().map(Vec::len).sum::<usize>(), 4);
+}
