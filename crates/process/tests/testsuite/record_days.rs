@@ -37,9 +37,14 @@ fn argus_data(net: u8, times: &[i64]) -> Option<Vec<u8>> {
         .enumerate()
         .map(|(i, &t)| Datagram {
             at: (u32::try_from(t).expect("a time after 1970"), 0),
-            src: Ipv4Addr::new(10, net, (i / 250) as u8, (i % 250) as u8 + 1),
+            src: Ipv4Addr::new(
+                10,
+                net,
+                u8::try_from(i / 250).expect("few flows"),
+                u8::try_from(i % 250).expect("under 250") + 1,
+            ),
             dst: Ipv4Addr::new(10, 200, 0, 1),
-            sport: 20_000 + i as u16,
+            sport: 20_000 + u16::try_from(i).expect("few flows"),
             dport: 53,
         })
         .collect();
