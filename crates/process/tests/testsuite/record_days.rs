@@ -279,3 +279,46 @@ fn a_sensor_clock_in_1970_or_a_year_ahead_is_caught() {
     );
     assert_eq!(days.values().map(Vec::len).sum::<usize>(), 4);
 }
+
+#[test]
+fn enospc_in_the_second_day_file_of_a_split_upload_loses_and_doubles_nothing() {
+    let m = midnight();
+    let Some(data) = argus_data(8, &(0..40).map(|i| m - 600 + i * 30).collect::<Vec<_>>()) else {
+        return;
+    };
+    let server = Server::new();
+    server.write_toml(&["client1"], RECORD);
+    let Some(_mount) = support::Tmpfs::mount(
+        &server.oper_dir(),
+        "64k",
+        "",
+        "a day file system that fills up",
+    ) else {
+        return;
+    };
+    // One page left: the first day's new file fits, the second day's does not.
+    let filler = server.oper_dir().join("filler");
+    std::fs::write(&filler, vec![0u8; 15 * 4096]).expect("fill");
+    let stem = write(
+        &server,
+        OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        &data,
+    );
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 74, "the disk is full: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{HOST}_{}", day_of(m))),
+        "it is the second day's file that did not fit: {}",
+        stderr(&out)
+    );
+    assert!(
+        server.drop_dir().join(format!("{stem}.rdy")).exists(),
+        "the upload waits in the dropzone"
+    );
+    std::fs::remove_file(&filler).expect("free");
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let days = day_files(&server);
+    assert_eq!(days.len(), 2, "{:?}", days.keys());
+    assert_filed_by_start_day(&server, &[data]);
+}
