@@ -13,6 +13,8 @@
 //!   without and with a 30 s hook on every upload
 //!   (see `bench_latency`).
 //! - (g) walker throughput on argus 5 data against argus 3 data (see `bench_walk`).
+//! - (h) the cost of filing by record time: uploads across midnight split over two day files,
+//!   against the same uploads by upload day (see `bench_split`).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -36,7 +38,7 @@ struct Settings {
 
 fn parse(args: &[String]) -> Result<Settings, String> {
     let mut s = Settings {
-        only: vec!['a', 'b', 'c', 'd', 'e', 'f', 'g'],
+        only: vec!['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
         small: 2000,
         big_mib: 64,
         big_count: 8,
@@ -63,7 +65,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--ours" => s.ours = Some(value()?.into()),
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefg] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--ours PROCESS_ARGUS]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefgh] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--ours PROCESS_ARGUS]"
                 ));
             }
         }
@@ -117,6 +119,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if settings.only.contains(&'f') {
         notes.push(crate::bench_latency::run(&ours, &work.join("f"))?);
+    }
+    if settings.only.contains(&'h')
+        && let Some(note) = crate::bench_split::run(&ours, &work.join("h"))?
+    {
+        notes.push(note);
     }
     if settings.only.contains(&'g') {
         let (row, note) = crate::bench_walk::run(&work.join("g"))?;

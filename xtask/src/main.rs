@@ -9,6 +9,7 @@
 mod bench;
 mod bench_latency;
 mod bench_rotation;
+mod bench_split;
 mod bench_walk;
 mod ci;
 mod deb;
@@ -33,7 +34,7 @@ commands:
   deb     release build and the Debian packages target/deb/argus-webjob-{server,sensor}_*.deb,
           built with dpkg-deb (reproducible in the same way)
   bench   measure process_argus against its baselines in one run and print the ratios
-          (--only abcdefg, --small N, --big-mib N, --big-count N, --rss-mib N)
+          (--only abcdefgh, --small N, --big-mib N, --big-count N, --rss-mib N)
 ";
 
 fn main() -> ExitCode {
