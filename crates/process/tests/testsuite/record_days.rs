@@ -172,7 +172,23 @@ fn uploads_across_midnight_days_late_and_out_of_order_are_filed_by_record_time()
     )
     .expect("argus");
     let server = Server::new();
-    server.write_toml(&["client1"], RECORD);
+    // An ingested hook that notes the day file and the stem of each event.
+    let log = server.root.path().join("events");
+    let hook = server.root.path().join("note-event");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$1 $2\" >> {}\n", log.display()),
+    )
+    .expect("hook");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    server.write_toml(
+        &["client1"],
+        &format!(
+            "{RECORD}[[hook]]\non = \"ingested\"\ncommand = [\"{}\", \"{{stem}}\", \"{{day_file}}\"]\n",
+            hook.display()
+        ),
+    );
     let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
     // Out of order: the upload of the later flows is stamped first.
     write(&server, now, &after);
@@ -197,6 +213,15 @@ fn uploads_across_midnight_days_late_and_out_of_order_are_filed_by_record_time()
     assert_filed_by_start_day(&server, &[after, straddling, late]);
     // Each upload once in the archive.
     assert_eq!(Server::files(&server.archive_dir()).len(), 3);
+    // One ingested event per day file an upload touched: the later flows' upload one, the
+    // straddling one two, the late one two (its flows' day, and today for the MARs `argus -r`
+    // stamps with the wall clock).
+    let events = std::fs::read_to_string(&log).expect("events");
+    let mut lines: Vec<&str> = events.lines().collect();
+    let all = lines.len();
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!((all, lines.len()), (5, 5), "{events}");
 }
 
 #[test]
