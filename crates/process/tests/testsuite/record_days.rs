@@ -347,3 +347,51 @@ fn enospc_in_the_second_day_file_of_a_split_upload_loses_and_doubles_nothing() {
     assert_eq!(days.len(), 2, "{:?}", days.keys());
     assert_filed_by_start_day(&server, &[data]);
 }
+
+#[test]
+fn a_chunk_shipped_again_is_left_out_and_a_salvaged_prefix_is_split_too() {
+    let m = midnight();
+    let Some(c1) = argus_data(9, &(0..30).map(|i| m - 400 + i * 30).collect::<Vec<_>>()) else {
+        return;
+    };
+    let c2 = argus_data(10, &(0..20).map(|i| m + 500 + i * 30).collect::<Vec<_>>()).expect("argus");
+    let server = Server::new();
+    server.write_toml(
+        &["client1"],
+        &format!("{RECORD}damaged_uploads = \"salvage\"\n"),
+    );
+    let now = OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    // harvest_argus ships chunk 1, then chunk 1 again with chunk 2.
+    Upload::at("client1", now)
+        .out(c1.clone())
+        .err(support::manifests(HOST, &[(1, &c1)]))
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("upload");
+    let both = [c1.as_slice(), c2.as_slice()].concat();
+    Upload::at("client1", now + time::Duration::seconds(1))
+        .out(both)
+        .err(support::manifests(HOST, &[(1, &c1), (2, &c2)]))
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("upload");
+    // An old shell harvester's upload cut short: its whole records are appended, by day.
+    let damaged =
+        argus_data(11, &(0..30).map(|i| m - 450 + i * 30).collect::<Vec<_>>()).expect("argus");
+    let cut = &damaged[..damaged.len() - 7];
+    let whole = argus_core::record::walk(cut).expect("walk").valid_len;
+    Upload::at("client1", now + time::Duration::seconds(2))
+        .out(cut.to_vec())
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("upload");
+    let out = server.run(&[]);
+    assert_eq!(
+        status(&out),
+        1,
+        "the damaged one is quarantined: {}",
+        stderr(&out)
+    );
+    let salvaged = &damaged[..usize::try_from(whole).expect("small")];
+    assert_filed_by_start_day(&server, &[c1, c2, salvaged.to_vec()]);
+}
