@@ -395,3 +395,52 @@ fn a_chunk_shipped_again_is_left_out_and_a_salvaged_prefix_is_split_too() {
     let salvaged = &damaged[..usize::try_from(whole).expect("small")];
     assert_filed_by_start_day(&server, &[c1, c2, salvaged.to_vec()]);
 }
+
+#[test]
+fn kill_9_at_random_instants_of_a_split_backlog_leaves_every_flow_once() {
+    let m = midnight();
+    let Some(data) = argus_data(12, &(0..40).map(|i| m - 600 + i * 30).collect::<Vec<_>>()) else {
+        return;
+    };
+    let server = Server::new();
+    server.write_toml(&["client1"], RECORD);
+    let now = OffsetDateTime::now_utc() - time::Duration::minutes(30);
+    for i in 0..300 {
+        write(&server, now + time::Duration::seconds(i), &data);
+    }
+    // Kills at pseudo-random instants (a fixed sequence, so a failure can be replayed).
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    for _ in 0..12 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut child = spawn_piped(&mut server.command());
+        std::thread::sleep(Duration::from_millis(5 + state % 60));
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(kills > 0, "some kill landed mid-pass");
+    let per_upload = {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("one");
+        std::fs::write(&f, &data).expect("write");
+        flows(&f)
+    };
+    let days = day_files(&server);
+    for (day, fl) in &days {
+        assert!(fl.iter().all(|f| day_of(f.0) == *day), "{day}");
+    }
+    let total: usize = days.values().map(Vec::len).sum();
+    assert_eq!(
+        total,
+        per_upload.len() * 300,
+        "every flow of every upload once ({kills} kills)"
+    );
+    assert_eq!(Server::files(&server.archive_dir()).len(), 300);
+}
