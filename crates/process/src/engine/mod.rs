@@ -6,7 +6,9 @@
 //! 1. **prepare** (on every core): open the parts safely, validate the host name, check the
 //!    manifest (bytes and SHA-256 per chunk) and walk the argus records of `.out`, while
 //!    compressing it into a temporary archive file in the same read;
-//! 2. **journal**: one line per upload (day file, its size before the append, archive), synced;
+//! 2. **journal**: one line per upload and day file it goes to (its day pieces, [`days`]: the
+//!    upload's day, or split by record time), with the day file's size before the append and
+//!    the archive, synced;
 //! 3. **append** every `.out`, oldest first, to its day file (`copy_file_range`, or a new
 //!    compressed member when the day was already compressed), then sync each day file once;
 //! 4. **archive**: sync the archive data, rename the archives into place, sync the directory;
@@ -41,9 +43,8 @@ use crate::config::Config;
 use crate::dayfile;
 use crate::dropzone::{self, Rejected, Scanned, Upload};
 use crate::exit::Exit;
-use crate::journal::ChunkRef;
 use crate::journal::Journal;
-use crate::ledger::{Fact, Ledger};
+use crate::ledger::Ledger;
 use crate::report::Summary;
 
 mod batch;
@@ -52,6 +53,7 @@ mod commit;
 mod days;
 mod dry_run;
 mod error;
+mod finish;
 mod limits;
 mod maintain;
 mod preflight;
@@ -63,10 +65,9 @@ pub(crate) use error::{Fatal, error_chain};
 pub(crate) use limits::raise_open_file_limit;
 pub(crate) use preflight::preflight;
 
-use self::commit::commit;
 use self::dry_run::{dir_names, dry_run};
 use self::limits::{open_file_limit, uploads_within};
-use self::prepare::{Prepared, ReadyUpload, already_archived, prepare_all};
+use self::prepare::{Prepared, prepare_all};
 use self::recover::recover;
 
 /// How a pass runs.
@@ -452,185 +453,5 @@ impl Engine {
                 self.trouble.get_or_insert(message);
             }
         }
-    }
-
-    /// Quarantines what preparing found bad, leaves out chunks already ingested, and commits.
-    fn finish_batch(&mut self, prepared: Vec<Prepared>) -> Result<(), Fatal> {
-        let mut good = Vec::new();
-        let mut archives = std::collections::BTreeSet::new();
-        for p in prepared {
-            match p {
-                // Prepared while an earlier batch was committed, which took the same archive
-                // name (same stem in another directory): it waits in the quarantine.
-                Prepared::Ready(g) if self.committed_archives.contains(g.archive_dest()) => {
-                    let reason = already_archived(g.archive_dest());
-                    self.quarantine(&Rejected::Upload(g.upload), &reason);
-                }
-                // Two groups of one name (in two directories) would share an archive, and the
-                // journal could not tell them apart: the second waits in the quarantine.
-                Prepared::Ready(g) if !archives.insert(g.archive_dest().to_path_buf()) => {
-                    let reason = format!(
-                        "an upload of the same name, from another directory, is ingested in this pass and takes the archive {}",
-                        EscapedPath(g.archive_dest())
-                    );
-                    self.quarantine(&Rejected::Upload(g.upload), &reason);
-                }
-                Prepared::Ready(g) => good.push(*g),
-                Prepared::Refused(upload, reason) => {
-                    self.quarantine(&Rejected::Upload(upload), &reason)
-                }
-                Prepared::Failed(upload, e) => {
-                    return Err(Fatal::io(format!(
-                        "cannot prepare {}: {e}",
-                        upload.display_name()
-                    )));
-                }
-            }
-        }
-        // Filed by record time: an upload whose records are dated outside the clock window
-        // waits in the quarantine (before the chunks are sorted out, so that no other upload's
-        // chunk is left out for one that then goes nowhere).
-        let mut good = self.within_clock_window(good)?;
-        if good.is_empty() {
-            return Ok(());
-        }
-        let duplicates = self.sort_out_chunks(&mut good);
-        for g in &mut good {
-            g.pieces = days::pieces(&self.config, g).map_err(|e| match e {
-                days::NotSplit::Read(e) => Fatal::io(format!(
-                    "cannot read {}: {}",
-                    g.upload.display_name(),
-                    error_chain(&e)
-                )),
-                days::NotSplit::Clock(why) => Fatal::io(format!(
-                    "{}: {why} (its new chunks, after its whole data was in the window)",
-                    g.upload.display_name()
-                )),
-            })?;
-        }
-        let done: Vec<(String, u64, u64, String, bool)> = good
-            .iter()
-            .map(|g| {
-                (
-                    g.upload.display_name(),
-                    g.append_len(),
-                    g.records,
-                    g.host.to_string(),
-                    g.salvaged.is_some(),
-                )
-            })
-            .collect();
-        let dup_count = duplicates.len() as u64;
-        self.committed_archives
-            .extend(good.iter().map(|g| g.archive_dest().to_path_buf()));
-        let result = commit(
-            &self.config,
-            &mut self.journal,
-            &mut self.ledger,
-            &self.queue,
-            good,
-            duplicates,
-        );
-        match result {
-            Ok(days) => {
-                for (name, len, records, host, salvaged) in done {
-                    if salvaged {
-                        // In the quarantine (logged there), though its records were appended.
-                        self.summary.quarantined += 1;
-                        self.summary.bytes += len;
-                        continue;
-                    }
-                    if len == 0 {
-                        self.summary.empty += 1;
-                    } else {
-                        self.summary.ingested += 1;
-                        self.summary.bytes += len;
-                        self.summary.records += records;
-                    }
-                    let s = if records == 1 { "" } else { "s" };
-                    log::info!(
-                        "ingested {name} ({len} bytes, {records} record{s}) for host {host}"
-                    );
-                }
-                self.summary.day_files += days;
-                self.summary.duplicates += dup_count;
-                Ok(())
-            }
-            Err(fatal) => {
-                // Roll back what the journal knows right away, so nothing half done stays.
-                match Journal::open(&self.config.state_dir) {
-                    Ok((mut journal, entries)) => {
-                        let hooks = (&self.queue, &self.config.hooks);
-                        if let Err(again) = recover(&mut journal, &entries, &mut self.ledger, hooks)
-                        {
-                            log::error!(
-                                "rolling back after the failure failed too ({}); the next start repairs it from the journal",
-                                again.message
-                            );
-                        }
-                        self.journal = journal;
-                    }
-                    Err(e) => log::error!(
-                        "cannot reopen the journal to roll back ({e}); the next start repairs it"
-                    ),
-                }
-                Err(fatal)
-            }
-        }
-    }
-
-    /// The uploads whose records are dated inside the clock window (all of them when day files
-    /// go by upload day); the others go to the quarantine.
-    fn within_clock_window(&mut self, good: Vec<ReadyUpload>) -> Result<Vec<ReadyUpload>, Fatal> {
-        let mut kept = Vec::with_capacity(good.len());
-        for g in good {
-            match days::pieces(&self.config, &g) {
-                Ok(_) => kept.push(g),
-                Err(days::NotSplit::Clock(why)) => {
-                    self.quarantine(&Rejected::Upload(g.upload), &why);
-                }
-                Err(days::NotSplit::Read(e)) => {
-                    return Err(Fatal::io(format!(
-                        "cannot read {}: {}",
-                        g.upload.display_name(),
-                        error_chain(&e)
-                    )));
-                }
-            }
-        }
-        Ok(kept)
-    }
-
-    /// Decides, chunk by chunk (from the manifests), what each upload appends: chunks the ledger
-    /// (or an earlier upload of this batch) already has are left out and returned as duplicate
-    /// facts; the rest are the upload's new chunks.
-    fn sort_out_chunks(&self, good: &mut [ReadyUpload]) -> Vec<Fact> {
-        let plans = chunks::plan(good.iter().map(|g| &g.manifests[..]), |host, seq, sha| {
-            self.ledger.check(host, seq, sha)
-        });
-        let mut duplicates = Vec::new();
-        for (g, p) in good.iter_mut().zip(plans) {
-            let Some(p) = p else { continue };
-            for (host, seq) in &p.reused {
-                log::warn!(
-                    "{}: chunk seq {seq} of host {host} was seen before with other content (was the sensor's state reset?); appended",
-                    g.upload.display_name(),
-                );
-            }
-            for (host, seq) in p.duplicates {
-                log::warn!(
-                    "{}: chunk seq {seq} of host {host} was ingested before; not appended again",
-                    g.upload.display_name(),
-                );
-                duplicates.push(Fact::Duplicate { host, seq });
-            }
-            g.new_chunks = p
-                .new
-                .into_iter()
-                .map(|((host, seq), sha)| ChunkRef { host, seq, sha })
-                .collect();
-            g.segments = p.segments;
-        }
-        duplicates
     }
 }
