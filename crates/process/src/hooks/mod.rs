@@ -244,7 +244,8 @@ fn run_one(queue: &Queue, policy: &HookPolicy, id: &str, stop: &AtomicBool) -> O
             if q.event == Event::Quarantined && now - q.queued > 86_400 {
                 let _ = queue.drop_pending(claim, "its quarantined group is gone");
             } else {
-                q.due = now + 60;
+                // Just queued (a quarantine move under way in the daemon): look again soon.
+                q.due = now + if now - q.queued < 60 { 2 } else { 60 };
                 settle(queue, &claim, &q, false);
             }
             return None;
