@@ -72,29 +72,46 @@ impl Building {
 
 /// Splits the records of one upload (in order) by day; see the [module docs](self).
 pub fn split_by_day(records: impl IntoIterator<Item = RecordInfo>) -> Split {
+    split_appended(records.into_iter().map(|r| (r, true)))
+}
+
+/// [`split_by_day`] of the records of an upload that are appended (`true`), when some are not
+/// (chunks left out as already ingested). A MAR/START that is not appended still heads the
+/// records of its stream, as a copy; any other record not appended is left out.
+pub fn split_appended(records: impl IntoIterator<Item = (RecordInfo, bool)>) -> Split {
     let mut days: BTreeMap<Date, Building> = BTreeMap::new();
-    // Per stream: its MAR/START's offset and time, and whether its original bytes were filed.
-    let mut headers: BTreeMap<u32, (u64, Option<u32>, bool)> = BTreeMap::new();
+    // Per stream: its MAR/START's offset and time, whether it is appended, and whether its
+    // original bytes were filed.
+    let mut headers: BTreeMap<u32, (u64, Option<u32>, bool, bool)> = BTreeMap::new();
     let mut last_time: Option<u32> = None;
     let mut times: Option<(u32, u32)> = None;
     let seen = |t: u32, times: &mut Option<(u32, u32)>| {
         *times = Some(times.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
     };
-    for r in records {
+    for (r, appended) in records {
+        if r.opens_stream {
+            headers.insert(r.stream, (r.offset, r.time, appended, false));
+            if let Some(t) = r.time {
+                last_time = Some(t);
+                if appended {
+                    seen(t, &mut times);
+                }
+            }
+            continue;
+        }
+        if !appended {
+            continue;
+        }
         if let Some(t) = r.time {
             seen(t, &mut times);
             last_time = Some(t);
         }
-        if r.opens_stream {
-            headers.insert(r.stream, (r.offset, r.time, false));
-            continue;
-        }
         let day = day_of(last_time.unwrap_or(0));
         let piece = days.entry(day).or_default();
         if piece.stream != Some(r.stream) {
-            if let Some((offset, _, filed)) = headers.get_mut(&r.stream) {
+            if let Some((offset, _, appended, filed)) = headers.get_mut(&r.stream) {
                 piece.push(ByteRange::new(*offset, u64::from(MAR_LEN)));
-                if *filed {
+                if *filed || !*appended {
                     piece.copied_mars += 1;
                 } else {
                     piece.records += 1;
@@ -107,8 +124,8 @@ pub fn split_by_day(records: impl IntoIterator<Item = RecordInfo>) -> Split {
         piece.records += 1;
     }
     // A stream that held nothing but its header: the header alone, on the day of its time.
-    for (stream, (offset, time, filed)) in headers {
-        if filed {
+    for (stream, (offset, time, appended, filed)) in headers {
+        if filed || !appended {
             continue;
         }
         let piece = days.entry(day_of(time.unwrap_or(0))).or_default();
@@ -214,6 +231,30 @@ mod tests {
         );
         assert_eq!(second.segments, [ByteRange::new(228, 228)]);
         assert_eq!(second.copied_mars, 0);
+    }
+
+    #[test]
+    fn a_header_in_a_chunk_left_out_heads_its_records_as_a_copy_and_is_not_filed_alone() {
+        let records = [
+            (rec(0, 128, 0, Some(D1 + 5), true), false),
+            (rec(128, 100, 0, Some(D1 + 10), false), false),
+            (rec(228, 100, 0, Some(D1 + 20), false), true),
+            (rec(328, 128, 1, Some(D1 + 30), true), false),
+            (rec(456, 100, 1, Some(D1 + 40), false), false),
+        ];
+        let split = split_appended(records);
+        assert_eq!(split.pieces.len(), 1);
+        let p = &split.pieces[0];
+        assert_eq!(
+            p.segments,
+            [ByteRange::new(0, 128), ByteRange::new(228, 100)]
+        );
+        assert_eq!(
+            (p.records, p.copied_mars),
+            (1, 1),
+            "only the appended record counts"
+        );
+        assert_eq!(split.times, Some((D1 + 20, D1 + 20)));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Which day file each part of an upload goes to. With `day_boundary = "upload"` the whole
 //! upload goes to the day of its time stamp; with `"record"` its records are read again (from
 //! the page cache: the walk has just read them) and filed by the UTC day each started, through
-//! argus-core's `record::split`, after the clock window is checked. Only the byte ranges the
-//! upload appends (its new chunks) are read and split.
+//! argus-core's `record::split`, after the clock window is checked. Of an upload that brings
+//! chunks ingested before, only the ranges it appends are split; a piece that continues a
+//! stream whose MAR/START was in such a chunk begins with a copy of it.
 
 use std::io::{self, BufReader};
 
 use argus_core::ranges::{ByteRange, FileRanges};
-use argus_core::record::split::split_by_day;
+use argus_core::record::split::split_appended;
 use argus_core::record::{RecordInfo, Records};
 use time::{Date, OffsetDateTime};
 
@@ -84,16 +85,28 @@ pub(super) fn split_file(
     if config.day_boundary == DayBoundary::Upload {
         return Ok(whole());
     }
-    let mut across = Across {
-        file: out,
-        segments: segments.iter(),
-        current: None,
-        streams: 0,
-        failed: None,
-    };
-    let split = split_by_day(&mut across);
-    if let Some(e) = across.failed {
-        return Err(NotSplit::Read(e));
+    let len = segments.last().map_or(0, |s| s.offset + s.len);
+    let whole_file = [ByteRange::new(0, len)];
+    let mut across = Across::new(out, &whole_file, segments);
+    let split = split_appended(&mut across);
+    match across.failed {
+        None => {}
+        // Ranges that do not begin with a MAR/START (chunks of a harvester that does not cut at
+        // one) cannot be split: the upload is filed whole, as by upload day, never blocking
+        // the ingest.
+        Some(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            log::warn!(
+                "{}: cannot be split by record time ({e}); filed whole under its upload day",
+                upload.name
+            );
+            return Ok(whole());
+        }
+        Some(e) => return Err(NotSplit::Read(e)),
     }
     if let Some((first, last)) = split.times
         && let Some(why) = outside_window(config, upload.stamp, first, last)
@@ -121,49 +134,57 @@ pub(super) fn split_file(
         .collect())
 }
 
-/// The records of the appended ranges of a file, one range after the other (each is whole
-/// chunks, each beginning with its MAR/START): offsets made the file's, streams numbered across
-/// the ranges. Memory: one record. The first read error ends it and is kept.
+/// The records of an upload's `.out`, read from its first byte (so that every stream's
+/// MAR/START is known, even one in a chunk left out as a duplicate), each with whether the
+/// upload appends it: the MAR/STARTs always, other records only inside a range. Memory: one
+/// record. The first read error ends it and is kept.
 struct Across<'a> {
-    file: &'a std::fs::File,
-    segments: std::slice::Iter<'a, ByteRange>,
-    current: Option<(u64, u32, Records<BufReader<FileRanges<'a>>>)>,
-    streams: u32,
+    records: Records<BufReader<FileRanges<'a>>>,
+    segments: &'a [ByteRange],
+    /// The first range that does not end before the current record.
+    at: usize,
     failed: Option<io::Error>,
 }
 
-impl Iterator for Across<'_> {
-    type Item = RecordInfo;
-
-    fn next(&mut self) -> Option<RecordInfo> {
-        loop {
-            if self.failed.is_some() {
-                return None;
-            }
-            if let Some((offset, first, records)) = &mut self.current {
-                match records.next() {
-                    Some(Ok(r)) => {
-                        let stream = *first + r.stream;
-                        self.streams = self.streams.max(stream + 1);
-                        return Some(RecordInfo {
-                            offset: r.offset + *offset,
-                            stream,
-                            ..r
-                        });
-                    }
-                    Some(Err(e)) => {
-                        self.failed = Some(e);
-                        return None;
-                    }
-                    None => self.current = None,
-                }
-            }
-            let seg = self.segments.next()?;
-            let reader = BufReader::with_capacity(
+impl<'a> Across<'a> {
+    fn new(file: &'a std::fs::File, whole: &'a [ByteRange; 1], segments: &'a [ByteRange]) -> Self {
+        Across {
+            records: Records::new(BufReader::with_capacity(
                 64 * 1024,
-                FileRanges::new(self.file, std::slice::from_ref(seg)),
-            );
-            self.current = Some((seg.offset, self.streams, Records::new(reader)));
+                FileRanges::new(file, whole),
+            )),
+            segments,
+            at: 0,
+            failed: None,
+        }
+    }
+}
+
+impl Iterator for Across<'_> {
+    /// A record, and whether the upload appends it.
+    type Item = (RecordInfo, bool);
+
+    fn next(&mut self) -> Option<(RecordInfo, bool)> {
+        loop {
+            let r = match self.records.next()? {
+                Ok(r) => r,
+                Err(e) => {
+                    self.failed = Some(e);
+                    return None;
+                }
+            };
+            while let Some(seg) = self.segments.get(self.at)
+                && seg.offset + seg.len <= r.offset
+            {
+                self.at += 1;
+            }
+            let inside = self
+                .segments
+                .get(self.at)
+                .is_some_and(|seg| seg.offset <= r.offset);
+            if inside || r.opens_stream {
+                return Some((r, inside));
+            }
         }
     }
 }

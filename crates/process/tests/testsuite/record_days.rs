@@ -444,3 +444,42 @@ fn kill_9_at_random_instants_of_a_split_backlog_leaves_every_flow_once() {
     );
     assert_eq!(Server::files(&server.archive_dir()).len(), 300);
 }
+
+#[test]
+fn a_chunk_that_continues_a_stream_is_split_behind_a_copy_of_its_mar_start() {
+    let m = midnight();
+    let Some(data) = argus_data(13, &(0..20).map(|i| m - 300 + i * 30).collect::<Vec<_>>()) else {
+        return;
+    };
+    // Cut after the MAR/START and a few records, at a record boundary: the second part does
+    // not begin with a MAR/START.
+    let records: Vec<_> = argus_core::record::Records::new(&data[..])
+        .collect::<Result<_, _>>()
+        .expect("records");
+    let cut = usize::try_from(records[5].offset).expect("small");
+    let (first, second) = data.split_at(cut);
+    let server = Server::new();
+    server.write_toml(&["client1"], RECORD);
+    let now = OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    Upload::at("client1", now)
+        .out(first.to_vec())
+        .err(support::manifests(HOST, &[(1, first)]))
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("upload");
+    Upload::at("client1", now + time::Duration::seconds(1))
+        .out(data.clone())
+        .err(support::manifests(HOST, &[(1, first), (2, second)]))
+        .hostname(HOST)
+        .write(&server.drop_dir())
+        .expect("upload");
+    let out = server.run(&[]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(
+        Server::files(&server.drop_dir()).is_empty(),
+        "both ingested"
+    );
+    // Chunk 1 once, chunk 2 once behind a copy of the stream's MAR/START: ra reads every day
+    // file, every flow in its start day, once.
+    assert_filed_by_start_day(&server, &[data]);
+}
