@@ -126,29 +126,11 @@ pub(crate) fn previous_success(path: &Path) -> Option<f64> {
         .find_map(|l| l.rsplit_once(' ')?.1.parse().ok())
 }
 
-/// Writes `text` to `path` atomically (temporary file in its directory, sync, rename). Problems
-/// are logged, never fatal: metrics must not fail a harvest.
+/// Writes `text` to `path` atomically. Problems are logged, never fatal: metrics must not
+/// fail a harvest.
 pub(crate) fn write(path: &Path, text: &str) {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let result = tempfile::Builder::new()
-        .prefix(argus_core::publish::TEMP_PREFIX)
-        .tempfile_in(dir)
-        .and_then(|mut f| {
-            std::io::Write::write_all(&mut f, text.as_bytes())?;
-            f.as_file().sync_data()?;
-            // The textfile collector reads files others can read.
-            std::fs::set_permissions(
-                f.path(),
-                std::os::unix::fs::PermissionsExt::from_mode(0o644),
-            )?;
-            f.persist(path).map_err(|e| e.error)?;
-            Ok(())
-        });
-    if let Err(e) = result {
-        log::warn!(
-            "cannot write the metrics to {}: {e}",
-            argus_core::escape::EscapedPath(path)
-        );
+    if let Err(e) = argus_core::publish::replace_durably(path, text.as_bytes()) {
+        log::warn!("cannot write the metrics: {}", argus_core::error_chain(&e));
     }
 }
 

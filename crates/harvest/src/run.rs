@@ -78,6 +78,13 @@ fn harvest_locked(
             return (Exit::NotShipped, Default::default());
         }
     };
+    // Under the lock, a temporary file next to the output is a leftover of a crash (of the
+    // sequence counter's replacement); argus writes nothing of that name.
+    if let Err(e) =
+        argus_core::publish::clean_temp_files(stage.dir(), Duration::ZERO, SystemTime::now())
+    {
+        log::warn!("{}", argus_core::error_chain(&e));
+    }
     let mut run = Run {
         s,
         stage,

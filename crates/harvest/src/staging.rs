@@ -14,9 +14,8 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use argus_core::escape::EscapedPath;
@@ -184,28 +183,10 @@ impl Stage {
         if self.last_seq()? >= seq {
             return Ok(());
         }
-        let path = self.seq_path();
-        let temp = self.sidecar(&format!(".seq.tmp.{}", std::process::id()));
-        let result = (|| {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o644)
-                .open(&temp)
-                .map_err(|e| io_error("create", &temp, &e))?;
-            let mut line = Vec::new();
-            SEQ_LINE.seal(seq.to_string().as_bytes(), &mut line);
-            file.write_all(&line)
-                .map_err(|e| io_error("write", &temp, &e))?;
-            file.sync_all().map_err(|e| io_error("fsync", &temp, &e))?;
-            fs::rename(&temp, &path).map_err(|e| io_error("rename", &temp, &e))?;
-            argus_core::publish::sync_dir(&self.dir).map_err(|e| StateError(e.to_string()))
-        })();
-        if result.is_err() {
-            let _ignored = fs::remove_file(&temp);
-        }
-        result
+        let mut line = Vec::new();
+        SEQ_LINE.seal(seq.to_string().as_bytes(), &mut line);
+        argus_core::publish::replace_durably(&self.seq_path(), &line)
+            .map_err(|e| StateError(argus_core::error_chain(&e)))
     }
 }
 

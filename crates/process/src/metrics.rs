@@ -118,7 +118,7 @@ impl Counters {
         for (k, v) in &self.values {
             LINES.seal(format!("{k} {v}").as_bytes(), &mut out);
         }
-        crate::hooks::replace_file(&Self::path(state_dir), &out)
+        argus_core::publish::replace_durably(&Self::path(state_dir), &out)
     }
 }
 
@@ -326,7 +326,7 @@ pub(crate) fn after_run(config: &Config, summary: Option<(&Summary, bool)>, now:
             return;
         }
     };
-    if let Err(e) = crate::hooks::replace_file(path, text.as_bytes()) {
+    if let Err(e) = argus_core::publish::replace_durably(path, text.as_bytes()) {
         log::warn!("cannot write the metrics to {}: {e}", path.display());
     }
 }

@@ -354,6 +354,25 @@ pub fn move_durably(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Replaces the state file `path` with `bytes`, atomically and durably: a temporary file in its
+/// directory (mode 0644), synced, renamed over `path`, the directory synced. A reader sees the
+/// old content or the new, never a mix. This is for a program's own state files (a counter, a
+/// snapshot, a metrics file); data is published with [`Publisher`], which never replaces.
+pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent(path);
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .at("create temporary file in", dir)?;
+    temp.write_all(bytes).at("write", temp.path())?;
+    temp.as_file().sync_data().at("fsync", temp.path())?;
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .at("rename over", path)?;
+    sync_dir(dir)
+}
+
 /// Syncs a directory, making the creation, renaming and removal of its entries durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

@@ -135,3 +135,19 @@ fn moves_never_replace() {
     assert_eq!(fs::read(&b).expect("read"), b"a");
     assert!(!a.exists());
 }
+
+#[test]
+fn a_state_file_is_replaced_whole_and_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state");
+    replace_durably(&path, b"one").expect("create");
+    replace_durably(&path, b"two, longer").expect("replace");
+    assert_eq!(fs::read(&path).expect("read"), b"two, longer");
+    let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    let names: Vec<_> = fs::read_dir(dir.path()).expect("dir").collect();
+    assert_eq!(names.len(), 1, "no temporary file left");
+    let missing = dir.path().join("no/such/dir/state");
+    assert!(replace_durably(&missing, b"x").is_err());
+}

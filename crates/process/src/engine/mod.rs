@@ -238,7 +238,7 @@ impl Engine {
         let lock = Lock::acquire(config.state_dir.join("lock"), contention)?;
 
         // Under the lock nobody else writes here: temporary files are leftovers of a crash.
-        for dir in [&config.archive_dir, &config.oper_dir] {
+        for dir in [&config.archive_dir, &config.oper_dir, &config.state_dir] {
             publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
         }
         dropzone::recover_quarantine(&config.quarantine_dir).map_err(|e| {

@@ -236,5 +236,5 @@ fn write_closed(path: &Path, days: &[DayFile]) -> argus_core::Result<()> {
     for d in days {
         CLOSED_LINES.seal(d.name.as_bytes(), &mut out);
     }
-    super::queue::replace(path, &out)
+    argus_core::publish::replace_durably(path, &out)
 }

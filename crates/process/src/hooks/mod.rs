@@ -37,11 +37,6 @@ pub(crate) use events::{closed_baseline, day_closed, events, ingested, quarantin
 pub(crate) use queue::{Queue, Queued};
 pub(crate) use run::Ran;
 
-/// Replaces a state file atomically and durably (temporary file, sync, rename, directory sync).
-pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> argus_core::Result<()> {
-    queue::replace(path, bytes)
-}
-
 /// The delay before the next run after `attempts` failed runs: `base` (`hook_retry_delay`,
 /// 1 minute by default), doubling with each failed run, at most 1 hour.
 pub(crate) fn retry_delay(attempts: u32, base: Duration) -> i64 {

@@ -311,7 +311,7 @@ impl Queue {
     /// Records a failed run: the event stays pending with its new due time, or, when `failed`,
     /// moves to the failed list.
     pub(crate) fn update(&self, claim: &Claim, q: &Queued, failed: bool) -> argus_core::Result<()> {
-        replace(&claim.path, &q.encode())?;
+        publish::replace_durably(&claim.path, &q.encode())?;
         if failed {
             let to = self.failed.join(&q.id);
             // A stale failed copy (an interrupted retry) gives way to the newer one.
@@ -397,34 +397,6 @@ fn stage(publisher: &Publisher, q: &Queued) -> argus_core::Result<Option<publish
             source: e,
         })?;
     Ok(Some(staged))
-}
-
-/// Replaces `path` atomically and durably with `bytes` (temporary file, sync, rename, sync of
-/// the directory).
-pub(crate) fn replace(path: &Path, bytes: &[u8]) -> argus_core::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |op: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source: io::Error| argus_core::Error::Io {
-            op,
-            path: p,
-            source,
-        }
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(publish::TEMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(io("create temporary file in", dir))?;
-    temp.write_all(bytes).map_err(io("write", temp.path()))?;
-    temp.as_file()
-        .sync_data()
-        .map_err(io("fsync", temp.path()))?;
-    temp.persist(path).map_err(|e| argus_core::Error::Io {
-        op: "rename",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    publish::sync_dir(dir)
 }
 
 /// The regular files of `dir` that are not temporary files, with their content.

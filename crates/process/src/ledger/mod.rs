@@ -15,7 +15,7 @@
 //! arrives later extends the sequence down (its own gap below the first is recorded then).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -430,14 +430,8 @@ impl Ledger {
             );
             push_line(&body, &mut buf);
         }
-        let tmp = self.dir.join("ledger.tmp");
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&buf)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, self.dir.join("ledger"))?;
-        argus_core::publish::sync_dir(&self.dir).map_err(|e| io::Error::other(e.to_string()))?;
+        argus_core::publish::replace_durably(&self.dir.join("ledger"), &buf)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         if let Some(log) = self.log.as_mut() {
             log.set_len(0)?;
             log.sync_data()?;

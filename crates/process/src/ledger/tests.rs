@@ -1,6 +1,7 @@
 //! Unit tests of the ledger: gaps, duplicates, versions, reloads, compaction, torn lines.
 
 use super::*;
+use std::fs;
 
 fn chunk(host: &str, seq: u64) -> Fact {
     Fact::Chunk {
