@@ -194,7 +194,7 @@ fn recipe_cfg(root: &Path, clients: &str, zip: &str) -> Result<(), String> {
 }
 
 /// How long ext4 (without a journal) keeps freed inodes from being reused, plus a second.
-const SETTLE: Duration = Duration::from_secs(61);
+pub(crate) const SETTLE: Duration = Duration::from_secs(61);
 
 /// (a) The recipe's script against process_argus on 2,000 small uploads.
 fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Option<Row>, String> {

@@ -3,10 +3,9 @@
 //! argus 3 samples (Debian's `ra`) and the argus 5 samples and mixed files (argus 5.0.3's `ra`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use argus_core::record::{Records, kind, walk};
-use test_support::tools::{argus5_prefix, have};
+use test_support::tools::{argus5_prefix, have, ra_flows, seconds};
 
 fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,25 +15,9 @@ fn testdata(name: &str) -> PathBuf {
 
 /// The start seconds `ra` prints for each flow record of `file`, in order.
 fn ra_stimes(ra: &Path, file: &Path) -> Vec<u32> {
-    let out = Command::new(ra)
-        .args(["-X", "-n", "-L", "-1", "-u", "-s", "stime", "-r"])
-        .arg(file)
-        .output()
-        .expect("run ra");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            l.trim()
-                .split('.')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| panic!("not a time: {l:?}"))
-        })
+    ra_flows(ra, file, &["stime"])
+        .iter()
+        .map(|f| u32::try_from(seconds(&f[0])).expect("a time after 1970"))
         .collect()
 }
 

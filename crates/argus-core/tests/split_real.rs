@@ -5,12 +5,11 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::Command;
 
 use argus_core::record::split::{day_of, split_by_day};
 use argus_core::record::{Records, walk};
-use test_support::pcap::{Datagram, capture};
-use test_support::tools::{argus5_prefix, have};
+use test_support::pcap::{Datagram, argus_of};
+use test_support::tools::{argus5_prefix, have, ra_flows, seconds};
 
 /// 2026-06-01 00:00:00 UTC: far from the day the tests run, whose wall clock argus' MARs carry
 /// when it reads a capture.
@@ -30,40 +29,16 @@ fn datagrams() -> Vec<Datagram> {
 
 /// `ra`'s start seconds of the flows of `file`.
 fn stimes(ra: &Path, file: &Path) -> Vec<u32> {
-    let out = Command::new(ra)
-        .args(["-X", "-n", "-L", "-1", "-u", "-s", "stime", "-r"])
-        .arg(file)
-        .output()
-        .expect("ra");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().split('.').next()?.parse().ok())
+    ra_flows(ra, file, &["stime"])
+        .iter()
+        .map(|f| u32::try_from(seconds(&f[0])).expect("a time after 1970"))
         .collect()
 }
 
 fn split_checked(argus: &Path, ra: &Path) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pcap = dir.path().join("midnight.pcap");
-    std::fs::write(&pcap, capture(&datagrams())).expect("pcap");
     let data = dir.path().join("midnight.argus");
-    let out = Command::new(argus)
-        .arg("-X")
-        .arg("-r")
-        .arg(&pcap)
-        .arg("-w")
-        .arg(&data)
-        .output()
-        .expect("argus");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    std::fs::write(&data, argus_of(argus, &datagrams()).expect("argus -r")).expect("write");
     let bytes = std::fs::read(&data).expect("argus data");
     assert!(walk(&bytes[..]).expect("walk").is_clean());
     let all = stimes(ra, &data);

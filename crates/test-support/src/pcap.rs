@@ -72,3 +72,29 @@ fn checksum(header: &[u8]) -> u16 {
     }
     !u16::try_from(sum).unwrap_or(0)
 }
+
+/// The argus data `argus` (argus 3 or argus 5, `sbin/argus`) makes of a capture of
+/// `datagrams`: `argus -X -r CAPTURE -w OUT`. Its flows start at the datagrams' times; its MARs
+/// carry the wall clock, as argus stamps them when it reads a capture.
+pub fn argus_of(argus: &std::path::Path, datagrams: &[Datagram]) -> Result<Vec<u8>, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let pcap = dir.path().join("capture.pcap");
+    std::fs::write(&pcap, capture(datagrams)).map_err(|e| e.to_string())?;
+    let out = dir.path().join("capture.argus");
+    let run = std::process::Command::new(argus)
+        .arg("-X")
+        .arg("-r")
+        .arg(&pcap)
+        .arg("-w")
+        .arg(&out)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", argus.display()))?;
+    if !run.status.success() {
+        return Err(format!(
+            "{} -r: {}",
+            argus.display(),
+            String::from_utf8_lossy(&run.stderr)
+        ));
+    }
+    std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))
+}

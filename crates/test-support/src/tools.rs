@@ -92,3 +92,51 @@ pub fn ra5_flows(prefix: &Path, file: &Path) -> u64 {
     );
     out.stdout.iter().filter(|&&b| b == b'\n').count() as u64
 }
+
+/// The fields `ra` prints for each flow record of `file` (`-s FIELDS`, times as Unix seconds
+/// with their fraction), one `Vec` per flow. `ra` is Debian's or argus 5's.
+pub fn ra_flows(ra: &Path, file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let out = Command::new(ra)
+        .args(["-X", "-n", "-L", "-1", "-u", "-s"])
+        .args(fields)
+        .arg("-r")
+        .arg(file)
+        .output()
+        .expect("run ra");
+    assert!(
+        out.status.success(),
+        "ra -r {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The whole seconds of a time field `ra -u` printed (`1796127850.755401`).
+pub fn seconds(field: &str) -> i64 {
+    field
+        .split('.')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a time: {field:?}"))
+}
+
+/// Fails unless Debian's `promtool check metrics` accepts the exposition in `file`.
+pub fn assert_promtool_accepts(file: &Path) {
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(file).expect("open the metrics"))
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics {}: {}{}\n{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(file).unwrap_or_default()
+    );
+}

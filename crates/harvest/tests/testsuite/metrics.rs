@@ -2,8 +2,6 @@
 //! with what the run did (a chunk of a live argus shipped, argus running) and the last success
 //! kept through a run that failed.
 
-use std::process::Command;
-
 use test_support::sensor::{ARGS, Sensor, Traffic, need_argus};
 use test_support::tools::have;
 
@@ -30,17 +28,7 @@ fn a_harvest_writes_its_metrics_and_a_failed_one_keeps_the_last_success() {
     let run = sensor.harvest();
     run.expect_code(0);
     let text = std::fs::read_to_string(&prom).expect("metrics file");
-    let check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&prom).expect("open"))
-        .output()
-        .expect("promtool");
-    assert!(
-        check.status.success(),
-        "{}{}\n{text}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    test_support::tools::assert_promtool_accepts(&prom);
     let manifests = run.manifests();
     assert_eq!(value(&text, "exit_status"), Some(0.0));
     assert_eq!(value(&text, "argus_running"), Some(1.0));

@@ -12,7 +12,7 @@ use argus_core::record::split::split_appended;
 use argus_core::record::{RecordInfo, Records};
 use time::{Date, OffsetDateTime};
 
-use crate::config::{ClockPolicy, Config, DayBoundary};
+use crate::config::{Config, DayBoundary};
 
 use super::prepare::ReadyUpload;
 
@@ -37,16 +37,36 @@ impl DayPiece {
 /// Why an upload is not split.
 #[derive(Debug)]
 pub(super) enum NotSplit {
-    /// Its records are dated outside the clock window (the quarantine's reason).
+    /// Its records are dated outside the clock window: the quarantine's reason, or, with
+    /// `clock_policy = "upload_day"`, the warning of an upload filed whole under its day.
     Clock(String),
+    /// Its appended ranges cannot be read as argus records from a MAR/START (data of a
+    /// harvester that does not cut chunks at one): it is filed whole under its upload day.
+    Unsplittable(String),
     /// Reading `.out` again failed (our side).
     Read(io::Error),
 }
 
-/// The pieces of `g`, oldest day first; none when it appends nothing.
+/// One piece: the whole of `segments`, on `day`.
+pub(super) fn whole(day: Date, segments: &[ByteRange], records: u64) -> Vec<DayPiece> {
+    if ByteRange::total(segments) == 0 {
+        return Vec::new();
+    }
+    vec![DayPiece {
+        day,
+        segments: segments.to_vec(),
+        records,
+        copied_mars: 0,
+    }]
+}
+
+/// The pieces of `g`, oldest day first; none when it appends nothing. One piece on its upload
+/// day when day files go by upload day or the window check decided so (`by_upload_day`).
 pub(super) fn pieces(config: &Config, g: &ReadyUpload) -> Result<Vec<DayPiece>, NotSplit> {
+    if config.day_boundary == DayBoundary::Upload || g.by_upload_day {
+        return Ok(whole(g.day, &g.segments, g.records));
+    }
     let upload = Whole {
-        name: g.upload.display_name(),
         day: g.day,
         stamp: g.upload.uploaded_at(),
         records: g.records,
@@ -56,7 +76,6 @@ pub(super) fn pieces(config: &Config, g: &ReadyUpload) -> Result<Vec<DayPiece>, 
 
 /// What [`split_file`] needs to know of an upload besides its data.
 pub(super) struct Whole {
-    pub(super) name: String,
     /// Its upload day and time stamp.
     pub(super) day: Date,
     pub(super) stamp: OffsetDateTime,
@@ -64,26 +83,17 @@ pub(super) struct Whole {
     pub(super) records: u64,
 }
 
-/// The pieces of the ranges `segments` of `out`, an upload's `.out`.
+/// The pieces of the ranges `segments` of `out`, an upload's `.out`, split by record time
+/// (with `day_boundary = "upload"`, one piece). The clock policy is the caller's: this only
+/// says that the records are outside the window.
 pub(super) fn split_file(
     config: &Config,
     out: &std::fs::File,
     segments: &[ByteRange],
     upload: &Whole,
 ) -> Result<Vec<DayPiece>, NotSplit> {
-    if ByteRange::total(segments) == 0 {
-        return Ok(Vec::new());
-    }
-    let whole = || {
-        vec![DayPiece {
-            day: upload.day,
-            segments: segments.to_vec(),
-            records: upload.records,
-            copied_mars: 0,
-        }]
-    };
-    if config.day_boundary == DayBoundary::Upload {
-        return Ok(whole());
+    if config.day_boundary == DayBoundary::Upload || ByteRange::total(segments) == 0 {
+        return Ok(whole(upload.day, segments, upload.records));
     }
     let len = segments.last().map_or(0, |s| s.offset + s.len);
     let whole_file = [ByteRange::new(0, len)];
@@ -100,27 +110,16 @@ pub(super) fn split_file(
                 io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
             ) =>
         {
-            log::warn!(
-                "{}: cannot be split by record time ({e}); filed whole under its upload day",
-                upload.name
-            );
-            return Ok(whole());
+            return Err(NotSplit::Unsplittable(format!(
+                "cannot be split by record time ({e})"
+            )));
         }
         Some(e) => return Err(NotSplit::Read(e)),
     }
     if let Some((first, last)) = split.times
         && let Some(why) = outside_window(config, upload.stamp, first, last)
     {
-        return match config.clock_policy {
-            ClockPolicy::Quarantine => Err(NotSplit::Clock(why)),
-            ClockPolicy::UploadDay => {
-                log::warn!(
-                    "{}: {why}; filed whole under its upload day (clock_policy = \"upload_day\")",
-                    upload.name
-                );
-                Ok(whole())
-            }
-        };
+        return Err(NotSplit::Clock(why));
     }
     Ok(split
         .pieces

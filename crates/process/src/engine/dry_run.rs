@@ -186,15 +186,23 @@ fn dry_split(
 ) -> Result<Vec<super::days::DayPiece>, String> {
     let out = upload.open_out()?;
     let whole = super::days::Whole {
-        name: upload.display_name(),
         day: upload.day(),
         stamp: upload.uploaded_at(),
         records: 0,
     };
-    super::days::split_file(config, &out, &[ByteRange::new(0, len)], &whole).map_err(|e| match e {
-        super::days::NotSplit::Clock(why) => why,
-        super::days::NotSplit::Read(e) => format!("cannot read .out: {e}"),
-    })
+    let segments = [ByteRange::new(0, len)];
+    match super::days::split_file(config, &out, &segments, &whole) {
+        Ok(pieces) => Ok(pieces),
+        Err(super::days::NotSplit::Clock(why))
+            if config.clock_policy == crate::config::ClockPolicy::Quarantine =>
+        {
+            Err(why)
+        }
+        Err(super::days::NotSplit::Clock(_) | super::days::NotSplit::Unsplittable(_)) => {
+            Ok(super::days::whole(whole.day, &segments, 0))
+        }
+        Err(super::days::NotSplit::Read(e)) => Err(format!("cannot read .out: {e}")),
+    }
 }
 
 pub(super) fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, u64), String> {

@@ -5,6 +5,7 @@
 
 use argus_core::escape::EscapedPath;
 
+use crate::config::ClockPolicy;
 use crate::dropzone::Rejected;
 use crate::journal::{ChunkRef, Journal};
 use crate::ledger::Fact;
@@ -57,18 +58,26 @@ impl Engine {
             return Ok(());
         }
         let duplicates = self.sort_out_chunks(&mut good);
+        // The pieces were made at the window check; again only where chunks were left out.
         for g in &mut good {
-            g.pieces = days::pieces(&self.config, g).map_err(|e| match e {
-                days::NotSplit::Read(e) => Fatal::io(format!(
-                    "cannot read {}: {}",
-                    g.upload.display_name(),
-                    error_chain(&e)
-                )),
-                days::NotSplit::Clock(why) => Fatal::io(format!(
-                    "{}: {why} (its new chunks, after its whole data was in the window)",
-                    g.upload.display_name()
-                )),
-            })?;
+            if g.segments == g.pieces_of {
+                continue;
+            }
+            g.pieces = match days::pieces(&self.config, g) {
+                Ok(p) => p,
+                Err(days::NotSplit::Read(e)) => {
+                    return Err(Fatal::io(format!(
+                        "cannot read {}: {}",
+                        g.upload.display_name(),
+                        error_chain(&e)
+                    )));
+                }
+                // A part of what passed the window check passes it; should it not, or not
+                // split, the new chunks go whole to the upload day rather than stop the pass.
+                Err(days::NotSplit::Clock(_) | days::NotSplit::Unsplittable(_)) => {
+                    days::whole(g.day, &g.segments, g.records)
+                }
+            };
         }
         let done: Vec<(String, u64, u64, String, bool)> = good
             .iter()
@@ -145,11 +154,29 @@ impl Engine {
     /// go by upload day); the others go to the quarantine.
     fn within_clock_window(&mut self, good: Vec<ReadyUpload>) -> Result<Vec<ReadyUpload>, Fatal> {
         let mut kept = Vec::with_capacity(good.len());
-        for g in good {
+        for mut g in good {
+            g.pieces_of = g.segments.clone();
             match days::pieces(&self.config, &g) {
-                Ok(_) => kept.push(g),
-                Err(days::NotSplit::Clock(why)) => {
+                Ok(p) => g.pieces = p,
+                Err(days::NotSplit::Clock(why))
+                    if self.config.clock_policy == ClockPolicy::Quarantine =>
+                {
                     self.quarantine(&Rejected::Upload(g.upload), &why);
+                    continue;
+                }
+                Err(days::NotSplit::Clock(why)) => {
+                    log::warn!(
+                        "{}: {why}; filed whole under its upload day (clock_policy = \"upload_day\")",
+                        g.upload.display_name()
+                    );
+                    g.by_upload_day = true;
+                }
+                Err(days::NotSplit::Unsplittable(why)) => {
+                    log::warn!(
+                        "{}: {why}; filed whole under its upload day",
+                        g.upload.display_name()
+                    );
+                    g.by_upload_day = true;
                 }
                 Err(days::NotSplit::Read(e)) => {
                     return Err(Fatal::io(format!(
@@ -159,6 +186,10 @@ impl Engine {
                     )));
                 }
             }
+            if g.by_upload_day {
+                g.pieces = days::whole(g.day, &g.segments, g.records);
+            }
+            kept.push(g);
         }
         Ok(kept)
     }

@@ -48,6 +48,12 @@ pub(super) struct ReadyUpload {
     /// What each day file gets of `segments` (one piece per day; none when nothing is
     /// appended), decided once the chunks are sorted out.
     pub(super) pieces: Vec<super::days::DayPiece>,
+    /// The `segments` the `pieces` were made of (so that they are made again only when the
+    /// chunk plan left something out).
+    pub(super) pieces_of: Vec<ByteRange>,
+    /// Filed whole under its upload day: its records are dated outside the clock window and
+    /// `clock_policy = "upload_day"`, or they cannot be split.
+    pub(super) by_upload_day: bool,
 }
 
 impl ReadyUpload {
@@ -300,6 +306,8 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
         new_chunks: Vec::new(),
         salvaged,
         pieces: Vec::new(),
+        pieces_of: Vec::new(),
+        by_upload_day: false,
     }))
 }
 

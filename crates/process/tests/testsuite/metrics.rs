@@ -106,18 +106,7 @@ fn node_exporter_serves_the_metrics_of_the_last_pass() {
     ledger.write_bad(&server, "client1", HOST, now + time::Duration::seconds(5));
     assert_eq!(status(&server.run(&[])), 1, "one quarantined");
 
-    let text = std::fs::read_to_string(&prom).expect("the metrics file");
-    let check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&prom).expect("open"))
-        .output()
-        .expect("promtool");
-    assert!(
-        check.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    test_support::tools::assert_promtool_accepts(&prom);
     let records: u64 = ledger
         .uploads
         .iter()
