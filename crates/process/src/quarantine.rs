@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Component;
 use std::time::{Duration, SystemTime};
 
 use argus_core::escape::{Escaped, EscapedPath};
@@ -123,23 +122,10 @@ fn requeue(
             ));
             continue;
         }
-        // The reason file says where the group came from; it must be the dropzone.
-        let within = |source: &std::path::Path| {
-            source.starts_with(&config.drop_dir)
-                && !source.components().any(|c| c == Component::ParentDir)
-        };
-        match webjob_drop::requeue_group(&g.dir, &config.quarantine_dir) {
-            Ok(back) if within(&back.source) => {
-                crate::say(&format!("requeued {name} to {}", EscapedPath(&back.source)))
-            }
-            Ok(back) => {
-                log::error!(
-                    "requeued {name} to {}, which is outside drop_dir {}",
-                    EscapedPath(&back.source),
-                    EscapedPath(&config.drop_dir)
-                );
-                exit = exit.max(Exit::Io);
-            }
+        // The reason file says where the group came from; webjob-drop refuses anything outside
+        // the dropzone.
+        match webjob_drop::requeue_group(&g.dir, &config.quarantine_dir, &config.drop_dir) {
+            Ok(back) => crate::say(&format!("requeued {name} to {}", EscapedPath(&back.source))),
             Err(e) => {
                 log::error!("{}", argus_core::error_chain(&e));
                 exit = exit.max(Exit::Io);

@@ -55,10 +55,11 @@ pub struct Requeued {
     pub moved: Vec<PathBuf>,
 }
 
-/// Sends the quarantined group in `dir` back to the dropzone directory it came from; see the
-/// [module docs](self). Refused when that directory is gone, holds a file of the group's stem,
-/// or the group's `reason` file does not say where it came from.
-pub fn requeue_group(dir: &Path, quarantine_dir: &Path) -> Result<Requeued> {
+/// Sends the quarantined group in `dir` back to the directory of `dropzone` it came from; see
+/// the [module docs](self). Refused when the group's `reason` file does not say where it came
+/// from, or names a directory outside `dropzone` (nothing is moved out of the dropzone's tree),
+/// when that directory is gone, or holds a file of the group's stem.
+pub fn requeue_group(dir: &Path, quarantine_dir: &Path, dropzone: &Path) -> Result<Requeued> {
     let refuse = |reason: String| Error::Requeue {
         path: dir.to_path_buf(),
         reason,
@@ -72,6 +73,15 @@ pub fn requeue_group(dir: &Path, quarantine_dir: &Path) -> Result<Requeued> {
         return Err(refuse(format!(
             "its dropzone directory {} is gone",
             EscapedPath(&intent.source)
+        )));
+    }
+    let root = fs::canonicalize(dropzone).at("resolve", dropzone)?;
+    let source = fs::canonicalize(&intent.source).at("resolve", &intent.source)?;
+    if !source.starts_with(&root) {
+        return Err(refuse(format!(
+            "it came from {}, which is not in the dropzone {}",
+            EscapedPath(&intent.source),
+            EscapedPath(dropzone)
         )));
     }
     if let Some(clash) = files_of_stem(&intent.source, &intent.stem)?.first() {

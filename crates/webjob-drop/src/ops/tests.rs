@@ -442,7 +442,7 @@ fn quarantined(z: &Zone) -> (BTreeMap<String, Vec<u8>>, PathBuf) {
 fn a_requeued_group_is_back_whole_and_complete() {
     let z = zone();
     let (original, dir) = quarantined(&z);
-    let back = requeue_group(&dir, &z.quarantine).expect("requeue");
+    let back = requeue_group(&dir, &z.quarantine, &z.incoming).expect("requeue");
     assert_eq!(back.source, z.incoming);
     assert!(
         back.moved
@@ -460,7 +460,7 @@ fn a_requeue_is_refused_while_a_group_of_that_stem_is_in_the_dropzone() {
     let z = zone();
     let (_, dir) = quarantined(&z);
     fs::write(z.incoming.join(format!("{STEM}.out")), b"new").expect("write");
-    let err = requeue_group(&dir, &z.quarantine).expect_err("refused");
+    let err = requeue_group(&dir, &z.quarantine, &z.incoming).expect_err("refused");
     assert!(matches!(err, Error::Requeue { .. }), "{err}");
     assert!(err.to_string().contains("is in the dropzone"), "{err}");
     assert_eq!(
@@ -471,12 +471,39 @@ fn a_requeue_is_refused_while_a_group_of_that_stem_is_in_the_dropzone() {
 }
 
 #[test]
+fn a_requeue_never_moves_a_group_outside_the_dropzone() {
+    let z = zone();
+    let (_, dir) = quarantined(&z);
+    let elsewhere = z.quarantine.parent().expect("base").join("elsewhere");
+    fs::create_dir(&elsewhere).expect("mkdir");
+    let reason = dir.join(REASON_FILE);
+    let text = fs::read_to_string(&reason).expect("reason");
+    let source = format!(
+        "Source={}",
+        Escaped(z.incoming.as_os_str().as_encoded_bytes())
+    );
+    assert!(text.contains(&source), "{text}");
+    let tampered = text.replace(
+        &source,
+        &format!(
+            "Source={}",
+            Escaped(elsewhere.as_os_str().as_encoded_bytes())
+        ),
+    );
+    fs::write(&reason, tampered).expect("tamper");
+    let err = requeue_group(&dir, &z.quarantine, &z.incoming).expect_err("refused");
+    assert!(err.to_string().contains("not in the dropzone"), "{err}");
+    assert!(contents(&elsewhere).is_empty(), "nothing moved there");
+    assert_eq!(list_quarantine(&z.quarantine).expect("list").len(), 1);
+}
+
+#[test]
 fn killed_requeue_recovers_to_one_side() {
     let mut steps = 0;
     for n in 0.. {
         let z = zone();
         let (original, dir) = quarantined(&z);
-        if !killed_at(n, || requeue_group(&dir, &z.quarantine)) {
+        if !killed_at(n, || requeue_group(&dir, &z.quarantine, &z.incoming)) {
             steps = n;
             break;
         }
