@@ -89,7 +89,7 @@ fn as_table(listing: &Listing) -> String {
                 "  {}  {}  {}  attempts {}  due {}",
                 q.id,
                 q.hook,
-                Escaped(subject(q)),
+                Escaped(super::describe(q)),
                 q.attempts,
                 when(q.due)
             );
@@ -147,9 +147,4 @@ fn as_json(listing: &Listing) -> String {
         list(&listing.failed),
         damaged.join(",")
     )
-}
-
-/// The event's main value.
-fn subject(q: &Queued) -> &[u8] {
-    super::describe(q)
 }

@@ -334,7 +334,7 @@ fn settle(queue: &Queue, claim: &queue::Claim, q: &Queued, failed: bool) {
 }
 
 /// The event's main value, for the log.
-fn describe(q: &Queued) -> &[u8] {
+pub(super) fn describe(q: &Queued) -> &[u8] {
     match q.event {
         Event::Ingested => q.value("stem"),
         Event::DayClosed => q.value("day_file"),
