@@ -7,10 +7,10 @@ use std::path::Path;
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
 
+use crate::cli::Select;
 use crate::config::{Config, Settings, locate};
 use crate::exit::Exit;
 use crate::run::harvest as run_harvest;
-use harvest_argus::cli::Select;
 
 /// EX_USAGE.
 const USAGE: u8 = 64;

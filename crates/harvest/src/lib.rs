@@ -1,6 +1,43 @@
-//! The command line of `harvest_argus`, the sensor side of argus-webjob, for `cargo xtask dist`
-//! to generate its man pages and completions from. The program itself (settings, lossless
-//! rotation of argus' live output, shipping, archiving, purging, supervision) is the binary's
-//! own: see `main.rs`.
+//! `harvest_argus`, the sensor side of argus-webjob (SPEC §3 and §7): settings, lossless rotation
+//! of argus' live output, shipping, archiving, purging, supervision.
+//!
+//! The crate is a program. Its library exposes two things: [`cli`], the command line that
+//! `cargo xtask dist` generates the man pages and completions from, and [`main`], the whole
+//! program, which the `harvest_argus` binary calls and so does the workspace's end-to-end test
+//! package (`tests/`) from a binary of its own, so that cargo builds the program for those
+//! tests too (docs/ARCHITECTURE.md).
+
+use std::process::ExitCode;
+
+use clap::Parser;
 
 pub mod cli;
+
+mod archive;
+mod commands;
+mod config;
+mod convert;
+mod exit;
+mod logging;
+mod metrics;
+mod run;
+mod settle;
+mod ship;
+mod staging;
+mod supervise;
+
+use cli::{Cli, Command};
+
+/// Runs `harvest_argus` with the process' arguments and environment, and returns its exit
+/// status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbosity = i8::try_from(cli.verbose).unwrap_or(8) - i8::try_from(cli.quiet).unwrap_or(8);
+    logging::init(verbosity);
+    let exit = match cli.command {
+        None => commands::harvest(&cli.select),
+        Some(Command::CheckConfig) => commands::check_config(&cli.select),
+        Some(Command::ConvertConfig { script }) => commands::convert_config(&script),
+    };
+    ExitCode::from(exit)
+}

@@ -1,5 +1,190 @@
-//! The command line of `process_argus`, the server side of argus-webjob, for `cargo xtask dist`
-//! to generate its man pages and completions from. The program itself (configuration, the
-//! exactly-once engine, the daemon, `status`) is the binary's own: see `main.rs`.
+//! `process_argus`, the server side of argus-webjob: configuration, the exactly-once engine,
+//! the daemon, `status`.
+//!
+//! The crate is a program. Its library exposes two things: [`cli`], the command line that
+//! `cargo xtask dist` generates the man pages and completions from, and [`main`], the whole
+//! program, which the `process_argus` binary calls and so does the workspace's end-to-end test
+//! package (`tests/`) from a binary of its own, so that cargo builds the program for those
+//! tests too (docs/ARCHITECTURE.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 pub mod cli;
+
+mod config;
+mod dayfile;
+mod dropzone;
+mod engine;
+mod exit;
+mod hooks;
+mod journal;
+mod ledger;
+mod logging;
+mod metrics;
+mod progress;
+mod quarantine;
+mod report;
+mod space;
+mod status;
+mod watch;
+
+use cli::{Cli, Command, PassArgs, StatusFormat};
+use config::{Config, Format};
+use exit::Exit;
+
+/// Runs `process_argus` with the process' arguments and environment, and returns its exit
+/// status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse_args();
+    let level =
+        |v: u8, q: u8| i8::try_from(v).unwrap_or(i8::MAX) - i8::try_from(q).unwrap_or(i8::MAX);
+    let given = level(cli.global.verbose, cli.global.quiet);
+    let verbosity = match &cli.command {
+        // A daemon reports progress by default (to the journal, under systemd).
+        Some(Command::Watch) => 1 + given,
+        _ => given,
+    };
+    logging::init("process_argus", verbosity);
+    engine::raise_open_file_limit();
+    let config = cli.global.config;
+    let code = match cli.command {
+        Some(Command::CheckConfig) => check_config(config).code(),
+        Some(Command::ConvertConfig { file }) => convert_config(&file).code(),
+        Some(Command::Watch) => match load(config) {
+            Ok((config, _, path)) => watch::run(&path, config, engine::Options::default()).code(),
+            Err(exit) => exit.code(),
+        },
+        // status exits as a monitoring plugin does (0 to 3), its own convention.
+        Some(Command::Status { json, format }) => match load(config) {
+            Ok((config, _, _)) => {
+                let format = match (json, format) {
+                    (true, _) => StatusFormat::Json,
+                    (false, f) => f.unwrap_or(StatusFormat::Table),
+                };
+                status::run(&config, format, time::OffsetDateTime::now_utc())
+            }
+            Err(exit) => exit.code(),
+        },
+        Some(Command::Hooks { action }) => match load(config) {
+            Ok((config, _, _)) => hooks::command(&config, &action).code(),
+            Err(exit) => exit.code(),
+        },
+        Some(Command::Quarantine { action }) => match load(config) {
+            Ok((config, _, _)) => quarantine::command(&config, &action).code(),
+            Err(exit) => exit.code(),
+        },
+        None => {
+            // A bar for a person watching a backlog; never under cron or systemd.
+            let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && given >= 0
+                && !cli.pass.json
+                && !cli.pass.dry_run;
+            run_pass(config, &cli.pass, interactive).code()
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn load(explicit: Option<PathBuf>) -> Result<(Config, Format, PathBuf), Exit> {
+    let found = config::locate(explicit.as_deref(), |k| std::env::var(k).ok())
+        .and_then(|path| config::load(&path).map(|(c, f)| (c, f, path)));
+    found.map_err(|e| {
+        log::error!("{e}");
+        Exit::Config
+    })
+}
+
+fn check_config(explicit: Option<PathBuf>) -> Exit {
+    let (config, format, path) = match load(explicit) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let problems = engine::preflight(&config);
+    if !problems.is_empty() {
+        for p in &problems {
+            log::error!("{p}");
+        }
+        return Exit::Config;
+    }
+    let kind = match format {
+        Format::Toml => "TOML",
+        Format::Recipe => "recipe process_argus.cfg",
+    };
+    say(&format!(
+        "{}: valid ({kind}); clients {}",
+        path.display(),
+        config.clients.join(" ")
+    ));
+    for hook in &config.hooks.hooks {
+        say(&format!(
+            "hook {} on {}: {} (timeout {})",
+            hook.name,
+            hook.on.name(),
+            hook.program,
+            argus_core::grammar::format_duration(hook.timeout)
+        ));
+        // Not an error: the hook may be installed later; its events wait and are retried.
+        let runnable = std::fs::metadata(&hook.program).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        });
+        if !runnable {
+            log::warn!(
+                "hook {}: {} is not an executable file (yet); its events will fail until it is",
+                hook.name,
+                hook.program
+            );
+        }
+    }
+    Exit::Ok
+}
+
+fn convert_config(file: &std::path::Path) -> Exit {
+    match config::load(file) {
+        Ok((config, _)) => {
+            say(config.to_toml().trim_end());
+            Exit::Ok
+        }
+        Err(e) => {
+            log::error!("{e}");
+            Exit::Config
+        }
+    }
+}
+
+fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit {
+    let (config, _, _) = match load(config) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let options = engine::Options {
+        wait: args.wait,
+        dry_run: args.dry_run,
+        progress: interactive.then(|| {
+            std::sync::Arc::new(progress::Bar::new()) as std::sync::Arc<dyn engine::Progress>
+        }),
+        ..engine::Options::default()
+    };
+    let outcome = engine::run(&config, &options, time::OffsetDateTime::now_utc());
+    if !args.dry_run {
+        let ok = outcome.summary.failed.is_none()
+            && matches!(outcome.exit, Exit::Ok | Exit::Quarantined);
+        let counted = (outcome.exit != Exit::Locked).then_some((&outcome.summary, ok));
+        metrics::after_run(&config, counted, time::OffsetDateTime::now_utc());
+    }
+    if args.json {
+        say(&outcome.summary.json());
+    } else if !args.dry_run || outcome.summary.failed.is_some() {
+        // The summary goes to the log file and, at -v, to stderr; cron stays quiet when all is well.
+        log::info!("{}", outcome.summary.text());
+    }
+    outcome.exit
+}
+
+/// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ignored = writeln!(out, "{line}");
+}

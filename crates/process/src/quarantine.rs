@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime};
 
+use crate::cli::QuarantineAction;
 use argus_core::escape::{Escaped, EscapedPath};
-use process_argus::cli::QuarantineAction;
 use webjob_drop::QuarantinedGroup;
 
 use crate::config::Config;

@@ -13,7 +13,7 @@ use webjob_drop::Selection;
 
 use argus_core::grammar::format_duration;
 
-use process_argus::cli::StatusFormat;
+use crate::cli::StatusFormat;
 
 use crate::config::Config;
 use crate::ledger::Ledger;

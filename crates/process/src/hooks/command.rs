@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::cli::HooksAction;
 use argus_core::escape::Escaped;
-use process_argus::cli::HooksAction;
 use time::OffsetDateTime;
 
 use crate::config::Config;
