@@ -15,6 +15,7 @@ mod tests {
             .map(|e| e.expect("entry").path())
             .collect();
         dirs.push(root.join("xtask"));
+        dirs.push(root.join("tests"));
         dirs.into_iter()
             .map(|dir| {
                 let text = fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
@@ -48,6 +49,8 @@ mod tests {
             ("webjob-drop", &["argus-core"][..]),
             ("harvest", &["argus-core", "argus-proc"][..]),
             ("process", &["argus-core", "webjob-drop"][..]),
+            // The end-to-end tests build both programs from their libraries, and nothing else.
+            ("argus-webjob-e2e", &["harvest", "process"][..]),
         ]);
         let internal: Vec<&str> = packages.keys().map(String::as_str).collect();
         let bin_only = [

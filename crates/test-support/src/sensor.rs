@@ -49,7 +49,7 @@ pub fn need_argus(test: &str) -> bool {
     false
 }
 
-/// The `harvest_argus` binary of this profile, (see [`crate::bins::bin`]).
+/// The `harvest_argus` binary cargo built for this test (see [`crate::bins::bin`]).
 pub fn harvest_bin() -> PathBuf {
     crate::bins::bin("harvest_argus")
 }

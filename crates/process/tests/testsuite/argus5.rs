@@ -1,10 +1,10 @@
 //! argus 5 beside argus 3, end to end: process_argus ingests uploads of argus 3 sensors, argus 5
 //! sensors and sensors upgraded during the day into day files that hold both, exactly once, and
-//! `status` shows each client's version; harvest_argus runs and rotates a live argus 5.
+//! `status` shows each client's version.
 //!
-//! The process tests use the committed argus 5.0.3 samples and run everywhere; the day files are
-//! read back with the argus 5.0.3 `ra` when `ARGUS5_PREFIX` names it. The live harvest test
-//! needs `ARGUS5_PREFIX` (and root) and skips loudly without it.
+//! The tests use the committed argus 5.0.3 samples and run everywhere; the day files are read
+//! back with the argus 5.0.3 `ra` when `ARGUS5_PREFIX` names it. (A live argus 5 harvested by
+//! harvest_argus and ingested by process_argus is in the workspace's end-to-end tests, `tests/`.)
 
 #![allow(
     clippy::print_stderr,
@@ -12,9 +12,7 @@
 )]
 
 use crate::support;
-use test_support::sensor as harvest;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use argus_core::record::{Version, walk};
@@ -223,117 +221,5 @@ fn argus5_uploads_are_salvaged_and_join_compressed_days() {
         got,
         [Version::V3, Version::V5],
         "argus 3, then the late argus 5"
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// A live argus 5 under harvest_argus.
-
-#[test]
-fn harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file() {
-    const TEST: &str = "harvest_argus_rotates_a_live_argus5_and_every_flow_reaches_a_day_file";
-    let Some(prefix) = test_support::tools::argus5_prefix(TEST) else {
-        return;
-    };
-    if !harvest::need_argus(TEST) {
-        return;
-    }
-    const PORT: u16 = 40_751;
-    let argus5 = prefix.join("sbin/argus");
-    let ra5 = prefix.join("bin/ra");
-    let sensor = harvest::Sensor::with_argus(&argus5, harvest::ARGS, "compression = \"gzip\"");
-    let first = sensor.harvest();
-    first.expect_code(0);
-    assert!(
-        first.stderr.contains("argus started (pid"),
-        "{}",
-        first.stderr
-    );
-    assert_eq!(sensor.argus_pids().len(), 1);
-
-    let traffic = harvest::Traffic::start(51, PORT, 150);
-    let mut runs = sensor.harvest_every(Duration::from_secs(8));
-    let sent = traffic.stop();
-    for run in &runs {
-        // Found through /proc like an argus 3, and left running.
-        assert!(run.stderr.contains("argus is running"), "{}", run.stderr);
-    }
-    // Let argus 5 report the last flows (-S 1) and write them out, then kill it: it does not
-    // stop promptly on SIGTERM.
-    std::thread::sleep(Duration::from_secs(4));
-    sensor.kill_argus();
-    runs.push(sensor.final_harvest(harvest::ARGS, "compression = \"gzip\""));
-
-    // Every chunk walks clean with its record count in its manifest, and the archive holds
-    // exactly the chunks shipped; every chunk is argus 5 data.
-    let chunks = harvest::check_shipped(&sensor, &runs, 1);
-    for chunk in &chunks {
-        let report = walk(&chunk[..]).expect("walk");
-        assert!(
-            report.streams.iter().all(|s| s.version == Version::V5),
-            "{:?}",
-            report.streams
-        );
-    }
-    assert!(
-        chunks.len() >= 3,
-        "only {} chunks from {} runs",
-        chunks.len(),
-        runs.len()
-    );
-
-    // The chunks as WebJob uploads, after a day of argus 3 uploads from the same sensor.
-    let server = Server::new();
-    server.write_toml(&["client1"], "archive_days = 0\n");
-    let mut ledger = Ledger::default();
-    let host = harvest::HOST;
-    let start = OffsetDateTime::now_utc() - time::Duration::minutes(30);
-    ledger.write(&server, "client1", host, start, &v3("hostA.argus"));
-    ledger.write(
-        &server,
-        "client1",
-        host,
-        start + time::Duration::seconds(1),
-        &v3("hostB.argus"),
-    );
-    for (i, chunk) in chunks.iter().enumerate() {
-        let when = start + time::Duration::seconds(2 + i as i64);
-        ledger.write_manifested(
-            &server,
-            "client1",
-            host,
-            when,
-            &[],
-            &[(i as u64 + 1, chunk)],
-        );
-    }
-    let out = server.run(&[]);
-    assert_eq!(status(&out), 0, "nothing quarantined: {}", stderr(&out));
-    ledger.assert_exactly_once(&server, ".gz");
-
-    // ra 5 reads every flow sent back from the day files, behind the argus 3 streams.
-    let mut seen = BTreeSet::new();
-    let mut streams = Vec::new();
-    for name in Server::files(&server.oper_dir()) {
-        let path = server.oper_dir().join(name);
-        seen.extend(harvest::flow_sources_with(&ra5, &["-X"], &path, PORT));
-        let data = support::decoded(&path);
-        streams.extend(
-            walk(&data[..])
-                .expect("walk")
-                .streams
-                .iter()
-                .map(|s| s.version),
-        );
-    }
-    assert_eq!(streams[..2], [Version::V3, Version::V3]);
-    assert!(streams[2..].iter().all(|&v| v == Version::V5));
-    harvest::assert_no_flow_lost(
-        "argus 5 no-loss",
-        runs.len(),
-        chunks.len(),
-        &sent,
-        &seen,
-        800,
     );
 }
