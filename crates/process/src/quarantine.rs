@@ -13,7 +13,7 @@ use webjob_drop::QuarantinedGroup;
 use crate::config::Config;
 use crate::dropzone::client_of_stem;
 use crate::exit::Exit;
-use crate::report::json_string;
+use crate::report::to_json;
 
 /// Which groups to expire, by position, given when each was quarantined: more than `days`
 /// days before `now` (0 keeps every one). A group whose time cannot be read is kept. Pure.
@@ -165,20 +165,33 @@ fn as_table(groups: &[QuarantinedGroup]) -> String {
 }
 
 fn as_json(groups: &[QuarantinedGroup]) -> String {
-    let items: Vec<String> = groups
+    let groups = groups
         .iter()
-        .map(|g| {
-            format!(
-                "{{\"stem\":{},\"client\":{},\"quarantined\":{},\"reason\":{},\"dir\":{}}}",
-                json_string(&String::from_utf8_lossy(g.stem.as_bytes())),
-                json_string(client(g)),
-                g.at.map_or("null".to_owned(), |_| json_string(&when(g.at))),
-                g.reason.as_deref().map_or("null".to_owned(), json_string),
-                json_string(&g.dir.display().to_string())
-            )
+        .map(|g| GroupJson {
+            stem: String::from_utf8_lossy(g.stem.as_bytes()),
+            client: client(g),
+            quarantined: g.at.map(|_| when(g.at)),
+            reason: g.reason.as_deref(),
+            dir: g.dir.display().to_string(),
         })
         .collect();
-    format!("{{\"groups\":[{}]}}", items.join(","))
+    to_json(&ListJson { groups })
+}
+
+/// `quarantine list --json`: serde writes the keys in the order declared here.
+#[derive(serde::Serialize)]
+struct ListJson<'a> {
+    groups: Vec<GroupJson<'a>>,
+}
+
+/// One quarantined group of [`ListJson`].
+#[derive(serde::Serialize)]
+struct GroupJson<'a> {
+    stem: std::borrow::Cow<'a, str>,
+    client: &'a str,
+    quarantined: Option<String>,
+    reason: Option<&'a str>,
+    dir: String,
 }
 
 #[cfg(test)]

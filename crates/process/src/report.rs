@@ -122,39 +122,58 @@ impl Summary {
         s
     }
 
-    /// One JSON object, keys in a fixed order.
+    /// One JSON object, keys in a fixed order (docs/OPERATIONS.md).
     pub(crate) fn json(&self) -> String {
-        let mut s = String::from("{");
-        let fields = [
-            ("ingested", self.ingested),
-            ("bytes", self.bytes),
-            ("empty", self.empty),
-            ("day_files", self.day_files),
-            ("quarantined", self.quarantined),
-            ("in_flight", self.in_flight),
-            ("orphans", self.orphans),
-            ("foreign", self.foreign),
-            ("recovered", self.recovered),
-            ("purged", self.purged),
-            ("compressed", self.compressed),
-            ("duplicates", self.duplicates),
-            ("expired", self.expired),
-            ("hooks_ran", self.hooks_ran),
-            ("hooks_failed", self.hooks_failed),
-        ];
-        for (key, value) in fields {
-            let _infallible = write!(s, "\"{key}\":{value},");
-        }
-        let _infallible = write!(s, "\"elapsed_ms\":{},", self.elapsed.as_millis());
-        match &self.failed {
-            Some(why) => {
-                let _infallible = write!(s, "\"failed\":{}", json_string(why));
-            }
-            None => s.push_str("\"failed\":null"),
-        }
-        s.push('}');
-        s
+        let json = SummaryJson {
+            ingested: self.ingested,
+            bytes: self.bytes,
+            empty: self.empty,
+            day_files: self.day_files,
+            quarantined: self.quarantined,
+            in_flight: self.in_flight,
+            orphans: self.orphans,
+            foreign: self.foreign,
+            recovered: self.recovered,
+            purged: self.purged,
+            compressed: self.compressed,
+            duplicates: self.duplicates,
+            expired: self.expired,
+            hooks_ran: self.hooks_ran,
+            hooks_failed: self.hooks_failed,
+            elapsed_ms: self.elapsed.as_millis(),
+            failed: self.failed.as_deref(),
+        };
+        to_json(&json)
     }
+}
+
+/// [`Summary::json`]'s document: serde writes the keys in the order declared here.
+#[derive(serde::Serialize)]
+struct SummaryJson<'a> {
+    ingested: u64,
+    bytes: u64,
+    empty: u64,
+    day_files: u64,
+    quarantined: u64,
+    in_flight: u64,
+    orphans: u64,
+    foreign: u64,
+    recovered: u64,
+    purged: u64,
+    compressed: u64,
+    duplicates: u64,
+    expired: u64,
+    hooks_ran: u64,
+    hooks_failed: u64,
+    elapsed_ms: u128,
+    failed: Option<&'a str>,
+}
+
+/// `value` as one line of compact JSON, the form every `--json` output takes.
+pub(crate) fn to_json(value: &impl serde::Serialize) -> String {
+    // Only a Serialize impl that fails, or a map with keys that are not strings, makes this
+    // fail; the programs' documents are plain structs of numbers, strings and lists.
+    serde_json::to_string(value).expect("a plain document serialises")
 }
 
 fn plural(n: u64) -> &'static str {
@@ -175,27 +194,6 @@ pub(crate) fn human_bytes(n: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
-}
-
-/// A JSON string literal, escaping quotes, backslashes and control characters.
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _infallible = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::cli::StatusFormat;
 
 use crate::config::Config;
 use crate::ledger::Ledger;
-use crate::report::{human_bytes, json_string};
+use crate::report::human_bytes;
 
 /// The state of one client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -357,64 +357,87 @@ pub(crate) fn render_json(
     hooks: Hooks,
     blocked: Option<&str>,
 ) -> String {
-    let mut out = format!(
-        "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"hooks_pending\":{},\"hooks_failed\":{},\"ingest_stopped\":{},\"clients\":[",
-        json_string(&stamp::format_rfc3339(now)),
-        worst.name(),
-        config.stale_after.as_secs(),
-        hooks.pending,
-        hooks.failed,
-        blocked.map_or("null".to_owned(), json_string)
-    );
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let state = r
-            .state(now, config.stale_after)
-            .map_or("unconfigured", State::name);
-        let last = r.last_upload.map_or("null".to_owned(), |t| {
-            json_string(&stamp::format_rfc3339(t))
-        });
-        let age = r
-            .last_upload
-            .map_or("null".to_owned(), |t| (now - t).whole_seconds().to_string());
-        let _infallible = write!(
-            out,
-            "{{\"client\":{},\"configured\":{},\"state\":\"{state}\",\"last_upload\":{last},\"age_s\":{age},\"uploads_24h\":{},\"bytes_24h\":{},\"pending\":{},\"in_flight\":{},\"orphans\":{},\"quarantined\":{},\"duplicates\":{},\"missing_chunks\":{},\"argus_version\":{},\"previous_argus_version\":{},\"gaps\":[",
-            json_string(&r.client),
-            r.configured,
-            r.uploads_24h,
-            r.bytes_24h,
-            r.pending,
-            r.in_flight,
-            r.orphans,
-            r.quarantined,
-            r.duplicates,
-            r.missing_chunks(),
-            r.versions
-                .current
-                .map_or("null".to_owned(), |v| v.to_string()),
-            r.versions
-                .previous
-                .map_or("null".to_owned(), |v| v.to_string())
-        );
-        let mut first = true;
-        for (host, gaps) in &r.gaps {
-            for (a, b) in gaps {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                let _infallible = write!(
-                    out,
-                    "{{\"host\":{},\"first\":{a},\"last\":{b}}}",
-                    json_string(host)
-                );
-            }
-        }
-        out.push_str("]}");
-    }
-    out.push_str("]}\n");
+    let clients = rows
+        .iter()
+        .map(|r| ClientJson {
+            client: &r.client,
+            configured: r.configured,
+            state: r
+                .state(now, config.stale_after)
+                .map_or("unconfigured", State::name),
+            last_upload: r.last_upload.map(stamp::format_rfc3339),
+            age_s: r.last_upload.map(|t| (now - t).whole_seconds()),
+            uploads_24h: r.uploads_24h,
+            bytes_24h: r.bytes_24h,
+            pending: r.pending,
+            in_flight: r.in_flight,
+            orphans: r.orphans,
+            quarantined: r.quarantined,
+            duplicates: r.duplicates,
+            missing_chunks: r.missing_chunks(),
+            argus_version: r.versions.current,
+            previous_argus_version: r.versions.previous,
+            gaps: r
+                .gaps
+                .iter()
+                .flat_map(|(host, gaps)| {
+                    gaps.iter()
+                        .map(move |&(first, last)| GapJson { host, first, last })
+                })
+                .collect(),
+        })
+        .collect();
+    let report = StatusJson {
+        now: stamp::format_rfc3339(now),
+        status: worst.name(),
+        stale_after_s: config.stale_after.as_secs(),
+        hooks_pending: hooks.pending,
+        hooks_failed: hooks.failed,
+        ingest_stopped: blocked,
+        clients,
+    };
+    let mut out = crate::report::to_json(&report);
+    out.push('\n');
     out
+}
+
+/// [`render_json`]'s document: serde writes the keys in the order declared here.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    now: String,
+    status: &'static str,
+    stale_after_s: u64,
+    hooks_pending: usize,
+    hooks_failed: usize,
+    ingest_stopped: Option<&'a str>,
+    clients: Vec<ClientJson<'a>>,
+}
+
+/// One client of [`StatusJson`].
+#[derive(serde::Serialize)]
+struct ClientJson<'a> {
+    client: &'a str,
+    configured: bool,
+    state: &'static str,
+    last_upload: Option<String>,
+    age_s: Option<i64>,
+    uploads_24h: u64,
+    bytes_24h: u64,
+    pending: u64,
+    in_flight: u64,
+    orphans: u64,
+    quarantined: u64,
+    duplicates: u64,
+    missing_chunks: u64,
+    argus_version: Option<u8>,
+    previous_argus_version: Option<u8>,
+    gaps: Vec<GapJson<'a>>,
+}
+
+/// A run of missing chunks of one host.
+#[derive(serde::Serialize)]
+struct GapJson<'a> {
+    host: &'a str,
+    first: u64,
+    last: u64,
 }

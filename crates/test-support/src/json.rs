@@ -1,15 +1,17 @@
-//! A small JSON reader for the tests' checks of `--json` output: objects keep their keys in the
-//! order written, so that tests can check a documented key order.
+//! The tests' view of the programs' `--json` output: serde_json parses it (with
+//! `preserve_order`, so that objects keep their keys in the order written and tests can check a
+//! documented key order), and [`Json`] gives the tests short accessors that fail the test, naming
+//! what was missing, instead of returning options.
 
-/// A JSON value.
+/// A JSON value, as serde_json read it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Json {
     /// `null`.
     Null,
     /// `true` or `false`.
     Bool(bool),
-    /// A number, as written.
-    Number(String),
+    /// A number.
+    Number(serde_json::Number),
     /// A string, unescaped.
     String(String),
     /// An array.
@@ -18,19 +20,31 @@ pub enum Json {
     Object(Vec<(String, Json)>),
 }
 
+impl From<serde_json::Value> for Json {
+    fn from(value: serde_json::Value) -> Json {
+        use serde_json::Value;
+        match value {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(b),
+            Value::Number(n) => Json::Number(n),
+            Value::String(s) => Json::String(s),
+            Value::Array(items) => Json::Array(items.into_iter().map(Json::from).collect()),
+            Value::Object(members) => Json::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k, Json::from(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 impl Json {
     /// Parses one JSON document (surrounding white space allowed).
     pub fn parse(text: &str) -> Result<Json, String> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(format!("trailing text at byte {}", p.i));
-        }
-        Ok(v)
+        serde_json::from_str::<serde_json::Value>(text)
+            .map(Json::from)
+            .map_err(|e| e.to_string())
     }
 
     /// The member `key` of an object; fails the test when there is none.
@@ -64,7 +78,7 @@ impl Json {
     /// A non-negative integer.
     pub fn u64(&self) -> u64 {
         match self {
-            Json::Number(n) => n.parse().unwrap_or_else(|_| panic!("not a u64: {n}")),
+            Json::Number(n) => n.as_u64().unwrap_or_else(|| panic!("not a u64: {n}")),
             other => panic!("not a number: {other:?}"),
         }
     }
@@ -78,144 +92,25 @@ impl Json {
     }
 }
 
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::Json;
 
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.s.get(self.i).is_some_and(u8::is_ascii_whitespace) {
-            self.i += 1;
-        }
+    #[test]
+    fn objects_keep_the_order_written() {
+        let json = Json::parse(r#" {"zeta":1,"alpha":{"b":null,"a":true},"mid":["x",2]} "#)
+            .expect("valid");
+        assert_eq!(json.keys(), ["zeta", "alpha", "mid"]);
+        assert_eq!(json.get("alpha").keys(), ["b", "a"]);
+        assert_eq!(json.get("zeta").u64(), 1);
+        assert_eq!(json.get("mid").items()[0].str(), "x");
+        assert_eq!(json.get("alpha").get("a"), &Json::Bool(true));
     }
 
-    fn eat(&mut self, b: u8) -> Result<(), String> {
-        self.ws();
-        if self.s.get(self.i) == Some(&b) {
-            self.i += 1;
-            Ok(())
-        } else {
-            Err(format!("expected {:?} at byte {}", b as char, self.i))
+    #[test]
+    fn what_is_not_one_document_is_an_error() {
+        for bad in ["", "{", "{} {}", "[1,]", "{\"a\" 1}", "\"\\x\""] {
+            assert!(Json::parse(bad).is_err(), "{bad:?} parsed");
         }
-    }
-
-    fn value(&mut self) -> Result<Json, String> {
-        self.ws();
-        match self.s.get(self.i) {
-            Some(b'{') => {
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Object(members));
-                }
-                loop {
-                    self.ws();
-                    let key = self.string()?;
-                    self.eat(b':')?;
-                    members.push((key, self.value()?));
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Object(members));
-                        }
-                        _ => return Err(format!("bad object at byte {}", self.i)),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Json::Array(items));
-                }
-                loop {
-                    items.push(self.value()?);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Array(items));
-                        }
-                        _ => return Err(format!("bad array at byte {}", self.i)),
-                    }
-                }
-            }
-            Some(b'"') => self.string().map(Json::String),
-            Some(b't') => self.word("true", Json::Bool(true)),
-            Some(b'f') => self.word("false", Json::Bool(false)),
-            Some(b'n') => self.word("null", Json::Null),
-            Some(b'-' | b'0'..=b'9') => {
-                let start = self.i;
-                while self
-                    .s
-                    .get(self.i)
-                    .is_some_and(|b| b.is_ascii_digit() || b"-+.eE".contains(b))
-                {
-                    self.i += 1;
-                }
-                Ok(Json::Number(
-                    String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
-                ))
-            }
-            _ => Err(format!("unexpected input at byte {}", self.i)),
-        }
-    }
-
-    fn word(&mut self, word: &str, v: Json) -> Result<Json, String> {
-        if self.s[self.i..].starts_with(word.as_bytes()) {
-            self.i += word.len();
-            Ok(v)
-        } else {
-            Err(format!("bad literal at byte {}", self.i))
-        }
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        if self.s.get(self.i) != Some(&b'"') {
-            return Err(format!("expected a string at byte {}", self.i));
-        }
-        self.i += 1;
-        let mut out: Vec<u8> = Vec::new();
-        loop {
-            let Some(&b) = self.s.get(self.i) else {
-                return Err("unterminated string".to_owned());
-            };
-            self.i += 1;
-            match b {
-                b'"' => break,
-                b'\\' => {
-                    let Some(&e) = self.s.get(self.i) else {
-                        return Err("unterminated escape".to_owned());
-                    };
-                    self.i += 1;
-                    match e {
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        b'r' => out.push(b'\r'),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'u' => {
-                            let hex = self.s.get(self.i..self.i + 4).ok_or("short \\u escape")?;
-                            let code = u32::from_str_radix(&String::from_utf8_lossy(hex), 16)
-                                .map_err(|e| e.to_string())?;
-                            self.i += 4;
-                            let c = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
-                            out.extend_from_slice(c.to_string().as_bytes());
-                        }
-                        other => out.push(other),
-                    }
-                }
-                other => out.push(other),
-            }
-        }
-        String::from_utf8(out).map_err(|e| e.to_string())
     }
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::exit::Exit;
-use crate::report::json_string;
+use crate::report::to_json;
 
 use super::Queue;
 use super::queue::{Listing, Queued};
@@ -55,8 +55,9 @@ pub(crate) fn command(config: &Config, action: &HooksAction) -> Exit {
             match queue.retry(|q| *all || ids.contains(&q.id), now) {
                 Ok(moved) => {
                     if *json {
-                        let ids: Vec<String> = moved.iter().map(|id| json_string(id)).collect();
-                        crate::say(&format!("{{\"queued_again\":[{}]}}", ids.join(",")));
+                        crate::say(&to_json(&QueuedAgainJson {
+                            queued_again: &moved,
+                        }));
                     } else {
                         for id in &moved {
                             crate::say(&format!("queued again: {id}"));
@@ -111,40 +112,65 @@ fn as_table(listing: &Listing) -> String {
 }
 
 fn as_json(listing: &Listing) -> String {
-    let event = |q: &Queued| {
-        let values: Vec<String> = q
-            .values
+    to_json(&ListingJson {
+        pending: listing.pending.iter().map(EventJson::of).collect(),
+        failed: listing.failed.iter().map(EventJson::of).collect(),
+        damaged: listing
+            .damaged
             .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}:{}",
-                    json_string(k),
-                    json_string(&String::from_utf8_lossy(v))
-                )
-            })
-            .collect();
-        format!(
-            "{{\"id\":{},\"hook\":{},\"event\":{},\"attempts\":{},\"queued\":{},\"due\":{},\"error\":{},\"values\":{{{}}}}}",
-            json_string(&q.id),
-            json_string(&q.hook),
-            json_string(q.event.name()),
-            q.attempts,
-            json_string(&when(q.queued)),
-            json_string(&when(q.due)),
-            q.error.as_deref().map_or("null".to_owned(), json_string),
-            values.join(",")
-        )
-    };
-    let list = |l: &[Queued]| l.iter().map(event).collect::<Vec<_>>().join(",");
-    let damaged: Vec<String> = listing
-        .damaged
-        .iter()
-        .map(|d| json_string(&d.path.display().to_string()))
-        .collect();
-    format!(
-        "{{\"pending\":[{}],\"failed\":[{}],\"damaged\":[{}]}}",
-        list(&listing.pending),
-        list(&listing.failed),
-        damaged.join(",")
-    )
+            .map(|d| d.path.display().to_string())
+            .collect(),
+    })
+}
+
+/// `hooks list --json`: serde writes the keys in the order declared here.
+#[derive(serde::Serialize)]
+struct ListingJson<'a> {
+    pending: Vec<EventJson<'a>>,
+    failed: Vec<EventJson<'a>>,
+    damaged: Vec<String>,
+}
+
+/// One queued event of [`ListingJson`].
+#[derive(serde::Serialize)]
+struct EventJson<'a> {
+    id: &'a str,
+    hook: &'a str,
+    event: &'static str,
+    attempts: u32,
+    queued: String,
+    due: String,
+    error: Option<&'a str>,
+    values: Values<'a>,
+}
+
+impl EventJson<'_> {
+    fn of(q: &Queued) -> EventJson<'_> {
+        EventJson {
+            id: &q.id,
+            hook: &q.hook,
+            event: q.event.name(),
+            attempts: q.attempts,
+            queued: when(q.queued),
+            due: when(q.due),
+            error: q.error.as_deref(),
+            values: Values(&q.values),
+        }
+    }
+}
+
+/// The placeholders' values as one object, in the order the event holds them, bytes that are not
+/// UTF-8 replaced.
+struct Values<'a>(&'a [(String, Vec<u8>)]);
+
+impl serde::Serialize for Values<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, String::from_utf8_lossy(v))))
+    }
+}
+
+/// `hooks retry --json`.
+#[derive(serde::Serialize)]
+struct QueuedAgainJson<'a> {
+    queued_again: &'a [String],
 }
