@@ -6,4 +6,5 @@
 
 mod argus3;
 mod argus5;
+mod cli;
 mod support;

@@ -7,10 +7,16 @@ use std::path::Path;
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
 
-use crate::cli::Select;
 use crate::config::{Config, Settings, locate};
 use crate::exit::Exit;
 use crate::run::harvest as run_harvest;
+
+/// Which configuration and host a command uses (`--config`, `--host`).
+#[derive(Debug)]
+pub(crate) struct Select {
+    pub(crate) config: Option<std::path::PathBuf>,
+    pub(crate) host: Option<String>,
+}
 
 /// EX_USAGE.
 const USAGE: u8 = 64;

@@ -32,11 +32,16 @@ use cli::{Cli, Command};
 /// status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let verbosity = i8::try_from(cli.verbose).unwrap_or(8) - i8::try_from(cli.quiet).unwrap_or(8);
+    let (verbose, quiet) = (cli.global.verbose, cli.global.quiet);
+    let verbosity = i8::try_from(verbose).unwrap_or(8) - i8::try_from(quiet).unwrap_or(8);
     logging::init(verbosity);
+    let select = commands::Select {
+        config: cli.global.config,
+        host: cli.host,
+    };
     let exit = match cli.command {
-        None => commands::harvest(&cli.select),
-        Some(Command::CheckConfig) => commands::check_config(&cli.select),
+        None => commands::harvest(&select),
+        Some(Command::CheckConfig) => commands::check_config(&select),
         Some(Command::ConvertConfig { script }) => commands::convert_config(&script),
     };
     ExitCode::from(exit)

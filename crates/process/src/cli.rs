@@ -16,12 +16,17 @@ use clap::{Args, Parser, Subcommand};
 /// The configuration is TOML, or the 2003 recipe's process_argus.cfg read as it is. Without
 /// --config it is looked up in $PROCESS_ARGUS_CONFIG, then $WEBJOB_HOME/etc/process_argus.toml,
 /// then $WEBJOB_HOME/etc/process_argus.cfg (WEBJOB_HOME defaults to /usr/local/integrity).
-///
-/// Exit status: 0 all went well, 1 some upload was quarantined, 74 an I/O failure (a full disk,
-/// say; nothing is lost, run again once fixed), 75 another instance holds the lock, 78 the
-/// configuration is invalid.
 #[derive(Debug, Parser)]
-#[command(name = "process_argus", version)]
+#[command(
+    name = "process_argus",
+    // The usage line names the program as installed, whatever the file run is called (the
+    // end-to-end tests run it as e2e-process_argus).
+    bin_name = "process_argus",
+    version,
+    after_help = "Exit status: 0 all went well; 1 some upload was quarantined; 74 an I/O failure (a \
+full disk, say; nothing is lost, run again once fixed); 75 another instance holds the lock; 78 \
+invalid configuration (status has its own: see status --help)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -31,7 +36,7 @@ pub struct Cli {
     pub pass: PassArgs,
 }
 
-/// Options of every command, accepted before or after it.
+/// Options of every command, accepted before or after it; harvest_argus has the same ones.
 #[derive(Debug, Args)]
 pub struct Global {
     /// The configuration file (TOML, or the recipe's process_argus.cfg) [default: looked up as

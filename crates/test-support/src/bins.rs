@@ -54,3 +54,73 @@ pub fn help(program: &str, args: &[&str]) -> String {
     assert!(out.status.success(), "{program} {args:?} failed");
     String::from_utf8(out.stdout).expect("utf8 help")
 }
+
+/// The options both programs take with the same meaning, as their `--help` lists them: the
+/// configuration file, verbosity, help and version.
+pub const SHARED_OPTIONS: [&str; 5] = [
+    "-c, --config <FILE>",
+    "-v, --verbose...",
+    "-q, --quiet...",
+    "-h, --help",
+    "-V, --version",
+];
+
+/// The options a help text lists under `Options:`, in order, each as its names (`-c, --config
+/// <FILE>`) without the description.
+pub fn listed_options(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| *line != "Options:")
+        .skip(1)
+        .take_while(|line| line.is_empty() || line.starts_with(' '))
+        // An option's line starts at column 2 (`  -c, --config`), or 6 when it has no short
+        // form (`      --wait`); descriptions are indented further.
+        .filter_map(|line| {
+            let entry = line
+                .strip_prefix("  -")
+                .map(|_| &line[2..])
+                .or_else(|| line.strip_prefix("      --").map(|_| &line[6..]))?;
+            entry.split("  ").next().map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Checks the `--help` layout both programs share and returns the text: a description, then
+/// `Usage: PROGRAM [OPTIONS] [COMMAND]`, `Commands:`, `Options:` opening with the shared options
+/// (configuration, verbosity) and closing with help and version, and the exit statuses last.
+pub fn assert_common_help(program: &str) -> String {
+    let text = help(program, &["--help"]);
+    let at = |heading: &str| {
+        text.find(heading)
+            .unwrap_or_else(|| panic!("{program} --help has no {heading:?}:\n{text}"))
+    };
+    assert!(
+        !text.starts_with("Usage:") && !text.starts_with(program),
+        "{program} --help opens with a description:\n{text}"
+    );
+    let order = [
+        at(&format!("\nUsage: {program} [OPTIONS] [COMMAND]\n")),
+        at("\nCommands:\n"),
+        at("\nOptions:\n"),
+        at("\nExit status: "),
+    ];
+    assert!(
+        order.is_sorted(),
+        "{program} --help: description, usage, commands, options, exit status:\n{text}"
+    );
+    let options = listed_options(&text);
+    assert!(
+        options.len() >= SHARED_OPTIONS.len(),
+        "{program}: {options:?}"
+    );
+    assert_eq!(
+        options[..3],
+        SHARED_OPTIONS[..3],
+        "{program} --help lists the shared options first"
+    );
+    assert_eq!(
+        options[options.len() - 2..],
+        SHARED_OPTIONS[3..],
+        "{program} --help lists help and version last"
+    );
+    text
+}

@@ -1,13 +1,14 @@
-//! process_argus answers `--help` and `--version`, its help lists the commands of SPEC §7, and
-//! global options go before or after a command.
+//! process_argus answers `--help` and `--version`, its help lists the commands of SPEC §7 in the
+//! layout harvest_argus' has, with the options the two share, and global options go before or
+//! after a command.
 
 use std::process::Command;
 
-use test_support::bins::{bin, help};
+use test_support::bins::{assert_common_help, bin, help, listed_options};
 
 #[test]
 fn process_argus_help_lists_its_commands() {
-    let text = help("process_argus", &["--help"]);
+    let text = assert_common_help("process_argus");
     for needle in [
         "check-config",
         "convert-config",
@@ -22,6 +23,9 @@ fn process_argus_help_lists_its_commands() {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     assert!(help("process_argus", &["--version"]).starts_with("process_argus "));
+    // -h is the short form of the same layout.
+    let short = help("process_argus", &["-h"]);
+    assert_eq!(listed_options(&short), listed_options(&text), "{short}");
     let status = help("process_argus", &["status", "--help"]);
     assert!(
         status.contains("--json") && status.contains("stale"),
