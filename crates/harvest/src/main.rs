@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     logging::init(verbosity);
     let exit = match cli.command {
         None => commands::harvest(&cli.select),
-        Some(Command::CheckConfig) => commands::check_config(&cli.select),
+        Some(Command::CheckConfig { json }) => commands::check_config(&cli.select, json),
         Some(Command::ConvertConfig { script }) => commands::convert_config(&script),
     };
     ExitCode::from(exit)

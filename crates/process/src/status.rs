@@ -207,15 +207,36 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
         worst = worst.max(State::Warning);
     }
     let blocked = crate::space::shortage(config);
+    let retention = crate::retention_warning::RetentionWarning::load(&config.state_dir)
+        .filter(|w| w.recent(now));
+    if retention.is_some() {
+        worst = worst.max(State::Warning);
+    }
     let text = if format == StatusFormat::Prometheus {
         let counters = crate::metrics::Counters::load(&config.state_dir);
         crate::metrics::render(config, now, &counters, &rows, hooks)
     } else if json {
-        render_json(&rows, config, now, worst, hooks, blocked.as_deref())
+        render_json(
+            &rows,
+            config,
+            now,
+            worst,
+            hooks,
+            blocked.as_deref(),
+            retention.as_ref(),
+        )
     } else {
         let mut table = render_table(&rows, config, now);
         if let Some(why) = &blocked {
             let _infallible = writeln!(table, "INGEST STOPPED: {why}");
+        }
+        if let Some(w) = &retention {
+            let _infallible = writeln!(
+                table,
+                "RETENTION at {}: {}",
+                stamp::format_rfc3339(w.at),
+                w.message
+            );
         }
         if hooks.pending + hooks.failed > 0 {
             let _infallible = writeln!(
@@ -356,9 +377,18 @@ pub(crate) fn render_json(
     worst: State,
     hooks: Hooks,
     blocked: Option<&str>,
+    retention: Option<&crate::retention_warning::RetentionWarning>,
 ) -> String {
+    let retention = retention.map_or("null".to_owned(), |w| {
+        format!(
+            "{{\"at\":{},\"setting\":{},\"message\":{}}}",
+            json_string(&stamp::format_rfc3339(w.at)),
+            json_string(&w.setting),
+            json_string(&w.message)
+        )
+    });
     let mut out = format!(
-        "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"hooks_pending\":{},\"hooks_failed\":{},\"ingest_stopped\":{},\"clients\":[",
+        "{{\"now\":{},\"status\":\"{}\",\"stale_after_s\":{},\"hooks_pending\":{},\"hooks_failed\":{},\"ingest_stopped\":{},\"retention_warning\":{retention},\"clients\":[",
         json_string(&stamp::format_rfc3339(now)),
         worst.name(),
         config.stale_after.as_secs(),
