@@ -181,14 +181,17 @@ fn holds(path: &Path, sha256: &[u8; 32]) -> bool {
 /// Deletes this host's archives that the policy no longer keeps; returns what was removed.
 /// Also removes temporary files a crashed run left in the archive (older than an hour, as
 /// another host's harvest might share the directory).
+/// `fresh` names the archives this run wrote: a purge that deletes one of them, or more than
+/// half of the archive's bytes, comes back with a [`retention::Surprise`] to warn about.
 pub(crate) fn purge(
     dir: &Path,
     host: &Hostname,
     policy: &Policy,
     now: OffsetDateTime,
-) -> Result<Vec<PathBuf>, String> {
+    fresh: &[String],
+) -> Result<(Vec<PathBuf>, Option<retention::Surprise>), String> {
     if !dir.is_dir() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let leftovers = clean_temp_files(dir, std::time::Duration::from_secs(3600), now.into())
         .map_err(|e| argus_core::error_chain(&e))?;
@@ -199,7 +202,7 @@ pub(crate) fn purge(
         );
     }
     if policy.max_age_days == 0 && policy.max_total_bytes.is_none() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let pattern = NamePattern::harvest_archive(host.as_str()).map_err(|e| e.to_string())?;
     let entries = retention::list(dir).map_err(|e| argus_core::error_chain(&e))?;
@@ -213,7 +216,11 @@ pub(crate) fn purge(
             argus_core::stamp::format_rfc3339(d.time)
         );
     }
-    retention::apply(dir, &doomed).map_err(|e| argus_core::error_chain(&e))
+    let surprise = retention::review(&entries, std::slice::from_ref(&pattern), &doomed, |n| {
+        fresh.iter().any(|f| f == n)
+    });
+    let removed = retention::apply(dir, &doomed).map_err(|e| argus_core::error_chain(&e))?;
+    Ok((removed, surprise))
 }
 
 #[cfg(test)]
@@ -299,14 +306,14 @@ mod tests {
             max_age_days: 7,
             ..Policy::default()
         };
-        let removed = purge(dir.path(), &host(), &policy, now).expect("purge");
+        let (removed, _) = purge(dir.path(), &host(), &policy, now, &[]).expect("purge");
         assert_eq!(
             removed,
             [dir.path().join("sensor1_20261101000000.argus.gz")]
         );
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 3);
         // Keep forever: nothing goes.
-        let removed = purge(dir.path(), &host(), &Policy::default(), now).expect("purge");
+        let (removed, _) = purge(dir.path(), &host(), &Policy::default(), now, &[]).expect("purge");
         assert!(removed.is_empty());
     }
 }

@@ -54,8 +54,13 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the configuration, report every problem, print the host's resolved settings.
-    CheckConfig,
+    /// Check the configuration, report every problem, and print the host's effective settings
+    /// in units, with where each came from (default, file, host table, older key).
+    CheckConfig {
+        /// Print the effective settings as one JSON object (machine values: bytes, seconds).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the old harvest_argus script's per-host variables as this program's TOML.
     ConvertConfig {
         /// The old shell script (read, never run).

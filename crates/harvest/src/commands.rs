@@ -110,7 +110,7 @@ fn print_out(text: &str) {
 }
 
 /// `harvest_argus check-config`.
-pub(crate) fn check_config(select: &Select) -> u8 {
+pub(crate) fn check_config(select: &Select, json: bool) -> u8 {
     let path = config_path(select);
     let config = match Config::load(&path) {
         Ok(c) => c,
@@ -124,7 +124,29 @@ pub(crate) fn check_config(select: &Select) -> u8 {
     let mut problems = config.check_all();
     match host(select) {
         Ok(host) => match config.resolve(&host) {
-            Ok((settings, _)) => print_out(&settings.to_toml()),
+            Ok((settings, _)) => {
+                let rows = settings.effective();
+                if json {
+                    let doc = serde_json::json!({
+                        "config": path.to_string_lossy(),
+                        "host": settings.host.as_str(),
+                        "valid": problems.is_empty(),
+                        "settings": rows,
+                    });
+                    print_out(&format!("{doc}\n"));
+                } else {
+                    let mut text = format!(
+                        "# {}: the effective settings of host {}:\n",
+                        EscapedPath(&path),
+                        settings.host
+                    );
+                    for row in &rows {
+                        text.push_str(&row.line());
+                        text.push('\n');
+                    }
+                    print_out(&text);
+                }
+            }
             Err(p) => problems.extend(p.0),
         },
         Err(e) => problems.push(e),

@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
     };
     let exit = match cli.command {
         None => commands::harvest(&select),
-        Some(Command::CheckConfig) => commands::check_config(&select),
+        Some(Command::CheckConfig { json }) => commands::check_config(&select, json),
         Some(Command::ConvertConfig { script }) => commands::convert_config(&script),
     };
     ExitCode::from(exit)

@@ -26,6 +26,8 @@ pub(crate) struct RunStats {
     pub(crate) staged: u64,
     /// The last sequence number given out.
     pub(crate) last_seq: u64,
+    /// Purges that deleted the chunk just archived, or over half of the archive's bytes.
+    pub(crate) retention_warnings: u64,
 }
 
 /// The exposition after a run that ended at `now` after `elapsed` seconds with `exit`;
@@ -104,6 +106,12 @@ pub(crate) fn render(
         n(stats.staged),
     );
     metric(
+        "retention_warnings",
+        "gauge",
+        "1 when the last harvest's purge deleted the chunk it archived or over half of the archive.",
+        n(stats.retention_warnings),
+    );
+    metric(
         "argus_running",
         "gauge",
         "1 when argus runs after the harvest, else 0.",
@@ -150,6 +158,7 @@ mod tests {
             free_blocks: Some(1000),
             staged: 0,
             last_seq: 17,
+            retention_warnings: 0,
         };
         let ok = render(&host, &stats, 0, 0.5, t, None);
         let dir = tempfile::tempdir().expect("dir");

@@ -9,7 +9,7 @@ use argus_core::escape::EscapedPath;
 use argus_core::lock::{Contention, Lock};
 use argus_core::manifest::Manifest;
 use argus_core::publish::{rename_noreplace, sync_dir};
-use argus_core::retention::Policy;
+use argus_core::retention::{self, Policy};
 use argus_core::stamp::format_rfc3339;
 use time::OffsetDateTime;
 
@@ -31,6 +31,8 @@ struct Run<'a> {
     stdout_broken: bool,
     exit: Exit,
     stats: crate::metrics::RunStats,
+    /// The archives this run wrote (their names), which a purge should not delete.
+    archived: Vec<String>,
 }
 
 /// Runs one harvest of `s`, shipping to `stdout` and writing manifest lines to `stderr`.
@@ -93,6 +95,7 @@ fn harvest_locked(
         stdout_broken: false,
         exit: Exit::Ok,
         stats: crate::metrics::RunStats::default(),
+        archived: Vec::new(),
     };
     run.recover();
     let last_write = run.rotate();
@@ -334,13 +337,18 @@ impl Run<'_> {
             self.s.codec,
         );
         match archived {
-            Ok(Archived::New(path)) => log::info!(
-                "archived chunk seq={} ({} bytes, {} records) as {}",
-                chunk.seq,
-                shipped.bytes,
-                shipped.report.records,
-                EscapedPath(&path)
-            ),
+            Ok(Archived::New(path)) => {
+                log::info!(
+                    "archived chunk seq={} ({} bytes, {} records) as {}",
+                    chunk.seq,
+                    shipped.bytes,
+                    shipped.report.records,
+                    EscapedPath(&path)
+                );
+                if let Some(name) = path.file_name() {
+                    self.archived.push(name.to_string_lossy().into_owned());
+                }
+            }
             Ok(Archived::Already(path)) => log::info!(
                 "chunk seq={} was already archived as {}",
                 chunk.seq,
@@ -387,11 +395,17 @@ impl Run<'_> {
             &self.s.host,
             &policy,
             OffsetDateTime::now_utc(),
+            &self.archived,
         ) {
-            Ok(removed) if !removed.is_empty() => {
-                log::info!("purged {} old archive file(s)", removed.len());
+            Ok((removed, surprise)) => {
+                if let Some(surprise) = surprise {
+                    self.stats.retention_warnings += 1;
+                    log::warn!("{}", surprise_message(self.s, &surprise, removed.len()));
+                }
+                if !removed.is_empty() {
+                    log::info!("purged {} old archive file(s)", removed.len());
+                }
             }
-            Ok(_) => {}
             Err(e) => log::warn!("cannot purge {}: {e}", EscapedPath(&self.s.archive_dir)),
         }
     }
@@ -424,4 +438,30 @@ impl Run<'_> {
 fn now_seconds() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(0).unwrap_or(now)
+}
+
+/// The warning for a purge that deletes what this harvest archived, or most of the archive,
+/// naming the setting that decides it.
+fn surprise_message(s: &Settings, surprise: &retention::Surprise, count: usize) -> String {
+    use argus_core::grammar::format_size;
+    let values = match (surprise.reason, s.archive_max_bytes) {
+        (retention::Reason::Size, Some(max)) => format!(
+            "archive_max_size = {} with archive_low_watermark = {}",
+            format_size(max),
+            format_size(s.archive_low_watermark_bytes.unwrap_or(max / 10 * 9))
+        ),
+        _ => format!("archive_days = {}", s.archive_days),
+    };
+    let setting = values.split(' ').next().unwrap_or_default();
+    let fresh = match surprise.fresh {
+        0 => String::new(),
+        _ => ", among them the chunk this harvest archived".to_owned(),
+    };
+    format!(
+        "retention deletes {count} archive{}, {} of {}{fresh}: {values} decides it; if that is \
+         not meant, raise {setting} (harvest_argus check-config shows the effective values)",
+        if count == 1 { "" } else { "s" },
+        format_size(surprise.deleted_bytes),
+        format_size(surprise.total_bytes)
+    )
 }

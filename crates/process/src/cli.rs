@@ -69,8 +69,13 @@ pub struct PassArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the configuration and report every problem at once (exit 0 or 78).
-    CheckConfig,
+    /// Check the configuration, report every problem at once (exit 0 or 78), and print every
+    /// effective setting in units, with where it came from (default, file, the recipe's key).
+    CheckConfig {
+        /// Print the effective settings as one JSON object (machine values: bytes, seconds).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the TOML equivalent of a configuration, e.g. the recipe's process_argus.cfg.
     ConvertConfig {
         /// The configuration to convert.
@@ -201,7 +206,7 @@ impl Cli {
             (&cli.command, pass_only.iter().find(|(given, _)| *given))
         {
             let name = match command {
-                Command::CheckConfig => "check-config",
+                Command::CheckConfig { .. } => "check-config",
                 Command::ConvertConfig { .. } => "convert-config",
                 Command::Watch => "watch",
                 Command::Status { .. } => "status",

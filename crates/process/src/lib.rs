@@ -25,6 +25,7 @@ mod metrics;
 mod progress;
 mod quarantine;
 mod report;
+mod retention_warning;
 mod space;
 mod status;
 mod watch;
@@ -49,7 +50,7 @@ pub fn main() -> ExitCode {
     engine::raise_open_file_limit();
     let config = cli.global.config;
     let code = match cli.command {
-        Some(Command::CheckConfig) => check_config(config).code(),
+        Some(Command::CheckConfig { json }) => check_config(config, json).code(),
         Some(Command::ConvertConfig { file }) => convert_config(&file).code(),
         Some(Command::Watch) => match load(config) {
             Ok((config, _, path)) => watch::run(&path, config, engine::Options::default()).code(),
@@ -95,7 +96,7 @@ fn load(explicit: Option<PathBuf>) -> Result<(Config, Format, PathBuf), Exit> {
     })
 }
 
-fn check_config(explicit: Option<PathBuf>) -> Exit {
+fn check_config(explicit: Option<PathBuf>, json: bool) -> Exit {
     let (config, format, path) = match load(explicit) {
         Ok(found) => found,
         Err(code) => return code,
@@ -108,22 +109,32 @@ fn check_config(explicit: Option<PathBuf>) -> Exit {
         return Exit::Config;
     }
     let kind = match format {
-        Format::Toml => "TOML",
-        Format::Recipe => "recipe process_argus.cfg",
+        Format::Toml => "toml",
+        Format::Recipe => "recipe",
     };
-    say(&format!(
-        "{}: valid ({kind}); clients {}",
-        path.display(),
-        config.clients.join(" ")
-    ));
-    for hook in &config.hooks.hooks {
+    let settings = config.effective();
+    if json {
+        let doc = serde_json::json!({
+            "config": path.to_string_lossy(),
+            "format": kind,
+            "valid": true,
+            "settings": settings,
+        });
+        say(&doc.to_string());
+    } else {
+        let kind = match format {
+            Format::Toml => "TOML",
+            Format::Recipe => "recipe process_argus.cfg",
+        };
         say(&format!(
-            "hook {} on {}: {} (timeout {})",
-            hook.name,
-            hook.on.name(),
-            hook.program,
-            argus_core::grammar::format_duration(hook.timeout)
+            "# {}: valid ({kind}); the effective settings:",
+            argus_core::escape::EscapedPath(&path)
         ));
+        for setting in &settings {
+            say(&setting.line());
+        }
+    }
+    for hook in &config.hooks.hooks {
         // Not an error: the hook may be installed later; its events wait and are retried.
         let runnable = std::fs::metadata(&hook.program).is_ok_and(|m| {
             use std::os::unix::fs::PermissionsExt;

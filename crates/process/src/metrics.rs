@@ -29,7 +29,7 @@ pub(crate) struct Counters {
 }
 
 /// The counters, in the order they are written, each with its help text.
-const COUNTERS: [(&str, &str); 9] = [
+const COUNTERS: [(&str, &str); 10] = [
     (
         "uploads_ingested_total",
         "Uploads appended to their day files.",
@@ -54,6 +54,10 @@ const COUNTERS: [(&str, &str); 9] = [
     (
         "quarantine_expired_total",
         "Quarantined groups deleted after quarantine_days.",
+    ),
+    (
+        "retention_warnings_total",
+        "Purges that deleted archives written by the same pass, or over half of the archive's bytes.",
     ),
     ("hook_runs_total", "Follow-on stage runs that exited 0."),
     (
@@ -99,6 +103,7 @@ impl Counters {
         self.add("duplicate_chunks_total", s.duplicates);
         self.add("archives_purged_total", s.purged);
         self.add("quarantine_expired_total", s.expired);
+        self.add("retention_warnings_total", s.retention_warnings);
         self.add("hook_runs_total", s.hooks_ran);
         self.add("hook_failures_total", s.hooks_failed);
         let at = now.unix_timestamp_nanos() as f64 / 1e9;

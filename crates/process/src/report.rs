@@ -38,6 +38,8 @@ pub(crate) struct Summary {
     pub(crate) hooks_ran: u64,
     /// Hook runs that failed (retried later, or kept as failed).
     pub(crate) hooks_failed: u64,
+    /// Purges that deleted archives written by the same pass or most of the archive's bytes.
+    pub(crate) retention_warnings: u64,
     /// Wall time of the pass.
     pub(crate) elapsed: Duration,
     /// Set when the pass stopped early, with the reason.
@@ -64,6 +66,7 @@ impl Summary {
             expired,
             hooks_ran,
             hooks_failed,
+            retention_warnings,
             elapsed,
             failed,
         } = other;
@@ -80,6 +83,7 @@ impl Summary {
         self.expired += expired;
         self.hooks_ran += hooks_ran;
         self.hooks_failed += hooks_failed;
+        self.retention_warnings += retention_warnings;
         self.elapsed += *elapsed;
         if self.failed.is_none() {
             self.failed.clone_from(failed);

@@ -207,15 +207,36 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
         worst = worst.max(State::Warning);
     }
     let blocked = crate::space::shortage(config);
+    let retention = crate::retention_warning::RetentionWarning::load(&config.state_dir)
+        .filter(|w| w.recent(now));
+    if retention.is_some() {
+        worst = worst.max(State::Warning);
+    }
     let text = if format == StatusFormat::Prometheus {
         let counters = crate::metrics::Counters::load(&config.state_dir);
         crate::metrics::render(config, now, &counters, &rows, hooks)
     } else if json {
-        render_json(&rows, config, now, worst, hooks, blocked.as_deref())
+        render_json(
+            &rows,
+            config,
+            now,
+            worst,
+            hooks,
+            blocked.as_deref(),
+            retention.as_ref(),
+        )
     } else {
         let mut table = render_table(&rows, config, now);
         if let Some(why) = &blocked {
             let _infallible = writeln!(table, "INGEST STOPPED: {why}");
+        }
+        if let Some(w) = &retention {
+            let _infallible = writeln!(
+                table,
+                "RETENTION at {}: {}",
+                stamp::format_rfc3339(w.at),
+                w.message
+            );
         }
         if hooks.pending + hooks.failed > 0 {
             let _infallible = writeln!(
@@ -356,6 +377,7 @@ pub(crate) fn render_json(
     worst: State,
     hooks: Hooks,
     blocked: Option<&str>,
+    retention: Option<&crate::retention_warning::RetentionWarning>,
 ) -> String {
     let clients = rows
         .iter()
@@ -394,6 +416,11 @@ pub(crate) fn render_json(
         hooks_pending: hooks.pending,
         hooks_failed: hooks.failed,
         ingest_stopped: blocked,
+        retention_warning: retention.map(|w| RetentionJson {
+            at: stamp::format_rfc3339(w.at),
+            setting: &w.setting,
+            message: &w.message,
+        }),
         clients,
     };
     let mut out = crate::report::to_json(&report);
@@ -410,7 +437,16 @@ struct StatusJson<'a> {
     hooks_pending: usize,
     hooks_failed: usize,
     ingest_stopped: Option<&'a str>,
+    retention_warning: Option<RetentionJson<'a>>,
     clients: Vec<ClientJson<'a>>,
+}
+
+/// The last retention warning of [`StatusJson`].
+#[derive(serde::Serialize)]
+struct RetentionJson<'a> {
+    at: String,
+    setting: &'a str,
+    message: &'a str,
 }
 
 /// One client of [`StatusJson`].

@@ -1,7 +1,16 @@
-//! The tests' view of the programs' `--json` output: serde_json parses it (with
-//! `preserve_order`, so that objects keep their keys in the order written and tests can check a
-//! documented key order), and [`Json`] gives the tests short accessors that fail the test, naming
-//! what was missing, instead of returning options.
+//! The tests' view of the programs' `--json` output: serde_json parses it into [`Json`], whose
+//! objects keep their keys in the order written (so that tests can check a documented key order),
+//! and [`Json`] gives the tests short accessors that fail the test, naming what was missing,
+//! instead of returning options.
+//!
+//! The order is kept by [`Json`]'s own `Deserialize`, not by serde_json's `preserve_order`
+//! feature: cargo would turn that feature on for the programs too whenever they are built with
+//! this crate, and the programs' `json!` objects would then be written in another order in the
+//! tests than in a release.
+
+use std::fmt;
+
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 
 /// A JSON value, as serde_json read it.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,31 +29,73 @@ pub enum Json {
     Object(Vec<(String, Json)>),
 }
 
-impl From<serde_json::Value> for Json {
-    fn from(value: serde_json::Value) -> Json {
-        use serde_json::Value;
-        match value {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(b),
-            Value::Number(n) => Json::Number(n),
-            Value::String(s) => Json::String(s),
-            Value::Array(items) => Json::Array(items.into_iter().map(Json::from).collect()),
-            Value::Object(members) => Json::Object(
-                members
-                    .into_iter()
-                    .map(|(k, v)| (k, Json::from(v)))
-                    .collect(),
-            ),
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+/// Builds a [`Json`] from what serde_json reads, object members in the order written.
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
+        Ok(Json::Bool(b))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Json, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Json, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Json, E> {
+        serde_json::Number::from_f64(n)
+            .map(Json::Number)
+            .ok_or_else(|| E::custom("a number that is not finite"))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Json, E> {
+        Ok(Json::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Json, E> {
+        Ok(Json::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
         }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut members = Vec::new();
+        while let Some(member) = map.next_entry::<String, Json>()? {
+            members.push(member);
+        }
+        Ok(Json::Object(members))
     }
 }
 
 impl Json {
     /// Parses one JSON document (surrounding white space allowed).
     pub fn parse(text: &str) -> Result<Json, String> {
-        serde_json::from_str::<serde_json::Value>(text)
-            .map(Json::from)
-            .map_err(|e| e.to_string())
+        serde_json::from_str(text).map_err(|e| e.to_string())
     }
 
     /// The member `key` of an object; fails the test when there is none.

@@ -413,15 +413,42 @@ fn the_example_harvest_config_passes_check_config() {
             );
         }
     }
-    // Every key harvest_argus knows is in the example: with all keys on, the resolved settings
-    // it prints have exactly the example's keys.
-    let out = run(Command::new(&f.inputs.harvest_bin)
-        .arg("check-config")
-        .arg("--config")
-        .arg(dir.join("full.toml"))
-        .args(["--host", "sensor2"]));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(keys(&text(&out.stdout)), keys(&full));
+    // Every key harvest_argus knows is in the example, and check-config shows every one of
+    // them, as shipped and with all keys on, in units and with its source.
+    for name in ["as-shipped.toml", "full.toml"] {
+        let out = run(Command::new(&f.inputs.harvest_bin)
+            .arg("check-config")
+            .arg("--config")
+            .arg(dir.join(name))
+            .args(["--host", "sensor2"]));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        for key in keys(&full) {
+            assert!(
+                shown.contains(&format!("\n{key} = ")),
+                "{name}: {key} in:\n{shown}"
+            );
+        }
+        let out = run(Command::new(&f.inputs.harvest_bin)
+            .arg("check-config")
+            .arg("--json")
+            .arg("--config")
+            .arg(dir.join(name))
+            .args(["--host", "sensor2"]));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(json_keys(&text(&out.stdout)), keys(&full), "{name}");
+    }
+}
+
+/// The keys of the settings `check-config --json` prints.
+fn json_keys(json: &str) -> BTreeSet<String> {
+    let doc: serde_json::Value = serde_json::from_str(json).expect("check-config --json");
+    doc["settings"]
+        .as_array()
+        .expect("settings")
+        .iter()
+        .map(|s| s["key"].as_str().expect("key").to_owned())
+        .collect()
 }
 
 #[test]
@@ -464,6 +491,29 @@ fn the_example_process_config_passes_check_config() {
         .arg("convert-config")
         .arg(dir.join("raw-full.toml")));
     assert_eq!(keys(&text(&out.stdout)), keys(&full));
+    // And check-config shows every effective setting, as shipped and with all keys on (the
+    // hooks too, which the example shows in a comment).
+    let mut every = keys(&full);
+    every.insert("hook".to_owned());
+    for name in ["as-shipped.toml", "full.toml"] {
+        let path = dir.join(name);
+        let out = run(Command::new(&f.inputs.process_bin)
+            .arg("check-config")
+            .arg("--config")
+            .arg(&path));
+        let shown = text(&out.stdout);
+        for key in &every {
+            assert!(
+                shown.contains(&format!("\n{key} = ")),
+                "{name}: {key} in:\n{shown}"
+            );
+        }
+        let out = run(Command::new(&f.inputs.process_bin)
+            .args(["check-config", "--json", "--config"])
+            .arg(&path));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(json_keys(&text(&out.stdout)), every, "{name}");
+    }
 }
 
 #[test]

@@ -26,13 +26,14 @@
 //! anything happens; unknown keys are errors (a typo must not silently become a default).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use argus_core::codec::{Codec, Compression};
 use argus_core::escape::EscapedPath;
+use argus_core::grammar::{Amount, format_size};
 use argus_core::host::Hostname;
+use argus_core::retention::MIN_CAP_BYTES;
 use toml::Value;
 
 /// Where `WEBJOB_HOME` points when it is not set (the WebJob client's own default).
@@ -47,12 +48,15 @@ const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(15 * 60);
 const KEYS: &[(&str, &str)] = &[
     ("archive_days", "a whole number of days, 0 = keep forever"),
     ("archive_dir", "an absolute directory path"),
-    ("archive_max_bytes", "a size such as 20000000000 or \"20G\""),
-    ("archive_low_watermark_bytes", "a size such as \"18G\""),
     (
-        "archive_max_size",
-        "a size such as \"20G\" (the same as archive_max_bytes)",
+        "archive_max_bytes",
+        "a number of bytes such as 20000000000, or a size such as \"20G\" (older name of archive_max_size)",
     ),
+    (
+        "archive_low_watermark_bytes",
+        "a number of bytes, or a size such as \"18G\" (older name of archive_low_watermark)",
+    ),
+    ("archive_max_size", "a size with a unit such as \"20G\""),
     (
         "archive_low_watermark",
         "a size such as \"18G\", or a share of the cap such as \"90%\"",
@@ -67,7 +71,7 @@ const KEYS: &[(&str, &str)] = &[
     ("argus_log", "an absolute path, or \"\" for none"),
     (
         "stale_after",
-        "a duration such as \"15m\", \"2h\", \"90s\", or \"0\" for never",
+        "a duration with a unit such as \"15m\", \"2h\", \"90s\", or \"0\" for never",
     ),
     ("supervise", "true or false"),
     (
@@ -95,43 +99,17 @@ pub(crate) struct Settings {
     pub(crate) supervise: bool,
     /// Where Prometheus metrics are written after each run; `None` writes none.
     pub(crate) metrics_file: Option<PathBuf>,
+    /// Where each key set in the file came from; a key not here has its default.
+    pub(crate) sources: BTreeMap<&'static str, Origin>,
 }
 
-impl Settings {
-    /// The settings as TOML lines, for `check-config`.
-    pub(crate) fn to_toml(&self) -> String {
-        let s = |v: &str| Value::String(v.to_owned()).to_string();
-        let p = |v: &Path| s(&v.to_string_lossy());
-        let mut out = String::new();
-        let _ = writeln!(out, "# resolved settings of host {}", self.host);
-        let _ = writeln!(out, "archive_days = {}", self.archive_days);
-        let _ = writeln!(out, "archive_dir = {}", p(&self.archive_dir));
-        if let Some(max) = self.archive_max_bytes {
-            let _ = writeln!(out, "archive_max_bytes = {max}");
-        }
-        if let Some(low) = self.archive_low_watermark_bytes {
-            let _ = writeln!(out, "archive_low_watermark_bytes = {low}");
-        }
-        let _ = writeln!(out, "compression = {}", s(self.codec.compression().name()));
-        let _ = writeln!(out, "compression_level = {}", self.codec.level());
-        let _ = writeln!(out, "argus_bin = {}", p(&self.argus_bin));
-        let args: Vec<String> = self.argus_args.iter().map(|a| s(a)).collect();
-        let _ = writeln!(out, "argus_args = [{}]", args.join(", "));
-        let _ = writeln!(out, "interface = {}", s(&self.interface));
-        let _ = writeln!(out, "output = {}", p(&self.output));
-        let _ = writeln!(out, "pid_file = {}", p(&self.pid_file));
-        let log = self.argus_log.as_deref().map(p).unwrap_or_else(|| s(""));
-        let _ = writeln!(out, "argus_log = {log}");
-        let stale = self
-            .stale_after
-            .map_or_else(|| "0".to_owned(), |d| format!("{}s", d.as_secs()));
-        let _ = writeln!(out, "stale_after = {}", s(&stale));
-        let _ = writeln!(out, "supervise = {}", self.supervise);
-        if let Some(m) = &self.metrics_file {
-            let _ = writeln!(out, "metrics_file = {}", p(m));
-        }
-        out
-    }
+/// Where a setting's value was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// `""` for the top level, or `hosts.NAME`.
+    pub(crate) table: String,
+    /// The key as written, when it is an older name of the setting (`archive_max_bytes`).
+    pub(crate) older_key: Option<&'static str>,
 }
 
 /// The values one table sets, each checked on its own.
@@ -140,7 +118,7 @@ struct Partial {
     archive_days: Option<u32>,
     archive_dir: Option<PathBuf>,
     archive_max_bytes: Option<u64>,
-    archive_low_watermark_bytes: Option<argus_core::grammar::Amount>,
+    archive_low_watermark_bytes: Option<Amount>,
     compression: Option<Compression>,
     compression_level: Option<u32>,
     argus_bin: Option<PathBuf>,
@@ -152,13 +130,19 @@ struct Partial {
     stale_after: Option<Option<Duration>>,
     supervise: Option<bool>,
     metrics_file: Option<PathBuf>,
+    /// Where each value was written: its setting's name -> origin.
+    origins: BTreeMap<&'static str, Origin>,
 }
 
 impl Partial {
     /// `self` with `over`'s values where it has them.
     fn overridden_by(&self, over: &Partial) -> Partial {
+        let mut origins = self.origins.clone();
+        origins.extend(over.origins.clone());
         macro_rules! pick {
-            ($($f:ident),*) => { Partial { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* } };
+            ($($f:ident),*) => {
+                Partial { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* origins }
+            };
         }
         pick!(
             archive_days,
@@ -368,29 +352,29 @@ fn parse_table(table: &toml::Table, prefix: &str, problems: &mut Vec<String>) ->
     let mut p = Partial::default();
     for (key, value) in table {
         let name = format!("{prefix}{}", toml_key(key));
-        let mut bad = |what: String| problems.push(format!("{name}: {what}"));
+        let before = problems.len();
+        // A value in units is shown as written, so that the message says what was read.
+        let with_value = UNIT_KEYS.contains(&key.as_str());
+        let mut bad = |what: String| {
+            problems.push(if with_value {
+                format!("{name} = {value}: {what}")
+            } else {
+                format!("{name}: {what}")
+            });
+        };
         match key.as_str() {
             "archive_days" => p.archive_days = int_in(value, 0, 100_000).map_err(&mut bad).ok(),
             "archive_dir" => p.archive_dir = abs_path(value).map_err(&mut bad).ok(),
-            "archive_max_bytes" => p.archive_max_bytes = size(value).map_err(&mut bad).ok(),
-            "archive_max_size" => p.archive_max_bytes = size(value).map_err(&mut bad).ok(),
+            "archive_max_bytes" => {
+                p.archive_max_bytes = size(value, true).map_err(&mut bad).ok();
+            }
+            "archive_max_size" => p.archive_max_bytes = size(value, false).map_err(&mut bad).ok(),
             "archive_low_watermark" => {
-                p.archive_low_watermark_bytes = match value {
-                    Value::String(text) => {
-                        argus_core::grammar::parse_amount(text).ok_or_else(|| {
-                            format!("{text:?} is not a size like \"18G\" or a share like \"90%\"")
-                        })
-                    }
-                    other => size(other).map(argus_core::grammar::Amount::Bytes),
-                }
-                .map_err(&mut bad)
-                .ok();
+                p.archive_low_watermark_bytes = amount(value).map_err(&mut bad).ok();
             }
             "archive_low_watermark_bytes" => {
-                p.archive_low_watermark_bytes = size(value)
-                    .map(argus_core::grammar::Amount::Bytes)
-                    .map_err(&mut bad)
-                    .ok();
+                p.archive_low_watermark_bytes =
+                    size(value, true).map(Amount::Bytes).map_err(&mut bad).ok();
             }
             "compression" => {
                 p.compression = string(value)
@@ -439,8 +423,33 @@ fn parse_table(table: &toml::Table, prefix: &str, problems: &mut Vec<String>) ->
                 ));
             }
         }
+        if problems.len() == before
+            && let Some((setting, older_key)) = setting_of(key)
+        {
+            let table = prefix.strip_suffix('.').unwrap_or(prefix).to_owned();
+            p.origins.insert(setting, Origin { table, older_key });
+        }
     }
     p
+}
+
+/// The keys whose values carry units (sizes, shares, durations).
+const UNIT_KEYS: [&str; 5] = [
+    "archive_max_size",
+    "archive_low_watermark",
+    "archive_max_bytes",
+    "archive_low_watermark_bytes",
+    "stale_after",
+];
+
+/// The setting a key sets, and the key itself when it is an older name of that setting.
+fn setting_of(key: &str) -> Option<(&'static str, Option<&'static str>)> {
+    let (key, _) = KEYS.iter().find(|(k, _)| *k == key)?;
+    Some(match *key {
+        "archive_max_bytes" => ("archive_max_size", Some(*key)),
+        "archive_low_watermark_bytes" => ("archive_low_watermark", Some(*key)),
+        k => (k, None),
+    })
 }
 
 /// Applies defaults and cross-checks to merged values.
@@ -500,6 +509,26 @@ fn finish(
             "archive_low_watermark_bytes ({low}) is larger than archive_max_bytes ({max})"
         ));
     }
+    if let Some(max) = p.archive_max_bytes
+        && max < MIN_CAP_BYTES
+    {
+        problems.push(format!(
+            "archive_max_size = {}: a cap under {} is smaller than one hourly chunk and would \
+             delete every archive at each harvest (write a size such as \"20G\")",
+            format_size(max),
+            format_size(MIN_CAP_BYTES)
+        ));
+    }
+    if let Some(low) = low_watermark
+        && low < MIN_CAP_BYTES
+    {
+        problems.push(format!(
+            "archive_low_watermark = {}: a purge down to under {} deletes every archive \
+             (write a share such as \"90%\" or a size such as \"18G\")",
+            format_size(low),
+            format_size(MIN_CAP_BYTES)
+        ));
+    }
     if p.archive_low_watermark_bytes.is_some() && p.archive_max_bytes.is_none() {
         problems.push(
             "archive_low_watermark_bytes is set without archive_max_bytes, which it is a fraction of"
@@ -539,12 +568,14 @@ fn finish(
         supervise: p.supervise.unwrap_or(true),
         metrics_file: p.metrics_file.clone(),
         output,
+        sources: p.origins.clone(),
     })
 }
 
+mod effective;
 mod values;
 
-use values::{abs_path, args, duration, int_in, interface, output, size, string};
+use values::{abs_path, amount, args, duration, int_in, interface, output, size, string};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argus_core::escape::EscapedPath;
-use argus_core::grammar::{parse_duration, parse_size};
+use argus_core::grammar::{Amount, Kind, ValueError, parse_amount, parse_duration, parse_size};
 use toml::Value;
 
 pub(super) fn string(value: &Value) -> Result<&str, String> {
@@ -92,36 +92,56 @@ pub(super) fn args(value: &Value) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// A size: a whole number of bytes, or a string with a binary unit (`K`, `M`, `G`, `T`, also
-/// written `KiB` ...).
-pub(super) fn size(value: &Value) -> Result<u64, String> {
-    if let Some(n) = value.as_integer() {
-        return u64::try_from(n)
+/// A size. Under a key that names bytes (`archive_max_bytes`) a TOML integer is a number of
+/// bytes; elsewhere a size is a string with a unit (`"20G"`), and a bare number is refused with
+/// the spellings it could have meant.
+pub(super) fn size(value: &Value, in_bytes: bool) -> Result<u64, String> {
+    match value {
+        Value::Integer(n) if in_bytes => u64::try_from(*n)
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("{n} must be a positive number of bytes"));
+            .ok_or_else(|| format!("{n} must be a positive number of bytes")),
+        Value::Integer(n) => Err(ValueError::bare(Kind::Size, *n).to_string()),
+        Value::String(s) if in_bytes && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            size(
+                &Value::Integer(s.parse().map_err(|_| format!("{s:?} is too large"))?),
+                true,
+            )
+        }
+        Value::String(s) => parse_size(s).map_err(|e| e.to_string()),
+        other => Err(format!(
+            "must be a size such as \"20G\", not {}",
+            other.type_str()
+        )),
     }
-    let s = string(value).map_err(|_| {
-        format!(
-            "must be a number of bytes or a string such as \"20G\", not {}",
-            value.type_str()
-        )
-    })?;
-    parse_size(s)
-        .ok_or_else(|| format!("{s:?} is not a size such as 20000000000, \"512M\" or \"20G\""))
+}
+
+/// A size, or a share such as `"90%"` (a TOML integer is refused: it could be either).
+pub(super) fn amount(value: &Value) -> Result<Amount, String> {
+    match value {
+        Value::Integer(n) => Err(ValueError::bare(Kind::Amount, *n).to_string()),
+        Value::String(s) => parse_amount(s).map_err(|e| e.to_string()),
+        other => Err(format!(
+            "must be a size such as \"18G\" or a share such as \"90%\", not {}",
+            other.type_str()
+        )),
+    }
 }
 
 /// A duration (see [`parse_duration`]); zero is `None`, "never".
 pub(super) fn duration(value: &Value) -> Result<Option<Duration>, String> {
-    if let Some(n) = value.as_integer() {
-        return u64::try_from(n)
-            .map(|n| (n > 0).then(|| Duration::from_secs(n)))
-            .map_err(|_| format!("{n} must not be negative"));
-    }
-    let s = string(value)?;
-    parse_duration(s)
+    let parsed = match value {
+        Value::Integer(0) => Ok(Duration::ZERO),
+        Value::Integer(n) => Err(ValueError::bare(Kind::Duration, *n)),
+        Value::String(s) => parse_duration(s),
+        other => {
+            return Err(format!(
+                "must be a duration such as \"15m\", not {}",
+                other.type_str()
+            ));
+        }
+    };
+    parsed
         .map(|d| (!d.is_zero()).then_some(d))
-        .ok_or_else(|| {
-            format!("{s:?} is not a duration such as \"90s\", \"15m\", \"1h30m\", \"1d\" or \"0\"")
-        })
+        .map_err(|e| e.to_string())
 }

@@ -34,7 +34,7 @@ fn check_config_takes_an_argus5_binary_as_it_takes_argus3() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            text.contains(&format!("argus_bin = {:?}", bin.display().to_string())),
+            text.contains(&format!("\nargus_bin = {} (file)\n", bin.display())),
             "{text}"
         );
     }

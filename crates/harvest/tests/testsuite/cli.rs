@@ -270,11 +270,13 @@ fn convert_config_turns_the_recipe_into_a_valid_config() {
         String::from_utf8_lossy(&check.stderr)
     );
     let resolved = String::from_utf8_lossy(&check.stdout);
+    // The effective settings, each with where it came from.
     for line in [
-        "interface = \"hme1\"",
-        "compression = \"bzip2\"",
-        "compression_level = 9",
-        "argus_bin = \"/usr/local/sbin/argus\"",
+        "interface = hme1 ([hosts.client2])",
+        "compression = bzip2 (",
+        "compression_level = 9 (",
+        "argus_bin = /usr/local/sbin/argus (",
+        "stale_after = 15m (default)",
     ] {
         assert!(resolved.contains(line), "{line:?} not in:\n{resolved}");
     }
@@ -373,5 +375,117 @@ fn a_chunk_left_by_the_old_script_is_adopted_and_shipped_first() {
     assert!(chunks[0].1 == old, "the old script's chunk first");
     assert!(chunks[1].1 == data, "then the output");
     assert!(!std::path::Path::new(&legacy).exists());
+    assert_eq!(sensor.archives().len(), 2);
+}
+
+#[test]
+fn check_config_refuses_a_size_or_duration_without_its_unit_and_shows_units() {
+    let (sensor, data) = sensor_with_data();
+    let base = format!("{}interface = \"eth0\"\n", paths(&sensor));
+    for (line, said) in [
+        (
+            "archive_max_size = 2",
+            "archive_max_size = 2: a bare number has no unit: write \"2M\", \"2G\" or, if bytes are meant, \"2B\"",
+        ),
+        (
+            "archive_max_size = \"3\"",
+            "archive_max_size = \"3\": a bare number has no unit",
+        ),
+        (
+            "archive_max_bytes = 2",
+            "archive_max_size = 2 B: a cap under 1 MiB is smaller than one hourly chunk",
+        ),
+        (
+            "archive_max_size = \"2M\"\narchive_low_watermark = 90",
+            "archive_low_watermark = 90: a bare number has no unit: write \"90%\"",
+        ),
+        (
+            "stale_after = \"2\"",
+            "stale_after = \"2\": a bare number has no unit",
+        ),
+    ] {
+        let cfg = config(&sensor, &format!("{base}{line}\n"));
+        for command in [&["check-config"][..], &[]] {
+            let out = sensor.harvest_with(&cfg, command);
+            assert_eq!(out.code, Some(78), "{line} {command:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(said),
+                "{line}: {said:?} in:\n{}",
+                out.stderr
+            );
+        }
+        // Nothing was cut or archived.
+        assert_eq!(std::fs::read(&sensor.output).expect("output"), data);
+        assert!(
+            std::fs::read_dir(&sensor.archive).map_or(true, |mut d| d.next().is_none()),
+            "no archive"
+        );
+    }
+    let cfg = config(
+        &sensor,
+        &format!("{base}archive_max_size = \"2M\"\n[hosts.{HOST}]\nstale_after = \"90m\"\n"),
+    );
+    let out = sensor.harvest_with(&cfg, &["check-config"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "archive_max_size = 2 MiB (file)",
+        "archive_low_watermark = 1.8 MiB (90% of archive_max_size, default)",
+        &format!("stale_after = 1h30m ([hosts.{HOST}])"),
+    ] {
+        assert!(shown.contains(line), "{line:?} in:\n{shown}");
+    }
+}
+
+#[test]
+fn a_purge_of_most_of_the_archive_is_carried_out_but_warned_about() {
+    let (sensor, _data) = sensor_with_data();
+    std::fs::create_dir_all(&sensor.archive).expect("mkdir");
+    // One old archive of 1.5 MiB under a 1 MiB cap: the purge takes almost everything.
+    let old = sensor.archive.join("sensor1_20200101000000.argus.gz");
+    std::fs::write(&old, vec![0u8; 3 << 19]).expect("write");
+    let metrics = sensor.dir.path().join("harvest.prom");
+    let cfg = config(
+        &sensor,
+        &format!(
+            "{}interface = \"lo\"\nsupervise = false\narchive_max_size = \"1M\"\nmetrics_file = {:?}\n",
+            paths(&sensor),
+            metrics.display().to_string()
+        ),
+    );
+    let run = sensor.harvest_with(&cfg, &[]);
+    run.expect_code(0);
+    assert!(!old.exists(), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("retention deletes 1 archive, 1.5 MiB of")
+            && run.stderr.contains(
+                "archive_max_size = 1 MiB with archive_low_watermark = 921.6 KiB decides it"
+            ),
+        "{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(&metrics).expect("metrics");
+    assert!(
+        text.contains(&format!(
+            "argus_webjob_sensor_retention_warnings{{host=\"{HOST}\"}} 1\n"
+        )),
+        "{text}"
+    );
+    // The next harvest deletes nothing and says nothing.
+    std::fs::write(
+        &sensor.output,
+        std::fs::read(sample("hostB.argus")).expect("sample"),
+    )
+    .expect("output");
+    let run = sensor.harvest_with(&cfg, &[]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("retention deletes"), "{}", run.stderr);
+    let text = std::fs::read_to_string(&metrics).expect("metrics");
+    assert!(text.contains("_retention_warnings{"), "{text}");
+    assert!(
+        !text.contains("_retention_warnings{host=\"sensor1\"} 1"),
+        "{text}"
+    );
     assert_eq!(sensor.archives().len(), 2);
 }

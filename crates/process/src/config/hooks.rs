@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use argus_core::grammar::parse_duration;
+use argus_core::grammar::{Kind, ValueError, parse_duration};
 
 /// What a hook runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -257,15 +257,30 @@ pub(crate) fn parse_hooks(value: &toml::Value, problems: &mut Vec<String>) -> Ve
         };
         let timeout = match table.get("timeout") {
             None => Duration::from_secs(600),
-            Some(v) => match v.as_str().and_then(parse_duration) {
-                Some(d) if d >= Duration::from_secs(1) => d,
-                _ => {
-                    problem(format!(
-                        "timeout = {v} is not a duration of at least 1s (like \"10m\")"
-                    ));
-                    Duration::from_secs(600)
+            Some(v) => {
+                let parsed = match v {
+                    toml::Value::String(s) => parse_duration(s),
+                    toml::Value::Integer(n) => Err(ValueError::bare(Kind::Duration, *n)),
+                    _ => Err(ValueError::Malformed {
+                        kind: Kind::Duration,
+                        text: v.to_string(),
+                    }),
+                };
+                match parsed {
+                    Ok(d) if d >= Duration::from_secs(1) => d,
+                    Ok(_) => {
+                        problem(format!(
+                            "timeout = {v}: a hook needs at least 1s to run (like \"10m\"); \
+                             a zero timeout would kill every run and keep its event failing"
+                        ));
+                        Duration::from_secs(600)
+                    }
+                    Err(e) => {
+                        problem(format!("timeout = {v}: {e}"));
+                        Duration::from_secs(600)
+                    }
                 }
-            },
+            }
         };
         let words: Option<Vec<&str>> = match table.get("command") {
             Some(toml::Value::Array(items)) => items.iter().map(toml::Value::as_str).collect(),

@@ -1,5 +1,6 @@
 //! Unit tests of the process_argus configuration: both formats, every problem at once, lookup.
 
+use argus_core::codec::Compression;
 use webjob_drop::name::check_client_pattern;
 
 use super::*;
@@ -10,6 +11,12 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
     p
+}
+
+/// The values of a configuration, without where each came from.
+fn values(mut c: Config) -> Config {
+    c.sources.clear();
+    c
 }
 
 #[test]
@@ -44,7 +51,7 @@ fn convert_config_round_trips() {
     let toml_path = write(dir.path(), "process_argus.toml", &c.to_toml());
     let (again, format) = load(&toml_path).expect("converted TOML loads");
     assert_eq!(format, Format::Toml);
-    assert_eq!(again, c);
+    assert_eq!(values(again), values(c));
 }
 
 #[test]
@@ -80,7 +87,7 @@ timeout = "2m"
     assert_eq!(c.hooks.hooks.len(), 2);
     assert_eq!(c.hooks.hooks[0].name, "day_closed-1");
     let (again, _) = load(&write(dir.path(), "b.toml", &c.to_toml())).expect("converted");
-    assert_eq!(again, c);
+    assert_eq!(values(again), values(c));
     // The recipe's format has no hooks; its conversion shows an example, commented out.
     let (recipe, _) = load(&write(dir.path(), "process_argus.cfg", RECIPE)).expect("load");
     assert!(recipe.hooks.hooks.is_empty());
@@ -130,7 +137,7 @@ fn every_problem_is_reported_at_once() {
         "clients is empty",
         "archive_compression: invalid compression \"zstd\"",
         "oper_compression_level must be between 0 and 9, not 12",
-        "orphan_after: \"soon\" is not a duration",
+        "orphan_after = \"soon\": \"soon\" is not a duration",
         "damaged_uploads: \"fix\" is not one of \"quarantine\", \"salvage\"",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
@@ -224,4 +231,191 @@ fn lookup_order_follows_the_recipe() {
         locate(Some(Path::new("/y")), env(home, Some("/x.toml".into()))).expect("flag"),
         Path::new("/y")
     );
+}
+
+const BASE: &str =
+    "drop_dir = \"/d/in\"\noper_dir = \"/o\"\narchive_dir = \"/a\"\nclients = [\"c\"]\n";
+
+/// The problems of BASE with `extra` appended.
+fn problems_with(extra: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match load(&write(dir.path(), "p.toml", &format!("{BASE}{extra}\n"))) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_bare_number_is_refused_with_the_spellings_it_could_have_meant() {
+    for (line, needle) in [
+        (
+            "archive_max_size = \"2M\"\narchive_low_watermark = 90",
+            "archive_low_watermark = 90: a bare number has no unit: write \"90%\" or a size such as \"90M\"",
+        ),
+        (
+            "archive_max_size = 2",
+            "archive_max_size = 2: a bare number has no unit: write \"2M\", \"2G\" or, if bytes are meant, \"2B\"",
+        ),
+        (
+            "archive_max_size = \"3\"",
+            "archive_max_size = \"3\": a bare number has no unit: write \"3M\"",
+        ),
+        (
+            "min_free_space = 5",
+            "min_free_space = 5: a bare number has no unit: write \"5%\"",
+        ),
+        (
+            "stale_after = \"2\"",
+            "stale_after = \"2\": a bare number has no unit: write \"2s\", \"2m\", \"2h\" or \"2d\"",
+        ),
+        (
+            "stale_after = 7200",
+            "stale_after = 7200: a bare number has no unit",
+        ),
+        (
+            "max_clock_skew = 30",
+            "max_clock_skew = 30: a bare number has no unit",
+        ),
+        (
+            "max_record_lag = \"7\"",
+            "max_record_lag = \"7\": a bare number has no unit",
+        ),
+        (
+            "hook_budget = \"300\"",
+            "hook_budget = \"300\": a bare number has no unit",
+        ),
+        (
+            "hook_retry_delay = 60",
+            "hook_retry_delay = 60: a bare number has no unit",
+        ),
+        (
+            "rescan_interval = \"60\"",
+            "rescan_interval = \"60\": a bare number has no unit",
+        ),
+        (
+            "orphan_after = 6",
+            "orphan_after = 6: a bare number has no unit",
+        ),
+        (
+            "[[hook]]\non = \"ingested\"\ncommand = [\"/bin/true\"]\ntimeout = 600",
+            "hook 1: timeout = 600: a bare number has no unit",
+        ),
+    ] {
+        let all = problems_with(line);
+        assert!(
+            all.contains(needle),
+            "{line}: missing {needle:?} in:\n{all}"
+        );
+    }
+}
+
+#[test]
+fn values_that_would_destroy_data_or_stop_ingest_are_refused() {
+    for (line, needle) in [
+        (
+            "archive_max_size = \"512K\"",
+            "smaller than one hourly upload",
+        ),
+        (
+            "archive_max_size = \"2B\"",
+            "would delete every archive at each pass",
+        ),
+        (
+            "archive_max_size = \"50%\"",
+            "\"50%\" is not a size with a unit",
+        ),
+        (
+            "archive_max_size = \"2G\"\narchive_low_watermark = \"0%\"",
+            "archive_low_watermark = \"0%\"",
+        ),
+        (
+            "archive_max_size = \"2G\"\narchive_low_watermark = \"0B\"",
+            "archive_low_watermark = \"0B\"",
+        ),
+        (
+            "archive_max_size = \"2G\"\narchive_low_watermark = \"90B\"",
+            "deletes every archive",
+        ),
+        (
+            "archive_max_size = \"2G\"\narchive_low_watermark = \"3G\"",
+            "larger than archive_max_size",
+        ),
+        (
+            "archive_low_watermark = \"90%\"",
+            "without archive_max_size",
+        ),
+        ("min_free_space = \"5B\"", "protects nothing"),
+        ("max_clock_skew = \"0\"", "zero clock window"),
+        ("max_record_lag = \"0s\"", "zero clock window"),
+        ("stale_after = \"0\"", "every sensor would be stale"),
+        ("hook_budget = \"0m\"", "a cron pass would run no hook"),
+        (
+            "[[hook]]\non = \"ingested\"\ncommand = [\"/bin/true\"]\ntimeout = \"0s\"",
+            "a zero timeout would kill every run",
+        ),
+    ] {
+        let all = problems_with(line);
+        assert!(
+            all.contains(needle),
+            "{line}: missing {needle:?} in:\n{all}"
+        );
+    }
+    // And the sound spellings of the same settings pass.
+    let fine = "archive_max_size = \"2M\"\narchive_low_watermark = \"90%\"\nmin_free_space = \"5%\"\n\
+                stale_after = \"2h\"\nmax_clock_skew = \"30m\"\nhook_budget = \"5m\"\nhook_retry_delay = \"1m\"\n\
+                rescan_interval = \"60s\"\norphan_after = \"6h\"\nmax_record_lag = \"7d\"";
+    assert_eq!(problems_with(fine), "");
+}
+
+#[test]
+fn every_setting_is_shown_in_units_with_its_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("{BASE}archive_max_size = \"2M\"\nstale_after = \"90m\"\n");
+    let (config, _) = load(&write(dir.path(), "p.toml", &text)).expect("valid");
+    let rows = config.effective();
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    for key in TOML_KEYS {
+        assert!(keys.contains(&key), "{key} is not shown: {keys:?}");
+    }
+    let line = |key: &str| {
+        rows.iter()
+            .find(|r| r.key == key)
+            .map(Setting::line)
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        line("archive_low_watermark"),
+        "archive_low_watermark = 1.8 MiB (90% of archive_max_size, default)"
+    );
+    assert_eq!(line("archive_max_size"), "archive_max_size = 2 MiB (file)");
+    assert_eq!(line("stale_after"), "stale_after = 1h30m (file)");
+    assert_eq!(line("max_clock_skew"), "max_clock_skew = 1h (default)");
+    assert_eq!(
+        line("min_free_space"),
+        "min_free_space = none (no free-space floor, default)"
+    );
+    let low = rows
+        .iter()
+        .find(|r| r.key == "archive_low_watermark")
+        .expect("row");
+    assert_eq!(low.value, serde_json::json!((2u64 << 20) * 9 / 10));
+
+    // The recipe's keys are named as the source of what they set.
+    let (config, _) = load(&write(dir.path(), "process_argus.cfg", RECIPE)).expect("recipe");
+    let rows = config.effective();
+    let archive_days = rows.iter().find(|r| r.key == "archive_days").expect("row");
+    assert_eq!(
+        archive_days.line(),
+        "archive_days = 1 day (the recipe's arch_day)"
+    );
+    let level = rows
+        .iter()
+        .find(|r| r.key == "archive_compression_level")
+        .expect("row");
+    assert_eq!(
+        level.line(),
+        "archive_compression_level = 9 (the recipe's arch_zip)"
+    );
+    let boundary = rows.iter().find(|r| r.key == "day_boundary").expect("row");
+    assert_eq!(boundary.shown, "upload");
 }

@@ -2,18 +2,51 @@
 //! file collected at once (required keys, ranges, codecs, clients, directories that must be
 //! distinct and outside the dropzone).
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use argus_core::codec::{Codec, Compression};
-use argus_core::grammar::{Amount, parse_amount, parse_duration};
+use argus_core::grammar::{
+    Amount, Kind, ValueError, format_duration, format_size, parse_amount, parse_duration,
+    parse_size,
+};
+use argus_core::retention;
 use webjob_drop::name::check_client_pattern;
 
-use super::{ClockPolicy, Config, DayBoundary, HookPolicy, RECIPE_KEYS, Raw};
+use super::{ClockPolicy, Config, DayBoundary, HookPolicy, RECIPE_KEYS, Raw, Source};
 
 impl Raw {
+    /// Where each key the file sets came from: the file itself, or one of the recipe's keys.
+    fn sources(&self) -> BTreeMap<&'static str, Source> {
+        let mut given: Vec<&'static str> = self
+            .strings
+            .keys()
+            .chain(self.numbers.keys())
+            .chain(self.commands.keys())
+            .copied()
+            .collect();
+        if self.clients.is_some() {
+            given.push("clients");
+        }
+        if !self.hooks.is_empty() {
+            given.push("hook");
+        }
+        given
+            .into_iter()
+            .map(|key| {
+                let source = self
+                    .legacy
+                    .get(key)
+                    .map_or(Source::File, |recipe| Source::Legacy(recipe));
+                (key, source)
+            })
+            .collect()
+    }
+
     pub(super) fn validate(mut self) -> Result<Config, Vec<String>> {
         let mut problems = std::mem::take(&mut self.problems);
+        let sources = self.sources();
         let mut path = |key: &'static str, required: bool| -> Option<PathBuf> {
             match self.strings.remove(key) {
                 Some(s) if s.is_empty() => {
@@ -173,53 +206,84 @@ impl Raw {
         let archive_codec = codec("archive_compression", archive_level);
         let oper_codec = codec("oper_compression", oper_level);
 
-        let mut amount = |key: &'static str| -> Option<Amount> {
-            let value = match (self.strings.remove(key), self.numbers.remove(key)) {
-                (Some(s), _) => s,
-                (None, Some(n)) => n.to_string(),
+        let mut amount = |key: &'static str, kind: Kind| -> Option<Amount> {
+            let parse = |s: &str| match kind {
+                Kind::Size => parse_size(s).map(Amount::Bytes),
+                _ => parse_amount(s),
+            };
+            let (parsed, shown) = match (self.strings.remove(key), self.numbers.remove(key)) {
+                (Some(s), _) => (parse(&s), toml::Value::String(s).to_string()),
+                (None, Some(n)) => (Err(ValueError::bare(kind, n)), n.to_string()),
                 (None, None) => return None,
             };
-            let parsed = parse_amount(&value);
-            if parsed.is_none() {
-                problems.push(format!(
-                    "{key}: {value:?} is not a size like \"500G\" or a percentage like \"10%\""
-                ));
-            }
             parsed
+                .map_err(|e| problems.push(format!("{key} = {shown}: {e}")))
+                .ok()
         };
-        let max_size = amount("archive_max_size");
-        let low_watermark = amount("archive_low_watermark");
-        let min_free_space = amount("min_free_space");
+        let max_size = amount("archive_max_size", Kind::Size);
+        let low_watermark = amount("archive_low_watermark", Kind::Amount);
+        let min_free_space = amount("min_free_space", Kind::Amount);
         let archive_max_size = match max_size {
-            Some(Amount::Bytes(n)) => Some(n),
-            Some(Amount::Percent(_)) => {
-                problems.push("archive_max_size must be a size, not a percentage".to_owned());
+            Some(Amount::Bytes(n)) if n < retention::MIN_CAP_BYTES => {
+                problems.push(format!(
+                    "archive_max_size = {}: a cap under {} is smaller than one hourly upload \
+                     and would delete every archive at each pass (write a size such as \"500G\")",
+                    format_size(n),
+                    format_size(retention::MIN_CAP_BYTES)
+                ));
                 None
             }
-            None => None,
+            Some(Amount::Bytes(n)) => Some(n),
+            // A share is refused by the parse (a cap is a size).
+            Some(Amount::Percent(_)) | None => None,
         };
+        if low_watermark.is_some() && max_size.is_none() {
+            problems.push(
+                "archive_low_watermark is set without archive_max_size, the cap it is a part of"
+                    .to_owned(),
+            );
+        }
         let archive_low_watermark = low_watermark.unwrap_or(Amount::Percent(90));
+        if let Amount::Bytes(low) = archive_low_watermark
+            && low < retention::MIN_CAP_BYTES
+        {
+            problems.push(format!(
+                "archive_low_watermark = {}: a purge down to under {} deletes every archive \
+                 (write a share such as \"90%\" or a size such as \"450G\")",
+                format_size(low),
+                format_size(retention::MIN_CAP_BYTES)
+            ));
+        }
         if let (Some(max), Amount::Bytes(low)) = (archive_max_size, archive_low_watermark)
             && low > max
         {
             problems.push(format!(
-                "archive_low_watermark ({low}) is larger than archive_max_size ({max})"
+                "archive_low_watermark ({}) is larger than archive_max_size ({})",
+                format_size(low),
+                format_size(max)
+            ));
+        }
+        if let Some(Amount::Bytes(floor)) = min_free_space
+            && floor < retention::MIN_CAP_BYTES
+        {
+            problems.push(format!(
+                "min_free_space = {}: a floor under {} protects nothing \
+                 (write a share such as \"5%\" or a size such as \"10G\")",
+                format_size(floor),
+                format_size(retention::MIN_CAP_BYTES)
             ));
         }
 
         let mut duration = |key: &'static str, default: Duration| -> Duration {
-            match self.strings.remove(key) {
-                None => default,
-                Some(text) => match parse_duration(&text) {
-                    Some(d) => d,
-                    None => {
-                        problems.push(format!(
-                            "{key}: {text:?} is not a duration like \"90s\", \"30m\", \"6h\", \"2d\" or \"1h30m\""
-                        ));
-                        default
-                    }
-                },
-            }
+            let (parsed, shown) = match (self.strings.remove(key), self.numbers.remove(key)) {
+                (Some(s), _) => (parse_duration(&s), toml::Value::String(s).to_string()),
+                (None, Some(n)) => (Err(ValueError::bare(Kind::Duration, n)), n.to_string()),
+                (None, None) => return default,
+            };
+            parsed.unwrap_or_else(|e| {
+                problems.push(format!("{key} = {shown}: {e}"));
+                default
+            })
         };
         let orphan_after = duration("orphan_after", Duration::from_secs(6 * 3600));
         let stale_after = duration("stale_after", Duration::from_secs(2 * 3600));
@@ -234,6 +298,40 @@ impl Raw {
         }
         if rescan_interval < Duration::from_secs(1) {
             problems.push("rescan_interval must be at least 1s".to_owned());
+        }
+        for (key, value, why) in [
+            (
+                "max_record_lag",
+                max_record_lag,
+                "a zero clock window would refuse every record older than its upload",
+            ),
+            (
+                "max_clock_skew",
+                max_clock_skew,
+                "a zero clock window would refuse every record newer than its upload's stamp",
+            ),
+            (
+                "stale_after",
+                stale_after,
+                "every sensor would be stale the moment it uploads",
+            ),
+            (
+                "orphan_after",
+                orphan_after,
+                "every upload still being written would be reported as orphaned",
+            ),
+            (
+                "hook_budget",
+                hook_budget,
+                "a cron pass would run no hook, and their events would wait forever",
+            ),
+        ] {
+            if value < Duration::from_secs(1) {
+                problems.push(format!(
+                    "{key} = \"{}\": {why}; write at least \"1s\"",
+                    format_duration(value)
+                ));
+            }
         }
         for (key, value) in &self.strings {
             problems.push(format!("{key} has the wrong type (a string: {value:?})"));
@@ -312,6 +410,7 @@ impl Raw {
                 max_record_lag,
                 max_clock_skew,
                 clock_policy,
+                sources,
             })
         } else {
             Err(problems)

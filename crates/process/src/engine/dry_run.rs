@@ -110,7 +110,19 @@ pub(super) fn dry_run(
         }
         if config.archive_days > 0 || config.archive_max_size.is_some() {
             let entries = argus_core::retention::list(&config.archive_dir).unwrap_or_default();
-            for d in super::maintain::purge_plan(config, &entries, now)? {
+            let (plan, patterns) = super::maintain::purge_plan(config, &entries, now)?;
+            if let Some(surprise) =
+                argus_core::retention::review(&entries, &patterns, &plan, |_| false)
+            {
+                let warning = crate::retention_warning::RetentionWarning::new(
+                    config,
+                    &surprise,
+                    plan.len(),
+                    now,
+                );
+                say(format!("would warn: {}", warning.message));
+            }
+            for d in plan {
                 let why = match d.reason {
                     argus_core::retention::Reason::Age => {
                         format!("older than {} days", config.archive_days)

@@ -7,6 +7,7 @@ use argus_core::retention;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::retention_warning::RetentionWarning;
 use crate::{dayfile, dropzone};
 
 use super::Engine;
@@ -20,7 +21,7 @@ pub(super) fn purge_plan(
     config: &Config,
     entries: &[retention::Entry],
     now: OffsetDateTime,
-) -> Result<Vec<retention::Deletion>, Fatal> {
+) -> Result<(Vec<retention::Deletion>, Vec<retention::NamePattern>), Fatal> {
     let selection = dropzone::selection(config).map_err(Fatal::io)?;
     let mut clients: Vec<String> = entries
         .iter()
@@ -41,7 +42,10 @@ pub(super) fn purge_plan(
             .archive_max_size
             .map(|max| config.archive_low_watermark.of(max).min(max)),
     };
-    Ok(retention::plan_any(entries, &patterns, &policy, now))
+    Ok((
+        retention::plan_any(entries, &patterns, &policy, now),
+        patterns,
+    ))
 }
 
 impl Engine {
@@ -51,7 +55,19 @@ impl Engine {
             return Ok(());
         }
         let entries = retention::list(&config.archive_dir)?;
-        let plan = purge_plan(config, &entries, now)?;
+        let (plan, patterns) = purge_plan(config, &entries, now)?;
+        let fresh = |name: &str| {
+            self.committed_archives
+                .contains(&config.archive_dir.join(name))
+        };
+        if let Some(surprise) = retention::review(&entries, &patterns, &plan, fresh) {
+            let warning = RetentionWarning::new(config, &surprise, plan.len(), now);
+            log::warn!("{}", warning.message);
+            self.summary.retention_warnings += 1;
+            if let Err(e) = warning.save(&config.state_dir) {
+                log::warn!("cannot keep the retention warning for status: {e}");
+            }
+        }
         for d in &plan {
             match d.reason {
                 retention::Reason::Age => log::info!(

@@ -21,13 +21,14 @@ use webjob_drop::fixture::Upload;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The documented key order (docs/OPERATIONS.md, Monitoring).
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 8] = [
     "now",
     "status",
     "stale_after_s",
     "hooks_pending",
     "hooks_failed",
     "ingest_stopped",
+    "retention_warning",
     "clients",
 ];
 const CLIENT_KEYS: [&str; 16] = [

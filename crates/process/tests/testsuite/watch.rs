@@ -549,9 +549,28 @@ fn sighup_keeps_the_old_config_when_the_new_is_bad_and_takes_a_good_one() {
     assert!(wait_until(PROMPTLY, || ingested(&server, &rec)));
 
     // A bad configuration: reported, the old one kept, the daemon goes on.
-    for bad in [
-        "clients = [\n",
-        &good_text.replace("clients = [", "rescan_interval = \"0s\"\nclients = ["),
+    // Settings without their units are refused too, with the spellings they could have meant.
+    for (bad, said) in [
+        ("clients = [\n".to_owned(), "not valid TOML"),
+        (
+            good_text.replace("clients = [", "rescan_interval = \"0s\"\nclients = ["),
+            "rescan_interval must be at least 1s",
+        ),
+        (
+            good_text.replace(
+                "clients = [",
+                "archive_max_size = \"2M\"\narchive_low_watermark = 90\nclients = [",
+            ),
+            "archive_low_watermark = 90: a bare number has no unit: write \"90%\"",
+        ),
+        (
+            good_text.replace("clients = [", "stale_after = \"2\"\nclients = ["),
+            "stale_after = \"2\": a bare number has no unit",
+        ),
+        (
+            good_text.replace("clients = [", "archive_max_size = 2\nclients = ["),
+            "archive_max_size = 2: a bare number has no unit",
+        ),
     ] {
         fs::write(&config, bad).expect("write a bad config");
         let before = daemon.log().matches("keeping the old one").count();
@@ -560,6 +579,11 @@ fn sighup_keeps_the_old_config_when_the_new_is_bad_and_takes_a_good_one() {
             daemon.log().matches("keeping the old one").count() > before
         });
         assert!(reported, "the bad config is reported:\n{}", daemon.log());
+        assert!(
+            daemon.log().contains(said),
+            "{said:?} in:\n{}",
+            daemon.log()
+        );
         assert!(daemon.running(), "{}", daemon.log());
     }
     let rec = ledger.write(&server, "client1", "sensor1", recent(1), &samples[2]);
