@@ -2,8 +2,8 @@
 //!
 //! Every format here can hold several members (gzip) or streams (bzip2, xz) one after another in
 //! one file, and the decoders read all of them. That is what lets a late chunk join a day file that
-//! was already compressed: encode the chunk as a new member at the end of the file (see
-//! [`crate::append::append_encoded`]). The stock argus `ra -r` reads such files directly, as do
+//! was already compressed: encode the chunk as a new member at the end of the file (an encoded
+//! append, which builds on this module). The stock argus `ra -r` reads such files directly, as do
 //! `gzip -dc`, `bzip2 -dc` and `xz -dc`.
 //!
 //! ```
