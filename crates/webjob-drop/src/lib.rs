@@ -72,6 +72,7 @@
 //! ```
 
 mod error;
+mod file_kind;
 #[cfg(any(test, feature = "fixture"))]
 pub mod fixture;
 pub mod kv;
