@@ -19,6 +19,7 @@ mod report;
 mod retention_warning;
 mod space;
 mod status;
+mod status_command;
 mod watch;
 
 use config::{Config, Format};
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
                     (true, _) => StatusFormat::Json,
                     (false, f) => f.unwrap_or(StatusFormat::Table),
                 };
-                status::run(&config, format, time::OffsetDateTime::now_utc())
+                status_command::run(&config, format, time::OffsetDateTime::now_utc())
             }
             Err(exit) => exit.code(),
         },
