@@ -304,8 +304,9 @@ fn a_group_the_server_still_locks_is_in_flight_until_its_lock_is_stale() {
     assert_eq!(stems(&s), [held.stem.as_str()]);
     assert!(s.complete[0].lck().is_some());
     assert_eq!(s.invalid.len(), 1);
+    // Measured after the writes: no lock is dated after this `now`.
     let s = Dropzone::new(&root)
-        .with_now(now)
+        .with_now(SystemTime::now())
         .with_lock_stale_after(Duration::ZERO)
         .scan(&selection)
         .expect("scan, no lock holds");
