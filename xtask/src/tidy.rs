@@ -6,7 +6,7 @@ mod module_graph;
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
     use std::fs;
     use std::path::{Path, PathBuf};
 
@@ -89,6 +89,34 @@ mod tests {
             allowed.len(),
             "every crate of the design card exists"
         );
+    }
+
+    #[test]
+    fn the_small_libraries_pull_no_codec() {
+        // argus-proc and webjob-drop compress nothing: an embedder of either must not build
+        // libdeflate or liblzma from C (nor any other codec) through argus-core's features.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        for lib in ["argus-proc", "webjob-drop"] {
+            let out = std::process::Command::new(&cargo)
+                .args(["tree", "-p", lib, "-e", "normal", "--prefix", "none"])
+                .args(["--format", "{p}"])
+                .current_dir(crate::root())
+                .output()
+                .expect("run cargo tree");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "cargo tree -p {lib}: {text}");
+            let crates: BTreeSet<&str> = text
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            assert!(crates.contains("argus-core"), "{lib}: {crates:?}");
+            for codec in ["flate2", "libdeflater", "liblzma", "bzip2"] {
+                assert!(
+                    !crates.contains(codec),
+                    "{lib} pulls {codec}: depend on argus-core with default-features = false"
+                );
+            }
+        }
     }
 
     #[test]
