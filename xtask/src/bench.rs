@@ -8,13 +8,13 @@
 //! - (c) large with gzip -6, against `cat UPLOAD >> DAY`, `gzip -6` of the upload, and `sync`.
 //! - (d) memory: peak RSS for one 512 MiB upload against one of 1 MiB.
 //! - (e) rotation: flows lost cutting argus' live output under traffic, the recipe's
-//!   harvest script against harvest_argus (see `bench_rotation`).
+//!   harvest script against harvest_argus (see `bench/rotation.rs`).
 //! - (f) daemon latency: `.rdy` landing to upload ingested, 60 uploads arriving one by one,
 //!   without and with a 30 s hook on every upload
-//!   (see `bench_latency`).
-//! - (g) walker throughput on argus 5 data against argus 3 data (see `bench_walk`).
+//!   (see `bench/latency.rs`).
+//! - (g) walker throughput on argus 5 data against argus 3 data (see `bench/walk.rs`).
 //! - (h) the cost of filing by record time: uploads across midnight split over two day files,
-//!   against the same uploads by upload day (see `bench_split`).
+//!   against the same uploads by upload day (see `bench/split.rs`).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,11 @@ use time::OffsetDateTime;
 use webjob_drop::fixture::Upload;
 
 use crate::util;
+
+mod latency;
+mod rotation;
+mod split;
+mod walk;
 
 struct Settings {
     only: Vec<char>,
@@ -115,18 +120,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         notes.push(memory(&ours, &work.join("d"), settings.rss_mib)?);
     }
     if settings.only.contains(&'e') {
-        notes.push(crate::bench_rotation::run(&bins.join("harvest_argus"))?);
+        notes.push(rotation::run(&bins.join("harvest_argus"))?);
     }
     if settings.only.contains(&'f') {
-        notes.push(crate::bench_latency::run(&ours, &work.join("f"))?);
+        notes.push(latency::run(&ours, &work.join("f"))?);
     }
     if settings.only.contains(&'h')
-        && let Some(note) = crate::bench_split::run(&ours, &work.join("h"))?
+        && let Some(note) = split::run(&ours, &work.join("h"))?
     {
         notes.push(note);
     }
     if settings.only.contains(&'g') {
-        let (row, note) = crate::bench_walk::run(&work.join("g"))?;
+        let (row, note) = walk::run(&work.join("g"))?;
         rows.push(row);
         notes.push(note);
     }

@@ -8,8 +8,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let root = crate::root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let steps: [(&str, &[&str]); 4] = [
+    let steps: [(&str, &[&str]); 5] = [
         ("rustfmt", &["fmt", "--all", "--", "--check"]),
+        // The libraries as an embedder gets them: argus-core without its codecs and fail
+        // points must build, and the two small libraries never ask for more.
+        (
+            "libraries without default features",
+            &[
+                "check",
+                "-p",
+                "argus-core",
+                "-p",
+                "argus-proc",
+                "-p",
+                "webjob-drop",
+                "--no-default-features",
+            ],
+        ),
         (
             "clippy",
             &[

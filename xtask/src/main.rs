@@ -7,10 +7,6 @@
 )]
 
 mod bench;
-mod bench_latency;
-mod bench_rotation;
-mod bench_split;
-mod bench_walk;
 mod ci;
 mod deb;
 mod demo;

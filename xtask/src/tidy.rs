@@ -2,8 +2,11 @@
 //! the workspace crates, workspace lints everywhere, and no shell in product code.
 
 #[cfg(test)]
+mod module_graph;
+
+#[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
     use std::fs;
     use std::path::{Path, PathBuf};
 
@@ -89,6 +92,34 @@ mod tests {
             allowed.len(),
             "every crate of the design card exists"
         );
+    }
+
+    #[test]
+    fn the_small_libraries_pull_no_codec() {
+        // argus-proc and webjob-drop compress nothing: an embedder of either must not build
+        // libdeflate or liblzma from C (nor any other codec) through argus-core's features.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        for lib in ["argus-proc", "webjob-drop"] {
+            let out = std::process::Command::new(&cargo)
+                .args(["tree", "-p", lib, "-e", "normal", "--prefix", "none"])
+                .args(["--format", "{p}"])
+                .current_dir(crate::root())
+                .output()
+                .expect("run cargo tree");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "cargo tree -p {lib}: {text}");
+            let crates: BTreeSet<&str> = text
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            assert!(crates.contains("argus-core"), "{lib}: {crates:?}");
+            for codec in ["flate2", "libdeflater", "liblzma", "bzip2"] {
+                assert!(
+                    !crates.contains(codec),
+                    "{lib} pulls {codec}: depend on argus-core with default-features = false"
+                );
+            }
+        }
     }
 
     #[test]
@@ -205,5 +236,91 @@ mod tests {
                 file.display()
             );
         }
+    }
+
+    #[test]
+    fn no_module_imports_one_that_imports_it_back() {
+        // Modules that use each other are one concept in two files, or two concepts sharing an
+        // item that belongs in one of them (or in a small module below both): either way
+        // neither can be read, tested or moved alone. process_argus's engine is a directory of
+        // steps, so its submodules count one by one.
+        let root = crate::root();
+        let mut srcs: Vec<PathBuf> = fs::read_dir(root.join("crates"))
+            .expect("crates/")
+            .map(|e| e.expect("entry").path().join("src"))
+            .filter(|src| src.is_dir())
+            .collect();
+        srcs.push(root.join("xtask/src"));
+        srcs.sort();
+        let mut found = Vec::new();
+        for src in &srcs {
+            let graph = super::module_graph::of_crate(src, &["engine"]);
+            assert!(
+                !graph.is_empty() || src.ends_with("test-support/src"),
+                "{}: no module uses another: the scan is broken",
+                src.display()
+            );
+            for cycle in super::module_graph::cycles(&graph) {
+                let name = src
+                    .parent()
+                    .unwrap_or(src)
+                    .strip_prefix(&root)
+                    .unwrap_or(src);
+                found.push(format!("{}: {cycle}", name.display()));
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "import cycles between modules (move the shared item to the module that owns it):\n{}",
+            found.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_module_scan_reads_use_trees_and_ignores_tests_and_text() {
+        use super::module_graph::{blank_out, cycles, references};
+        let here = ["engine".to_owned(), "days".to_owned()];
+        let text = r##"
+            // Names crate::comment::Thing in a plain comment only.
+            /// Links to [`crate::doc::Link`]."
+            use crate::{a::X, b::{Y, c::Z}};
+            use super::prepare::Plan;
+            use super::super::top;
+            fn f() { let s = "crate::string::Thing"; let c = '"'; crate::d::call(); }
+            #[cfg(test)]
+            mod tests {
+                use crate::e::Only;
+            }
+        "##;
+        let mut got: Vec<String> = references(&blank_out(text), &here)
+            .into_iter()
+            .map(|p| p.join("::"))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "a::X",
+                "b::Y",
+                "b::c::Z",
+                "d::call",
+                "doc::Link",
+                "engine::prepare::Plan",
+                "top"
+            ]
+        );
+
+        let mut graph = super::module_graph::Graph::new();
+        for (from, to) in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")] {
+            graph
+                .entry(from.to_owned())
+                .or_default()
+                .insert(to.to_owned(), PathBuf::from(format!("{from}.rs")));
+        }
+        let found = cycles(&graph);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("a -> b -> c -> a\n"), "{found:?}");
+        graph.get_mut("c").expect("c").remove("a");
+        assert!(cycles(&graph).is_empty());
     }
 }

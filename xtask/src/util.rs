@@ -21,9 +21,16 @@ pub(crate) fn build(release: bool) -> Result<PathBuf, String> {
     if !status.success() {
         return Err("building the binaries failed".to_owned());
     }
-    Ok(crate::root()
-        .join("target")
-        .join(if release { "release" } else { "debug" }))
+    Ok(target_dir().join(if release { "release" } else { "debug" }))
+}
+
+/// Where cargo puts what it builds: `CARGO_TARGET_DIR` when set (relative to the workspace
+/// root), else `target/` in the workspace.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => crate::root().join(dir),
+        _ => crate::root().join("target"),
+    }
 }
 
 /// A real argus sample shipped with argus-core.

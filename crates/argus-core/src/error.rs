@@ -45,6 +45,13 @@ pub enum Error {
         /// What is accepted instead.
         reason: String,
     },
+    /// A compression format whose cargo feature (`gzip`, `bzip2` or `xz`) was off when this
+    /// crate was built.
+    #[error("{format} is not compiled into this build (cargo feature `{format}` of argus-core)")]
+    CodecUnavailable {
+        /// The format's name, which is also its feature's.
+        format: &'static str,
+    },
     /// Another process holds the lock.
     #[error("{} is locked by another process{}", EscapedPath(path), holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Locked {

@@ -13,9 +13,21 @@
 //!   harvest_argus writes and process_argus checks.
 //! - [`stamp`] and [`escape`]: names with UTC time stamps, and printing untrusted names.
 //! - [`stateline`]: sealed lines of text, the format of both programs' state files.
-//! - [`failpoint`]: crash injection (SIGKILL at a named step) for the crash-safety tests.
+//! - [`failpoint`]: crash injection (SIGKILL at a named step) for the crash-safety tests, only
+//!   with the `failpoints` feature; without it the calls compile to nothing.
 //! - [`grammar`]: the value grammar both programs' configuration files share (durations, sizes,
 //!   the recipe's shell values).
+//!
+//! # Cargo features
+//!
+//! - `gzip`, `bzip2`, `xz` (together `codecs`, the default): the [`codec`] encoders and
+//!   decoders of each format. Without them the crate builds none of the compression libraries
+//!   (libdeflate and liblzma are C); [`codec::Compression`] still names, sniffs and suffixes
+//!   every format, and [`codec::Codec::new`] refuses one compiled out with
+//!   [`Error::CodecUnavailable`]. A library that only publishes, locks or walks records depends
+//!   on this crate with `default-features = false`.
+//! - `failpoints` (off): arms [`failpoint::hit`] from `ARGUS_WEBJOB_FAILPOINT`. Turn it on for
+//!   crash tests only (a `[dev-dependencies]` entry does that), never in a program you ship.
 //!
 //! The crate never prints and never exits; it returns values and [`Error`]s and logs through the
 //! `log` facade.

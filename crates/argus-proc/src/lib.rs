@@ -14,7 +14,8 @@
 //! - [`procfs`]: the `/proc` readers underneath.
 //!
 //! The crate never prints and never exits; it returns values and [`Error`]s and logs through the
-//! `log` facade. It is Linux-only (`/proc`).
+//! `log` facade. It is Linux-only (`/proc`). It has no cargo features, and takes argus-core
+//! without its default ones: embedding it builds no compression library and no fail points.
 //!
 //! ```
 //! use argus_proc::find::{find_argus, Target};

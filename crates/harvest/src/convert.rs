@@ -105,7 +105,7 @@ pub(crate) fn convert(source: &Path, text: &str) -> Result<Converted, Vec<String
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# harvest_argus configuration, converted by `harvest_argus convert-config` from\n# {}\n#\n# Values all hosts share are defaults at the top; [hosts.NAME] tables hold the rest.\n# Not in the old script, so at their defaults: argus_args = [], pid_file = OUTPUT.pid,\n# argus_log = OUTPUT.log, stale_after = \"15m\", supervise = true.\n# The old script started argus with -c (a chroot in argus 3); harvest_argus does not.",
+        "# harvest_argus configuration, converted by `harvest_argus convert-config` from\n# {}\n#\n# Values all hosts share are defaults at the top; [hosts.NAME] tables hold the rest.\n# Not in the old script, so at their defaults: argus_args = [], pid_file = OUTPUT.pid,\n# argus_log = OUTPUT.log, supervise = true; the one duration written out with its unit.\n# The old script started argus with -c (a chroot in argus 3); harvest_argus does not.\n# archive_days counts days, as the old script's arc_day_HOST did.\nstale_after = \"15m\"",
         source.display()
     );
     for (key, value) in &shared {
@@ -226,6 +226,7 @@ mod tests {
         let converted = convert(Path::new("harvest_argus"), &text).expect("converts");
         let toml = &converted.toml;
         for line in [
+            "stale_after = \"15m\"",
             "archive_days = 0",
             "archive_dir = \"/opt/argus\"",
             "argus_bin = \"/usr/local/sbin/argus\"",

@@ -129,9 +129,6 @@ pub(crate) struct Scanned {
     pub(crate) foreign: u64,
 }
 
-/// A `.lck` older than this is a leftover of a WebJob server that died, not a write in progress.
-pub(crate) const LOCK_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// The client id of a stem `CLIENT_YYYYMMDDHHMMSS[_...]`: everything before the first `_`
 /// followed by 14 digits and then `_` or the end (client ids may hold `_` themselves).
 pub(crate) fn client_of_stem(stem: &str) -> Option<&str> {
@@ -155,6 +152,7 @@ pub(crate) fn selection(config: &Config) -> Result<Selection, String> {
 pub(crate) fn scan(config: &Config, now: OffsetDateTime) -> Result<Scanned, String> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
+        .with_now(now.into())
         .with_max_depth(config.scan_depth as usize)
         // Every part a pass needs is opened (safely) when the upload is prepared.
         .with_open_check(false)
@@ -170,13 +168,15 @@ pub(crate) fn scan_group(
     stem: &std::ffi::OsStr,
 ) -> Result<Scanned, String> {
     let selection = selection(config)?;
+    let now = OffsetDateTime::now_utc();
     let scan = Dropzone::new(&config.drop_dir)
+        .with_now(now.into())
         .with_max_depth(config.scan_depth as usize)
         // Every part a pass needs is opened (safely) when the upload is prepared.
         .with_open_check(false)
         .scan_group(&selection, dir, stem)
         .map_err(|e| argus_core::error_chain(&e))?;
-    let mut found = found(config, scan, OffsetDateTime::now_utc());
+    let mut found = found(config, scan, now);
     // A single group is never an orphan worth reporting here: the full rescans report those.
     found.orphans.clear();
     Ok(found)
@@ -194,12 +194,8 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Scann
         .orphans(now_sys, config.orphan_after)
         .map(|f| f.files().dir().join(f.files().stem()))
         .collect();
-    let mut in_flight = scan.in_flight.len() as u64 - orphans.len() as u64;
-    let (locked, complete): (Vec<Group>, Vec<Group>) = scan
-        .complete
-        .into_iter()
-        .partition(|g| held_by_server(g, now_sys));
-    in_flight += locked.len() as u64;
+    // Groups the WebJob server still holds with its `.lck` are in flight, never complete.
+    let in_flight = scan.in_flight.len() as u64 - orphans.len() as u64;
     let invalid = scan
         .invalid
         .into_iter()
@@ -209,24 +205,16 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Scann
         })
         .collect();
     Scanned {
-        complete: complete.into_iter().map(|group| Upload { group }).collect(),
+        complete: scan
+            .complete
+            .into_iter()
+            .map(|group| Upload { group })
+            .collect(),
         invalid,
         in_flight,
         orphans,
         foreign: scan.foreign.len() as u64,
     }
-}
-
-/// The WebJob server removes its `STEM.lck` just after writing `STEM.rdy`: until it has, the
-/// group is left alone (removing the lock under the server's feet could fail its request), and
-/// counts as in flight. A lock older than [`LOCK_STALE_AFTER`] belongs to a writer that died,
-/// and does not hold the group.
-fn held_by_server(group: &Group, now: std::time::SystemTime) -> bool {
-    group.lck().is_some_and(|lck| {
-        lck.modified()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_none_or(|age| age < LOCK_STALE_AFTER)
-    })
 }
 
 /// What the dropzone holds for one client, as a pass sees it.
@@ -249,21 +237,18 @@ pub(crate) fn census(
     now: OffsetDateTime,
 ) -> Result<std::collections::BTreeMap<String, ClientCounts>, String> {
     let selection = selection(config)?;
+    let now_sys = std::time::SystemTime::from(now);
     let scan = Dropzone::new(&config.drop_dir)
+        .with_now(now_sys)
         .with_max_depth(config.scan_depth as usize)
         .with_open_check(false)
         .scan(&selection)
         .map_err(|e| format!("cannot scan the dropzone: {}", argus_core::error_chain(&e)))?;
-    let now_sys = std::time::SystemTime::from(now);
     let mut counts: std::collections::BTreeMap<String, ClientCounts> = Default::default();
     for g in &scan.complete {
         let c = counts.entry(g.client().to_owned()).or_default();
-        if held_by_server(g, now_sys) {
-            c.in_flight += 1;
-        } else {
-            c.pending += 1;
-            c.newest = c.newest.max(Some(g.uploaded_at()));
-        }
+        c.pending += 1;
+        c.newest = c.newest.max(Some(g.uploaded_at()));
     }
     for f in &scan.in_flight {
         let Some(client) = f.client() else { continue };

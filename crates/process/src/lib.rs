@@ -28,6 +28,7 @@ mod report;
 mod retention_warning;
 mod space;
 mod status;
+mod status_command;
 mod watch;
 
 use cli::{Cli, Command, PassArgs, StatusFormat};
@@ -63,7 +64,7 @@ pub fn main() -> ExitCode {
                     (true, _) => StatusFormat::Json,
                     (false, f) => f.unwrap_or(StatusFormat::Table),
                 };
-                status::run(&config, format, time::OffsetDateTime::now_utc())
+                status_command::run(&config, format, time::OffsetDateTime::now_utc())
             }
             Err(exit) => exit.code(),
         },

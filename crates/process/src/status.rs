@@ -13,8 +13,6 @@ use webjob_drop::Selection;
 
 use argus_core::grammar::format_duration;
 
-use crate::cli::StatusFormat;
-
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::report::human_bytes;
@@ -178,83 +176,6 @@ pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, S
         r.last_quarantined = r.last_quarantined.max(q.at.map(OffsetDateTime::from));
     }
     Ok(rows.into_values().collect())
-}
-
-/// Runs `status`, printing the table or JSON on stdout. Returns the exit status: 0 all well,
-/// 1 warnings, 2 a stale client, 3 the status could not be determined.
-pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) -> u8 {
-    let json = format == StatusFormat::Json;
-    let rows = match gather(config, now) {
-        Ok(rows) => rows,
-        Err(e) => {
-            log::error!("{e}");
-            return 3;
-        }
-    };
-    let hooks = match hooks(config) {
-        Ok(h) => h,
-        Err(e) => {
-            log::error!("{e}");
-            return 3;
-        }
-    };
-    let mut worst = rows
-        .iter()
-        .filter_map(|r| r.state(now, config.stale_after))
-        .max()
-        .unwrap_or(State::Ok);
-    if hooks.failed > 0 {
-        worst = worst.max(State::Warning);
-    }
-    let blocked = crate::space::shortage(config);
-    let retention = crate::retention_warning::RetentionWarning::load(&config.state_dir)
-        .filter(|w| w.recent(now));
-    if retention.is_some() {
-        worst = worst.max(State::Warning);
-    }
-    let text = if format == StatusFormat::Prometheus {
-        let counters = crate::metrics::Counters::load(&config.state_dir);
-        crate::metrics::render(config, now, &counters, &rows, hooks)
-    } else if json {
-        render_json(
-            &rows,
-            config,
-            now,
-            worst,
-            hooks,
-            blocked.as_deref(),
-            retention.as_ref(),
-        )
-    } else {
-        let mut table = render_table(&rows, config, now);
-        if let Some(why) = &blocked {
-            let _infallible = writeln!(table, "INGEST STOPPED: {why}");
-        }
-        if let Some(w) = &retention {
-            let _infallible = writeln!(
-                table,
-                "RETENTION at {}: {}",
-                stamp::format_rfc3339(w.at),
-                w.message
-            );
-        }
-        if hooks.pending + hooks.failed > 0 {
-            let _infallible = writeln!(
-                table,
-                "hooks: {} pending, {} failed (see process_argus hooks list)",
-                hooks.pending, hooks.failed
-            );
-        }
-        table
-    };
-    use std::io::Write;
-    let _ignored = std::io::stdout().lock().write_all(text.as_bytes());
-    match worst {
-        _ if blocked.is_some() => 2,
-        State::Ok => 0,
-        State::Warning => 1,
-        State::Stale => 2,
-    }
 }
 
 fn age(now: OffsetDateTime, t: Option<OffsetDateTime>) -> String {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use argus_core::escape::{Escaped, EscapedPath};
 
-use crate::safe::FileKind;
+use crate::file_kind::FileKind;
 
 /// Everything that can go wrong in `webjob-drop`.
 ///

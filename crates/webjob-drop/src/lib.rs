@@ -20,6 +20,11 @@
 //!   [`quarantine_group`] (whole, durable, crash-safe with [`recover_quarantine`]).
 //! - `fixture` (cargo feature `fixture`): writes groups the way the server does.
 //!
+//! Cargo features: `fixture` (off) is the only one. The crate takes argus-core without its
+//! default features, so embedding it builds no compression library; the steps of [`ops`] call
+//! argus-core's fail points, which stay empty unless a build turns on argus-core's
+//! `failpoints` (process_argus's tests do, to kill a quarantine or requeue half-way).
+//!
 //! The crate never prints and never exits; it returns values and [`Error`]s and logs through the
 //! `log` facade, escaping untrusted names.
 //!
@@ -72,6 +77,7 @@
 //! ```
 
 mod error;
+mod file_kind;
 #[cfg(any(test, feature = "fixture"))]
 pub mod fixture;
 pub mod kv;

@@ -7,75 +7,15 @@
 //! FIFO returns at once instead of waiting for a writer), and then checks the type of the opened
 //! descriptor itself with `fstat`.
 
-use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
 
 use crate::error::{Error, IoContext, Result};
-
-/// What kind of file system object a path names (without following links).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FileKind {
-    /// A regular file: the only kind a part may be.
-    Regular,
-    /// A directory.
-    Directory,
-    /// A symbolic link.
-    Symlink,
-    /// A named pipe.
-    Fifo,
-    /// A Unix domain socket.
-    Socket,
-    /// A block device.
-    BlockDevice,
-    /// A character device.
-    CharDevice,
-    /// Anything else.
-    Unknown,
-}
-
-impl FileKind {
-    /// The kind of a file type as returned by `symlink_metadata` or `DirEntry::file_type`.
-    pub fn of(file_type: std::fs::FileType) -> FileKind {
-        if file_type.is_file() {
-            FileKind::Regular
-        } else if file_type.is_dir() {
-            FileKind::Directory
-        } else if file_type.is_symlink() {
-            FileKind::Symlink
-        } else if file_type.is_fifo() {
-            FileKind::Fifo
-        } else if file_type.is_socket() {
-            FileKind::Socket
-        } else if file_type.is_block_device() {
-            FileKind::BlockDevice
-        } else if file_type.is_char_device() {
-            FileKind::CharDevice
-        } else {
-            FileKind::Unknown
-        }
-    }
-}
-
-impl fmt::Display for FileKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FileKind::Regular => "regular file",
-            FileKind::Directory => "directory",
-            FileKind::Symlink => "symbolic link",
-            FileKind::Fifo => "FIFO",
-            FileKind::Socket => "socket",
-            FileKind::BlockDevice => "block device",
-            FileKind::CharDevice => "character device",
-            FileKind::Unknown => "file of unknown type",
-        })
-    }
-}
+pub use crate::file_kind::FileKind;
 
 /// The identity of a file: device and inode number. Two paths with the same identity name the
 /// same file; a path whose identity changed names another file than before.

@@ -261,6 +261,59 @@ fn groups_without_rdy_are_in_flight_with_their_age() {
 }
 
 #[test]
+fn a_group_the_server_still_locks_is_in_flight_until_its_lock_is_stale() {
+    let (_base, root) = dropzone();
+    let now = SystemTime::now();
+    // `.rdy` written, `.lck` not yet removed: the server is finishing the upload.
+    let held = Upload::new("client1", T1)
+        .keep_lock()
+        .write(&root)
+        .expect("held");
+    // Held too, although `.env` is missing for now: not invalid while the server holds it.
+    Upload::new("client1", "20030715130001")
+        .keep_lock()
+        .without(PartKind::Env)
+        .write(&root)
+        .expect("held, partial");
+    let selection = Selection::new(["client1"], "harvest_argus").expect("selection");
+    let zone = Dropzone::new(&root).with_now(now);
+    let s = zone.scan(&selection).expect("scan");
+    assert!(stems(&s).is_empty(), "held groups are not complete");
+    assert!(s.invalid.is_empty(), "held groups are not invalid");
+    assert_eq!(s.in_flight.len(), 2);
+    assert!(s.in_flight.iter().all(|f| f.is_held()));
+    assert_eq!(s.orphans(now, Duration::ZERO).count(), 0, "never orphans");
+    let one = zone
+        .scan_group(&selection, &root, held.stem.as_str())
+        .expect("scan one");
+    assert!(one.complete.is_empty() && one.in_flight.len() == 1);
+    let others = Selection::new(["client2"], "harvest_argus").expect("selection");
+    let s = zone.scan(&others).expect("scan as another client");
+    assert_eq!(s.foreign.len(), 2);
+    assert!(
+        s.foreign.iter().all(|f| !f.is_complete()),
+        "held, not complete"
+    );
+
+    // A lock older than the limit is a dead server's leftover: the group is complete.
+    let later = now + webjob_drop::scan::LOCK_STALE_AFTER + Duration::from_secs(1);
+    let s = Dropzone::new(&root)
+        .with_now(later)
+        .scan(&selection)
+        .expect("scan later");
+    assert_eq!(stems(&s), [held.stem.as_str()]);
+    assert!(s.complete[0].lck().is_some());
+    assert_eq!(s.invalid.len(), 1);
+    // Measured after the writes: no lock is dated after this `now`.
+    let s = Dropzone::new(&root)
+        .with_now(SystemTime::now())
+        .with_lock_stale_after(Duration::ZERO)
+        .scan(&selection)
+        .expect("scan, no lock holds");
+    assert_eq!(stems(&s), [held.stem.as_str()]);
+}
+
+#[test]
 fn every_invalid_kind_is_reported_with_its_reason() {
     let (_base, root) = dropzone();
     let stem = |n: u32| format!("client1_2003071512000{n}_harvest_argus");

@@ -215,6 +215,24 @@ fn two_runs_give_identical_bytes() {
 }
 
 #[test]
+fn the_binaries_carry_no_fail_points() {
+    // Built as a release is (no test target, so without argus-core's `failpoints`, which only
+    // the programs' dev-dependencies turn on): nothing in them reads the variable that would
+    // make them SIGKILL themselves.
+    let f = fixture();
+    let needle = argus_core::failpoint::ENV.as_bytes();
+    for bin in [&f.inputs.harvest_bin, &f.inputs.process_bin] {
+        let bytes = std::fs::read(bin).expect("read binary");
+        assert!(bytes.len() > 100_000, "{}: a real binary", bin.display());
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{} carries fail points: a release build must not",
+            bin.display()
+        );
+    }
+}
+
+#[test]
 fn entries_are_sorted_and_owned_by_root_with_fixed_modes_and_time() {
     let f = fixture();
     // gzip header: no flags (no file name), mtime 0, OS Unix.

@@ -2,9 +2,15 @@
 //!
 //! Every format here can hold several members (gzip) or streams (bzip2, xz) one after another in
 //! one file, and the decoders read all of them. That is what lets a late chunk join a day file that
-//! was already compressed: encode the chunk as a new member at the end of the file (see
-//! [`crate::append::append_encoded`]). The stock argus `ra -r` reads such files directly, as do
+//! was already compressed: encode the chunk as a new member at the end of the file (an encoded
+//! append, which builds on this module). The stock argus `ra -r` reads such files directly, as do
 //! `gzip -dc`, `bzip2 -dc` and `xz -dc`.
+//!
+//! Each format's encoder and decoder is compiled only with the crate feature of its name
+//! (`gzip`, `bzip2`, `xz`; all three in the default `codecs`). [`Compression`] always knows
+//! every format (names, suffixes, sniffing); a format compiled out is refused by [`Codec::new`]
+//! with [`Error::CodecUnavailable`], and an encoder or decoder made for it anyway fails its
+//! first read or write with [`io::ErrorKind::Unsupported`].
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -31,8 +37,10 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "gzip")]
 mod gzip;
 
+#[cfg(feature = "gzip")]
 pub use gzip::{GZIP_WHOLE_LIMIT, GzipEncoder};
 
 /// A compression format.
@@ -96,7 +104,19 @@ impl Compression {
         }
     }
 
-    /// This format at its default level.
+    /// True when this build can encode and decode the format: `None` always, the others when
+    /// their cargo feature is on.
+    pub const fn is_available(self) -> bool {
+        match self {
+            Compression::None => true,
+            Compression::Gzip => cfg!(feature = "gzip"),
+            Compression::Bzip2 => cfg!(feature = "bzip2"),
+            Compression::Xz => cfg!(feature = "xz"),
+        }
+    }
+
+    /// This format at its default level. Unlike [`Codec::new`] this does not check
+    /// [`Compression::is_available`].
     pub fn codec(self) -> Codec {
         Codec {
             compression: self,
@@ -134,13 +154,19 @@ impl Compression {
         (name, Compression::None)
     }
 
-    /// A streaming decoder that reads every member or stream in `input` to the end.
+    /// A streaming decoder that reads every member or stream in `input` to the end (for a
+    /// format compiled out, one whose first read fails).
     pub fn decoder<R: BufRead>(self, input: R) -> Decoder<R> {
         match self {
             Compression::None => Decoder::None(input),
+            #[cfg(feature = "gzip")]
             Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(input)),
+            #[cfg(feature = "bzip2")]
             Compression::Bzip2 => Decoder::Bzip2(bzip2::bufread::MultiBzDecoder::new(input)),
+            #[cfg(feature = "xz")]
             Compression::Xz => Decoder::Xz(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
+            #[allow(unreachable_patterns, reason = "reached only with a codec feature off")]
+            compiled_out => Decoder::Unavailable(compiled_out.name(), input),
         }
     }
 }
@@ -186,9 +212,15 @@ impl Codec {
 
     /// `compression` at `level`, which must lie in [`Compression::levels`]. For `None` every level
     /// is accepted and ignored, so a config may keep its level key while turning compression off.
+    /// A format whose cargo feature is off is [`Error::CodecUnavailable`].
     pub fn new(compression: Compression, level: u32) -> Result<Self> {
         if compression == Compression::None {
             return Ok(Codec::NONE);
+        }
+        if !compression.is_available() {
+            return Err(Error::CodecUnavailable {
+                format: compression.name(),
+            });
         }
         let levels = compression.levels();
         if !levels.contains(&level) {
@@ -260,7 +292,7 @@ impl Codec {
                     "option {option:?} of compress is not understood"
                 )));
             }
-            return Ok(compression.codec());
+            return Codec::new(compression, compression.default_level());
         }
         let level = match option {
             None => compression.default_level(),
@@ -282,17 +314,26 @@ impl Codec {
     }
 
     /// A streaming encoder writing one complete member (gzip) or stream (bzip2, xz) to `out`.
-    /// Call [`Encoder::finish`]: dropping the encoder leaves the member unterminated.
+    /// Call [`Encoder::finish`]: dropping the encoder leaves the member unterminated. For a
+    /// format compiled out (a codec made with [`Compression::codec`]), every write fails.
     pub fn encoder<W: Write>(self, out: W) -> Encoder<W> {
         let level = self.level;
         match self.compression {
             Compression::None => Encoder::None(out),
+            #[cfg(feature = "gzip")]
             Compression::Gzip => Encoder::Gzip(GzipEncoder::new(out, level)),
+            #[cfg(feature = "bzip2")]
             Compression::Bzip2 => Encoder::Bzip2(bzip2::write::BzEncoder::new(
                 out,
                 bzip2::Compression::new(level),
             )),
+            #[cfg(feature = "xz")]
             Compression::Xz => Encoder::Xz(liblzma::write::XzEncoder::new(out, level)),
+            #[allow(unreachable_patterns, reason = "reached only with a codec feature off")]
+            compiled_out => {
+                let _unused = level;
+                Encoder::Unavailable(compiled_out.name(), out)
+            }
         }
     }
 }
@@ -315,11 +356,16 @@ pub enum Encoder<W: Write> {
     /// Pass-through.
     None(W),
     /// gzip.
+    #[cfg(feature = "gzip")]
     Gzip(GzipEncoder<W>),
     /// bzip2.
+    #[cfg(feature = "bzip2")]
     Bzip2(bzip2::write::BzEncoder<W>),
     /// xz.
+    #[cfg(feature = "xz")]
     Xz(liblzma::write::XzEncoder<W>),
+    /// A format this build was compiled without (its name): every write fails.
+    Unavailable(&'static str, W),
 }
 
 impl<W: Write> Encoder<W> {
@@ -330,8 +376,12 @@ impl<W: Write> Encoder<W> {
                 w.flush()?;
                 Ok(w)
             }
+            Encoder::Unavailable(format, _) => Err(unavailable(format)),
+            #[cfg(feature = "gzip")]
             Encoder::Gzip(e) => e.finish(),
+            #[cfg(feature = "bzip2")]
             Encoder::Bzip2(e) => e.finish(),
+            #[cfg(feature = "xz")]
             Encoder::Xz(e) => e.finish(),
         }
     }
@@ -341,8 +391,12 @@ impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Encoder::None(w) => w.write(buf),
+            Encoder::Unavailable(format, _) => Err(unavailable(format)),
+            #[cfg(feature = "gzip")]
             Encoder::Gzip(e) => e.write(buf),
+            #[cfg(feature = "bzip2")]
             Encoder::Bzip2(e) => e.write(buf),
+            #[cfg(feature = "xz")]
             Encoder::Xz(e) => e.write(buf),
         }
     }
@@ -350,8 +404,12 @@ impl<W: Write> Write for Encoder<W> {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Encoder::None(w) => w.write_all(buf),
+            Encoder::Unavailable(format, _) => Err(unavailable(format)),
+            #[cfg(feature = "gzip")]
             Encoder::Gzip(e) => e.write_all(buf),
+            #[cfg(feature = "bzip2")]
             Encoder::Bzip2(e) => e.write_all(buf),
+            #[cfg(feature = "xz")]
             Encoder::Xz(e) => e.write_all(buf),
         }
     }
@@ -359,8 +417,12 @@ impl<W: Write> Write for Encoder<W> {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Encoder::None(w) => w.flush(),
+            Encoder::Unavailable(_, w) => w.flush(),
+            #[cfg(feature = "gzip")]
             Encoder::Gzip(e) => e.flush(),
+            #[cfg(feature = "bzip2")]
             Encoder::Bzip2(e) => e.flush(),
+            #[cfg(feature = "xz")]
             Encoder::Xz(e) => e.flush(),
         }
     }
@@ -375,22 +437,41 @@ pub enum Decoder<R: BufRead> {
     /// Pass-through.
     None(R),
     /// gzip, all members.
+    #[cfg(feature = "gzip")]
     Gzip(flate2::bufread::MultiGzDecoder<R>),
     /// bzip2, all streams.
+    #[cfg(feature = "bzip2")]
     Bzip2(bzip2::bufread::MultiBzDecoder<R>),
     /// xz, all streams.
+    #[cfg(feature = "xz")]
     Xz(liblzma::bufread::XzDecoder<R>),
+    /// A format this build was compiled without (its name): every read fails.
+    Unavailable(&'static str, R),
 }
 
 impl<R: BufRead> Read for Decoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::None(r) => r.read(buf),
+            Decoder::Unavailable(format, _) => Err(unavailable(format)),
+            #[cfg(feature = "gzip")]
             Decoder::Gzip(d) => d.read(buf),
+            #[cfg(feature = "bzip2")]
             Decoder::Bzip2(d) => d.read(buf),
+            #[cfg(feature = "xz")]
             Decoder::Xz(d) => d.read(buf),
         }
     }
+}
+
+/// The error of an encoder or decoder for a format compiled out.
+fn unavailable(format: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{format} is not compiled into this build (cargo feature `{format}` of argus-core)"
+        ),
+    )
 }
 
 /// Opens a possibly compressed file for reading, choosing the decoder by the file's first bytes

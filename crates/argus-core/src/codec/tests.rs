@@ -154,3 +154,40 @@ fn garbage_after_a_member_is_an_error_not_silence() {
         );
     }
 }
+
+#[test]
+fn a_format_is_available_exactly_when_its_feature_is_on() {
+    let features = [
+        (Compression::Gzip, cfg!(feature = "gzip")),
+        (Compression::Bzip2, cfg!(feature = "bzip2")),
+        (Compression::Xz, cfg!(feature = "xz")),
+    ];
+    assert!(Compression::None.is_available());
+    for (c, on) in features {
+        assert_eq!(c.is_available(), on, "{c}");
+        match Codec::new(c, c.default_level()) {
+            Ok(codec) => assert!(on && codec.compression() == c, "{c}"),
+            Err(Error::CodecUnavailable { format }) => assert!(!on && format == c.name(), "{c}"),
+            Err(e) => panic!("{c}: unexpected {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_compiled_out_format_fails_at_the_first_read_or_write() {
+    let mut enc = Encoder::Unavailable("xz", Vec::new());
+    let err = enc.write_all(b"data").expect_err("no encoder");
+    assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+    assert!(err.to_string().contains("cargo feature `xz`"), "{err}");
+    assert!(Encoder::Unavailable("xz", Vec::new()).finish().is_err());
+    let mut out = Vec::new();
+    let err = Decoder::Unavailable("gzip", &b"\x1f\x8b"[..])
+        .read_to_end(&mut out)
+        .expect_err("no decoder");
+    assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+    let refused = Error::CodecUnavailable { format: "bzip2" }.to_string();
+    assert_eq!(
+        refused,
+        "bzip2 is not compiled into this build (cargo feature `bzip2` of argus-core)"
+    );
+}

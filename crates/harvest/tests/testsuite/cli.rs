@@ -276,7 +276,7 @@ fn convert_config_turns_the_recipe_into_a_valid_config() {
         "compression = bzip2 (",
         "compression_level = 9 (",
         "argus_bin = /usr/local/sbin/argus (",
-        "stale_after = 15m (default)",
+        "stale_after = 15m (file)",
     ] {
         assert!(resolved.contains(line), "{line:?} not in:\n{resolved}");
     }

@@ -14,8 +14,6 @@ use time::{Date, OffsetDateTime};
 
 use crate::config::{Config, DayBoundary};
 
-use super::prepare::ReadyUpload;
-
 /// What one day file gets of an upload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct DayPiece {
@@ -58,20 +56,6 @@ pub(super) fn whole(day: Date, segments: &[ByteRange], records: u64) -> Vec<DayP
         records,
         copied_mars: 0,
     }]
-}
-
-/// The pieces of `g`, oldest day first; none when it appends nothing. One piece on its upload
-/// day when day files go by upload day or the window check decided so (`by_upload_day`).
-pub(super) fn pieces(config: &Config, g: &ReadyUpload) -> Result<Vec<DayPiece>, NotSplit> {
-    if config.day_boundary == DayBoundary::Upload || g.by_upload_day {
-        return Ok(whole(g.day, &g.segments, g.records));
-    }
-    let upload = Whole {
-        day: g.day,
-        stamp: g.upload.uploaded_at(),
-        records: g.records,
-    };
-    split_file(config, &g.out, &g.segments, &upload)
 }
 
 /// What [`split_file`] needs to know of an upload besides its data.

@@ -1,9 +1,7 @@
 //! `--dry-run`: what a pass would ingest, quarantine, expire and compress, printed on stdout, with nothing
-//! changed; and the reading of archive names (their client) that the purge shares.
+//! changed.
 
-use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
 
 use argus_core::codec::Compression;
 use argus_core::escape::EscapedPath;
@@ -17,7 +15,8 @@ use crate::dropzone::{self, Upload};
 use crate::exit::Exit;
 use crate::report::Summary;
 
-use super::error::{Fatal, error_chain};
+use super::error::Fatal;
+use super::listing::dir_names;
 use super::preflight::preflight;
 use super::prepare::{already_archived, archive_name, open_checked, salvageable};
 use super::verify::{VerifyError, verify};
@@ -158,38 +157,6 @@ pub(super) fn dry_run(
     }
 }
 
-/// The client id of an archived upload's name `CLIENT_YYYYMMDDHHMMSS[_...]_JOB.out[.sfx]`.
-pub(super) fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
-    let (base, _) = Compression::split_suffix(name);
-    let stem = base.strip_suffix(".out")?;
-    stem.strip_suffix(job)?.strip_suffix('_')?;
-    dropzone::client_of_stem(stem)
-}
-
-pub(super) fn dir_names(dir: &Path) -> Result<Vec<String>, Fatal> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| {
-        Fatal::io(format!(
-            "cannot read {}: {}",
-            EscapedPath(dir),
-            error_chain(&e)
-        ))
-    })? {
-        let entry = entry.map_err(|e| {
-            Fatal::io(format!(
-                "cannot read {}: {}",
-                EscapedPath(dir),
-                error_chain(&e)
-            ))
-        })?;
-        if let Ok(name) = entry.file_name().into_string() {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
 /// How an upload would be split over day files (its whole `.out`).
 fn dry_split(
     config: &Config,
@@ -240,38 +207,4 @@ pub(super) fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, 
         VerifyError::Write(e) => format!("cannot write: {e}"),
     })?;
     Ok((host, len))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn archive_names_give_their_client() {
-        let job = "harvest_argus";
-        assert_eq!(
-            archive_client("client1_20261127000000_harvest_argus.out.gz", job),
-            Some("client1")
-        );
-        assert_eq!(
-            archive_client("site_2_20261127000000_4242_harvest_argus.out", job),
-            Some("site_2")
-        );
-        assert_eq!(
-            archive_client("a.b-c_20261127000000_x_y_harvest_argus.out.xz", job),
-            Some("a.b-c")
-        );
-        assert_eq!(
-            archive_client("client1_20261127000000_other.out.gz", job),
-            None
-        );
-        assert_eq!(
-            archive_client("client1_2026112700000_harvest_argus.out", job),
-            None
-        );
-        assert_eq!(
-            archive_client("_20261127000000_harvest_argus.out", job),
-            None
-        );
-    }
 }

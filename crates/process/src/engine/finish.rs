@@ -5,12 +5,13 @@
 
 use argus_core::escape::EscapedPath;
 
-use crate::config::ClockPolicy;
+use crate::config::{ClockPolicy, Config, DayBoundary};
 use crate::dropzone::Rejected;
 use crate::journal::{ChunkRef, Journal};
 use crate::ledger::Fact;
 
 use super::commit::commit;
+use super::days::DayPiece;
 use super::error::{Fatal, error_chain};
 use super::prepare::{Prepared, ReadyUpload, already_archived};
 use super::recover::recover;
@@ -63,7 +64,7 @@ impl Engine {
             if g.segments == g.pieces_of {
                 continue;
             }
-            g.pieces = match days::pieces(&self.config, g) {
+            g.pieces = match day_pieces(&self.config, g) {
                 Ok(p) => p,
                 Err(days::NotSplit::Read(e)) => {
                     return Err(Fatal::io(format!(
@@ -156,7 +157,7 @@ impl Engine {
         let mut kept = Vec::with_capacity(good.len());
         for mut g in good {
             g.pieces_of = g.segments.clone();
-            match days::pieces(&self.config, &g) {
+            match day_pieces(&self.config, &g) {
                 Ok(p) => g.pieces = p,
                 Err(days::NotSplit::Clock(why))
                     if self.config.clock_policy == ClockPolicy::Quarantine =>
@@ -226,4 +227,18 @@ impl Engine {
         }
         duplicates
     }
+}
+
+/// The pieces of `g`, oldest day first; none when it appends nothing. One piece on its upload
+/// day when day files go by upload day or the window check decided so (`by_upload_day`).
+fn day_pieces(config: &Config, g: &ReadyUpload) -> Result<Vec<DayPiece>, days::NotSplit> {
+    if config.day_boundary == DayBoundary::Upload || g.by_upload_day {
+        return Ok(days::whole(g.day, &g.segments, g.records));
+    }
+    let upload = days::Whole {
+        day: g.day,
+        stamp: g.upload.uploaded_at(),
+        records: g.records,
+    };
+    days::split_file(config, &g.out, &g.segments, &upload)
 }

@@ -11,8 +11,8 @@ use crate::retention_warning::RetentionWarning;
 use crate::{dayfile, dropzone};
 
 use super::Engine;
-use super::dry_run::{archive_client, dir_names};
 use super::error::{Fatal, error_chain};
+use super::listing::{archive_client, dir_names};
 
 /// What retention deletes of the archive's `entries`: uploads of the configured clients older
 /// than `archive_days`, then the oldest of them until their total is under the low watermark

@@ -55,6 +55,7 @@ mod dry_run;
 mod error;
 mod finish;
 mod limits;
+mod listing;
 mod maintain;
 mod preflight;
 mod prepare;
@@ -65,8 +66,9 @@ pub(crate) use error::{Fatal, error_chain};
 pub(crate) use limits::raise_open_file_limit;
 pub(crate) use preflight::preflight;
 
-use self::dry_run::{dir_names, dry_run};
+use self::dry_run::dry_run;
 use self::limits::{open_file_limit, uploads_within};
+use self::listing::dir_names;
 use self::prepare::{Prepared, prepare_all};
 use self::recover::recover;
 

@@ -24,7 +24,7 @@ use crate::dropzone::Upload;
 use crate::journal::ChunkRef;
 
 use super::error::{Fatal, error_chain};
-use super::verify::{VerifyError, Walked, verify};
+use super::verify::{VerifyError, Walked, buffer_size, verify};
 
 /// An upload validated and ready to commit.
 #[derive(Debug)]
@@ -309,11 +309,4 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
         pieces_of: Vec::new(),
         by_upload_day: false,
     }))
-}
-
-/// The size of an upload's read and write buffers: 256 KiB, or less for a smaller upload (most
-/// are a few dozen KiB, and a zeroed buffer costs its whole size).
-pub(super) fn buffer_size(len: u64) -> usize {
-    const MAX: usize = 256 * 1024;
-    usize::try_from(len).map_or(MAX, |l| l.clamp(4096, MAX))
 }

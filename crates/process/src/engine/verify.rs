@@ -8,7 +8,12 @@ use argus_core::manifest::Manifest;
 use argus_core::record::{Version, Walk, Walker};
 use sha2::{Digest, Sha256};
 
-use super::prepare::buffer_size;
+/// The size of an upload's read and write buffers: 256 KiB, or less for a smaller upload (most
+/// are a few dozen KiB, and a zeroed buffer costs its whole size).
+pub(super) fn buffer_size(len: u64) -> usize {
+    const MAX: usize = 256 * 1024;
+    usize::try_from(len).map_or(MAX, |l| l.clamp(4096, MAX))
+}
 
 #[derive(Debug)]
 pub(super) enum VerifyError {

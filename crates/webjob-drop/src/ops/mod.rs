@@ -210,7 +210,8 @@ pub(crate) mod failpoint {
     }
 
     /// Outside unit tests, the steps are `argus_core::failpoint`s: the end-to-end tests of a
-    /// program kill it for real at one (`ARGUS_WEBJOB_FAILPOINT="moved a part back:2"`).
+    /// program kill it for real at one (`ARGUS_WEBJOB_FAILPOINT="moved a part back:2"`). They
+    /// are empty unless argus-core's `failpoints` feature is on, which only tests turn on.
     #[cfg(not(test))]
     #[inline(always)]
     pub(crate) fn hit(step: &str) {

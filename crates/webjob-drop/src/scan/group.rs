@@ -147,13 +147,14 @@ impl GroupFiles for Group {
     }
 }
 
-/// Files of a selected client and job without `.rdy`: an upload in progress, or what a failed
-/// upload left behind. Only its age tells them apart.
+/// Files of a selected client and job without `.rdy`, or held by the server's fresh `.lck`: an
+/// upload in progress, or what a failed upload left behind. Only its age tells them apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InFlight {
     pub(super) files: Files,
     pub(super) client: Option<String>,
     pub(super) uploaded_at: Option<OffsetDateTime>,
+    pub(super) held: bool,
 }
 
 impl InFlight {
@@ -177,6 +178,13 @@ impl InFlight {
         self.files.part(PartKind::Lck).is_some()
     }
 
+    /// True when the scan found the server's `.lck` fresh (see
+    /// [`Files::held_by_server`]): the server is at work on the upload, which is never an
+    /// orphan then.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
     /// Time since the newest file was modified, as of `now` (zero if in the future or unknown).
     pub fn age(&self, now: SystemTime) -> Duration {
         self.files
@@ -185,10 +193,10 @@ impl InFlight {
             .unwrap_or(Duration::ZERO)
     }
 
-    /// True when nothing has been written for at least `orphan_after`: the upload failed and will
-    /// never complete.
+    /// True when nothing has been written for at least `orphan_after` and the server holds no
+    /// fresh lock on it: the upload failed and will never complete.
     pub fn is_orphan(&self, now: SystemTime, orphan_after: Duration) -> bool {
-        self.age(now) >= orphan_after
+        !self.held && self.age(now) >= orphan_after
     }
 }
 
@@ -329,6 +337,7 @@ pub struct Foreign {
     pub(super) files: Files,
     pub(super) client: String,
     pub(super) reason: ForeignReason,
+    pub(super) held: bool,
 }
 
 impl Foreign {
@@ -347,9 +356,10 @@ impl Foreign {
         self.reason
     }
 
-    /// True when the upload is complete (it has a `.rdy`).
+    /// True when the upload is complete: it has a `.rdy`, and the server's `.lck` no longer
+    /// holds it (see [`Files::held_by_server`]).
     pub fn is_complete(&self) -> bool {
-        self.files.part(PartKind::Rdy).is_some()
+        !self.held && self.files.part(PartKind::Rdy).is_some()
     }
 }
 

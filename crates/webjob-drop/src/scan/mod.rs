@@ -6,8 +6,11 @@
 //! - **complete** ([`Group`]): a `.rdy` marker and regular, readable `.out`, `.err` and `.env`
 //!   files, for a selected client and the selected job; sorted oldest first (upload time from the
 //!   name, then stem);
-//! - **in flight** ([`InFlight`]): files without `.rdy`, being written or left by a failed upload;
-//!   reported with their age, never to be touched before they are older than `orphan_after`;
+//! - **in flight** ([`InFlight`]): files without `.rdy`, being written or left by a failed upload,
+//!   and any upload whose `STEM.lck` the WebJob server still holds (it removes the lock just
+//!   after writing `.rdy`; a lock older than [`LOCK_STALE_AFTER`] is a dead server's leftover and
+//!   holds nothing); reported with their age, never to be touched before they are older than
+//!   `orphan_after`;
 //! - **invalid** ([`Invalid`]): a `.rdy` with a missing part, a part that is a symbolic link,
 //!   FIFO, directory or unreadable, or a name that cannot be trusted; with the reasons;
 //! - **foreign** ([`Foreign`]): another client's or another job's upload, never touched;
@@ -60,12 +63,18 @@ pub const DEFAULT_MAX_DEPTH: usize = 2;
 /// Largest `.env` or `.rdy` file read into memory.
 pub const MAX_TEXT_LEN: u64 = 1024 * 1024;
 
+/// A `STEM.lck` older than this is the leftover of a WebJob server that died, not a write in
+/// progress: it no longer holds its upload (see [`Dropzone::with_lock_stale_after`]).
+pub const LOCK_STALE_AFTER: Duration = Duration::from_secs(600);
+
 /// A WebJob dropzone (the server's `incoming` directory).
 #[derive(Clone, Debug)]
 pub struct Dropzone {
     root: PathBuf,
     max_depth: usize,
     open_check: bool,
+    now: Option<SystemTime>,
+    lock_stale_after: Duration,
 }
 
 impl Dropzone {
@@ -75,7 +84,23 @@ impl Dropzone {
             root: root.into(),
             max_depth: DEFAULT_MAX_DEPTH,
             open_check: true,
+            now: None,
+            lock_stale_after: LOCK_STALE_AFTER,
         }
+    }
+
+    /// The time the age of a server's `.lck` is measured against. Without it a scan reads the
+    /// clock once when it starts; a caller that decides by `now` elsewhere passes the same one.
+    pub fn with_now(mut self, now: SystemTime) -> Dropzone {
+        self.now = Some(now);
+        self
+    }
+
+    /// How old a `.lck` must be before it no longer holds its upload ([`LOCK_STALE_AFTER`]
+    /// by default). Until then the upload is in flight, `.rdy` or not.
+    pub fn with_lock_stale_after(mut self, stale_after: Duration) -> Dropzone {
+        self.lock_stale_after = stale_after;
+        self
     }
 
     /// Whether the scan opens every part of a complete group to prove it readable (the
@@ -121,6 +146,8 @@ impl Dropzone {
             selection,
             max_depth: self.max_depth,
             open_check: self.open_check,
+            now: self.now.unwrap_or_else(SystemTime::now),
+            lock_stale_after: self.lock_stale_after,
             only: None,
         };
         ctx.scan_dir(&self.root, entries, 0, &mut scan);
@@ -160,6 +187,8 @@ impl Dropzone {
             selection,
             max_depth: self.max_depth,
             open_check: self.open_check,
+            now: self.now.unwrap_or_else(SystemTime::now),
+            lock_stale_after: self.lock_stale_after,
             only: Some(stem.as_ref().as_bytes()),
         };
         ctx.scan_dir(dir, entries, depth, &mut scan);
@@ -172,9 +201,11 @@ impl Dropzone {
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Scan {
-    /// Complete groups of the selected clients and job, oldest first (upload time, then stem).
+    /// Complete groups of the selected clients and job, oldest first (upload time, then stem);
+    /// never one the server still holds with its `.lck`.
     pub complete: Vec<Group>,
-    /// Groups without `.rdy`: being uploaded, or orphans of failed uploads.
+    /// Groups without `.rdy` or held by the server's `.lck`: being uploaded, or orphans of
+    /// failed uploads.
     pub in_flight: Vec<InFlight>,
     /// Groups with `.rdy` that cannot be processed, with the reasons.
     pub invalid: Vec<Invalid>,
@@ -217,6 +248,8 @@ struct Ctx<'a> {
     selection: &'a Selection,
     max_depth: usize,
     open_check: bool,
+    now: SystemTime,
+    lock_stale_after: Duration,
     /// Only this stem, in this directory (no recursion, nothing else reported).
     only: Option<&'a [u8]>,
 }
@@ -316,10 +349,12 @@ impl Ctx<'_> {
                 } else {
                     ForeignReason::OtherClient
                 };
+                let held = files.held_by_server(self.now, self.lock_stale_after);
                 scan.foreign.push(Foreign {
                     files,
                     client: (*client).to_owned(),
                     reason,
+                    held,
                 });
                 return;
             }
@@ -342,11 +377,15 @@ impl Ctx<'_> {
             }
         };
         let uploaded_at = parsed.map(|p| p.uploaded_at);
-        if files.part(PartKind::Rdy).is_none() {
+        // Until the server removes its lock, it may still be writing or finishing the group:
+        // neither complete nor invalid yet, whatever its parts look like now.
+        let held = files.held_by_server(self.now, self.lock_stale_after);
+        if held || files.part(PartKind::Rdy).is_none() {
             scan.in_flight.push(InFlight {
                 files,
                 client,
                 uploaded_at,
+                held,
             });
             return;
         }

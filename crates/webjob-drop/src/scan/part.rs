@@ -7,7 +7,7 @@ use std::fmt;
 use std::fs::{DirEntry, File};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use argus_core::escape::EscapedPath;
 
@@ -199,6 +199,18 @@ impl Files {
     /// Total size of the files in bytes.
     pub fn total_len(&self) -> u64 {
         self.parts.iter().map(|p| p.len).sum()
+    }
+
+    /// True while the WebJob server's `STEM.lck` holds the upload: the lock exists and is
+    /// younger than `stale_after` as of `now` (a lock dated in the future holds too). The
+    /// server removes its lock only after writing `.rdy`, so a `.rdy` beside a fresh lock is
+    /// not yet the end of the upload; an older lock is the leftover of a server that died.
+    pub fn held_by_server(&self, now: SystemTime, stale_after: Duration) -> bool {
+        self.part(PartKind::Lck).is_some_and(|lck| {
+            lck.modified
+                .and_then(|m| now.duration_since(m).ok())
+                .is_none_or(|age| age < stale_after)
+        })
     }
 
     pub(super) fn sort_key(&self) -> (&Path, &OsStr) {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::bench::Row;
+use super::Row;
 use crate::util;
 
 /// Size of each file walked.

@@ -1,0 +1,90 @@
+//! `process_argus status` as a command: the report `status` gathers, rendered as a table, as
+//! JSON or as Prometheus text (`metrics`), printed, and its worst state turned into the exit
+//! status of a monitoring plugin. It sits above both renderers so that neither imports the
+//! other.
+
+use std::fmt::Write as _;
+
+use crate::cli::StatusFormat;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::retention_warning::RetentionWarning;
+use crate::status::{State, gather, hooks, render_json, render_table};
+use crate::{metrics, space};
+
+/// Runs `status`, printing the table, JSON or Prometheus text on stdout. Returns the exit status: 0 all well,
+/// 1 warnings, 2 a stale client, 3 the status could not be determined.
+pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) -> u8 {
+    let json = format == StatusFormat::Json;
+    let rows = match gather(config, now) {
+        Ok(rows) => rows,
+        Err(e) => {
+            log::error!("{e}");
+            return 3;
+        }
+    };
+    let hooks = match hooks(config) {
+        Ok(h) => h,
+        Err(e) => {
+            log::error!("{e}");
+            return 3;
+        }
+    };
+    let mut worst = rows
+        .iter()
+        .filter_map(|r| r.state(now, config.stale_after))
+        .max()
+        .unwrap_or(State::Ok);
+    if hooks.failed > 0 {
+        worst = worst.max(State::Warning);
+    }
+    let blocked = space::shortage(config);
+    let retention = RetentionWarning::load(&config.state_dir).filter(|w| w.recent(now));
+    if retention.is_some() {
+        worst = worst.max(State::Warning);
+    }
+    let text = if format == StatusFormat::Prometheus {
+        let counters = metrics::Counters::load(&config.state_dir);
+        metrics::render(config, now, &counters, &rows, hooks)
+    } else if json {
+        render_json(
+            &rows,
+            config,
+            now,
+            worst,
+            hooks,
+            blocked.as_deref(),
+            retention.as_ref(),
+        )
+    } else {
+        let mut table = render_table(&rows, config, now);
+        if let Some(why) = &blocked {
+            let _infallible = writeln!(table, "INGEST STOPPED: {why}");
+        }
+        if let Some(w) = &retention {
+            let _infallible = writeln!(
+                table,
+                "RETENTION at {}: {}",
+                argus_core::stamp::format_rfc3339(w.at),
+                w.message
+            );
+        }
+        if hooks.pending + hooks.failed > 0 {
+            let _infallible = writeln!(
+                table,
+                "hooks: {} pending, {} failed (see process_argus hooks list)",
+                hooks.pending, hooks.failed
+            );
+        }
+        table
+    };
+    use std::io::Write;
+    let _ignored = std::io::stdout().lock().write_all(text.as_bytes());
+    match worst {
+        _ if blocked.is_some() => 2,
+        State::Ok => 0,
+        State::Warning => 1,
+        State::Stale => 2,
+    }
+}
