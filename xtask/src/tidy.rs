@@ -51,7 +51,12 @@ mod tests {
             ("argus-proc", &["argus-core"][..]),
             ("webjob-drop", &["argus-core"][..]),
             ("harvest", &["argus-core", "argus-proc"][..]),
-            ("process", &["argus-core", "webjob-drop"][..]),
+            // The server's engine sits on the dropzone protocol, the program on the engine.
+            ("argus-ingest", &["argus-core", "webjob-drop"][..]),
+            (
+                "process",
+                &["argus-core", "webjob-drop", "argus-ingest"][..],
+            ),
             // The end-to-end tests build both programs from their libraries, and nothing else.
             ("argus-webjob-e2e", &["harvest", "process"][..]),
         ]);

@@ -13,13 +13,10 @@ use std::process::ExitCode;
 pub mod cli;
 
 mod config;
-mod dayfile;
 mod dropzone;
 mod engine;
 mod exit;
 mod hooks;
-mod journal;
-mod ledger;
 mod logging;
 mod metrics;
 mod progress;

@@ -14,8 +14,8 @@ use webjob_drop::Selection;
 use argus_core::grammar::format_duration;
 
 use crate::config::Config;
-use crate::ledger::Ledger;
 use crate::report::human_bytes;
+use argus_ingest::ledger::Ledger;
 
 /// The state of one client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,7 +66,7 @@ pub(crate) struct Row {
     /// Missing chunks per host: `(host, [(first, last)])`.
     pub(crate) gaps: Vec<(String, Vec<(u64, u64)>)>,
     /// The argus version (3 or 5) of its newest upload, and the one before the last change.
-    pub(crate) versions: crate::ledger::Versions,
+    pub(crate) versions: argus_ingest::ledger::Versions,
 }
 
 impl Row {

@@ -21,12 +21,12 @@ use argus_core::record::Version;
 use time::Date;
 
 use crate::config::Config;
-use crate::dayfile;
 use crate::dropzone::{self, Rejected, Upload};
 use crate::hooks::Queue;
-use crate::journal::{Entry, Journal};
-use crate::ledger::{Fact, Ledger};
 use argus_core::failpoint;
+use argus_ingest::dayfile;
+use argus_ingest::journal::{Entry, Journal};
+use argus_ingest::ledger::{Fact, Ledger};
 
 use super::days::DayPiece;
 use super::error::{Fatal, error_chain};
@@ -300,7 +300,7 @@ pub(super) fn commit(
     // the groups are removed and before the journal forgets it. A crash after this makes recovery
     // record the (idempotent) chunk and upload facts again; duplicates are not in the journal,
     // so recording them only after the removals would lose their count in a crash there.
-    let mut facts: Vec<Fact> = crate::journal::facts(&entries);
+    let mut facts: Vec<Fact> = argus_ingest::journal::facts(&entries);
     facts.extend(duplicates);
     ledger
         .record(&facts)

@@ -10,10 +10,10 @@ use argus_core::ranges::ByteRange;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::dayfile;
 use crate::dropzone::{self, Upload};
 use crate::exit::Exit;
 use crate::report::Summary;
+use argus_ingest::dayfile;
 
 use super::error::Fatal;
 use super::listing::dir_names;

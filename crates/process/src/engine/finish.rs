@@ -7,8 +7,8 @@ use argus_core::escape::EscapedPath;
 
 use crate::config::{ClockPolicy, Config, DayBoundary};
 use crate::dropzone::Rejected;
-use crate::journal::{ChunkRef, Journal};
-use crate::ledger::Fact;
+use argus_ingest::journal::{ChunkRef, Journal};
+use argus_ingest::ledger::Fact;
 
 use super::commit::commit;
 use super::days::DayPiece;

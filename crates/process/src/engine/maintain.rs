@@ -7,8 +7,9 @@ use argus_core::retention;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::dropzone;
 use crate::retention_warning::RetentionWarning;
-use crate::{dayfile, dropzone};
+use argus_ingest::dayfile;
 
 use super::Engine;
 use super::error::{Fatal, error_chain};

@@ -16,7 +16,7 @@
 //! 5. **remove** the groups (`.rdy` last) and sync the dropzone directories;
 //! 6. clear the journal.
 //!
-//! A crash between any two steps is repaired by [`crate::journal::plan_recovery`] at the next
+//! A crash between any two steps is repaired by [`argus_ingest::journal::plan_recovery`] at the next
 //! start; a failed write (a full disk) is repaired the same way at once, and the pass stops with
 //! exit status 74.
 //!
@@ -40,12 +40,12 @@ use argus_core::publish;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::dayfile;
 use crate::dropzone::{self, Rejected, Scanned, Upload};
 use crate::exit::Exit;
-use crate::journal::Journal;
-use crate::ledger::Ledger;
 use crate::report::Summary;
+use argus_ingest::dayfile;
+use argus_ingest::journal::Journal;
+use argus_ingest::ledger::Ledger;
 
 mod batch;
 mod chunks;

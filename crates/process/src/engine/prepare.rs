@@ -21,7 +21,7 @@ use time::Date;
 
 use crate::config::Config;
 use crate::dropzone::Upload;
-use crate::journal::ChunkRef;
+use argus_ingest::journal::ChunkRef;
 
 use super::error::{Fatal, error_chain};
 use super::verify::{VerifyError, Walked, buffer_size, verify};

@@ -14,8 +14,8 @@ use argus_core::ranges::{ByteRange, StreamRanges};
 use crate::config::HookPolicy;
 use crate::dropzone;
 use crate::hooks::Queue;
-use crate::journal::{self, Entry, Facts, Journal, Source};
-use crate::ledger::{Fact, Ledger};
+use argus_ingest::journal::{self, Entry, Facts, Journal, Source};
+use argus_ingest::ledger::{Fact, Ledger};
 
 use super::error::{Fatal, error_chain};
 
@@ -73,7 +73,7 @@ pub(super) fn recover(
         }
     }
     for (day, source, segments) in &plan.reappend {
-        let file = crate::dayfile::open_for_append(day).map_err(Fatal::io)?;
+        let file = argus_ingest::dayfile::open_for_append(day).map_err(Fatal::io)?;
         let (_, compression) = Compression::split_suffix(&day.to_string_lossy());
         let codec = if compression == Compression::None {
             Codec::NONE

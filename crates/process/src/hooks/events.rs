@@ -12,9 +12,9 @@ use argus_core::stateline::StateLines;
 use time::OffsetDateTime;
 
 use crate::config::{Config, Event, HookPolicy};
-use crate::dayfile::DayFile;
 use crate::dropzone::{self, Rejected};
-use crate::journal::Entry;
+use argus_ingest::dayfile::DayFile;
+use argus_ingest::journal::Entry;
 
 use super::Queue;
 use super::queue::Queued;
@@ -55,7 +55,7 @@ pub(crate) fn ingested(policy: &HookPolicy, entries: &[Entry], now: OffsetDateTi
         let parsed = day_file
             .file_name()
             .and_then(OsStr::to_str)
-            .and_then(crate::dayfile::parse_day_file);
+            .and_then(argus_ingest::dayfile::parse_day_file);
         let (host, day) = parsed.map_or((Vec::new(), Vec::new()), |d| {
             (
                 d.host.as_str().as_bytes().to_vec(),

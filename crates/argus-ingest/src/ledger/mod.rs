@@ -34,51 +34,51 @@ const KEEP_HOURS: i64 = 26;
 
 /// What the ledger knows of one sensor (by the `host` of its manifests).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct HostState {
+pub struct HostState {
     /// The client id its chunks last came from.
-    pub(crate) client: String,
+    pub client: String,
     /// The lowest sequence number seen (the sequence starts there); `None` before any chunk.
-    pub(crate) first_seq: Option<u64>,
+    pub first_seq: Option<u64>,
     /// The highest sequence number seen.
-    pub(crate) max_seq: u64,
+    pub max_seq: u64,
     /// Ranges `(first, last)` between `first_seq` and `max_seq` never seen: chunks missing.
-    pub(crate) gaps: Vec<(u64, u64)>,
+    pub gaps: Vec<(u64, u64)>,
     /// Gap ranges forgotten because there were too many.
-    pub(crate) gaps_dropped: u64,
+    pub gaps_dropped: u64,
     /// Chunks that arrived again and were not appended again.
-    pub(crate) duplicates: u64,
+    pub duplicates: u64,
     /// The content hashes (first 8 bytes of SHA-256, hex) of the most recent chunks, by number.
-    pub(crate) recent: BTreeMap<u64, String>,
+    pub recent: BTreeMap<u64, String>,
     /// The argus record version (3 or 5) of its highest-numbered chunk, when known.
-    pub(crate) version: Option<u8>,
+    pub version: Option<u8>,
 }
 
 /// What the ledger knows of one client (by WebJob client id).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ClientState {
+pub struct ClientState {
     /// Upload time (from the stem, Unix seconds) of the newest upload ingested.
-    pub(crate) last_upload: Option<i64>,
+    pub last_upload: Option<i64>,
     /// Per hour (Unix seconds / 3600): uploads and bytes ingested.
-    pub(crate) hours: BTreeMap<i64, (u64, u64)>,
+    pub hours: BTreeMap<i64, (u64, u64)>,
     /// The argus version of its data: see [`Versions`].
-    pub(crate) versions: Versions,
+    pub versions: Versions,
 }
 
 /// The argus record version of a client's newest upload, and the one it had before, so that a
 /// fleet's upgrade can be watched and a sensor that went back spotted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Versions {
+pub struct Versions {
     /// The version (3 or 5) of the newest upload (by its time stamp) that held argus data.
-    pub(crate) current: Option<u8>,
+    pub current: Option<u8>,
     /// That upload's time stamp (Unix seconds).
-    pub(crate) at: i64,
+    pub at: i64,
     /// The version before the last change, if it ever changed.
-    pub(crate) previous: Option<u8>,
+    pub previous: Option<u8>,
 }
 
 impl Versions {
     /// Notes an upload stamped `at` of version `v` (idempotent; an older upload changes nothing).
-    pub(crate) fn note(&mut self, v: u8, at: i64) {
+    pub fn note(&mut self, v: u8, at: i64) {
         if self.current.is_some() && at < self.at {
             return;
         }
@@ -90,7 +90,7 @@ impl Versions {
     }
 
     /// True when the newest upload is of an older version than the one before.
-    pub(crate) fn went_back(&self) -> bool {
+    pub fn went_back(&self) -> bool {
         matches!((self.current, self.previous), (Some(c), Some(p)) if c < p)
     }
 
@@ -128,7 +128,7 @@ impl Versions {
 
 /// What a chunk turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Seen {
+pub enum Seen {
     /// Never seen before (possibly filling a gap).
     New,
     /// Already ingested, same bytes: not to be appended again.
@@ -141,7 +141,7 @@ pub(crate) enum Seen {
 
 /// One fact, as appended to the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Fact {
+pub enum Fact {
     /// A chunk of `host` with sequence number `seq` was ingested from `client`.
     Chunk {
         /// Sensor.
@@ -179,12 +179,12 @@ pub(crate) enum Fact {
 
 /// The ledger, in memory, with its files.
 #[derive(Debug)]
-pub(crate) struct Ledger {
+pub struct Ledger {
     dir: PathBuf,
     /// Per host.
-    pub(crate) hosts: BTreeMap<String, HostState>,
+    pub hosts: BTreeMap<String, HostState>,
     /// Per client.
-    pub(crate) clients: BTreeMap<String, ClientState>,
+    pub clients: BTreeMap<String, ClientState>,
     /// Stems of uploads counted recently, so a fact replayed twice counts once.
     recent_stems: BTreeMap<String, i64>,
     log: Option<File>,
@@ -193,7 +193,7 @@ pub(crate) struct Ledger {
 
 impl Ledger {
     /// Loads the ledger of `state_dir` (empty when there is none yet), for reading only.
-    pub(crate) fn load(state_dir: &Path) -> io::Result<Ledger> {
+    pub fn load(state_dir: &Path) -> io::Result<Ledger> {
         let mut ledger = Ledger {
             dir: state_dir.to_path_buf(),
             hosts: BTreeMap::new(),
@@ -236,7 +236,7 @@ impl Ledger {
     }
 
     /// Loads the ledger and opens its log for appending (the writer holds the state lock).
-    pub(crate) fn open(state_dir: &Path) -> io::Result<Ledger> {
+    pub fn open(state_dir: &Path) -> io::Result<Ledger> {
         let mut ledger = Ledger::load(state_dir)?;
         ledger.log = Some(
             OpenOptions::new()
@@ -249,7 +249,7 @@ impl Ledger {
 
     /// Whether a chunk (number and content hash, see [`short_hash`]) was already ingested,
     /// without recording anything.
-    pub(crate) fn check(&self, host: &str, seq: u64, sha: &str) -> Seen {
+    pub fn check(&self, host: &str, seq: u64, sha: &str) -> Seen {
         match self.hosts.get(host) {
             Some(h)
                 if h.first_seq.is_some_and(|first| first <= seq)
@@ -267,7 +267,7 @@ impl Ledger {
     }
 
     /// Applies a fact to the in-memory state (idempotent but for duplicate counts).
-    pub(crate) fn apply(&mut self, fact: &Fact) {
+    pub fn apply(&mut self, fact: &Fact) {
         match fact {
             Fact::Chunk {
                 host,
@@ -355,7 +355,7 @@ impl Ledger {
     }
 
     /// Applies facts and appends them to the log, durably (one sync for all of them).
-    pub(crate) fn record(&mut self, facts: &[Fact]) -> io::Result<()> {
+    pub fn record(&mut self, facts: &[Fact]) -> io::Result<()> {
         if facts.is_empty() {
             return Ok(());
         }
@@ -378,7 +378,7 @@ impl Ledger {
 
     /// Rewrites the snapshot when the log has grown long. Call it only when no journal
     /// recovery is pending (the snapshot does not remember which uploads it counted).
-    pub(crate) fn compact_if_needed(&mut self) -> io::Result<()> {
+    pub fn compact_if_needed(&mut self) -> io::Result<()> {
         if self.log_lines >= COMPACT_AFTER {
             self.compact()?;
         }
@@ -386,7 +386,7 @@ impl Ledger {
     }
 
     /// Rewrites the snapshot from memory (atomically) and empties the log.
-    pub(crate) fn compact(&mut self) -> io::Result<()> {
+    pub fn compact(&mut self) -> io::Result<()> {
         let mut buf = Vec::new();
         for (host, h) in &self.hosts {
             let gaps: Vec<String> = h.gaps.iter().map(|(a, b)| format!("{a}-{b}")).collect();
@@ -569,7 +569,7 @@ fn fill_gap(gaps: &mut Vec<(u64, u64)>, seq: u64) {
 }
 
 /// The short content hash the ledger keeps per chunk: the first 8 bytes of its SHA-256, hex.
-pub(crate) fn short_hash(sha256: &[u8; 32]) -> String {
+pub fn short_hash(sha256: &[u8; 32]) -> String {
     argus_core::manifest::hex(&sha256[..8])
 }
 

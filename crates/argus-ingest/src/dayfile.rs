@@ -19,14 +19,14 @@ use argus_core::stamp;
 use time::{Date, Duration, OffsetDateTime};
 
 /// The base name of a host's day file (without compression suffix).
-pub(crate) fn day_name(host: &Hostname, day: Date) -> String {
+pub fn day_name(host: &Hostname, day: Date) -> String {
     format!("{host}_{}", stamp::format_date(day))
 }
 
 /// Opens (creating) a day file to append to, as a pass and recovery open it: read-write, mode
 /// 0644, never through a symbolic link (one put in place of a day file is refused: its target is
 /// not ours to append to or truncate). Errors name the path.
-pub(crate) fn open_for_append(path: &Path) -> Result<File, String> {
+pub fn open_for_append(path: &Path) -> Result<File, String> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .read(true)
@@ -47,7 +47,7 @@ pub(crate) fn open_for_append(path: &Path) -> Result<File, String> {
 
 /// The file an upload of `host` on `day` is appended to, and its compression: the existing
 /// compressed file if the day was already compressed, else the plain file (created on demand).
-pub(crate) fn target(oper_dir: &Path, host: &Hostname, day: Date) -> (PathBuf, Compression) {
+pub fn target(oper_dir: &Path, host: &Hostname, day: Date) -> (PathBuf, Compression) {
     let name = day_name(host, day);
     for c in [Compression::Gzip, Compression::Bzip2, Compression::Xz] {
         let path = oper_dir.join(format!("{name}{}", c.suffix()));
@@ -60,19 +60,19 @@ pub(crate) fn target(oper_dir: &Path, host: &Hostname, day: Date) -> (PathBuf, C
 
 /// A day file name taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct DayFile {
+pub struct DayFile {
     /// Base name as found.
-    pub(crate) name: String,
+    pub name: String,
     /// The host part.
-    pub(crate) host: Hostname,
+    pub host: Hostname,
     /// The day.
-    pub(crate) day: Date,
+    pub day: Date,
     /// Its compression suffix.
-    pub(crate) compression: Compression,
+    pub compression: Compression,
 }
 
 /// Parses `HOST_YYYYMMDD[.gz|.bz2|.xz]`; anything else is not a day file.
-pub(crate) fn parse_day_file(name: &str) -> Option<DayFile> {
+pub fn parse_day_file(name: &str) -> Option<DayFile> {
     let (base, compression) = Compression::split_suffix(name);
     let (host, digits) = base.rsplit_once('_')?;
     let day = stamp::parse_date(digits.as_bytes())?;
@@ -87,7 +87,7 @@ pub(crate) fn parse_day_file(name: &str) -> Option<DayFile> {
 
 /// Plain day files whose day ended at least `after_days` days before `now`: the ones to compress.
 /// Pure; sorted by name.
-pub(crate) fn closed_days(names: &[String], now: OffsetDateTime, after_days: u32) -> Vec<DayFile> {
+pub fn closed_days(names: &[String], now: OffsetDateTime, after_days: u32) -> Vec<DayFile> {
     let mut out: Vec<DayFile> = names
         .iter()
         .filter_map(|n| parse_day_file(n))
@@ -105,17 +105,17 @@ pub(crate) fn closed_days(names: &[String], now: OffsetDateTime, after_days: u32
 
 /// What compressing day files did.
 #[derive(Debug, Default)]
-pub(crate) struct Compressed {
+pub struct Compressed {
     /// Files compressed (the new paths).
-    pub(crate) done: Vec<PathBuf>,
+    pub done: Vec<PathBuf>,
     /// Files that could not be compressed, with the reason (left as they were).
-    pub(crate) failed: Vec<(PathBuf, argus_core::Error)>,
+    pub failed: Vec<(PathBuf, argus_core::Error)>,
 }
 
 /// Compresses each listed plain day file of `oper_dir` with `codec`, atomically (the compressed
 /// file is published, then the plain one removed), on up to `threads` threads. A file that fails
 /// is left untouched.
-pub(crate) fn compress_days(
+pub fn compress_days(
     oper_dir: &Path,
     days: &[DayFile],
     codec: Codec,
@@ -191,7 +191,7 @@ fn compress_one(oper_dir: &Path, plain: &Path, codec: Codec) -> argus_core::Resu
 /// Settles the one state a crash during compression can leave: a plain day file next to its
 /// compressed copy. When the compressed file decodes to exactly the plain file's bytes, the plain
 /// file is removed; otherwise both are kept and reported (never guessed). Returns what was removed.
-pub(crate) fn settle(oper_dir: &Path, names: &[String]) -> argus_core::Result<Vec<PathBuf>> {
+pub fn settle(oper_dir: &Path, names: &[String]) -> argus_core::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for name in names {
         let Some(day) = parse_day_file(name) else {

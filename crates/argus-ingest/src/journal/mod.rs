@@ -33,50 +33,50 @@ use argus_core::stateline::StateLines;
 
 /// One upload being ingested.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Entry {
+pub struct Entry {
     /// The group's `.rdy`: while it exists, the group is in the dropzone.
-    pub(crate) rdy: PathBuf,
+    pub rdy: PathBuf,
     /// The group's `.out`.
-    pub(crate) out: PathBuf,
+    pub out: PathBuf,
     /// The day file it is appended to (`None` for an empty `.out`, which appends nothing).
-    pub(crate) day: Option<PathBuf>,
+    pub day: Option<PathBuf>,
     /// The day file's size before the append.
-    pub(crate) size_before: u64,
+    pub size_before: u64,
     /// Where the raw upload is archived.
-    pub(crate) archive: PathBuf,
+    pub archive: PathBuf,
     /// The client id it came from.
-    pub(crate) client: String,
+    pub client: String,
     /// Its upload time (from the stem), Unix seconds.
-    pub(crate) at: i64,
+    pub at: i64,
     /// Bytes appended to the day file.
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// The new chunks it brings, from its manifest (none without
     /// one).
-    pub(crate) chunks: Vec<ChunkRef>,
+    pub chunks: Vec<ChunkRef>,
     /// The byte ranges `(offset, len)` of `.out` appended: all of it, less chunks ingested
     /// before. Recovery appends exactly these again when it must.
-    pub(crate) segments: Segments,
+    pub segments: Segments,
     /// The argus record version (3 or 5) of its last stream, if it holds any record.
-    pub(crate) version: Option<u8>,
+    pub version: Option<u8>,
     /// The argus records appended (`None` in lines written before records were recorded).
-    pub(crate) records: Option<u64>,
+    pub records: Option<u64>,
 }
 
 /// A chunk an upload brings, by its manifest: its sensor, sequence number and short content
 /// hash (see `ledger::short_hash`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ChunkRef {
+pub struct ChunkRef {
     /// The sensor (`host` of the manifest).
-    pub(crate) host: String,
+    pub host: String,
     /// Its sequence number.
-    pub(crate) seq: u64,
+    pub seq: u64,
     /// The first 8 bytes of its SHA-256, in hex (`-` when unknown).
-    pub(crate) sha: String,
+    pub sha: String,
 }
 
 impl Entry {
     /// The ledger facts of this upload once complete.
-    pub(crate) fn facts(&self) -> Vec<crate::ledger::Fact> {
+    pub fn facts(&self) -> Vec<crate::ledger::Fact> {
         let mut facts: Vec<crate::ledger::Fact> = self
             .chunks
             .iter()
@@ -107,7 +107,7 @@ impl Entry {
 /// The ledger facts of complete uploads, from their entries: the pieces of one upload (entries
 /// of one `.rdy`, one per day file it was split over) make one upload fact, their bytes summed,
 /// and bring their chunks once.
-pub(crate) fn facts<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<crate::ledger::Fact> {
+pub fn facts<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<crate::ledger::Fact> {
     let mut merged: Vec<Entry> = Vec::new();
     for e in entries {
         match merged.last_mut() {
@@ -123,7 +123,7 @@ pub(crate) fn facts<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<cra
 
 /// The journal file.
 #[derive(Debug)]
-pub(crate) struct Journal {
+pub struct Journal {
     file: File,
     len: u64,
 }
@@ -131,7 +131,7 @@ pub(crate) struct Journal {
 impl Journal {
     /// Opens (creating) `STATE_DIR/journal` and returns the entries it holds from an interrupted
     /// run, in order. Damaged lines are skipped with a warning.
-    pub(crate) fn open(state_dir: &Path) -> io::Result<(Journal, Vec<Entry>)> {
+    pub fn open(state_dir: &Path) -> io::Result<(Journal, Vec<Entry>)> {
         let path = state_dir.join("journal");
         let file = OpenOptions::new()
             .read(true)
@@ -162,12 +162,12 @@ impl Journal {
 
     /// True when the journal holds nothing.
     #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Appends entries and makes them durable before returning.
-    pub(crate) fn record(&mut self, entries: &[Entry]) -> io::Result<()> {
+    pub fn record(&mut self, entries: &[Entry]) -> io::Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -190,7 +190,7 @@ impl Journal {
     }
 
     /// Empties the journal, durably: every recorded upload is complete.
-    pub(crate) fn clear(&mut self) -> io::Result<()> {
+    pub fn clear(&mut self) -> io::Result<()> {
         if self.len == 0 {
             return Ok(());
         }
@@ -338,18 +338,18 @@ fn escape(s: &OsStr, out: &mut Vec<u8>) {
 
 /// What the file system says about one entry now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Facts {
+pub struct Facts {
     /// The group's `.rdy` still exists.
-    pub(crate) rdy_present: bool,
+    pub rdy_present: bool,
     /// The group's `.out` still exists.
-    pub(crate) out_present: bool,
+    pub out_present: bool,
     /// The archive exists.
-    pub(crate) archived: bool,
+    pub archived: bool,
 }
 
 /// Where to take an upload's bytes from when it must be appended again.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
+pub enum Source {
     /// The `.out` in the dropzone.
     Out(PathBuf),
     /// The archive (decoded).
@@ -357,27 +357,27 @@ pub(crate) enum Source {
 }
 
 /// Byte ranges `(offset, len)` of an upload's `.out`.
-pub(crate) type Segments = Vec<ByteRange>;
+pub type Segments = Vec<ByteRange>;
 
 /// What recovery must do, in order: truncate, re-append, finish removals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Recovery {
+pub struct Recovery {
     /// Day files to truncate back, and to which size.
-    pub(crate) truncate: Vec<(PathBuf, u64)>,
+    pub truncate: Vec<(PathBuf, u64)>,
     /// Complete uploads whose data was cut off by a truncation: append again, in this order,
     /// the byte ranges of the source given (those it appended the first time).
-    pub(crate) reappend: Vec<(PathBuf, Source, Segments)>,
+    pub reappend: Vec<(PathBuf, Source, Segments)>,
     /// Complete uploads whose group is still in the dropzone: remove the group.
-    pub(crate) remove: Vec<Entry>,
+    pub remove: Vec<Entry>,
     /// Incomplete uploads: rolled back; the normal pass ingests them again.
-    pub(crate) redo: Vec<Entry>,
+    pub redo: Vec<Entry>,
     /// Complete uploads whose data must be re-appended but whose bytes are nowhere (neither
     /// `.out` nor archive exists): reported, never guessed.
-    pub(crate) lost: Vec<Entry>,
+    pub lost: Vec<Entry>,
 }
 
 /// Decides recovery from the journal's entries and their facts (see the module docs). Pure.
-pub(crate) fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Recovery {
+pub fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Recovery {
     let mut plan = Recovery::default();
     let states: Vec<(&Entry, Facts)> = entries.iter().map(|e| (e, facts(e))).collect();
     let complete = |f: &Facts| f.archived || !f.rdy_present;
