@@ -4,6 +4,7 @@
 //! - [`journal`]: the write-ahead journal that makes every commit all or nothing.
 //! - [`dayfile`]: the per-host day files, their names, closing and compression.
 
+pub mod config;
 pub mod dayfile;
 pub mod journal;
 pub mod ledger;

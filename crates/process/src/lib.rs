@@ -95,9 +95,14 @@ fn load(explicit: Option<PathBuf>) -> Result<(Config, Format, PathBuf), Exit> {
 }
 
 fn check_config(explicit: Option<PathBuf>, json: bool) -> Exit {
-    let (config, format, path) = match load(explicit) {
+    let found = config::locate(explicit.as_deref(), |k| std::env::var(k).ok())
+        .and_then(|path| config::load_with_sources(&path).map(|loaded| (loaded, path)));
+    let ((config, format, sources), path) = match found {
         Ok(found) => found,
-        Err(code) => return code,
+        Err(e) => {
+            log::error!("{e}");
+            return Exit::Config;
+        }
     };
     let problems = engine::preflight(&config);
     if !problems.is_empty() {
@@ -110,7 +115,7 @@ fn check_config(explicit: Option<PathBuf>, json: bool) -> Exit {
         Format::Toml => "toml",
         Format::Recipe => "recipe",
     };
-    let settings = config.effective();
+    let settings = config::effective(&config, &sources);
     if json {
         let doc = serde_json::json!({
             "config": path.to_string_lossy(),
@@ -152,7 +157,7 @@ fn check_config(explicit: Option<PathBuf>, json: bool) -> Exit {
 fn convert_config(file: &std::path::Path) -> Exit {
     match config::load(file) {
         Ok((config, _)) => {
-            say(config.to_toml().trim_end());
+            say(config::to_toml(&config).trim_end());
             Exit::Ok
         }
         Err(e) => {

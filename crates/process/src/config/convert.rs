@@ -6,26 +6,25 @@ use std::path::Path;
 use argus_core::codec::{Codec, Compression};
 use argus_core::grammar::format_duration;
 
-use super::{ClockPolicy, Config, DayBoundary, Hook};
+use super::{ClockPolicy, Config, DayBoundary};
 
-impl Config {
-    /// The configuration as commented TOML (what `convert-config` prints).
-    pub(crate) fn to_toml(&self) -> String {
-        fn q(p: &Path) -> String {
-            toml::Value::String(p.display().to_string()).to_string()
-        }
-        let clients = self
-            .clients
-            .iter()
-            .map(|c| toml::Value::String(c.clone()).to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let log_dir = match &self.log_dir {
-            Some(p) => format!("log_dir = {}", q(p)),
-            None => "# log_dir = \"/usr/local/integrity/log\"".to_owned(),
-        };
-        format!(
-            "\
+/// The configuration as commented TOML (what `convert-config` prints).
+pub(crate) fn to_toml(config: &Config) -> String {
+    fn q(p: &Path) -> String {
+        toml::Value::String(p.display().to_string()).to_string()
+    }
+    let clients = config
+        .clients
+        .iter()
+        .map(|c| toml::Value::String(c.clone()).to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let log_dir = match &config.log_dir {
+        Some(p) => format!("log_dir = {}", q(p)),
+        None => "# log_dir = \"/usr/local/integrity/log\"".to_owned(),
+    };
+    format!(
+        "\
 # process_argus configuration (TOML). Every key is top-level.
 
 # The WebJob dropzone: where the server writes STEM.out/.err/.env/.rdy.
@@ -96,82 +95,85 @@ hook_concurrency = {hconc}
 hook_budget = \"{hbudget}\"
 hook_retry_delay = \"{hretry}\"
 {hooks}",
-            drop = q(&self.drop_dir),
-            oper = q(&self.oper_dir),
-            arch = q(&self.archive_dir),
-            job = toml::Value::String(self.job.clone()),
-            days = self.archive_days,
-            ac = self.archive_codec.compression(),
-            al = level_or_default(self.archive_codec),
-            oc = self.oper_codec.compression(),
-            ol = level_or_default(self.oper_codec),
-            ocad = self.oper_compress_after_days,
-            state = q(&self.state_dir),
-            quar = q(&self.quarantine_dir),
-            orphan = format_duration(self.orphan_after),
-            stale = format_duration(self.stale_after),
-            depth = self.scan_depth,
-            rescan = format_duration(self.rescan_interval),
-            qdays = self.quarantine_days,
-            boundary = match self.day_boundary {
-                DayBoundary::Record => "record",
-                DayBoundary::Upload => "upload",
-            },
-            lag = format_duration(self.max_record_lag),
-            skew = format_duration(self.max_clock_skew),
-            clock = match self.clock_policy {
-                ClockPolicy::Quarantine => "quarantine",
-                ClockPolicy::UploadDay => "upload_day",
-            },
-            maxsize = self.archive_max_size.map_or_else(
-                || "# archive_max_size = \"500G\"".to_owned(),
-                |n| format!(
-                    "archive_max_size = \"{}\"",
-                    argus_core::grammar::format_size_exact(n)
-                )
-            ),
-            lowmark = if self.archive_max_size.is_some() {
-                format!("archive_low_watermark = \"{}\"", self.archive_low_watermark)
-            } else {
-                format!(
-                    "# archive_low_watermark = \"{}\"",
-                    self.archive_low_watermark
-                )
-            },
-            minfree = self.min_free_space.map_or_else(
-                || "# min_free_space = \"5%\"".to_owned(),
-                |a| format!("min_free_space = \"{a}\"")
-            ),
-            metrics = match &self.metrics_file {
-                Some(p) => format!("metrics_file = {}", q(p)),
-                None => "# metrics_file = \"/var/lib/prometheus/node-exporter/argus_webjob.prom\""
-                    .to_owned(),
-            },
-            hattempts = self.hooks.attempts,
-            hconc = self.hooks.concurrency,
-            hbudget = format_duration(self.hooks.budget),
-            hretry = format_duration(self.hooks.retry_delay),
-            hooks = if self.hooks.hooks.is_empty() {
-                "# [[hook]]\n\
-                 # on = \"day_closed\"           # ingested | day_closed | quarantined\n\
-                 # command = [\"/usr/local/bin/daily-report\", \"{day_file}\", \"{host}\", \"{day}\"]\n\
-                 # timeout = \"10m\"\n"
-                    .to_owned()
-            } else {
-                self.hooks
-                    .hooks
-                    .iter()
-                    .map(Hook::to_toml)
-                    .collect::<Vec<_>>()
-                    .join("")
-            },
-            damaged = if self.salvage {
-                "salvage"
-            } else {
-                "quarantine"
-            },
-        )
-    }
+        drop = q(&config.drop_dir),
+        oper = q(&config.oper_dir),
+        arch = q(&config.archive_dir),
+        job = toml::Value::String(config.job.clone()),
+        days = config.archive_days,
+        ac = config.archive_codec.compression(),
+        al = level_or_default(config.archive_codec),
+        oc = config.oper_codec.compression(),
+        ol = level_or_default(config.oper_codec),
+        ocad = config.oper_compress_after_days,
+        state = q(&config.state_dir),
+        quar = q(&config.quarantine_dir),
+        orphan = format_duration(config.orphan_after),
+        stale = format_duration(config.stale_after),
+        depth = config.scan_depth,
+        rescan = format_duration(config.rescan_interval),
+        qdays = config.quarantine_days,
+        boundary = match config.day_boundary {
+            DayBoundary::Record => "record",
+            DayBoundary::Upload => "upload",
+        },
+        lag = format_duration(config.max_record_lag),
+        skew = format_duration(config.max_clock_skew),
+        clock = match config.clock_policy {
+            ClockPolicy::Quarantine => "quarantine",
+            ClockPolicy::UploadDay => "upload_day",
+        },
+        maxsize = config.archive_max_size.map_or_else(
+            || "# archive_max_size = \"500G\"".to_owned(),
+            |n| format!(
+                "archive_max_size = \"{}\"",
+                argus_core::grammar::format_size_exact(n)
+            )
+        ),
+        lowmark = if config.archive_max_size.is_some() {
+            format!(
+                "archive_low_watermark = \"{}\"",
+                config.archive_low_watermark
+            )
+        } else {
+            format!(
+                "# archive_low_watermark = \"{}\"",
+                config.archive_low_watermark
+            )
+        },
+        minfree = config.min_free_space.map_or_else(
+            || "# min_free_space = \"5%\"".to_owned(),
+            |a| format!("min_free_space = \"{a}\"")
+        ),
+        metrics = match &config.metrics_file {
+            Some(p) => format!("metrics_file = {}", q(p)),
+            None => "# metrics_file = \"/var/lib/prometheus/node-exporter/argus_webjob.prom\""
+                .to_owned(),
+        },
+        hattempts = config.hooks.attempts,
+        hconc = config.hooks.concurrency,
+        hbudget = format_duration(config.hooks.budget),
+        hretry = format_duration(config.hooks.retry_delay),
+        hooks = if config.hooks.hooks.is_empty() {
+            "# [[hook]]\n\
+             # on = \"day_closed\"           # ingested | day_closed | quarantined\n\
+             # command = [\"/usr/local/bin/daily-report\", \"{day_file}\", \"{host}\", \"{day}\"]\n\
+             # timeout = \"10m\"\n"
+                .to_owned()
+        } else {
+            config
+                .hooks
+                .hooks
+                .iter()
+                .map(super::hooks::hook_to_toml)
+                .collect::<Vec<_>>()
+                .join("")
+        },
+        damaged = if config.salvage {
+            "salvage"
+        } else {
+            "quarantine"
+        },
+    )
 }
 
 fn level_or_default(codec: Codec) -> u32 {

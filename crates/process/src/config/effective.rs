@@ -12,7 +12,7 @@ use argus_core::grammar::{Amount, format_duration, format_size};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{ClockPolicy, Config, DayBoundary, Source};
+use super::{ClockPolicy, Config, DayBoundary, Source, Sources};
 
 /// One effective setting.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -49,7 +49,7 @@ impl Setting {
 
 /// Collects the rows, each with the source of its key.
 struct Rows<'c> {
-    config: &'c Config,
+    sources: &'c Sources,
     rows: Vec<Setting>,
 }
 
@@ -68,7 +68,6 @@ impl Rows<'_> {
         note: Option<String>,
     ) {
         let source = self
-            .config
             .sources
             .get(source_key)
             .copied()
@@ -125,7 +124,7 @@ impl Rows<'_> {
         self.word(key, codec.compression().name());
         if codec.compression() != Compression::None {
             let level_key = format!("{key}_level");
-            let source_key = if self.config.sources.contains_key(level_key.as_str()) {
+            let source_key = if self.sources.contains_key(level_key.as_str()) {
                 level_key.clone()
             } else {
                 key.to_owned()
@@ -141,163 +140,162 @@ impl Rows<'_> {
     }
 }
 
-impl Config {
-    /// Every effective setting, in the order of the example configuration.
-    pub(crate) fn effective(&self) -> Vec<Setting> {
-        let mut r = Rows {
-            config: self,
-            rows: Vec::new(),
-        };
-        r.path("drop_dir", Some(&self.drop_dir), "");
-        r.path("oper_dir", Some(&self.oper_dir), "");
-        r.path("archive_dir", Some(&self.archive_dir), "");
-        r.path("log_dir", self.log_dir.as_deref(), "log to stderr only");
-        r.push(
-            "clients",
-            json!(self.clients),
-            self.clients.join(" "),
-            self.clients
-                .iter()
-                .any(|c| c.contains(['*', '?', '[']))
-                .then(|| "globs".to_owned()),
-        );
-        r.word("job", &self.job);
-        r.days(
-            "archive_days",
-            self.archive_days,
-            "archives are kept forever",
-        );
-        r.codec("archive_compression", self.archive_codec);
-        r.codec("oper_compression", self.oper_codec);
-        r.days(
-            "oper_compress_after_days",
-            self.oper_compress_after_days,
-            "a day file is compressed once its day has ended",
-        );
-        self.retention_rows(&mut r);
-        let boundary = match self.day_boundary {
-            DayBoundary::Record => "record",
-            DayBoundary::Upload => "upload",
-        };
-        r.word("day_boundary", boundary);
-        r.duration("max_record_lag", self.max_record_lag);
-        r.duration("max_clock_skew", self.max_clock_skew);
-        let clock = match self.clock_policy {
-            ClockPolicy::Quarantine => "quarantine",
-            ClockPolicy::UploadDay => "upload_day",
-        };
-        r.word("clock_policy", clock);
-        r.path("state_dir", Some(&self.state_dir), "");
-        r.path("quarantine_dir", Some(&self.quarantine_dir), "");
-        r.duration("orphan_after", self.orphan_after);
-        r.duration("stale_after", self.stale_after);
-        r.number("scan_depth", u64::from(self.scan_depth));
-        r.duration("rescan_interval", self.rescan_interval);
-        r.word(
-            "damaged_uploads",
-            if self.salvage {
-                "salvage"
-            } else {
-                "quarantine"
-            },
-        );
-        r.days(
-            "quarantine_days",
-            self.quarantine_days,
-            "quarantined groups are kept until requeued or removed by hand",
-        );
-        r.path(
-            "metrics_file",
-            self.metrics_file.as_deref(),
-            "no metrics are written",
-        );
-        r.number("hook_attempts", u64::from(self.hooks.attempts));
-        r.duration("hook_retry_delay", self.hooks.retry_delay);
-        r.number("hook_concurrency", self.hooks.concurrency as u64);
-        r.duration("hook_budget", self.hooks.budget);
-        let hooks: Vec<Value> = self
-            .hooks
-            .hooks
+/// Every effective setting, in the order of the example configuration.
+pub(crate) fn effective(config: &Config, sources: &Sources) -> Vec<Setting> {
+    let mut r = Rows {
+        sources,
+        rows: Vec::new(),
+    };
+    r.path("drop_dir", Some(&config.drop_dir), "");
+    r.path("oper_dir", Some(&config.oper_dir), "");
+    r.path("archive_dir", Some(&config.archive_dir), "");
+    r.path("log_dir", config.log_dir.as_deref(), "log to stderr only");
+    r.push(
+        "clients",
+        json!(config.clients),
+        config.clients.join(" "),
+        config
+            .clients
             .iter()
-            .map(|h| {
-                json!({
-                    "name": h.name,
-                    "on": h.on.name(),
-                    "program": h.program,
-                    "timeout": h.timeout.as_secs(),
-                })
+            .any(|c| c.contains(['*', '?', '[']))
+            .then(|| "globs".to_owned()),
+    );
+    r.word("job", &config.job);
+    r.days(
+        "archive_days",
+        config.archive_days,
+        "archives are kept forever",
+    );
+    r.codec("archive_compression", config.archive_codec);
+    r.codec("oper_compression", config.oper_codec);
+    r.days(
+        "oper_compress_after_days",
+        config.oper_compress_after_days,
+        "a day file is compressed once its day has ended",
+    );
+    retention_rows(config, &mut r);
+    let boundary = match config.day_boundary {
+        DayBoundary::Record => "record",
+        DayBoundary::Upload => "upload",
+    };
+    r.word("day_boundary", boundary);
+    r.duration("max_record_lag", config.max_record_lag);
+    r.duration("max_clock_skew", config.max_clock_skew);
+    let clock = match config.clock_policy {
+        ClockPolicy::Quarantine => "quarantine",
+        ClockPolicy::UploadDay => "upload_day",
+    };
+    r.word("clock_policy", clock);
+    r.path("state_dir", Some(&config.state_dir), "");
+    r.path("quarantine_dir", Some(&config.quarantine_dir), "");
+    r.duration("orphan_after", config.orphan_after);
+    r.duration("stale_after", config.stale_after);
+    r.number("scan_depth", u64::from(config.scan_depth));
+    r.duration("rescan_interval", config.rescan_interval);
+    r.word(
+        "damaged_uploads",
+        if config.salvage {
+            "salvage"
+        } else {
+            "quarantine"
+        },
+    );
+    r.days(
+        "quarantine_days",
+        config.quarantine_days,
+        "quarantined groups are kept until requeued or removed by hand",
+    );
+    r.path(
+        "metrics_file",
+        config.metrics_file.as_deref(),
+        "no metrics are written",
+    );
+    r.number("hook_attempts", u64::from(config.hooks.attempts));
+    r.duration("hook_retry_delay", config.hooks.retry_delay);
+    r.number("hook_concurrency", config.hooks.concurrency as u64);
+    r.duration("hook_budget", config.hooks.budget);
+    let hooks: Vec<Value> = config
+        .hooks
+        .hooks
+        .iter()
+        .map(|h| {
+            json!({
+                "name": h.name,
+                "on": h.on.name(),
+                "program": h.program,
+                "timeout": h.timeout.as_secs(),
             })
-            .collect();
-        let shown = self
-            .hooks
-            .hooks
-            .iter()
-            .map(|h| {
-                format!(
-                    "{} on {}: {} (timeout {})",
-                    h.name,
-                    h.on.name(),
-                    h.program,
-                    format_duration(h.timeout)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let none = hooks.is_empty();
-        r.push(
-            "hook",
-            Value::Array(hooks),
-            if none { "none".to_owned() } else { shown },
-            none.then(|| "no follow-on stages".to_owned()),
-        );
-        r.rows
-    }
+        })
+        .collect();
+    let shown = config
+        .hooks
+        .hooks
+        .iter()
+        .map(|h| {
+            format!(
+                "{} on {}: {} (timeout {})",
+                h.name,
+                h.on.name(),
+                h.program,
+                format_duration(h.timeout)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let none = hooks.is_empty();
+    r.push(
+        "hook",
+        Value::Array(hooks),
+        if none { "none".to_owned() } else { shown },
+        none.then(|| "no follow-on stages".to_owned()),
+    );
+    r.rows
+}
 
-    fn retention_rows(&self, r: &mut Rows<'_>) {
-        match self.archive_max_size {
-            Some(max) => r.push("archive_max_size", json!(max), format_size(max), None),
-            None => r.push(
-                "archive_max_size",
-                Value::Null,
-                "none".to_owned(),
-                Some("no size limit".to_owned()),
-            ),
-        }
-        let low = self.archive_low_watermark;
-        match (self.archive_max_size, low) {
-            (Some(max), Amount::Percent(p)) => {
-                let bytes = low.of(max).min(max);
-                r.push(
-                    "archive_low_watermark",
-                    json!(bytes),
-                    format_size(bytes),
-                    Some(format!("{p}% of archive_max_size")),
-                );
-            }
-            (_, Amount::Bytes(n)) => {
-                r.push("archive_low_watermark", json!(n), format_size(n), None);
-            }
-            (None, Amount::Percent(p)) => r.push(
+fn retention_rows(config: &Config, r: &mut Rows<'_>) {
+    match config.archive_max_size {
+        Some(max) => r.push("archive_max_size", json!(max), format_size(max), None),
+        None => r.push(
+            "archive_max_size",
+            Value::Null,
+            "none".to_owned(),
+            Some("no size limit".to_owned()),
+        ),
+    }
+    let low = config.archive_low_watermark;
+    match (config.archive_max_size, low) {
+        (Some(max), Amount::Percent(p)) => {
+            let bytes = low.of(max).min(max);
+            r.push(
                 "archive_low_watermark",
-                Value::Null,
-                format!("{p}%"),
-                Some("of archive_max_size, unused without it".to_owned()),
-            ),
+                json!(bytes),
+                format_size(bytes),
+                Some(format!("{p}% of archive_max_size")),
+            );
         }
-        match self.min_free_space {
-            Some(Amount::Bytes(n)) => r.push("min_free_space", json!(n), format_size(n), None),
-            Some(Amount::Percent(p)) => r.push(
-                "min_free_space",
-                json!(format!("{p}%")),
-                format!("{p}%"),
-                Some("of each file system".to_owned()),
-            ),
-            None => r.push(
-                "min_free_space",
-                Value::Null,
-                "none".to_owned(),
-                Some("no free-space floor".to_owned()),
-            ),
+        (_, Amount::Bytes(n)) => {
+            r.push("archive_low_watermark", json!(n), format_size(n), None);
         }
+        (None, Amount::Percent(p)) => r.push(
+            "archive_low_watermark",
+            Value::Null,
+            format!("{p}%"),
+            Some("of archive_max_size, unused without it".to_owned()),
+        ),
+    }
+    match config.min_free_space {
+        Some(Amount::Bytes(n)) => r.push("min_free_space", json!(n), format_size(n), None),
+        Some(Amount::Percent(p)) => r.push(
+            "min_free_space",
+            json!(format!("{p}%")),
+            format!("{p}%"),
+            Some("of each file system".to_owned()),
+        ),
+        None => r.push(
+            "min_free_space",
+            Value::Null,
+            "none".to_owned(),
+            Some("no free-space floor".to_owned()),
+        ),
     }
 }

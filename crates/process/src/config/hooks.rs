@@ -8,209 +8,35 @@
 
 use std::time::Duration;
 
+pub(crate) use argus_ingest::config::{Event, Hook, HookPolicy, Piece, parse_template};
+
 use argus_core::grammar::{Kind, ValueError, parse_duration};
 
-/// What a hook runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Event {
-    /// Once per upload whose bytes are durable in their day file and in the archive.
-    Ingested,
-    /// Once per day file, when its day is closed (and, when configured, compressed).
-    DayClosed,
-    /// Once per group moved into the quarantine.
-    Quarantined,
-}
-
-impl Event {
-    pub(crate) const ALL: [Event; 3] = [Event::Ingested, Event::DayClosed, Event::Quarantined];
-
-    /// The name in the configuration, the queue and `ARGUS_WEBJOB_EVENT`.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Event::Ingested => "ingested",
-            Event::DayClosed => "day_closed",
-            Event::Quarantined => "quarantined",
-        }
-    }
-
-    /// The placeholders its commands may use, in the order they are documented.
-    pub(crate) fn placeholders(self) -> &'static [&'static str] {
-        match self {
-            Event::Ingested => &[
-                "stem", "client", "host", "day", "day_file", "archive", "bytes", "records",
-            ],
-            Event::DayClosed => &["day_file", "host", "day"],
-            Event::Quarantined => &["stem", "client", "dir", "reason"],
-        }
-    }
-
-    pub(crate) fn parse(name: &str) -> Option<Event> {
-        Event::ALL.into_iter().find(|e| e.name() == name)
-    }
-}
-
-/// One piece of an argument template.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Piece {
-    Text(String),
-    Value(&'static str),
-}
-
-/// One configured hook.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Hook {
-    /// Its name: `name = "..."`, or `EVENT-N` for the N-th hook of the file (from 1). Queued
-    /// events refer to it, so a fixed command applies to the events that failed before the fix.
-    pub(crate) name: String,
-    pub(crate) on: Event,
-    /// The program, an absolute path.
-    pub(crate) program: String,
-    /// The arguments, as templates.
-    pub(crate) args: Vec<Vec<Piece>>,
-    /// The command is killed (its whole process group) after this long.
-    pub(crate) timeout: Duration,
-}
-
-impl Hook {
-    /// The arguments with the event's values in place (`value` gives the bytes of a placeholder).
-    pub(crate) fn expand<'v>(&self, value: impl Fn(&str) -> &'v [u8]) -> Vec<Vec<u8>> {
-        self.args
-            .iter()
-            .map(|pieces| {
-                let mut arg = Vec::new();
-                for piece in pieces {
-                    match piece {
-                        Piece::Text(t) => arg.extend_from_slice(t.as_bytes()),
-                        Piece::Value(name) => arg.extend_from_slice(value(name)),
-                    }
-                }
-                arg
-            })
-            .collect()
-    }
-}
-
-impl Hook {
-    /// The `[[hook]]` table that configures it.
-    pub(crate) fn to_toml(&self) -> String {
-        let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
-        let mut words = vec![q(&self.program)];
-        for pieces in &self.args {
-            let mut word = String::new();
-            for piece in pieces {
-                match piece {
-                    Piece::Text(t) => word.push_str(&t.replace('{', "{{").replace('}', "}}")),
-                    Piece::Value(name) => {
-                        word.push('{');
-                        word.push_str(name);
-                        word.push('}');
-                    }
+/// The `[[hook]]` table that configures `hook`.
+pub(crate) fn hook_to_toml(hook: &Hook) -> String {
+    let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let mut words = vec![q(&hook.program)];
+    for pieces in &hook.args {
+        let mut word = String::new();
+        for piece in pieces {
+            match piece {
+                Piece::Text(t) => word.push_str(&t.replace('{', "{{").replace('}', "}}")),
+                Piece::Value(name) => {
+                    word.push('{');
+                    word.push_str(name);
+                    word.push('}');
                 }
             }
-            words.push(q(&word));
         }
-        format!(
-            "\n[[hook]]\nname = {}\non = {}\ncommand = [{}]\ntimeout = {}\n",
-            q(&self.name),
-            q(self.on.name()),
-            words.join(", "),
-            q(&argus_core::grammar::format_duration(self.timeout))
-        )
+        words.push(q(&word));
     }
-}
-
-/// How hooks run, beside the hooks themselves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct HookPolicy {
-    pub(crate) hooks: Vec<Hook>,
-    /// After this many failed runs an event is kept as failed (`hooks retry` queues it again).
-    pub(crate) attempts: u32,
-    /// Hooks run at once in the daemon.
-    pub(crate) concurrency: usize,
-    /// How long a cron pass runs due hooks after its ingest; the rest waits for the next pass.
-    pub(crate) budget: Duration,
-    /// The wait after a first failed run; it doubles with each further one, to at most 1 hour.
-    pub(crate) retry_delay: Duration,
-}
-
-impl Default for HookPolicy {
-    fn default() -> Self {
-        HookPolicy {
-            hooks: Vec::new(),
-            attempts: 10,
-            concurrency: 2,
-            budget: Duration::from_secs(300),
-            retry_delay: Duration::from_secs(60),
-        }
-    }
-}
-
-impl HookPolicy {
-    /// The hooks that run on `event`.
-    pub(crate) fn on(&self, event: Event) -> impl Iterator<Item = &Hook> {
-        self.hooks.iter().filter(move |h| h.on == event)
-    }
-
-    pub(crate) fn named(&self, name: &str) -> Option<&Hook> {
-        self.hooks.iter().find(|h| h.name == name)
-    }
-}
-
-/// Parses one argument template of an `event` hook.
-fn template(arg: &str, event: Event) -> Result<Vec<Piece>, String> {
-    let mut pieces = Vec::new();
-    let mut text = String::new();
-    let mut chars = arg.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                text.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                text.push('}');
-            }
-            '{' => {
-                let mut name = String::new();
-                let mut closed = false;
-                for c in chars.by_ref() {
-                    if c == '}' {
-                        closed = true;
-                        break;
-                    }
-                    name.push(c);
-                }
-                if !closed {
-                    return Err(format!(
-                        "{{{name} is not closed (write {{{{ for a literal brace)"
-                    ));
-                }
-                let Some(known) = event.placeholders().iter().find(|p| **p == name) else {
-                    return Err(format!(
-                        "unknown placeholder {{{name}}} (a {} hook has {}; write {{{{ for a literal brace)",
-                        event.name(),
-                        event
-                            .placeholders()
-                            .iter()
-                            .map(|p| format!("{{{p}}}"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ));
-                };
-                if !text.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut text)));
-                }
-                pieces.push(Piece::Value(known));
-            }
-            '}' => return Err("a lone } (write }} for a literal brace)".to_owned()),
-            c => text.push(c),
-        }
-    }
-    if !text.is_empty() {
-        pieces.push(Piece::Text(text));
-    }
-    Ok(pieces)
+    format!(
+        "\n[[hook]]\nname = {}\non = {}\ncommand = [{}]\ntimeout = {}\n",
+        q(&hook.name),
+        q(hook.on.name()),
+        words.join(", "),
+        q(&argus_core::grammar::format_duration(hook.timeout))
+    )
 }
 
 /// Parses the `[[hook]]` array; every problem goes to `problems`, named by the hook's position.
@@ -322,7 +148,7 @@ pub(crate) fn parse_hooks(value: &toml::Value, problems: &mut Vec<String>) -> Ve
         }
         let mut args = Vec::new();
         for (j, word) in words[1..].iter().enumerate() {
-            match template(word, on) {
+            match parse_template(word, on) {
                 Ok(t) => args.push(t),
                 Err(why) => problem(format!("argument {} {word:?}: {why}", j + 1)),
             }

@@ -7,79 +7,16 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use argus_core::codec::Codec;
 use argus_core::grammar::shell_value;
 
 /// Where `WEBJOB_HOME` points when unset, as in the recipe.
 pub(crate) const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
 
-/// The validated configuration of process_argus.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Config {
-    /// The WebJob dropzone (`drop_dir`).
-    pub(crate) drop_dir: PathBuf,
-    /// Per-host, per-day operational files (`oper_dir`).
-    pub(crate) oper_dir: PathBuf,
-    /// Archived raw uploads (`archive_dir`).
-    pub(crate) archive_dir: PathBuf,
-    /// Where `process_argus.log` goes; `None` logs to stderr only.
-    pub(crate) log_dir: Option<PathBuf>,
-    /// Client ids or globs whose uploads are processed.
-    pub(crate) clients: Vec<String>,
-    /// The WebJob job name that ends every stem.
-    pub(crate) job: String,
-    /// Archived uploads older than this many days are deleted; 0 keeps them forever.
-    pub(crate) archive_days: u32,
-    /// Compression of archived uploads.
-    pub(crate) archive_codec: Codec,
-    /// Compression of operational files of closed days.
-    pub(crate) oper_codec: Codec,
-    /// A day file is compressed once its day ended this many days ago.
-    pub(crate) oper_compress_after_days: u32,
-    /// Journal, ledger and lock.
-    pub(crate) state_dir: PathBuf,
-    /// Where bad upload groups are moved, with a reason.
-    pub(crate) quarantine_dir: PathBuf,
-    /// Data files without `.rdy` older than this are reported as orphans.
-    pub(crate) orphan_after: Duration,
-    /// A client with no upload for this long is reported stale.
-    pub(crate) stale_after: Duration,
-    /// How deep the dropzone scan descends into per-client subdirectories (0: top level only).
-    pub(crate) scan_depth: u32,
-    /// How often the daemon rescans the whole dropzone.
-    pub(crate) rescan_interval: Duration,
-    /// `damaged_uploads = "salvage"`: an upload whose argus data is damaged (and that has no
-    /// chunk manifest) has its complete records appended, and goes to the quarantine whole (and
-    /// to the archive, as every upload). The default, `"quarantine"`, appends nothing of it.
-    pub(crate) salvage: bool,
-    /// Quarantined groups older than this many days are deleted; 0 keeps them.
-    pub(crate) quarantine_days: u32,
-    /// The follow-on stages (`[[hook]]`) and how they run.
-    pub(crate) hooks: HookPolicy,
-    /// Archived uploads beyond this total (all clients) are deleted, oldest first, down to
-    /// `archive_low_watermark`; `None`: no size limit.
-    pub(crate) archive_max_size: Option<u64>,
-    /// Where a size purge stops: a size, or a share of `archive_max_size` (90 %).
-    pub(crate) archive_low_watermark: argus_core::grammar::Amount,
-    /// Below this much free space (a size, or a share of the file system) on the day files' or
-    /// the archives' file system, a pass ingests nothing.
-    pub(crate) min_free_space: Option<argus_core::grammar::Amount>,
-    /// Which day file a record goes to: the day it started (`Record`) or the upload's day.
-    pub(crate) day_boundary: DayBoundary,
-    /// With `Record`: records older than this before the upload's time stamp, or newer than
-    /// `max_clock_skew` after it, mean a sensor clock that is wrong.
-    pub(crate) max_record_lag: Duration,
-    pub(crate) max_clock_skew: Duration,
-    /// What such an upload gets: the quarantine, or filed whole under its upload day.
-    pub(crate) clock_policy: ClockPolicy,
-    /// Where Prometheus metrics are written after each run (node_exporter's textfile
-    /// collector reads `*.prom`); `None` writes none.
-    pub(crate) metrics_file: Option<PathBuf>,
-    /// Where each key the file set came from; a key not here has its default.
-    pub(crate) sources: BTreeMap<&'static str, Source>,
-}
+pub(crate) use argus_ingest::config::{ClockPolicy, Config, DayBoundary};
+
+/// Where each key a file set came from; a key not here has its default.
+pub(crate) type Sources = BTreeMap<&'static str, Source>;
 
 /// Where a setting's value came from (`check-config` shows it beside the value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,24 +27,6 @@ pub(crate) enum Source {
     File,
     /// Set in the recipe's `process_argus.cfg` under this key.
     Legacy(&'static str),
-}
-
-/// Which day file a record goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DayBoundary {
-    /// The UTC day the record started (the TOML default).
-    Record,
-    /// The UTC day of the upload's WebJob time stamp (the recipe's way, and its default).
-    Upload,
-}
-
-/// What an upload whose records are dated outside the clock window gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ClockPolicy {
-    /// The quarantine, with the records' time range in the reason.
-    Quarantine,
-    /// Filed whole under its upload day, with a warning.
-    UploadDay,
 }
 
 /// Which file format a config was read from.
@@ -191,6 +110,11 @@ pub(crate) fn locate(
 /// Reads and validates a config file; the format is chosen by content (a recipe file is made of
 /// `key="value"` shell assignments, TOML is anything else) so a `.cfg` written in TOML works too.
 pub(crate) fn load(path: &Path) -> Result<(Config, Format), ConfigError> {
+    load_with_sources(path).map(|(config, format, _)| (config, format))
+}
+
+/// [`load`], and where each setting came from (for `check-config`).
+pub(crate) fn load_with_sources(path: &Path) -> Result<(Config, Format, Sources), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::single(
             Some(path),
@@ -206,11 +130,11 @@ pub(crate) fn load(path: &Path) -> Result<(Config, Format), ConfigError> {
         path: Some(path.to_path_buf()),
         problems,
     })?;
-    let config = raw.validate().map_err(|problems| ConfigError {
+    let (config, sources) = raw.validate().map_err(|problems| ConfigError {
         path: Some(path.to_path_buf()),
         problems,
     })?;
-    Ok((config, format))
+    Ok((config, format, sources))
 }
 
 fn sniff_format(path: &Path, text: &str) -> Format {
@@ -419,8 +343,10 @@ mod effective;
 mod hooks;
 mod validate;
 
+pub(crate) use convert::to_toml;
 #[cfg(test)]
 use effective::Setting;
+pub(crate) use effective::effective;
 
 #[cfg(test)]
 pub(crate) use hooks::Piece;

@@ -2,7 +2,6 @@
 //! file collected at once (required keys, ranges, codecs, clients, directories that must be
 //! distinct and outside the dropzone).
 
-use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -14,11 +13,11 @@ use argus_core::grammar::{
 use argus_core::retention;
 use webjob_drop::name::check_client_pattern;
 
-use super::{ClockPolicy, Config, DayBoundary, HookPolicy, RECIPE_KEYS, Raw, Source};
+use super::{ClockPolicy, Config, DayBoundary, HookPolicy, RECIPE_KEYS, Raw, Source, Sources};
 
 impl Raw {
     /// Where each key the file sets came from: the file itself, or one of the recipe's keys.
-    fn sources(&self) -> BTreeMap<&'static str, Source> {
+    fn sources(&self) -> Sources {
         let mut given: Vec<&'static str> = self
             .strings
             .keys()
@@ -44,7 +43,7 @@ impl Raw {
             .collect()
     }
 
-    pub(super) fn validate(mut self) -> Result<Config, Vec<String>> {
+    pub(super) fn validate(mut self) -> Result<(Config, Sources), Vec<String>> {
         let mut problems = std::mem::take(&mut self.problems);
         let sources = self.sources();
         let mut path = |key: &'static str, required: bool| -> Option<PathBuf> {
@@ -376,42 +375,44 @@ impl Raw {
             }
         }
         if problems.is_empty() {
-            Ok(Config {
-                drop_dir,
-                oper_dir,
-                archive_dir,
-                log_dir,
-                clients,
-                job,
-                archive_days,
-                archive_codec,
-                oper_codec,
-                oper_compress_after_days,
-                state_dir,
-                quarantine_dir,
-                orphan_after,
-                stale_after,
-                scan_depth,
-                rescan_interval,
-                salvage,
-                quarantine_days,
-                hooks: HookPolicy {
-                    hooks: self.hooks,
-                    attempts: hook_attempts,
-                    concurrency: hook_concurrency,
-                    budget: hook_budget,
-                    retry_delay: hook_retry_delay,
+            Ok((
+                Config {
+                    drop_dir,
+                    oper_dir,
+                    archive_dir,
+                    log_dir,
+                    clients,
+                    job,
+                    archive_days,
+                    archive_codec,
+                    oper_codec,
+                    oper_compress_after_days,
+                    state_dir,
+                    quarantine_dir,
+                    orphan_after,
+                    stale_after,
+                    scan_depth,
+                    rescan_interval,
+                    salvage,
+                    quarantine_days,
+                    hooks: HookPolicy {
+                        hooks: self.hooks,
+                        attempts: hook_attempts,
+                        concurrency: hook_concurrency,
+                        budget: hook_budget,
+                        retry_delay: hook_retry_delay,
+                    },
+                    metrics_file,
+                    archive_max_size,
+                    archive_low_watermark,
+                    min_free_space,
+                    day_boundary,
+                    max_record_lag,
+                    max_clock_skew,
+                    clock_policy,
                 },
-                metrics_file,
-                archive_max_size,
-                archive_low_watermark,
-                min_free_space,
-                day_boundary,
-                max_record_lag,
-                max_clock_skew,
-                clock_policy,
                 sources,
-            })
+            ))
         } else {
             Err(problems)
         }

@@ -1,0 +1,95 @@
+//! The engine's configuration as a typed value: what is ingested, from where, into where, and
+//! how it is kept. No file format lives here; the program that embeds the engine reads its own
+//! (process_argus reads TOML or the 2003 recipe's `process_argus.cfg`) and builds a [`Config`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use argus_core::codec::Codec;
+
+mod hooks;
+
+pub use hooks::{Event, Hook, HookPolicy, Piece, parse_template};
+
+/// What an ingest does, where: the directories, the clients taken, compression, retention,
+/// day files, hooks. Built and checked by the program that reads a configuration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The WebJob dropzone (`drop_dir`).
+    pub drop_dir: PathBuf,
+    /// Per-host, per-day operational files (`oper_dir`).
+    pub oper_dir: PathBuf,
+    /// Archived raw uploads (`archive_dir`).
+    pub archive_dir: PathBuf,
+    /// Where `process_argus.log` goes; `None` logs to stderr only.
+    pub log_dir: Option<PathBuf>,
+    /// Client ids or globs whose uploads are processed.
+    pub clients: Vec<String>,
+    /// The WebJob job name that ends every stem.
+    pub job: String,
+    /// Archived uploads older than this many days are deleted; 0 keeps them forever.
+    pub archive_days: u32,
+    /// Compression of archived uploads.
+    pub archive_codec: Codec,
+    /// Compression of operational files of closed days.
+    pub oper_codec: Codec,
+    /// A day file is compressed once its day ended this many days ago.
+    pub oper_compress_after_days: u32,
+    /// Journal, ledger and lock.
+    pub state_dir: PathBuf,
+    /// Where bad upload groups are moved, with a reason.
+    pub quarantine_dir: PathBuf,
+    /// Data files without `.rdy` older than this are reported as orphans.
+    pub orphan_after: Duration,
+    /// A client with no upload for this long is reported stale.
+    pub stale_after: Duration,
+    /// How deep the dropzone scan descends into per-client subdirectories (0: top level only).
+    pub scan_depth: u32,
+    /// How often the daemon rescans the whole dropzone.
+    pub rescan_interval: Duration,
+    /// `damaged_uploads = "salvage"`: an upload whose argus data is damaged (and that has no
+    /// chunk manifest) has its complete records appended, and goes to the quarantine whole (and
+    /// to the archive, as every upload). The default, `"quarantine"`, appends nothing of it.
+    pub salvage: bool,
+    /// Quarantined groups older than this many days are deleted; 0 keeps them.
+    pub quarantine_days: u32,
+    /// The follow-on stages (`[[hook]]`) and how they run.
+    pub hooks: HookPolicy,
+    /// Archived uploads beyond this total (all clients) are deleted, oldest first, down to
+    /// `archive_low_watermark`; `None`: no size limit.
+    pub archive_max_size: Option<u64>,
+    /// Where a size purge stops: a size, or a share of `archive_max_size` (90 %).
+    pub archive_low_watermark: argus_core::grammar::Amount,
+    /// Below this much free space (a size, or a share of the file system) on the day files' or
+    /// the archives' file system, a pass ingests nothing.
+    pub min_free_space: Option<argus_core::grammar::Amount>,
+    /// Which day file a record goes to: the day it started (`Record`) or the upload's day.
+    pub day_boundary: DayBoundary,
+    /// With `Record`: records older than this before the upload's time stamp, or newer than
+    /// `max_clock_skew` after it, mean a sensor clock that is wrong.
+    pub max_record_lag: Duration,
+    pub max_clock_skew: Duration,
+    /// What such an upload gets: the quarantine, or filed whole under its upload day.
+    pub clock_policy: ClockPolicy,
+    /// Where Prometheus metrics are written after each run (node_exporter's textfile
+    /// collector reads `*.prom`); `None` writes none.
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// Which day file a record goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DayBoundary {
+    /// The UTC day the record started (the TOML default).
+    Record,
+    /// The UTC day of the upload's WebJob time stamp (the recipe's way, and its default).
+    Upload,
+}
+
+/// What an upload whose records are dated outside the clock window gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockPolicy {
+    /// The quarantine, with the records' time range in the reason.
+    Quarantine,
+    /// Filed whole under its upload day, with a warning.
+    UploadDay,
+}
