@@ -13,17 +13,13 @@ use std::process::ExitCode;
 pub mod cli;
 
 mod config;
-mod dropzone;
 mod engine;
 mod exit;
-mod hooks;
+mod hooks_command;
 mod logging;
 mod metrics;
 mod progress;
-mod quarantine;
-mod report;
-mod retention_warning;
-mod space;
+mod quarantine_command;
 mod status;
 mod status_command;
 mod watch;
@@ -66,11 +62,11 @@ pub fn main() -> ExitCode {
             Err(exit) => exit.code(),
         },
         Some(Command::Hooks { action }) => match load(config) {
-            Ok((config, _, _)) => hooks::command(&config, &action).code(),
+            Ok((config, _, _)) => hooks_command::command(&config, &action).code(),
             Err(exit) => exit.code(),
         },
         Some(Command::Quarantine { action }) => match load(config) {
-            Ok((config, _, _)) => quarantine::command(&config, &action).code(),
+            Ok((config, _, _)) => quarantine_command::command(&config, &action).code(),
             Err(exit) => exit.code(),
         },
         None => {

@@ -16,8 +16,8 @@ use argus_core::stateline::StateLines;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::report::Summary;
 use crate::status::{Hooks, Row, State};
+use argus_ingest::report::Summary;
 
 /// The lines of `STATE_DIR/metrics`: `NAME VALUE`, a space, then 4 bytes of SHA-256.
 const LINES: StateLines = StateLines::new(b' ', 4);
@@ -212,7 +212,7 @@ pub(crate) fn render(
     let _ = writeln!(
         out,
         "argus_webjob_ingest_stopped {}",
-        u8::from(crate::space::shortage(config).is_some())
+        u8::from(argus_ingest::space::shortage(config).is_some())
     );
     family(
         &mut out,
@@ -221,7 +221,7 @@ pub(crate) fn render(
         "Free bytes of the file system of the day files and of the archives.",
     );
     for (dir, path) in [("oper", &config.oper_dir), ("archive", &config.archive_dir)] {
-        if let Ok((free, _)) = crate::space::space(path) {
+        if let Ok((free, _)) = argus_ingest::space::space(path) {
             let _ = writeln!(out, "argus_webjob_free_bytes{{dir=\"{dir}\"}} {free}");
         }
     }

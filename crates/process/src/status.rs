@@ -14,8 +14,8 @@ use webjob_drop::Selection;
 use argus_core::grammar::format_duration;
 
 use crate::config::Config;
-use crate::report::human_bytes;
 use argus_ingest::ledger::Ledger;
+use argus_ingest::report::human_bytes;
 
 /// The state of one client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,7 +153,7 @@ pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, S
     }
 
     if config.drop_dir.is_dir() {
-        for (client, c) in crate::dropzone::census(config, now)? {
+        for (client, c) in argus_ingest::dropzone::census(config, now)? {
             let r = row(&mut rows, &selection, &client);
             r.pending += c.pending;
             r.in_flight += c.in_flight;
@@ -170,7 +170,7 @@ pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, S
     })?;
     for q in quarantined {
         let stem = q.stem.to_string_lossy();
-        let client = crate::dropzone::client_of_stem(&stem).unwrap_or("?");
+        let client = argus_ingest::dropzone::client_of_stem(&stem).unwrap_or("?");
         let r = row(&mut rows, &selection, client);
         r.quarantined += 1;
         r.last_quarantined = r.last_quarantined.max(q.at.map(OffsetDateTime::from));
@@ -274,7 +274,7 @@ pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -
 
 /// The hook queue's counts.
 pub(crate) fn hooks(config: &Config) -> Result<Hooks, String> {
-    crate::hooks::Queue::at(&config.state_dir)
+    argus_ingest::hooks::Queue::at(&config.state_dir)
         .list()
         .map(|l| Hooks {
             pending: l.pending.len(),
@@ -298,7 +298,7 @@ pub(crate) fn render_json(
     worst: State,
     hooks: Hooks,
     blocked: Option<&str>,
-    retention: Option<&crate::retention_warning::RetentionWarning>,
+    retention: Option<&argus_ingest::retention_warning::RetentionWarning>,
 ) -> String {
     let clients = rows
         .iter()
@@ -344,7 +344,7 @@ pub(crate) fn render_json(
         }),
         clients,
     };
-    let mut out = crate::report::to_json(&report);
+    let mut out = argus_ingest::report::to_json(&report);
     out.push('\n');
     out
 }

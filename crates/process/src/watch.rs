@@ -26,10 +26,10 @@ use notify::{RecursiveMode, Watcher};
 use time::OffsetDateTime;
 
 use crate::config::{self, Config};
-use crate::dropzone::Scanned;
 use crate::engine::{Engine, Fatal, Options};
 use crate::exit::Exit;
-use crate::hooks;
+use argus_ingest::dropzone::Scanned;
+use argus_ingest::hooks;
 
 /// How often retention and compression run.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -307,7 +307,7 @@ fn failed(fatal: &Fatal, metrics: &mut Metrics) {
 /// The daemon's metrics: batches counted together, written at most every [`METRICS_EVERY`].
 #[derive(Default)]
 struct Metrics {
-    counted: crate::report::Summary,
+    counted: argus_ingest::report::Summary,
     written: Option<Instant>,
 }
 
@@ -317,11 +317,11 @@ const METRICS_EVERY: Duration = Duration::from_secs(10);
 impl Metrics {
     /// When counted batches are to be written (none waiting: `None`).
     fn deadline(&self) -> Option<Instant> {
-        let waiting = self.counted != crate::report::Summary::default();
+        let waiting = self.counted != argus_ingest::report::Summary::default();
         self.written.filter(|_| waiting).map(|w| w + METRICS_EVERY)
     }
 
-    fn add(&mut self, summary: crate::report::Summary, config: &Config, flush: bool) {
+    fn add(&mut self, summary: argus_ingest::report::Summary, config: &Config, flush: bool) {
         self.counted.absorb(&summary);
         if !flush && self.written.is_some_and(|w| w.elapsed() < METRICS_EVERY) {
             return;
@@ -333,7 +333,7 @@ impl Metrics {
     }
 }
 
-fn report(engine: &mut Engine) -> crate::report::Summary {
+fn report(engine: &mut Engine) -> argus_ingest::report::Summary {
     let (mut summary, trouble) = engine.take_summary();
     if let Some(t) = trouble {
         log::error!("{t}");

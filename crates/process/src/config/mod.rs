@@ -348,9 +348,7 @@ pub(crate) use convert::to_toml;
 use effective::Setting;
 pub(crate) use effective::effective;
 
-#[cfg(test)]
-pub(crate) use hooks::Piece;
-pub(crate) use hooks::{Event, Hook, HookPolicy};
+pub(crate) use hooks::{Hook, HookPolicy};
 
 #[cfg(test)]
 mod tests;

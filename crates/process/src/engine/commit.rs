@@ -21,10 +21,10 @@ use argus_core::record::Version;
 use time::Date;
 
 use crate::config::Config;
-use crate::dropzone::{self, Rejected, Upload};
-use crate::hooks::Queue;
 use argus_core::failpoint;
 use argus_ingest::dayfile;
+use argus_ingest::dropzone::{self, Rejected, Upload};
+use argus_ingest::hooks::Queue;
 use argus_ingest::journal::{Entry, Journal};
 use argus_ingest::ledger::{Fact, Ledger};
 
@@ -290,7 +290,8 @@ pub(super) fn commit(
     // Every byte of the batch is durable: its `ingested` hook events may now be queued, and
     // must be before anything is removed (recovery queues them again from the journal when a
     // crash comes first).
-    let events = crate::hooks::ingested(&config.hooks, &entries, time::OffsetDateTime::now_utc());
+    let events =
+        argus_ingest::hooks::ingested(&config.hooks, &entries, time::OffsetDateTime::now_utc());
     queue
         .enqueue(&events)
         .map_err(|e| Fatal::io(format!("cannot queue hook events: {}", error_chain(&e))))?;
@@ -317,7 +318,7 @@ pub(super) fn commit(
     for (upload, reason) in salvaged {
         let name = upload.display_name();
         let bad = Rejected::Upload(upload);
-        match crate::hooks::quarantine(config, queue, &bad, &reason) {
+        match argus_ingest::hooks::quarantine(config, queue, &bad, &reason) {
             Ok(place) => log::warn!(
                 "salvaged {name}: {reason}; moved to {}",
                 EscapedPath(&place)

@@ -10,10 +10,10 @@ use argus_core::ranges::ByteRange;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::dropzone::{self, Upload};
 use crate::exit::Exit;
-use crate::report::Summary;
 use argus_ingest::dayfile;
+use argus_ingest::dropzone::{self, Upload};
+use argus_ingest::report::Summary;
 
 use super::error::Fatal;
 use super::listing::dir_names;
@@ -113,7 +113,7 @@ pub(super) fn dry_run(
             if let Some(surprise) =
                 argus_core::retention::review(&entries, &patterns, &plan, |_| false)
             {
-                let warning = crate::retention_warning::RetentionWarning::new(
+                let warning = argus_ingest::retention_warning::RetentionWarning::new(
                     config,
                     &surprise,
                     plan.len(),
@@ -132,13 +132,15 @@ pub(super) fn dry_run(
                 summary.purged += 1;
             }
         }
-        if let Some(why) = crate::space::shortage(config) {
+        if let Some(why) = argus_ingest::space::shortage(config) {
             say(format!(
                 "would ingest nothing, unless the purge frees enough: {why}"
             ));
         }
         if let Ok(groups) = webjob_drop::list_quarantine(&config.quarantine_dir) {
-            for g in crate::quarantine::to_expire(&groups, now.into(), config.quarantine_days) {
+            for g in
+                argus_ingest::quarantine::to_expire(&groups, now.into(), config.quarantine_days)
+            {
                 say(format!(
                     "would expire the quarantined {} (older than {} days)",
                     EscapedPath(&g.dir),

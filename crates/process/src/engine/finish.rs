@@ -6,7 +6,7 @@
 use argus_core::escape::EscapedPath;
 
 use crate::config::{ClockPolicy, Config, DayBoundary};
-use crate::dropzone::Rejected;
+use argus_ingest::dropzone::Rejected;
 use argus_ingest::journal::{ChunkRef, Journal};
 use argus_ingest::ledger::Fact;
 

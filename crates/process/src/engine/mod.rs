@@ -40,12 +40,12 @@ use argus_core::publish;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::dropzone::{self, Rejected, Scanned, Upload};
 use crate::exit::Exit;
-use crate::report::Summary;
 use argus_ingest::dayfile;
+use argus_ingest::dropzone::{self, Rejected, Scanned, Upload};
 use argus_ingest::journal::Journal;
 use argus_ingest::ledger::Ledger;
+use argus_ingest::report::Summary;
 
 mod batch;
 mod chunks;
@@ -191,7 +191,7 @@ pub(crate) struct Engine {
     journal: Journal,
     ledger: Ledger,
     /// The follow-on stages' queue (`STATE_DIR/hooks`).
-    queue: crate::hooks::Queue,
+    queue: argus_ingest::hooks::Queue,
     summary: Summary,
     /// The archives committed by this `ingest` so far (see `finish_batch`).
     committed_archives: std::collections::BTreeSet<PathBuf>,
@@ -251,7 +251,7 @@ impl Engine {
         })?;
         let mut ledger = Ledger::open(&config.state_dir)
             .map_err(|e| Fatal::io(format!("cannot open the ledger: {}", error_chain(&e))))?;
-        let queue = crate::hooks::Queue::open(&config.state_dir)
+        let queue = argus_ingest::hooks::Queue::open(&config.state_dir)
             .map_err(|e| Fatal::io(format!("cannot open the hook queue: {}", error_chain(&e))))?;
         queue.clean()?;
         let (mut journal, entries) = Journal::open(&config.state_dir)
@@ -268,7 +268,7 @@ impl Engine {
             OffsetDateTime::now_utc(),
             config.oper_compress_after_days,
         );
-        crate::hooks::closed_baseline(&config, &closed)?;
+        argus_ingest::hooks::closed_baseline(&config, &closed)?;
         Ok(Engine {
             config,
             options,
@@ -348,9 +348,9 @@ impl Engine {
     /// Below `min_free_space` it first purges what retention allows, and ingests nothing when
     /// that is not enough (exit 74; the uploads wait).
     pub(crate) fn ingest(&mut self, found: Scanned) -> Result<(), Fatal> {
-        if crate::space::shortage(&self.config).is_some() {
+        if argus_ingest::space::shortage(&self.config).is_some() {
             self.purge(OffsetDateTime::now_utc())?;
-            if let Some(why) = crate::space::shortage(&self.config) {
+            if let Some(why) = argus_ingest::space::shortage(&self.config) {
                 return Err(Fatal::io(why));
             }
         }
@@ -436,7 +436,7 @@ impl Engine {
     }
 
     fn quarantine(&mut self, upload: &Rejected, reason: &str) {
-        match crate::hooks::quarantine(&self.config, &self.queue, upload, reason) {
+        match argus_ingest::hooks::quarantine(&self.config, &self.queue, upload, reason) {
             Ok(place) => {
                 self.summary.quarantined += 1;
                 log::warn!(

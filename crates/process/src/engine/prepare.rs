@@ -20,7 +20,7 @@ use argus_core::record::Version;
 use time::Date;
 
 use crate::config::Config;
-use crate::dropzone::Upload;
+use argus_ingest::dropzone::Upload;
 use argus_ingest::journal::ChunkRef;
 
 use super::error::{Fatal, error_chain};

@@ -12,8 +12,8 @@ use argus_core::escape::EscapedPath;
 use argus_core::ranges::{ByteRange, StreamRanges};
 
 use crate::config::HookPolicy;
-use crate::dropzone;
-use crate::hooks::Queue;
+use argus_ingest::dropzone;
+use argus_ingest::hooks::Queue;
 use argus_ingest::journal::{self, Entry, Facts, Journal, Source};
 use argus_ingest::ledger::{Fact, Ledger};
 
@@ -136,7 +136,7 @@ pub(super) fn recover(
         .filter(|e| !plan.redo.contains(e))
         .cloned()
         .collect();
-    let events = crate::hooks::ingested(hooks.1, &complete, time::OffsetDateTime::now_utc());
+    let events = argus_ingest::hooks::ingested(hooks.1, &complete, time::OffsetDateTime::now_utc());
     hooks
         .0
         .enqueue(&events)

@@ -12,58 +12,58 @@ use crate::config::Config;
 
 /// A complete upload group of a configured client.
 #[derive(Debug)]
-pub(crate) struct Upload {
+pub struct Upload {
     group: Group,
 }
 
 impl Upload {
     /// The stem (`CLIENT_YYYYMMDDHHMMSS[_...]_JOB`).
-    pub(crate) fn stem(&self) -> &str {
+    pub fn stem(&self) -> &str {
         self.group.stem()
     }
 
     /// The stem, printable.
-    pub(crate) fn display_name(&self) -> String {
+    pub fn display_name(&self) -> String {
         self.group.files().to_string()
     }
 
     /// The directory holding the group.
-    pub(crate) fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         self.group.files().dir()
     }
 
     /// Size of `.out` as scanned.
-    pub(crate) fn out_len(&self) -> u64 {
+    pub fn out_len(&self) -> u64 {
         self.group.out().len()
     }
 
     /// Path of `.rdy`.
-    pub(crate) fn rdy_path(&self) -> &Path {
+    pub fn rdy_path(&self) -> &Path {
         self.group.rdy().path()
     }
 
     /// Path of `.out`.
-    pub(crate) fn out_path(&self) -> &Path {
+    pub fn out_path(&self) -> &Path {
         self.group.out().path()
     }
 
     /// The (UTC) day of the upload, from its name: the day file it belongs to.
-    pub(crate) fn day(&self) -> Date {
+    pub fn day(&self) -> Date {
         self.group.uploaded_at().date()
     }
 
     /// The upload time from its name.
-    pub(crate) fn uploaded_at(&self) -> OffsetDateTime {
+    pub fn uploaded_at(&self) -> OffsetDateTime {
         self.group.uploaded_at()
     }
 
     /// The client id.
-    pub(crate) fn client(&self) -> &str {
+    pub fn client(&self) -> &str {
         self.group.client()
     }
 
     /// The validated `Hostname` of `.env`, or why there is none.
-    pub(crate) fn hostname(&self) -> Result<Hostname, String> {
+    pub fn hostname(&self) -> Result<Hostname, String> {
         let env = self
             .group
             .read_env()
@@ -73,7 +73,7 @@ impl Upload {
 
     /// The chunk manifests of `.err` (none for uploads of the old shell harvester), or why they
     /// cannot be trusted.
-    pub(crate) fn manifests(&self) -> Result<Vec<Manifest>, String> {
+    pub fn manifests(&self) -> Result<Vec<Manifest>, String> {
         if self.group.err().is_empty() {
             return Ok(Vec::new());
         }
@@ -88,7 +88,7 @@ impl Upload {
     }
 
     /// Opens `.out` safely (no symlink, no FIFO, the very file the scan saw).
-    pub(crate) fn open_out(&self) -> Result<File, String> {
+    pub fn open_out(&self) -> Result<File, String> {
         self.group
             .open_out()
             .map_err(|e| argus_core::error_chain(&e))
@@ -97,7 +97,7 @@ impl Upload {
 
 /// A group to quarantine: bad as scanned, or bad once read.
 #[derive(Debug)]
-pub(crate) enum Rejected {
+pub enum Rejected {
     /// Reported invalid by the scan.
     Invalid(webjob_drop::Invalid),
     /// Complete, but its content is bad.
@@ -106,7 +106,7 @@ pub(crate) enum Rejected {
 
 impl Rejected {
     /// Printable name.
-    pub(crate) fn display_name(&self) -> String {
+    pub fn display_name(&self) -> String {
         match self {
             Rejected::Invalid(i) => i.files().to_string(),
             Rejected::Upload(u) => u.display_name(),
@@ -116,22 +116,22 @@ impl Rejected {
 
 /// What a scan found, for a pass.
 #[derive(Debug, Default)]
-pub(crate) struct Scanned {
+pub struct Scanned {
     /// Complete groups, oldest first.
-    pub(crate) complete: Vec<Upload>,
+    pub complete: Vec<Upload>,
     /// Groups that cannot be processed, with the reason.
-    pub(crate) invalid: Vec<(Rejected, String)>,
+    pub invalid: Vec<(Rejected, String)>,
     /// Groups being uploaded.
-    pub(crate) in_flight: u64,
+    pub in_flight: u64,
     /// `.out` (or other part) paths of orphaned uploads.
-    pub(crate) orphans: Vec<PathBuf>,
+    pub orphans: Vec<PathBuf>,
     /// Uploads of other clients or jobs.
-    pub(crate) foreign: u64,
+    pub foreign: u64,
 }
 
 /// The client id of a stem `CLIENT_YYYYMMDDHHMMSS[_...]`: everything before the first `_`
 /// followed by 14 digits and then `_` or the end (client ids may hold `_` themselves).
-pub(crate) fn client_of_stem(stem: &str) -> Option<&str> {
+pub fn client_of_stem(stem: &str) -> Option<&str> {
     let bytes = stem.as_bytes();
     (1..bytes.len()).find_map(|i| {
         let rest = &bytes[i..];
@@ -144,12 +144,12 @@ pub(crate) fn client_of_stem(stem: &str) -> Option<&str> {
 }
 
 /// The configured selection of clients and job.
-pub(crate) fn selection(config: &Config) -> Result<Selection, String> {
+pub fn selection(config: &Config) -> Result<Selection, String> {
     Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())
 }
 
 /// Scans the dropzone (read-only).
-pub(crate) fn scan(config: &Config, now: OffsetDateTime) -> Result<Scanned, String> {
+pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Scanned, String> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_now(now.into())
@@ -162,11 +162,7 @@ pub(crate) fn scan(config: &Config, now: OffsetDateTime) -> Result<Scanned, Stri
 }
 
 /// Scans the one group `stem` in `dir` (read-only), for the daemon.
-pub(crate) fn scan_group(
-    config: &Config,
-    dir: &Path,
-    stem: &std::ffi::OsStr,
-) -> Result<Scanned, String> {
+pub fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result<Scanned, String> {
     let selection = selection(config)?;
     let now = OffsetDateTime::now_utc();
     let scan = Dropzone::new(&config.drop_dir)
@@ -219,20 +215,20 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Scann
 
 /// What the dropzone holds for one client, as a pass sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ClientCounts {
+pub struct ClientCounts {
     /// Complete groups a pass would take (of configured clients), or that wait for a client
     /// not configured.
-    pub(crate) pending: u64,
+    pub pending: u64,
     /// Groups being uploaded: without `.rdy`, or with the WebJob server's `.lck` still there.
-    pub(crate) in_flight: u64,
+    pub in_flight: u64,
     /// Data without `.rdy` older than `orphan_after`.
-    pub(crate) orphans: u64,
+    pub orphans: u64,
     /// The newest upload time among the complete groups.
-    pub(crate) newest: Option<OffsetDateTime>,
+    pub newest: Option<OffsetDateTime>,
 }
 
 /// Per client, what the dropzone holds (read-only), by the rules a pass applies; for `status`.
-pub(crate) fn census(
+pub fn census(
     config: &Config,
     now: OffsetDateTime,
 ) -> Result<std::collections::BTreeMap<String, ClientCounts>, String> {
@@ -268,7 +264,7 @@ pub(crate) fn census(
 }
 
 /// Moves a bad group whole into the quarantine with its reason. Returns where it went.
-pub(crate) fn quarantine(
+pub fn quarantine(
     bad: &Rejected,
     quarantine_dir: &Path,
     reason: &str,
@@ -282,12 +278,12 @@ pub(crate) fn quarantine(
 
 /// Removes a finished group's files (`.rdy` last) without syncing its directory; the caller
 /// syncs each directory once per batch.
-pub(crate) fn remove_parts(upload: &Upload) -> Result<(), webjob_drop::Error> {
+pub fn remove_parts(upload: &Upload) -> Result<(), webjob_drop::Error> {
     webjob_drop::ops::remove_group_unsynced(&upload.group).map(drop)
 }
 
 /// Finishes the removal of a group known only by its `.rdy` (journal recovery).
-pub(crate) fn remove_by_rdy(rdy: &Path) -> Result<(), webjob_drop::Error> {
+pub fn remove_by_rdy(rdy: &Path) -> Result<(), webjob_drop::Error> {
     let dir = rdy.parent().unwrap_or_else(|| Path::new("."));
     let Some(stem) = rdy.file_stem() else {
         return Ok(());
@@ -296,7 +292,7 @@ pub(crate) fn remove_by_rdy(rdy: &Path) -> Result<(), webjob_drop::Error> {
 }
 
 /// Settles quarantine moves a crash interrupted (call under the lock, before scanning).
-pub(crate) fn recover_quarantine(quarantine_dir: &Path) -> Result<(), webjob_drop::Error> {
+pub fn recover_quarantine(quarantine_dir: &Path) -> Result<(), webjob_drop::Error> {
     let r = webjob_drop::recover_quarantine(quarantine_dir)?;
     for e in &r.errors {
         log::error!("quarantine recovery: {}", argus_core::error_chain(e));

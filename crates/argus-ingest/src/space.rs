@@ -10,7 +10,7 @@ use nix::sys::statvfs::statvfs;
 use crate::config::Config;
 
 /// Free and total bytes of the file system holding `path` (for an unprivileged writer).
-pub(crate) fn space(path: &Path) -> std::io::Result<(u64, u64)> {
+pub fn space(path: &Path) -> std::io::Result<(u64, u64)> {
     let st = statvfs(path).map_err(std::io::Error::from)?;
     let frag = st.fragment_size();
     Ok((
@@ -22,7 +22,7 @@ pub(crate) fn space(path: &Path) -> std::io::Result<(u64, u64)> {
 /// Why a pass may not ingest now, if it may not: the first of the day files' and the
 /// archives' file systems with less free space than `min_free_space`. A directory that cannot
 /// be measured (not created yet) passes.
-pub(crate) fn shortage(config: &Config) -> Option<String> {
+pub fn shortage(config: &Config) -> Option<String> {
     let floor = config.min_free_space?;
     for (what, dir) in [
         ("day files", &config.oper_dir),

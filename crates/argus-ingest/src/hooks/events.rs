@@ -12,15 +12,15 @@ use argus_core::stateline::StateLines;
 use time::OffsetDateTime;
 
 use crate::config::{Config, Event, HookPolicy};
+use crate::dayfile::DayFile;
 use crate::dropzone::{self, Rejected};
-use argus_ingest::dayfile::DayFile;
-use argus_ingest::journal::Entry;
+use crate::journal::Entry;
 
 use super::Queue;
 use super::queue::Queued;
 
 /// The events of every hook on `event` for one occurrence with these placeholder values.
-pub(crate) fn events(
+pub fn events(
     policy: &HookPolicy,
     event: Event,
     values: &[(&str, Vec<u8>)],
@@ -45,7 +45,7 @@ pub(crate) fn events(
 /// The `ingested` events of uploads whose data is durable, from their journal entries (the same
 /// events whether queued by the commit or, after a crash, by recovery). An upload that appended
 /// nothing (empty, or every chunk a duplicate) has no day file and no event.
-pub(crate) fn ingested(policy: &HookPolicy, entries: &[Entry], now: OffsetDateTime) -> Vec<Queued> {
+pub fn ingested(policy: &HookPolicy, entries: &[Entry], now: OffsetDateTime) -> Vec<Queued> {
     if policy.on(Event::Ingested).next().is_none() {
         return Vec::new();
     }
@@ -55,7 +55,7 @@ pub(crate) fn ingested(policy: &HookPolicy, entries: &[Entry], now: OffsetDateTi
         let parsed = day_file
             .file_name()
             .and_then(OsStr::to_str)
-            .and_then(argus_ingest::dayfile::parse_day_file);
+            .and_then(crate::dayfile::parse_day_file);
         let (host, day) = parsed.map_or((Vec::new(), Vec::new()), |d| {
             (
                 d.host.as_str().as_bytes().to_vec(),
@@ -88,7 +88,7 @@ pub(crate) fn ingested(policy: &HookPolicy, entries: &[Entry], now: OffsetDateTi
 /// before the move, for the directory the group is about to get, so that a crash cannot lose
 /// them (an event whose directory never appears is dropped a day later), and again for the
 /// directory it got should that differ.
-pub(crate) fn quarantine(
+pub fn quarantine(
     config: &Config,
     queue: &Queue,
     bad: &Rejected,
@@ -146,7 +146,7 @@ const CLOSED_LINES: StateLines = StateLines::new(b' ', 4);
 /// they are compressed: each event names the file as it will be, and runs once it is there.
 /// A day compressed is closed for good. When day files are not compressed, `hooks/closed`
 /// lists the days already announced (see [`closed_baseline`]).
-pub(crate) fn day_closed(
+pub fn day_closed(
     config: &Config,
     queue: &Queue,
     days: &[DayFile],
@@ -193,7 +193,7 @@ pub(crate) fn day_closed(
 /// At start, when day files are not compressed and `hooks/closed` does not exist yet (no
 /// `day_closed` hook ran here before): the days closed until now are listed without events,
 /// for they closed before any `day_closed` hook existed.
-pub(crate) fn closed_baseline(config: &Config, days: &[DayFile]) -> argus_core::Result<()> {
+pub fn closed_baseline(config: &Config, days: &[DayFile]) -> argus_core::Result<()> {
     if config.hooks.on(Event::DayClosed).next().is_none()
         || config.oper_codec.compression() != Compression::None
     {

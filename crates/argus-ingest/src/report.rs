@@ -5,50 +5,50 @@ use std::time::Duration;
 
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Summary {
+pub struct Summary {
     /// Uploads appended to day files and archived.
-    pub(crate) ingested: u64,
+    pub ingested: u64,
     /// Bytes of argus data appended.
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// Uploads with an empty `.out`, or only chunks ingested before (archived, nothing appended).
-    pub(crate) empty: u64,
+    pub empty: u64,
     /// Chunks that arrived again (same host and sequence number) and were not appended again.
-    pub(crate) duplicates: u64,
+    pub duplicates: u64,
     /// Day files that received data.
-    pub(crate) day_files: u64,
+    pub day_files: u64,
     /// Groups moved to quarantine.
-    pub(crate) quarantined: u64,
+    pub quarantined: u64,
     /// Groups still being uploaded (data without `.rdy`), not yet orphans.
-    pub(crate) in_flight: u64,
+    pub in_flight: u64,
     /// Data without `.rdy` older than `orphan_after`.
-    pub(crate) orphans: u64,
+    pub orphans: u64,
     /// Groups of other clients or jobs, left untouched.
-    pub(crate) foreign: u64,
+    pub foreign: u64,
     /// Interrupted uploads finished or rolled back from the journal.
-    pub(crate) recovered: u64,
+    pub recovered: u64,
     /// Archives deleted by retention.
-    pub(crate) purged: u64,
+    pub purged: u64,
     /// Day files compressed.
-    pub(crate) compressed: u64,
+    pub compressed: u64,
     /// argus records appended.
-    pub(crate) records: u64,
+    pub records: u64,
     /// Quarantined groups deleted by `quarantine_days`.
-    pub(crate) expired: u64,
+    pub expired: u64,
     /// Hook runs that exited 0.
-    pub(crate) hooks_ran: u64,
+    pub hooks_ran: u64,
     /// Hook runs that failed (retried later, or kept as failed).
-    pub(crate) hooks_failed: u64,
+    pub hooks_failed: u64,
     /// Purges that deleted archives written by the same pass or most of the archive's bytes.
-    pub(crate) retention_warnings: u64,
+    pub retention_warnings: u64,
     /// Wall time of the pass.
-    pub(crate) elapsed: Duration,
+    pub elapsed: Duration,
     /// Set when the pass stopped early, with the reason.
-    pub(crate) failed: Option<String>,
+    pub failed: Option<String>,
 }
 
 impl Summary {
     /// Adds what `other` counted (the daemon gathers batches until it writes its metrics).
-    pub(crate) fn absorb(&mut self, other: &Summary) {
+    pub fn absorb(&mut self, other: &Summary) {
         let Summary {
             ingested,
             bytes,
@@ -91,7 +91,7 @@ impl Summary {
     }
 
     /// One line for people.
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         let mut s = format!(
             "ingested {} upload{} ({}) into {} day file{}",
             self.ingested,
@@ -127,7 +127,7 @@ impl Summary {
     }
 
     /// One JSON object, keys in a fixed order (docs/OPERATIONS.md).
-    pub(crate) fn json(&self) -> String {
+    pub fn json(&self) -> String {
         let json = SummaryJson {
             ingested: self.ingested,
             bytes: self.bytes,
@@ -174,7 +174,7 @@ struct SummaryJson<'a> {
 }
 
 /// `value` as one line of compact JSON, the form every `--json` output takes.
-pub(crate) fn to_json(value: &impl serde::Serialize) -> String {
+pub fn to_json(value: &impl serde::Serialize) -> String {
     // Only a Serialize impl that fails, or a map with keys that are not strings, makes this
     // fail; the programs' documents are plain structs of numbers, strings and lists.
     serde_json::to_string(value).expect("a plain document serialises")
@@ -185,7 +185,7 @@ fn plural(n: u64) -> &'static str {
 }
 
 /// `1.5 MiB`-style sizes.
-pub(crate) fn human_bytes(n: u64) -> String {
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;

@@ -17,13 +17,13 @@ const LINES: StateLines = StateLines::new(b'\t', 4);
 
 /// The last surprising purge.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RetentionWarning {
+pub struct RetentionWarning {
     /// When it happened.
-    pub(crate) at: OffsetDateTime,
+    pub at: OffsetDateTime,
     /// The setting responsible (`archive_max_size`, `archive_days`).
-    pub(crate) setting: String,
+    pub setting: String,
     /// What happened, for people.
-    pub(crate) message: String,
+    pub message: String,
 }
 
 fn path(state_dir: &Path) -> PathBuf {
@@ -32,7 +32,7 @@ fn path(state_dir: &Path) -> PathBuf {
 
 impl RetentionWarning {
     /// The warning for `surprise`, a purge about to delete `count` archives under `config`.
-    pub(crate) fn new(
+    pub fn new(
         config: &Config,
         surprise: &Surprise,
         count: usize,
@@ -76,7 +76,7 @@ impl RetentionWarning {
     }
 
     /// Keeps it for `status`, replacing the one before.
-    pub(crate) fn save(&self, state_dir: &Path) -> argus_core::Result<()> {
+    pub fn save(&self, state_dir: &Path) -> argus_core::Result<()> {
         let body = format!(
             "{}\t{}\t{}",
             self.at.unix_timestamp(),
@@ -89,7 +89,7 @@ impl RetentionWarning {
     }
 
     /// The last one kept, if any (a damaged file counts as none).
-    pub(crate) fn load(state_dir: &Path) -> Option<RetentionWarning> {
+    pub fn load(state_dir: &Path) -> Option<RetentionWarning> {
         let bytes = std::fs::read(path(state_dir)).ok()?;
         let body = LINES.unseal_str(&bytes)?;
         let mut fields = body.splitn(3, '\t');
@@ -102,7 +102,7 @@ impl RetentionWarning {
     }
 
     /// Whether `status` still shows it at `now` (for a day).
-    pub(crate) fn recent(&self, now: OffsetDateTime) -> bool {
+    pub fn recent(&self, now: OffsetDateTime) -> bool {
         now - self.at < time::Duration::days(1)
     }
 }

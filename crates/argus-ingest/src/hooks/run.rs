@@ -20,13 +20,13 @@ use crate::config::Hook;
 use super::queue::Queued;
 
 /// At most this much of each of a run's stdout and stderr goes to the log.
-pub(crate) const OUTPUT_LIMIT: usize = 16 * 1024;
+pub(super) const OUTPUT_LIMIT: usize = 16 * 1024;
 /// After SIGTERM, the group gets this long before SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Ran {
+pub enum Ran {
     /// Exit status 0.
     Ok,
     /// Anything else, said in a few words (`exit status 3`, `killed by signal 9`, `timed out
@@ -37,7 +37,7 @@ pub(crate) enum Ran {
 }
 
 /// Runs `hook` for `event` to its end, its timeout, or `stop`.
-pub(crate) fn run(hook: &Hook, event: &Queued, stop: Option<&AtomicBool>) -> Ran {
+pub(super) fn run(hook: &Hook, event: &Queued, stop: Option<&AtomicBool>) -> Ran {
     let args = hook.expand(|name| event.value(name));
     let mut cmd = Command::new(&hook.program);
     cmd.args(args.into_iter().map(OsString::from_vec))

@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::exit::Exit;
-use crate::report::to_json;
+use argus_ingest::report::to_json;
 
-use super::Queue;
-use super::queue::{Listing, Queued};
+use argus_ingest::hooks::Queue;
+use argus_ingest::hooks::{Listing, Queued};
 
 /// Runs `hooks ACTION`.
 pub(crate) fn command(config: &Config, action: &HooksAction) -> Exit {
@@ -90,7 +90,7 @@ fn as_table(listing: &Listing) -> String {
                 "  {}  {}  {}  attempts {}  due {}",
                 q.id,
                 q.hook,
-                Escaped(super::describe(q)),
+                Escaped(argus_ingest::hooks::describe(q)),
                 q.attempts,
                 when(q.due)
             );

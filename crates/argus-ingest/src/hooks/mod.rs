@@ -27,19 +27,17 @@ use time::OffsetDateTime;
 
 use crate::config::{Event, HookPolicy};
 
-mod command;
 mod events;
 mod queue;
 mod run;
 
-pub(crate) use command::command;
-pub(crate) use events::{closed_baseline, day_closed, events, ingested, quarantine};
-pub(crate) use queue::{Queue, Queued};
-pub(crate) use run::Ran;
+pub use events::{closed_baseline, day_closed, events, ingested, quarantine};
+pub use queue::{Claim, Listing, Queue, Queued};
+pub use run::Ran;
 
 /// The delay before the next run after `attempts` failed runs: `base` (`hook_retry_delay`,
 /// 1 minute by default), doubling with each failed run, at most 1 hour.
-pub(crate) fn retry_delay(attempts: u32, base: Duration) -> i64 {
+pub fn retry_delay(attempts: u32, base: Duration) -> i64 {
     let base = i64::try_from(base.as_secs()).unwrap_or(3600).clamp(1, 3600);
     let doublings = attempts.saturating_sub(1).min(12);
     (base << doublings).min(3600)
@@ -47,13 +45,13 @@ pub(crate) fn retry_delay(attempts: u32, base: Duration) -> i64 {
 
 /// What draining the queue did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Drained {
+pub struct Drained {
     /// Runs that exited 0.
-    pub(crate) ran: u64,
+    pub ran: u64,
     /// Runs that failed (to be retried or kept as failed).
-    pub(crate) failed: u64,
+    pub failed: u64,
     /// Events that failed for the last time and are now kept as failed.
-    pub(crate) gave_up: u64,
+    pub gave_up: u64,
 }
 
 /// Shared by the workers of one [`drain`].
@@ -66,14 +64,14 @@ struct Board {
 
 /// Wakes the workers of a daemon when events were queued, or when it stops.
 #[derive(Debug, Default)]
-pub(crate) struct Bell {
+pub struct Bell {
     /// Rings so far: a waiter wakes when it changes.
     rings: Mutex<u64>,
     cond: Condvar,
 }
 
 impl Bell {
-    pub(crate) fn ring(&self) {
+    pub fn ring(&self) {
         *self
             .rings
             .lock()
@@ -96,7 +94,7 @@ impl Bell {
 
 /// How long [`drain`] goes on.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Until {
+pub enum Until {
     /// Until nothing is due, starting no run after the instant (a cron pass's budget).
     NothingDue(Instant),
     /// Until `stop` is set, waiting for events when none is due (the daemon).
@@ -105,7 +103,7 @@ pub(crate) enum Until {
 
 /// Runs due events on `policy.concurrency` workers. `policy` is read before each run, so a
 /// daemon's reload applies to the next one.
-pub(crate) fn drain(
+pub fn drain(
     queue: &Queue,
     policy: &Mutex<HookPolicy>,
     until: Until,
@@ -334,7 +332,7 @@ fn settle(queue: &Queue, claim: &queue::Claim, q: &Queued, failed: bool) {
 }
 
 /// The event's main value, for the log.
-pub(super) fn describe(q: &Queued) -> &[u8] {
+pub fn describe(q: &Queued) -> &[u8] {
     match q.event {
         Event::Ingested => q.value("stem"),
         Event::DayClosed => q.value("day_file"),

@@ -27,26 +27,26 @@ const LINES: StateLines = StateLines::new(b' ', 4);
 
 /// An event for one hook, as queued.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Queued {
+pub struct Queued {
     /// The file name: `EVENT.HASH`.
-    pub(crate) id: String,
-    pub(crate) hook: String,
-    pub(crate) event: Event,
+    pub id: String,
+    pub hook: String,
+    pub event: Event,
     /// The placeholders' values, as bytes.
-    pub(crate) values: Vec<(String, Vec<u8>)>,
+    pub values: Vec<(String, Vec<u8>)>,
     /// When it was first queued (Unix seconds).
-    pub(crate) queued: i64,
+    pub queued: i64,
     /// Runs that failed so far.
-    pub(crate) attempts: u32,
+    pub attempts: u32,
     /// Not run before this (Unix seconds).
-    pub(crate) due: i64,
+    pub due: i64,
     /// How the last run failed.
-    pub(crate) error: Option<String>,
+    pub error: Option<String>,
 }
 
 impl Queued {
     /// A new event for `hook`, due at once.
-    pub(crate) fn new(hook: &str, event: Event, values: Vec<(String, Vec<u8>)>, now: i64) -> Self {
+    pub fn new(hook: &str, event: Event, values: Vec<(String, Vec<u8>)>, now: i64) -> Self {
         let mut hasher = Sha256::new();
         for part in [hook.as_bytes(), event.name().as_bytes()] {
             hasher.update(part);
@@ -72,7 +72,7 @@ impl Queued {
     }
 
     /// The bytes of a placeholder (empty when the event has no such value).
-    pub(crate) fn value(&self, key: &str) -> &[u8] {
+    pub fn value(&self, key: &str) -> &[u8] {
         self.values
             .iter()
             .find(|(k, _)| k == key)
@@ -143,29 +143,29 @@ impl Queued {
 
 /// A queue file that could not be read back.
 #[derive(Debug)]
-pub(crate) struct Damaged {
-    pub(crate) path: PathBuf,
-    pub(crate) why: String,
+pub struct Damaged {
+    pub path: PathBuf,
+    pub why: String,
 }
 
 /// The queue in `STATE_DIR/hooks`.
 #[derive(Clone, Debug)]
-pub(crate) struct Queue {
+pub struct Queue {
     pending: PathBuf,
     failed: PathBuf,
 }
 
 /// The two lists of the queue, as read.
 #[derive(Debug, Default)]
-pub(crate) struct Listing {
-    pub(crate) pending: Vec<Queued>,
-    pub(crate) failed: Vec<Queued>,
-    pub(crate) damaged: Vec<Damaged>,
+pub struct Listing {
+    pub pending: Vec<Queued>,
+    pub failed: Vec<Queued>,
+    pub damaged: Vec<Damaged>,
 }
 
 impl Queue {
     /// The queue of `state_dir`, its directories created when missing.
-    pub(crate) fn open(state_dir: &Path) -> argus_core::Result<Queue> {
+    pub fn open(state_dir: &Path) -> argus_core::Result<Queue> {
         let queue = Queue::at(state_dir);
         publish::create_dir_all_durably(&queue.pending)?;
         publish::create_dir_all_durably(&queue.failed)?;
@@ -173,7 +173,7 @@ impl Queue {
     }
 
     /// The queue of `state_dir`, read-only (`status`, `hooks list`): nothing is created.
-    pub(crate) fn at(state_dir: &Path) -> Queue {
+    pub fn at(state_dir: &Path) -> Queue {
         let dir = state_dir.join("hooks");
         Queue {
             pending: dir.join("pending"),
@@ -182,7 +182,7 @@ impl Queue {
     }
 
     /// Removes temporary files a crash left (the caller holds the state lock).
-    pub(crate) fn clean(&self) -> argus_core::Result<()> {
+    pub fn clean(&self) -> argus_core::Result<()> {
         for dir in [&self.pending, &self.failed] {
             publish::clean_temp_files(
                 dir,
@@ -195,7 +195,7 @@ impl Queue {
 
     /// Queues `events` durably, all at once (data synced together, one directory sync). An
     /// event already queued, pending or failed, is left as it is. Returns how many were new.
-    pub(crate) fn enqueue(&self, events: &[Queued]) -> argus_core::Result<usize> {
+    pub fn enqueue(&self, events: &[Queued]) -> argus_core::Result<usize> {
         if events.is_empty() {
             return Ok(0);
         }
@@ -228,7 +228,7 @@ impl Queue {
     }
 
     /// Every event in the queue, each list sorted by when it is due (failed: by when queued).
-    pub(crate) fn list(&self) -> io::Result<Listing> {
+    pub fn list(&self) -> io::Result<Listing> {
         let mut listing = Listing::default();
         for (dir, into_failed) in [(&self.pending, false), (&self.failed, true)] {
             for (path, read) in read_dir_files(dir)? {
@@ -267,7 +267,7 @@ impl Queue {
 
     /// Takes a pending event to run it: its file locked (`None` when another process or thread
     /// runs it, or it is gone), and its content as it is now.
-    pub(crate) fn claim(&self, id: &str) -> io::Result<Option<Claim>> {
+    pub fn claim(&self, id: &str) -> io::Result<Option<Claim>> {
         let path = self.pending.join(id);
         let file = match OpenOptions::new()
             .read(true)
@@ -301,7 +301,7 @@ impl Queue {
 
     /// The event ran: it leaves the queue. (A crash before the removal reaches the disk runs
     /// it once more, which the contract allows.)
-    pub(crate) fn done(&self, claim: Claim) -> io::Result<()> {
+    pub fn done(&self, claim: Claim) -> io::Result<()> {
         match fs::remove_file(&claim.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -310,7 +310,7 @@ impl Queue {
 
     /// Records a failed run: the event stays pending with its new due time, or, when `failed`,
     /// moves to the failed list.
-    pub(crate) fn update(&self, claim: &Claim, q: &Queued, failed: bool) -> argus_core::Result<()> {
+    pub fn update(&self, claim: &Claim, q: &Queued, failed: bool) -> argus_core::Result<()> {
         publish::replace_durably(&claim.path, &q.encode())?;
         if failed {
             let to = self.failed.join(&q.id);
@@ -325,7 +325,7 @@ impl Queue {
 
     /// Moves failed events (the ones whose id `select` takes) back to the pending list, due at
     /// once with no attempts counted. Returns the ids moved.
-    pub(crate) fn retry(
+    pub fn retry(
         &self,
         select: impl Fn(&Queued) -> bool,
         now: i64,
@@ -361,7 +361,7 @@ impl Queue {
 
     /// Drops a pending event without running it (its data is gone: a quarantined group that
     /// was requeued or expired before its hook ran).
-    pub(crate) fn drop_pending(&self, claim: Claim, why: &str) -> io::Result<()> {
+    pub fn drop_pending(&self, claim: Claim, why: &str) -> io::Result<()> {
         log::warn!("hook event {} dropped: {why}", EscapedPath(&claim.path));
         self.done(claim)
     }
@@ -369,15 +369,15 @@ impl Queue {
 
 /// A pending event taken to run: locked until dropped.
 #[derive(Debug)]
-pub(crate) struct Claim {
+pub struct Claim {
     path: PathBuf,
     _lock: File,
     /// Its content; `None` when the file is damaged.
-    pub(crate) queued: Option<Queued>,
+    pub queued: Option<Queued>,
 }
 
 impl Claim {
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 }
