@@ -219,10 +219,10 @@ mod tests {
 
     #[test]
     fn nothing_below_the_engine_imports_it() {
-        // In process_argus, the engine orchestrates the modules beside it (config, dropzone,
-        // journal, ledger, dayfile, report, ...); only what runs it (the daemon, the bin and the
-        // bar it shows) may name it.
-        let src = crate::root().join("crates/process/src");
+        // In argus-ingest, the engine orchestrates the modules beside it (config, dropzone,
+        // journal, ledger, dayfile, report, ...); only what runs it (the daemon, and the crate
+        // root) may name it.
+        let src = crate::root().join("crates/argus-ingest/src");
         let mut files = Vec::new();
         rust_files(&src, &mut files);
         for file in files {

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod dayfile;
 pub mod dropzone;
+pub mod engine;
 pub mod hooks;
 pub mod journal;
 pub mod ledger;
@@ -21,3 +22,5 @@ pub mod quarantine;
 pub mod report;
 pub mod retention_warning;
 pub mod space;
+pub mod status;
+pub mod watch;

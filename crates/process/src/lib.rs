@@ -13,17 +13,16 @@ use std::process::ExitCode;
 pub mod cli;
 
 mod config;
-mod engine;
+mod daemon;
 mod exit;
 mod hooks_command;
 mod logging;
 mod metrics;
 mod progress;
 mod quarantine_command;
-mod status;
 mod status_command;
-mod watch;
 
+use argus_ingest::engine;
 use cli::{Cli, Command, PassArgs, StatusFormat};
 use config::{Config, Format};
 use exit::Exit;
@@ -47,7 +46,7 @@ pub fn main() -> ExitCode {
         Some(Command::CheckConfig { json }) => check_config(config, json).code(),
         Some(Command::ConvertConfig { file }) => convert_config(&file).code(),
         Some(Command::Watch) => match load(config) {
-            Ok((config, _, path)) => watch::run(&path, config, engine::Options::default()).code(),
+            Ok((config, _, path)) => daemon::run(&path, config).code(),
             Err(exit) => exit.code(),
         },
         // status exits as a monitoring plugin does (0 to 3), its own convention.
@@ -168,6 +167,11 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit
         Ok(found) => found,
         Err(code) => return code,
     };
+    if !args.dry_run
+        && let Err(exit) = open_log(&config)
+    {
+        return exit;
+    }
     let options = engine::Options {
         wait: args.wait,
         dry_run: args.dry_run,
@@ -177,10 +181,17 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit
         ..engine::Options::default()
     };
     let outcome = engine::run(&config, &options, time::OffsetDateTime::now_utc());
+    for line in &outcome.plan {
+        say(line);
+    }
+    let exit = match outcome.failure {
+        Some(failure) => exit_for(failure),
+        None if outcome.summary.quarantined > 0 => Exit::Quarantined,
+        None => Exit::Ok,
+    };
     if !args.dry_run {
-        let ok = outcome.summary.failed.is_none()
-            && matches!(outcome.exit, Exit::Ok | Exit::Quarantined);
-        let counted = (outcome.exit != Exit::Locked).then_some((&outcome.summary, ok));
+        let ok = outcome.summary.failed.is_none() && matches!(exit, Exit::Ok | Exit::Quarantined);
+        let counted = (exit != Exit::Locked).then_some((&outcome.summary, ok));
         metrics::after_run(&config, counted, time::OffsetDateTime::now_utc());
     }
     if args.json {
@@ -189,7 +200,40 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit
         // The summary goes to the log file and, at -v, to stderr; cron stays quiet when all is well.
         log::info!("{}", outcome.summary.text());
     }
-    outcome.exit
+    exit
+}
+
+/// The exit status for a failure of the engine.
+pub(crate) fn exit_for(failure: engine::Failure) -> Exit {
+    match failure {
+        engine::Failure::Usage => Exit::Usage,
+        engine::Failure::Io => Exit::Io,
+        engine::Failure::Locked => Exit::Locked,
+        engine::Failure::Config => Exit::Config,
+    }
+}
+
+/// Sends the log to `LOG_DIR/process_argus.log` as well, when the configuration has one and
+/// passes the engine's checks (a configuration that does not creates nothing).
+pub(crate) fn open_log(config: &Config) -> Result<(), Exit> {
+    let Some(log_dir) = &config.log_dir else {
+        return Ok(());
+    };
+    if !engine::preflight(config).is_empty() {
+        return Ok(());
+    }
+    argus_core::publish::create_dir_all_durably(log_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            logging::log_to_file(log_dir, "process_argus.log").map_err(|e| e.to_string())
+        })
+        .map_err(|e| {
+            log::error!(
+                "cannot open the log in {}: {e}",
+                argus_core::escape::EscapedPath(log_dir)
+            );
+            Exit::Io
+        })
 }
 
 /// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.

@@ -16,8 +16,8 @@ use argus_core::stateline::StateLines;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::status::{Hooks, Row, State};
 use argus_ingest::report::Summary;
+use argus_ingest::status::{Hooks, Row, State};
 
 /// The lines of `STATE_DIR/metrics`: `NAME VALUE`, a space, then 4 bytes of SHA-256.
 const LINES: StateLines = StateLines::new(b' ', 4);
@@ -322,8 +322,8 @@ pub(crate) fn after_run(config: &Config, summary: Option<(&Summary, bool)>, now:
         return;
     };
     let text = match (
-        crate::status::gather(config, now),
-        crate::status::hooks(config),
+        argus_ingest::status::gather(config, now),
+        argus_ingest::status::hooks(config),
     ) {
         (Ok(rows), Ok(hooks)) => render(config, now, &counters, &rows, hooks),
         (Err(e), _) | (_, Err(e)) => {

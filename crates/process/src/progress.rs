@@ -4,7 +4,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::Progress;
+use argus_ingest::engine::Progress;
 
 /// A bar on stderr.
 #[derive(Debug)]

@@ -14,12 +14,12 @@ use webjob_drop::Selection;
 use argus_core::grammar::format_duration;
 
 use crate::config::Config;
-use argus_ingest::ledger::Ledger;
-use argus_ingest::report::human_bytes;
+use crate::ledger::Ledger;
+use crate::report::human_bytes;
 
 /// The state of one client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum State {
+pub enum State {
     /// Uploading, nothing missing.
     Ok,
     /// Uploading, but something needs a look: missing chunks, quarantined groups, orphans.
@@ -29,7 +29,7 @@ pub(crate) enum State {
 }
 
 impl State {
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             State::Ok => "ok",
             State::Warning => "warning",
@@ -40,38 +40,38 @@ impl State {
 
 /// One client's line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Row {
+pub struct Row {
     /// Client id.
-    pub(crate) client: String,
+    pub client: String,
     /// Whether the configuration selects it (else it is listed because its uploads are here).
-    pub(crate) configured: bool,
+    pub configured: bool,
     /// Newest upload time (from its name), ingested or waiting in the dropzone.
-    pub(crate) last_upload: Option<OffsetDateTime>,
+    pub last_upload: Option<OffsetDateTime>,
     /// Uploads ingested in the last 24 hours.
-    pub(crate) uploads_24h: u64,
+    pub uploads_24h: u64,
     /// Bytes ingested in the last 24 hours.
-    pub(crate) bytes_24h: u64,
+    pub bytes_24h: u64,
     /// Complete groups waiting in the dropzone.
-    pub(crate) pending: u64,
+    pub pending: u64,
     /// Groups being uploaded.
-    pub(crate) in_flight: u64,
+    pub in_flight: u64,
     /// Data without `.rdy` older than `orphan_after`.
-    pub(crate) orphans: u64,
+    pub orphans: u64,
     /// Groups in the quarantine.
-    pub(crate) quarantined: u64,
+    pub quarantined: u64,
     /// When the newest quarantined group was put there: it arrived, though bad.
-    pub(crate) last_quarantined: Option<OffsetDateTime>,
+    pub last_quarantined: Option<OffsetDateTime>,
     /// Chunks that arrived twice.
-    pub(crate) duplicates: u64,
+    pub duplicates: u64,
     /// Missing chunks per host: `(host, [(first, last)])`.
-    pub(crate) gaps: Vec<(String, Vec<(u64, u64)>)>,
+    pub gaps: Vec<(String, Vec<(u64, u64)>)>,
     /// The argus version (3 or 5) of its newest upload, and the one before the last change.
-    pub(crate) versions: argus_ingest::ledger::Versions,
+    pub versions: crate::ledger::Versions,
 }
 
 impl Row {
     /// The number of chunks known missing.
-    pub(crate) fn missing_chunks(&self) -> u64 {
+    pub fn missing_chunks(&self) -> u64 {
         self.gaps
             .iter()
             .flat_map(|(_, g)| g)
@@ -80,7 +80,7 @@ impl Row {
     }
 
     /// The state at `now`.
-    pub(crate) fn state(&self, now: OffsetDateTime, stale_after: Duration) -> Option<State> {
+    pub fn state(&self, now: OffsetDateTime, stale_after: Duration) -> Option<State> {
         if !self.configured {
             return None;
         }
@@ -113,7 +113,7 @@ fn row<'a>(
 }
 
 /// Gathers the report. Pure but for reading the state directory, dropzone and quarantine.
-pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> {
+pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> {
     let selection = Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())?;
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     // Every exact id configured is listed, uploads or not.
@@ -153,7 +153,7 @@ pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, S
     }
 
     if config.drop_dir.is_dir() {
-        for (client, c) in argus_ingest::dropzone::census(config, now)? {
+        for (client, c) in crate::dropzone::census(config, now)? {
             let r = row(&mut rows, &selection, &client);
             r.pending += c.pending;
             r.in_flight += c.in_flight;
@@ -170,7 +170,7 @@ pub(crate) fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, S
     })?;
     for q in quarantined {
         let stem = q.stem.to_string_lossy();
-        let client = argus_ingest::dropzone::client_of_stem(&stem).unwrap_or("?");
+        let client = crate::dropzone::client_of_stem(&stem).unwrap_or("?");
         let r = row(&mut rows, &selection, client);
         r.quarantined += 1;
         r.last_quarantined = r.last_quarantined.max(q.at.map(OffsetDateTime::from));
@@ -206,7 +206,7 @@ fn gaps_text(gaps: &[(u64, u64)]) -> String {
 }
 
 /// The human table.
-pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> String {
+pub fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> String {
     let mut out = format!(
         "{:<24} {:<8} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}\n",
         "CLIENT",
@@ -273,8 +273,8 @@ pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -
 }
 
 /// The hook queue's counts.
-pub(crate) fn hooks(config: &Config) -> Result<Hooks, String> {
-    argus_ingest::hooks::Queue::at(&config.state_dir)
+pub fn hooks(config: &Config) -> Result<Hooks, String> {
+    crate::hooks::Queue::at(&config.state_dir)
         .list()
         .map(|l| Hooks {
             pending: l.pending.len(),
@@ -285,20 +285,20 @@ pub(crate) fn hooks(config: &Config) -> Result<Hooks, String> {
 
 /// The follow-on stages' events waiting and kept as failed.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Hooks {
-    pub(crate) pending: usize,
-    pub(crate) failed: usize,
+pub struct Hooks {
+    pub pending: usize,
+    pub failed: usize,
 }
 
 /// The JSON document: one object, keys in a fixed order (see docs/OPERATIONS.md).
-pub(crate) fn render_json(
+pub fn render_json(
     rows: &[Row],
     config: &Config,
     now: OffsetDateTime,
     worst: State,
     hooks: Hooks,
     blocked: Option<&str>,
-    retention: Option<&argus_ingest::retention_warning::RetentionWarning>,
+    retention: Option<&crate::retention_warning::RetentionWarning>,
 ) -> String {
     let clients = rows
         .iter()
@@ -344,7 +344,7 @@ pub(crate) fn render_json(
         }),
         clients,
     };
-    let mut out = argus_ingest::report::to_json(&report);
+    let mut out = crate::report::to_json(&report);
     out.push('\n');
     out
 }

@@ -1,35 +1,35 @@
-//! `process_argus watch`: the dropzone daemon.
+//! The dropzone daemon: ingest each upload as soon as its `.rdy` lands.
 //!
 //! It holds the same lock as a one-pass run for its whole life, so cron and the daemon never
 //! work at the same time. inotify (through `notify`) reports each `.rdy` as it lands and the
 //! group is ingested at once, by the same exactly-once path as a pass. inotify can miss events
 //! (queue overflow, a dropzone on NFS, a watch limit), so the whole dropzone is also rescanned at
 //! start, on overflow, and every `rescan_interval`. Retention and compression run at start and
-//! then hourly.
+//! then hourly. The follow-on stages run on their own workers, beside the ingest.
 //!
-//! Signals are blocked in every thread and read from a `signalfd`: SIGTERM and SIGINT stop the
-//! daemon between two batches (never in the middle of one), SIGHUP reloads the configuration (a
-//! bad one is reported and the old one kept).
+//! The program that runs it keeps the process-wide matters: it gives [`Control`]s to whatever
+//! stops the daemon or brings a new configuration (process_argus: SIGTERM, SIGINT and SIGHUP),
+//! and an [`Observer`] hears of each batch (process_argus writes its metrics) and each reload.
+//! A stop takes effect between two batches, never in the middle of one; a new configuration the
+//! engine cannot take is reported and the old one kept.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use argus_core::escape::EscapedPath;
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use notify::{RecursiveMode, Watcher};
 use time::OffsetDateTime;
 
-use crate::config::{self, Config};
+use crate::config::Config;
+use crate::dropzone::Scanned;
 use crate::engine::{Engine, Fatal, Options};
-use crate::exit::Exit;
-use argus_ingest::dropzone::Scanned;
-use argus_ingest::hooks;
+use crate::hooks;
+use crate::report::Summary;
 
 /// How often retention and compression run.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -39,59 +39,118 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 enum Msg {
     Fs(notify::Result<notify::Event>),
-    Signal(Signal),
+    Reload(Box<Config>),
+    Stop,
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. Returns the exit status.
-pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> Exit {
-    // Block the signals before any thread exists, so every thread inherits the mask and the
-    // signalfd below is their only way in.
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-        mask.add(s);
-    }
-    if let Err(e) = mask.thread_block() {
-        log::error!("cannot block signals: {e}");
-        return Exit::Io;
-    }
-    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) {
-        Ok(fd) => fd,
-        Err(e) => {
-            log::error!("cannot read signals: {e}");
-            return Exit::Io;
-        }
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel::<Msg>();
-    {
-        let tx = tx.clone();
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            while let Ok(Some(info)) = signals.read_signal() {
-                let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) else {
-                    continue;
-                };
-                if matches!(sig, Signal::SIGTERM | Signal::SIGINT) {
-                    // Seen by the ingest loop between batches, even while the main thread is busy.
-                    stop.store(true, Ordering::SeqCst);
-                }
-                if tx.send(Msg::Signal(sig)).is_err() {
-                    break;
-                }
-            }
-        });
+/// Stops a [`Watch`] or gives it a new configuration, from any thread.
+#[derive(Clone, Debug)]
+pub struct Control {
+    tx: mpsc::Sender<Msg>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Control {
+    /// Asks the daemon to stop after the batch in hand.
+    pub fn stop(&self) {
+        // Seen by the ingest loop between batches, even while the daemon is busy.
+        self.stop.store(true, Ordering::SeqCst);
+        let _ignored = self.tx.send(Msg::Stop);
     }
 
+    /// Gives the daemon a new configuration, taken between two batches (or refused, and the old
+    /// one kept: a different `state_dir`, a dropzone that is gone).
+    pub fn reload(&self, config: Config) {
+        let _ignored = self.tx.send(Msg::Reload(Box::new(config)));
+    }
+}
+
+/// Hears what a running [`Watch`] does.
+pub trait Observer {
+    /// What was done since the last call (at least every batch that did something, and once
+    /// at the end with `last`).
+    fn batch(&mut self, config: &Config, summary: Summary, last: bool) {
+        let _unused = (config, summary, last);
+    }
+
+    /// A new configuration is in use.
+    fn reloaded(&mut self, config: &Config) {
+        let _unused = config;
+    }
+}
+
+/// An [`Observer`] that does nothing.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
+/// A daemon about to run: hand out its [`Control`]s, then [`Watch::run`] it.
+#[derive(Debug)]
+pub struct Watch {
+    tx: mpsc::Sender<Msg>,
+    rx: mpsc::Receiver<Msg>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch::new()
+    }
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Fs(_) => f.write_str("Fs"),
+            Msg::Reload(_) => f.write_str("Reload"),
+            Msg::Stop => f.write_str("Stop"),
+        }
+    }
+}
+
+impl Watch {
+    /// A daemon, not yet running.
+    pub fn new() -> Watch {
+        let (tx, rx) = mpsc::channel();
+        Watch {
+            tx,
+            rx,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A handle to stop it or reload it from elsewhere.
+    pub fn control(&self) -> Control {
+        Control {
+            tx: self.tx.clone(),
+            stop: Arc::clone(&self.stop),
+        }
+    }
+
+    /// Runs the daemon until a [`Control::stop`]: takes the lock (waiting for a pass that holds
+    /// it), recovers, then ingests, maintains and runs hooks as uploads arrive.
+    pub fn run(
+        self,
+        config: Config,
+        options: Options,
+        observer: &mut dyn Observer,
+    ) -> Result<(), Fatal> {
+        run(self, config, options, observer)
+    }
+}
+
+fn run(
+    watch: Watch,
+    config: Config,
+    mut options: Options,
+    observer: &mut dyn Observer,
+) -> Result<(), Fatal> {
+    let Watch { tx, rx, stop } = watch;
     options.wait = true;
     options.stop = Some(Arc::clone(&stop));
     log::info!("starting: watching {}", EscapedPath(&config.drop_dir));
-    let mut engine = match Engine::start(config, options) {
-        Ok(engine) => engine,
-        Err(fatal) => {
-            log::error!("{}", fatal.message);
-            return fatal.exit;
-        }
-    };
+    let mut engine = Engine::start(config, options)?;
     // The follow-on stages run on their own workers, beside the ingest.
     let policy = Arc::new(std::sync::Mutex::new(engine.config().hooks.clone()));
     let bell = Arc::new(hooks::Bell::default());
@@ -106,15 +165,10 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> E
             hooks::drain(&queue, &policy, hooks::Until::Stopped, &stop, &bell)
         })
     };
-    let mut watcher = match start_watcher(&engine, tx) {
-        Ok(w) => w,
-        Err(e) => {
-            log::error!("cannot watch the dropzone: {e}");
-            return Exit::Io;
-        }
-    };
+    let mut watcher = start_watcher(&engine, tx)
+        .map_err(|e| Fatal::io(format!("cannot watch the dropzone: {e}")))?;
 
-    let mut metrics = Metrics::default();
+    let mut metrics = Throttle::default();
     let mut next_rescan = Instant::now();
     let mut next_maintenance = Instant::now();
     let mut pending: BTreeSet<(PathBuf, OsString)> = BTreeSet::new();
@@ -132,15 +186,13 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> E
                 .min(metrics.deadline().unwrap_or(next_rescan))
                 .saturating_duration_since(now);
             match rx.recv_timeout(wait) {
-                Ok(msg) => {
-                    rescan |= handle(msg, &mut engine, config_path, &mut pending, &mut watcher)
-                }
+                Ok(msg) => rescan |= handle(msg, &mut engine, observer, &mut pending, &mut watcher),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
             // Take everything that arrived meanwhile, so a burst is one batch.
             while let Ok(msg) = rx.try_recv() {
-                rescan |= handle(msg, &mut engine, config_path, &mut pending, &mut watcher);
+                rescan |= handle(msg, &mut engine, observer, &mut pending, &mut watcher);
             }
             if stop.load(Ordering::SeqCst) {
                 break;
@@ -177,20 +229,20 @@ pub(crate) fn run(config_path: &Path, config: Config, mut options: Options) -> E
                 failed(&fatal, &mut metrics);
             }
         }
-        metrics.add(report(&mut engine), engine.config(), false);
+        metrics.add(report(&mut engine), engine.config(), false, observer);
         *policy
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = engine.config().hooks.clone();
         bell.ring();
     }
-    metrics.add(report(&mut engine), engine.config(), true);
+    metrics.add(report(&mut engine), engine.config(), true, observer);
     stop.store(true, Ordering::SeqCst);
     bell.ring();
     if workers.join().is_err() {
         log::error!("a hook worker panicked");
     }
     log::info!("stopping on request");
-    Exit::Ok
+    Ok(())
 }
 
 fn start_watcher(
@@ -214,7 +266,7 @@ fn start_watcher(
 fn handle(
     msg: Msg,
     engine: &mut Engine,
-    config_path: &Path,
+    observer: &mut dyn Observer,
     pending: &mut BTreeSet<(PathBuf, OsString)>,
     watcher: &mut notify::RecommendedWatcher,
 ) -> bool {
@@ -238,41 +290,39 @@ fn handle(
             log::warn!("watching the dropzone: {e}; rescanning");
             true
         }
-        Msg::Signal(Signal::SIGHUP) => {
-            reload(engine, config_path, watcher);
+        Msg::Reload(config) => {
+            reload(engine, *config, observer, watcher);
             true
         }
-        Msg::Signal(_) => false,
+        Msg::Stop => false,
     }
 }
 
-fn reload(engine: &mut Engine, config_path: &Path, watcher: &mut notify::RecommendedWatcher) {
+fn reload(
+    engine: &mut Engine,
+    config: Config,
+    observer: &mut dyn Observer,
+    watcher: &mut notify::RecommendedWatcher,
+) {
     let old_drop = engine.config().drop_dir.clone();
-    match config::load(config_path) {
-        Ok((config, _)) => match engine.reload(config) {
-            Ok(()) => {
-                log::info!(
-                    "reloaded the configuration from {}",
-                    EscapedPath(config_path)
-                );
-                let new_drop = engine.config().drop_dir.clone();
-                if new_drop != old_drop {
-                    let _ignored = watcher.unwatch(&old_drop);
-                    let mode = if engine.config().scan_depth > 0 {
-                        RecursiveMode::Recursive
-                    } else {
-                        RecursiveMode::NonRecursive
-                    };
-                    if let Err(e) = watcher.watch(&new_drop, mode) {
-                        log::error!("cannot watch {}: {e}", EscapedPath(&new_drop));
-                    }
+    match engine.reload(config) {
+        Ok(()) => {
+            log::info!("reloaded the configuration");
+            observer.reloaded(engine.config());
+            let new_drop = engine.config().drop_dir.clone();
+            if new_drop != old_drop {
+                let _ignored = watcher.unwatch(&old_drop);
+                let mode = if engine.config().scan_depth > 0 {
+                    RecursiveMode::Recursive
+                } else {
+                    RecursiveMode::NonRecursive
+                };
+                if let Err(e) = watcher.watch(&new_drop, mode) {
+                    log::error!("cannot watch {}: {e}", EscapedPath(&new_drop));
                 }
             }
-            Err(why) => {
-                log::error!("the new configuration is not used ({why}); keeping the old one")
-            }
-        },
-        Err(e) => log::error!("the new configuration is not used; keeping the old one: {e}"),
+        }
+        Err(why) => log::error!("the new configuration is not used ({why}); keeping the old one"),
     }
 }
 
@@ -295,7 +345,7 @@ fn ingest_groups(engine: &mut Engine, groups: &BTreeSet<(PathBuf, OsString)>) ->
     engine.ingest(found)
 }
 
-fn failed(fatal: &Fatal, metrics: &mut Metrics) {
+fn failed(fatal: &Fatal, metrics: &mut Throttle) {
     metrics.counted.failed.get_or_insert(fatal.message.clone());
     log::error!(
         "{}; trying again in {} s",
@@ -304,36 +354,35 @@ fn failed(fatal: &Fatal, metrics: &mut Metrics) {
     );
 }
 
-/// The daemon's metrics: batches counted together, written at most every [`METRICS_EVERY`].
+/// Batches counted together and told to the observer at most every [`TELL_EVERY`], so that
+/// a burst of small batches is one report (process_argus writes its metrics file on each).
 #[derive(Default)]
-struct Metrics {
-    counted: argus_ingest::report::Summary,
-    written: Option<Instant>,
+struct Throttle {
+    counted: Summary,
+    told: Option<Instant>,
 }
 
-/// How often the daemon writes its metrics at most.
-const METRICS_EVERY: Duration = Duration::from_secs(10);
+/// How often the observer hears of batches at most.
+const TELL_EVERY: Duration = Duration::from_secs(10);
 
-impl Metrics {
-    /// When counted batches are to be written (none waiting: `None`).
+impl Throttle {
+    /// When counted batches are to be told (none waiting: `None`).
     fn deadline(&self) -> Option<Instant> {
-        let waiting = self.counted != argus_ingest::report::Summary::default();
-        self.written.filter(|_| waiting).map(|w| w + METRICS_EVERY)
+        let waiting = self.counted != Summary::default();
+        self.told.filter(|_| waiting).map(|w| w + TELL_EVERY)
     }
 
-    fn add(&mut self, summary: argus_ingest::report::Summary, config: &Config, flush: bool) {
+    fn add(&mut self, summary: Summary, config: &Config, last: bool, observer: &mut dyn Observer) {
         self.counted.absorb(&summary);
-        if !flush && self.written.is_some_and(|w| w.elapsed() < METRICS_EVERY) {
+        if !last && self.told.is_some_and(|w| w.elapsed() < TELL_EVERY) {
             return;
         }
-        let counted = std::mem::take(&mut self.counted);
-        let ok = counted.failed.is_none();
-        crate::metrics::after_run(config, Some((&counted, ok)), OffsetDateTime::now_utc());
-        self.written = Some(Instant::now());
+        observer.batch(config, std::mem::take(&mut self.counted), last);
+        self.told = Some(Instant::now());
     }
 }
 
-fn report(engine: &mut Engine) -> argus_ingest::report::Summary {
+fn report(engine: &mut Engine) -> Summary {
     let (mut summary, trouble) = engine.take_summary();
     if let Some(t) = trouble {
         log::error!("{t}");

@@ -21,12 +21,12 @@ use argus_core::record::Version;
 use time::Date;
 
 use crate::config::Config;
+use crate::dayfile;
+use crate::dropzone::{self, Rejected, Upload};
+use crate::hooks::Queue;
+use crate::journal::{Entry, Journal};
+use crate::ledger::{Fact, Ledger};
 use argus_core::failpoint;
-use argus_ingest::dayfile;
-use argus_ingest::dropzone::{self, Rejected, Upload};
-use argus_ingest::hooks::Queue;
-use argus_ingest::journal::{Entry, Journal};
-use argus_ingest::ledger::{Fact, Ledger};
 
 use super::days::DayPiece;
 use super::error::{Fatal, error_chain};
@@ -290,8 +290,7 @@ pub(super) fn commit(
     // Every byte of the batch is durable: its `ingested` hook events may now be queued, and
     // must be before anything is removed (recovery queues them again from the journal when a
     // crash comes first).
-    let events =
-        argus_ingest::hooks::ingested(&config.hooks, &entries, time::OffsetDateTime::now_utc());
+    let events = crate::hooks::ingested(&config.hooks, &entries, time::OffsetDateTime::now_utc());
     queue
         .enqueue(&events)
         .map_err(|e| Fatal::io(format!("cannot queue hook events: {}", error_chain(&e))))?;
@@ -301,7 +300,7 @@ pub(super) fn commit(
     // the groups are removed and before the journal forgets it. A crash after this makes recovery
     // record the (idempotent) chunk and upload facts again; duplicates are not in the journal,
     // so recording them only after the removals would lose their count in a crash there.
-    let mut facts: Vec<Fact> = argus_ingest::journal::facts(&entries);
+    let mut facts: Vec<Fact> = crate::journal::facts(&entries);
     facts.extend(duplicates);
     ledger
         .record(&facts)
@@ -318,7 +317,7 @@ pub(super) fn commit(
     for (upload, reason) in salvaged {
         let name = upload.display_name();
         let bad = Rejected::Upload(upload);
-        match argus_ingest::hooks::quarantine(config, queue, &bad, &reason) {
+        match crate::hooks::quarantine(config, queue, &bad, &reason) {
             Ok(place) => log::warn!(
                 "salvaged {name}: {reason}; moved to {}",
                 EscapedPath(&place)

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use argus_core::manifest::Manifest;
 use argus_core::ranges::ByteRange;
 
-use argus_ingest::ledger::{Seen, short_hash};
+use crate::ledger::{Seen, short_hash};
 
 /// A chunk by the name its sensor gave it: `(host, seq)`.
 pub(super) type ChunkId = (String, u64);

@@ -1,7 +1,7 @@
 //! `--dry-run`: what a pass would ingest, quarantine, expire and compress, printed on stdout, with nothing
 //! changed.
 
-use std::io::{self, Write};
+use std::io;
 
 use argus_core::codec::Compression;
 use argus_core::escape::EscapedPath;
@@ -10,37 +10,34 @@ use argus_core::ranges::ByteRange;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::exit::Exit;
-use argus_ingest::dayfile;
-use argus_ingest::dropzone::{self, Upload};
-use argus_ingest::report::Summary;
+use crate::dayfile;
+use crate::dropzone::{self, Upload};
+use crate::report::Summary;
 
-use super::error::Fatal;
+use super::error::{Failure, Fatal};
 use super::listing::dir_names;
 use super::preflight::preflight;
 use super::prepare::{already_archived, archive_name, open_checked, salvageable};
 use super::verify::{VerifyError, verify};
 
-/// `--dry-run`: what a pass would do, on stdout; changes nothing.
+/// A dry run: what a pass would do, a line each in `plan`; changes nothing.
 pub(super) fn dry_run(
     config: &Config,
     now: OffsetDateTime,
     summary: &mut Summary,
+    plan: &mut Vec<String>,
 ) -> Result<(), Fatal> {
     let problems = preflight(config);
     if !problems.is_empty() {
         return Err(Fatal {
-            exit: Exit::Config,
+            kind: Failure::Config,
             message: problems.join("; "),
         });
     }
     {
         let found = dropzone::scan(config, now)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
-        let mut out = io::stdout().lock();
-        let mut say = |line: String| {
-            let _ignored = writeln!(out, "{line}");
-        };
+        let mut say = |line: String| plan.push(line);
         for (upload, reason) in &found.invalid {
             say(format!(
                 "would quarantine {}: {reason}",
@@ -113,7 +110,7 @@ pub(super) fn dry_run(
             if let Some(surprise) =
                 argus_core::retention::review(&entries, &patterns, &plan, |_| false)
             {
-                let warning = argus_ingest::retention_warning::RetentionWarning::new(
+                let warning = crate::retention_warning::RetentionWarning::new(
                     config,
                     &surprise,
                     plan.len(),
@@ -132,15 +129,13 @@ pub(super) fn dry_run(
                 summary.purged += 1;
             }
         }
-        if let Some(why) = argus_ingest::space::shortage(config) {
+        if let Some(why) = crate::space::shortage(config) {
             say(format!(
                 "would ingest nothing, unless the purge frees enough: {why}"
             ));
         }
         if let Ok(groups) = webjob_drop::list_quarantine(&config.quarantine_dir) {
-            for g in
-                argus_ingest::quarantine::to_expire(&groups, now.into(), config.quarantine_days)
-            {
+            for g in crate::quarantine::to_expire(&groups, now.into(), config.quarantine_days) {
                 say(format!(
                     "would expire the quarantined {} (older than {} days)",
                     EscapedPath(&g.dir),

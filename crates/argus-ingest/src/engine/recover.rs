@@ -12,10 +12,10 @@ use argus_core::escape::EscapedPath;
 use argus_core::ranges::{ByteRange, StreamRanges};
 
 use crate::config::HookPolicy;
-use argus_ingest::dropzone;
-use argus_ingest::hooks::Queue;
-use argus_ingest::journal::{self, Entry, Facts, Journal, Source};
-use argus_ingest::ledger::{Fact, Ledger};
+use crate::dropzone;
+use crate::hooks::Queue;
+use crate::journal::{self, Entry, Facts, Journal, Source};
+use crate::ledger::{Fact, Ledger};
 
 use super::error::{Fatal, error_chain};
 
@@ -73,7 +73,7 @@ pub(super) fn recover(
         }
     }
     for (day, source, segments) in &plan.reappend {
-        let file = argus_ingest::dayfile::open_for_append(day).map_err(Fatal::io)?;
+        let file = crate::dayfile::open_for_append(day).map_err(Fatal::io)?;
         let (_, compression) = Compression::split_suffix(&day.to_string_lossy());
         let codec = if compression == Compression::None {
             Codec::NONE
@@ -136,7 +136,7 @@ pub(super) fn recover(
         .filter(|e| !plan.redo.contains(e))
         .cloned()
         .collect();
-    let events = argus_ingest::hooks::ingested(hooks.1, &complete, time::OffsetDateTime::now_utc());
+    let events = crate::hooks::ingested(hooks.1, &complete, time::OffsetDateTime::now_utc());
     hooks
         .0
         .enqueue(&events)

@@ -20,8 +20,8 @@ use argus_core::record::Version;
 use time::Date;
 
 use crate::config::Config;
-use argus_ingest::dropzone::Upload;
-use argus_ingest::journal::ChunkRef;
+use crate::dropzone::Upload;
+use crate::journal::ChunkRef;
 
 use super::error::{Fatal, error_chain};
 use super::verify::{VerifyError, Walked, buffer_size, verify};

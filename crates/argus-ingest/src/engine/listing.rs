@@ -8,7 +8,7 @@ use std::path::Path;
 use argus_core::codec::Compression;
 use argus_core::escape::EscapedPath;
 
-use argus_ingest::dropzone;
+use crate::dropzone;
 
 use super::error::{Fatal, error_chain};
 

@@ -7,9 +7,9 @@ use argus_core::retention;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use argus_ingest::dayfile;
-use argus_ingest::dropzone;
-use argus_ingest::retention_warning::RetentionWarning;
+use crate::dayfile;
+use crate::dropzone;
+use crate::retention_warning::RetentionWarning;
 
 use super::Engine;
 use super::error::{Fatal, error_chain};
@@ -95,7 +95,7 @@ impl Engine {
         }
         let groups = webjob_drop::list_quarantine(&config.quarantine_dir)
             .map_err(|e| Fatal::io(format!("cannot read the quarantine: {}", error_chain(&e))))?;
-        for g in argus_ingest::quarantine::to_expire(&groups, now.into(), config.quarantine_days) {
+        for g in crate::quarantine::to_expire(&groups, now.into(), config.quarantine_days) {
             match webjob_drop::expire_group(&g.dir, &config.quarantine_dir) {
                 Ok(()) => {
                     log::info!(
@@ -125,7 +125,7 @@ impl Engine {
         let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
         // Queued before the compression, so that no crash can lose them; each runs once its
         // day file is in its final place.
-        argus_ingest::hooks::day_closed(config, &self.queue, &days, now)?;
+        crate::hooks::day_closed(config, &self.queue, &days, now)?;
         let done = dayfile::compress_days(
             &config.oper_dir,
             &days,
@@ -147,27 +147,27 @@ impl Engine {
 
     /// Runs due hook events until none is due or `budget` is spent (a cron pass); what is
     /// left waits for the next pass.
-    pub(crate) fn run_hooks(&mut self, budget: std::time::Duration) {
+    pub fn run_hooks(&mut self, budget: std::time::Duration) {
         if self.config.hooks.hooks.is_empty() {
             return;
         }
         let policy = std::sync::Mutex::new(self.config.hooks.clone());
         let stop = std::sync::atomic::AtomicBool::new(false);
         let stop = self.options.stop.as_deref().unwrap_or(&stop);
-        let until = argus_ingest::hooks::Until::NothingDue(std::time::Instant::now() + budget);
-        let drained = argus_ingest::hooks::drain(
+        let until = crate::hooks::Until::NothingDue(std::time::Instant::now() + budget);
+        let drained = crate::hooks::drain(
             &self.queue,
             &policy,
             until,
             stop,
-            &argus_ingest::hooks::Bell::default(),
+            &crate::hooks::Bell::default(),
         );
         self.summary.hooks_ran += drained.ran;
         self.summary.hooks_failed += drained.failed;
     }
 
     /// The hook queue, for the daemon's workers.
-    pub(crate) fn hook_queue(&self) -> &argus_ingest::hooks::Queue {
+    pub fn hook_queue(&self) -> &crate::hooks::Queue {
         &self.queue
     }
 }

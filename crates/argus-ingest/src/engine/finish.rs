@@ -6,9 +6,9 @@
 use argus_core::escape::EscapedPath;
 
 use crate::config::{ClockPolicy, Config, DayBoundary};
-use argus_ingest::dropzone::Rejected;
-use argus_ingest::journal::{ChunkRef, Journal};
-use argus_ingest::ledger::Fact;
+use crate::dropzone::Rejected;
+use crate::journal::{ChunkRef, Journal};
+use crate::ledger::Fact;
 
 use super::commit::commit;
 use super::days::DayPiece;

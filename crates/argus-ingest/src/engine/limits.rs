@@ -5,7 +5,7 @@
 /// or a service starts with a soft limit of 1,024, far below what the kernel allows it, and a
 /// pass sizes its batches by it ([`Engine::start`](super::Engine::start)). For the program's `main`: a library that
 /// embeds the engine keeps its own limits.
-pub(crate) fn raise_open_file_limit() {
+pub fn raise_open_file_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     const ENOUGH: u64 = 1 << 16;
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {

@@ -16,7 +16,7 @@
 //! 5. **remove** the groups (`.rdy` last) and sync the dropzone directories;
 //! 6. clear the journal.
 //!
-//! A crash between any two steps is repaired by [`argus_ingest::journal::plan_recovery`] at the next
+//! A crash between any two steps is repaired by [`crate::journal::plan_recovery`] at the next
 //! start; a failed write (a full disk) is repaired the same way at once, and the pass stops with
 //! exit status 74.
 //!
@@ -40,12 +40,11 @@ use argus_core::publish;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::exit::Exit;
-use argus_ingest::dayfile;
-use argus_ingest::dropzone::{self, Rejected, Scanned, Upload};
-use argus_ingest::journal::Journal;
-use argus_ingest::ledger::Ledger;
-use argus_ingest::report::Summary;
+use crate::dayfile;
+use crate::dropzone::{self, Rejected, Scanned, Upload};
+use crate::journal::Journal;
+use crate::ledger::Ledger;
+use crate::report::Summary;
 
 mod batch;
 mod chunks;
@@ -62,9 +61,9 @@ mod prepare;
 mod recover;
 mod verify;
 
-pub(crate) use error::{Fatal, error_chain};
-pub(crate) use limits::raise_open_file_limit;
-pub(crate) use preflight::preflight;
+pub use error::{Failure, Fatal, error_chain};
+pub use limits::raise_open_file_limit;
+pub use preflight::preflight;
 
 use self::dry_run::dry_run;
 use self::limits::{open_file_limit, uploads_within};
@@ -74,25 +73,25 @@ use self::recover::recover;
 
 /// How a pass runs.
 #[derive(Clone, Debug)]
-pub(crate) struct Options {
-    /// Wait for the lock instead of failing with [`Exit::Locked`].
-    pub(crate) wait: bool,
+pub struct Options {
+    /// Wait for the lock instead of failing with [`Failure::Locked`].
+    pub wait: bool,
     /// Report what would be done on stdout; change nothing.
-    pub(crate) dry_run: bool,
+    pub dry_run: bool,
     /// At most this many uploads per batch (one journal sync, one set of fsyncs).
-    pub(crate) batch_uploads: usize,
+    pub batch_uploads: usize,
     /// At most about this many bytes of `.out` per batch.
-    pub(crate) batch_bytes: u64,
+    pub batch_bytes: u64,
     /// Threads that validate and compress uploads.
-    pub(crate) threads: usize,
+    pub threads: usize,
     /// When set (by a signal), work stops between two batches.
-    pub(crate) stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Told of the ingest's progress (an interactive pass shows a bar).
-    pub(crate) progress: Option<std::sync::Arc<dyn Progress>>,
+    pub progress: Option<std::sync::Arc<dyn Progress>>,
 }
 
 /// What follows an ingest as it goes: told the uploads and bytes to do, then each batch done.
-pub(crate) trait Progress: Send + Sync + std::fmt::Debug {
+pub trait Progress: Send + Sync + std::fmt::Debug {
     /// The ingest starts with this many uploads of this many bytes.
     fn begin(&self, uploads: u64, bytes: u64);
     /// So many more are done (ingested, quarantined or left out as duplicates).
@@ -117,21 +116,27 @@ impl Default for Options {
 
 /// The result of a pass.
 #[derive(Debug)]
-pub(crate) struct Outcome {
-    /// What was done.
-    pub(crate) summary: Summary,
-    /// The exit status for the process.
-    pub(crate) exit: Exit,
+pub struct Outcome {
+    /// What was done (for a dry run: what would be).
+    pub summary: Summary,
+    /// What stopped the pass, or kept it from finishing everything (an upload that could not be
+    /// quarantined, say; the reason is in `summary.failed`); `None` when all went well.
+    pub failure: Option<Failure>,
+    /// A dry run's plan, a line per thing it would do; empty otherwise.
+    pub plan: Vec<String>,
 }
 
 /// Runs one pass. Never panics on bad input; every failure ends up in the outcome.
-pub(crate) fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
+pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
     let started = Instant::now();
     if options.dry_run {
         let mut summary = Summary::default();
-        let result = dry_run(config, now, &mut summary);
+        let mut plan = Vec::new();
+        let result = dry_run(config, now, &mut summary, &mut plan);
         summary.elapsed = started.elapsed();
-        return finish(summary, result.map(|()| None));
+        let mut outcome = finish(summary, result.map(|()| None));
+        outcome.plan = plan;
+        return outcome;
     }
     let result = Engine::start(config.clone(), options.clone()).and_then(|mut engine| {
         let found = engine.scan(now)?;
@@ -163,35 +168,38 @@ pub(crate) fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Ou
     }
 }
 
-/// Maps what happened to an exit status.
+/// What happened, as an [`Outcome`].
 fn finish(mut summary: Summary, result: Result<Option<String>, Fatal>) -> Outcome {
-    let exit = match result {
+    let failure = match result {
         Ok(Some(message)) => {
             summary.failed = Some(message);
-            Exit::Io
+            Some(Failure::Io)
         }
-        Ok(None) if summary.quarantined > 0 => Exit::Quarantined,
-        Ok(None) => Exit::Ok,
+        Ok(None) => None,
         Err(fatal) => {
             log::error!("{}", fatal.message);
             summary.failed = Some(fatal.message);
-            fatal.exit
+            Some(fatal.kind)
         }
     };
-    Outcome { summary, exit }
+    Outcome {
+        summary,
+        failure,
+        plan: Vec::new(),
+    }
 }
 
 /// A process_argus that holds the lock: set up and recovered once, then ingests and maintains
 /// for as long as it lives (one pass, or the daemon).
 #[derive(Debug)]
-pub(crate) struct Engine {
+pub struct Engine {
     config: Config,
     options: Options,
     _lock: Lock,
     journal: Journal,
     ledger: Ledger,
     /// The follow-on stages' queue (`STATE_DIR/hooks`).
-    queue: argus_ingest::hooks::Queue,
+    queue: crate::hooks::Queue,
     summary: Summary,
     /// The archives committed by this `ingest` so far (see `finish_batch`).
     committed_archives: std::collections::BTreeSet<PathBuf>,
@@ -203,12 +211,12 @@ pub(crate) struct Engine {
 impl Engine {
     /// Checks the directories, takes the lock and repairs what an interrupted run left: temporary
     /// files, quarantine moves, the journal (rolling back or finishing appends), compressions.
-    pub(crate) fn start(config: Config, mut options: Options) -> Result<Engine, Fatal> {
+    pub fn start(config: Config, mut options: Options) -> Result<Engine, Fatal> {
         options.batch_uploads = options.batch_uploads.min(uploads_within(open_file_limit()));
         let problems = preflight(&config);
         if !problems.is_empty() {
             return Err(Fatal {
-                exit: Exit::Config,
+                kind: Failure::Config,
                 message: problems.join("; "),
             });
         }
@@ -223,14 +231,6 @@ impl Engine {
         }
         for dir in dirs {
             publish::create_dir_all_durably(dir)?;
-        }
-        if let Some(log_dir) = &config.log_dir {
-            crate::logging::log_to_file(log_dir, "process_argus.log").map_err(|e| {
-                Fatal::io(format!(
-                    "cannot open the log in {}: {e}",
-                    EscapedPath(log_dir)
-                ))
-            })?;
         }
         let contention = if options.wait {
             Contention::Wait
@@ -251,7 +251,7 @@ impl Engine {
         })?;
         let mut ledger = Ledger::open(&config.state_dir)
             .map_err(|e| Fatal::io(format!("cannot open the ledger: {}", error_chain(&e))))?;
-        let queue = argus_ingest::hooks::Queue::open(&config.state_dir)
+        let queue = crate::hooks::Queue::open(&config.state_dir)
             .map_err(|e| Fatal::io(format!("cannot open the hook queue: {}", error_chain(&e))))?;
         queue.clean()?;
         let (mut journal, entries) = Journal::open(&config.state_dir)
@@ -268,7 +268,7 @@ impl Engine {
             OffsetDateTime::now_utc(),
             config.oper_compress_after_days,
         );
-        argus_ingest::hooks::closed_baseline(&config, &closed)?;
+        crate::hooks::closed_baseline(&config, &closed)?;
         Ok(Engine {
             config,
             options,
@@ -286,12 +286,12 @@ impl Engine {
     }
 
     /// The configuration in use.
-    pub(crate) fn config(&self) -> &Config {
+    pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// Takes a new configuration (SIGHUP). The state directory cannot change while running.
-    pub(crate) fn reload(&mut self, config: Config) -> Result<(), String> {
+    pub fn reload(&mut self, config: Config) -> Result<(), String> {
         if config.state_dir != self.config.state_dir {
             return Err(format!(
                 "state_dir cannot change while running (from {} to {}); restart instead",
@@ -312,20 +312,18 @@ impl Engine {
         }
         if let Some(log_dir) = &config.log_dir {
             publish::create_dir_all_durably(log_dir).map_err(|e| error_chain(&e))?;
-            crate::logging::log_to_file(log_dir, "process_argus.log")
-                .map_err(|e| format!("cannot open the log: {e}"))?;
         }
         self.config = config;
         Ok(())
     }
 
     /// What was done since the last call, and any non-fatal trouble.
-    pub(crate) fn take_summary(&mut self) -> (Summary, Option<String>) {
+    pub fn take_summary(&mut self) -> (Summary, Option<String>) {
         (std::mem::take(&mut self.summary), self.trouble.take())
     }
 
     /// Scans the whole dropzone (read-only).
-    pub(crate) fn scan(&mut self, now: OffsetDateTime) -> Result<Scanned, Fatal> {
+    pub fn scan(&mut self, now: OffsetDateTime) -> Result<Scanned, Fatal> {
         let found = dropzone::scan(&self.config, now)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
         self.summary.in_flight = found.in_flight;
@@ -335,11 +333,7 @@ impl Engine {
     }
 
     /// Scans one group (the daemon, on a `.rdy` event).
-    pub(crate) fn scan_group(
-        &mut self,
-        dir: &Path,
-        stem: &std::ffi::OsStr,
-    ) -> Result<Scanned, Fatal> {
+    pub fn scan_group(&mut self, dir: &Path, stem: &std::ffi::OsStr) -> Result<Scanned, Fatal> {
         dropzone::scan_group(&self.config, dir, stem)
             .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))
     }
@@ -347,10 +341,10 @@ impl Engine {
     /// Quarantines the invalid groups and ingests the complete ones, in batches, oldest first.
     /// Below `min_free_space` it first purges what retention allows, and ingests nothing when
     /// that is not enough (exit 74; the uploads wait).
-    pub(crate) fn ingest(&mut self, found: Scanned) -> Result<(), Fatal> {
-        if argus_ingest::space::shortage(&self.config).is_some() {
+    pub fn ingest(&mut self, found: Scanned) -> Result<(), Fatal> {
+        if crate::space::shortage(&self.config).is_some() {
             self.purge(OffsetDateTime::now_utc())?;
-            if let Some(why) = argus_ingest::space::shortage(&self.config) {
+            if let Some(why) = crate::space::shortage(&self.config) {
                 return Err(Fatal::io(why));
             }
         }
@@ -429,14 +423,14 @@ impl Engine {
     }
 
     /// Retention of archives and of the quarantine, and compression of closed days.
-    pub(crate) fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+    pub fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
         self.purge(now)?;
         self.expire_quarantine(now)?;
         self.compress(now)
     }
 
     fn quarantine(&mut self, upload: &Rejected, reason: &str) {
-        match argus_ingest::hooks::quarantine(&self.config, &self.queue, upload, reason) {
+        match crate::hooks::quarantine(&self.config, &self.queue, upload, reason) {
             Ok(place) => {
                 self.summary.quarantined += 1;
                 log::warn!(

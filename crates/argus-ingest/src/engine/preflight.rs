@@ -9,7 +9,7 @@ use crate::config::Config;
 
 /// Problems that would stop a pass before it starts (for `check-config`): the dropzone must
 /// exist; the other directories must exist or be creatable.
-pub(crate) fn preflight(config: &Config) -> Vec<String> {
+pub fn preflight(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     match fs::metadata(&config.drop_dir) {
         Ok(m) if m.is_dir() => {}
