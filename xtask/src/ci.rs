@@ -8,7 +8,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let root = crate::root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let steps: [(&str, &[&str]); 5] = [
+    let steps: [(&str, &[&str]); 6] = [
         ("rustfmt", &["fmt", "--all", "--", "--check"]),
         // The libraries as an embedder gets them: argus-core without its codecs and fail
         // points must build, and the two small libraries never ask for more.
@@ -38,6 +38,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ],
         ),
         ("tests", &["test", "--workspace", "--all-features"]),
+        // The embedding examples run and check what they did (cargo test only builds them).
+        (
+            "example: one pass with a hook written in Rust",
+            &["run", "-q", "-p", "argus-ingest", "--example", "one_pass"],
+        ),
         (
             "cargo-deny",
             &["deny", "check", "bans", "licenses", "sources"],

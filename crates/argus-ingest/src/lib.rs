@@ -1,15 +1,51 @@
-//! Exactly-once ingest of WebJob uploads into per-host, per-day files.
+//! Exactly-once ingest of WebJob uploads into per-host, per-day files: the engine behind
+//! `process_argus`, for any program that takes uploads from a WebJob dropzone.
 //!
-//! - [`ledger`]: which chunks of which sensor were ingested, gaps and duplicates.
-//! - [`journal`]: the write-ahead journal that makes every commit all or nothing.
-//! - [`dayfile`]: the per-host day files, their names, closing and compression.
-//! - [`config`]: the engine's configuration, a typed value.
+//! A pass finds the complete upload groups of the configured clients in the dropzone (a group
+//! the WebJob server still holds waits), checks each upload (its argus records, the sensor's
+//! chunk manifests), appends it exactly once to its host's day file, archives the raw upload
+//! compressed, and removes it; a bad upload goes to the quarantine whole, with its reason. A
+//! write-ahead journal makes every commit all or nothing across a crash at any instant, and a
+//! ledger of every sensor's chunk numbers turns a chunk shipped twice into a duplicate and a
+//! chunk never shipped into a gap. Maintenance purges archives by age and size, expires the
+//! quarantine and compresses the day files of closed days; follow-on stages (hooks) run when
+//! data lands, from a durable queue. The daemon ([`watch`]) does the same as uploads arrive.
+//!
+//! The engine is configured by a typed [`config::Config`] (no file format: reading one is the
+//! program's business) and returns what it did as an [`engine::Outcome`]. It logs through the
+//! `log` facade and never prints, exits or touches process-wide state.
+//!
+//! ```
+//! use argus_ingest::config::Config;
+//! use argus_ingest::engine::{self, Options};
+//!
+//! let root = tempfile::tempdir()?;
+//! let drop_dir = root.path().join("incoming");
+//! std::fs::create_dir(&drop_dir)?;
+//! let config = Config::new(
+//!     drop_dir,
+//!     root.path().join("operational"),
+//!     root.path().join("archive"),
+//!     vec!["sensor-*".to_owned()],
+//! );
+//! let outcome = engine::run(&config, &Options::default(), time::OffsetDateTime::now_utc());
+//! assert_eq!(outcome.failure, None);
+//! assert_eq!(outcome.summary.ingested, 0, "an empty dropzone");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! `examples/one_pass.rs` ingests a real upload and runs a hook written in Rust.
+//!
+//! - [`config`]: the engine's configuration, a typed value with documented defaults.
+//! - [`engine`]: one pass (`engine::run`), or an [`engine::Engine`] kept for many.
+//! - [`watch`]: the daemon, with a [`watch::Control`] to stop or reload it.
 //! - [`dropzone`]: the uploads of the configured clients in a WebJob dropzone.
+//! - [`journal`] and [`ledger`]: the write-ahead journal, and every sensor's chunks.
+//! - [`dayfile`]: the per-host day files, their names, closing and compression.
 //! - [`hooks`]: the follow-on stages' durable queue and its runners.
 //! - [`quarantine`]: which quarantined groups have expired.
-//! - [`report`]: what a pass did.
-//! - [`retention_warning`]: purges worth a warning.
-//! - [`space`]: the free-space floor.
+//! - [`report`]: what a pass did; [`status`]: every client's state, for `status` and metrics.
+//! - [`retention_warning`]: purges worth a warning; [`space`]: the free-space floor.
 
 pub mod config;
 pub mod dayfile;

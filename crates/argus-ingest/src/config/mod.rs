@@ -76,6 +76,69 @@ pub struct Config {
     pub metrics_file: Option<PathBuf>,
 }
 
+impl Config {
+    /// A configuration that takes the uploads of `clients` (exact WebJob client ids, or globs
+    /// such as `sensor-*`) from the dropzone `drop_dir` into per-host day files in `oper_dir`,
+    /// archiving each raw upload in `archive_dir`. Everything else has its default, as
+    /// process_argus documents it:
+    ///
+    /// | field | default |
+    /// |---|---|
+    /// | `job` | `harvest_argus` |
+    /// | `archive_days`, `quarantine_days` | 30 |
+    /// | `archive_codec`, `oper_codec` | gzip, level 6 |
+    /// | `oper_compress_after_days` | 1 |
+    /// | `state_dir`, `quarantine_dir` | `process_argus` and `quarantine` beside `drop_dir` |
+    /// | `orphan_after`, `stale_after` | 6 h, 2 h |
+    /// | `scan_depth`, `rescan_interval` | 2, 60 s |
+    /// | `salvage` | false: a damaged upload is quarantined whole |
+    /// | `hooks` | none; 10 attempts, 2 at once, a 5 min budget per pass, retried after 1 min |
+    /// | `archive_max_size`, `min_free_space` | none |
+    /// | `archive_low_watermark` | 90 % of `archive_max_size` |
+    /// | `day_boundary` | by record time |
+    /// | `max_record_lag`, `max_clock_skew`, `clock_policy` | 7 days, 1 h, quarantine |
+    /// | `log_dir`, `metrics_file` | none |
+    pub fn new(
+        drop_dir: PathBuf,
+        oper_dir: PathBuf,
+        archive_dir: PathBuf,
+        clients: Vec<String>,
+    ) -> Config {
+        let beside = drop_dir
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), std::path::Path::to_path_buf);
+        Config {
+            state_dir: beside.join("process_argus"),
+            quarantine_dir: beside.join("quarantine"),
+            drop_dir,
+            oper_dir,
+            archive_dir,
+            log_dir: None,
+            clients,
+            job: "harvest_argus".to_owned(),
+            archive_days: 30,
+            archive_codec: argus_core::codec::Compression::Gzip.codec(),
+            oper_codec: argus_core::codec::Compression::Gzip.codec(),
+            oper_compress_after_days: 1,
+            orphan_after: Duration::from_secs(6 * 3600),
+            stale_after: Duration::from_secs(2 * 3600),
+            scan_depth: 2,
+            rescan_interval: Duration::from_secs(60),
+            salvage: false,
+            quarantine_days: 30,
+            hooks: HookPolicy::default(),
+            archive_max_size: None,
+            archive_low_watermark: argus_core::grammar::Amount::Percent(90),
+            min_free_space: None,
+            day_boundary: DayBoundary::Record,
+            max_record_lag: Duration::from_secs(7 * 86_400),
+            max_clock_skew: Duration::from_secs(3600),
+            clock_policy: ClockPolicy::Quarantine,
+            metrics_file: None,
+        }
+    }
+}
+
 /// Which day file a record goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DayBoundary {

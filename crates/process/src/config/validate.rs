@@ -45,6 +45,8 @@ impl Raw {
 
     pub(super) fn validate(mut self) -> Result<(Config, Sources), Vec<String>> {
         let mut problems = std::mem::take(&mut self.problems);
+        // The library's documented defaults, for every key the file leaves out.
+        let defaults = Config::new(PathBuf::new(), PathBuf::new(), PathBuf::new(), Vec::new());
         let sources = self.sources();
         let mut path = |key: &'static str, required: bool| -> Option<PathBuf> {
             match self.strings.remove(key) {
@@ -159,11 +161,15 @@ impl Raw {
                 Some(n) => u32::try_from(n).unwrap_or(default),
             }
         };
-        let archive_days = number("archive_days", 30, 100_000);
-        let oper_compress_after_days = number("oper_compress_after_days", 1, 100_000);
-        let scan_depth = number("scan_depth", 2, 16);
-        let quarantine_days = number("quarantine_days", 30, 100_000);
-        let hook_attempts = number("hook_attempts", 10, 1000).max(1);
+        let archive_days = number("archive_days", defaults.archive_days, 100_000);
+        let oper_compress_after_days = number(
+            "oper_compress_after_days",
+            defaults.oper_compress_after_days,
+            100_000,
+        );
+        let scan_depth = number("scan_depth", defaults.scan_depth, 16);
+        let quarantine_days = number("quarantine_days", defaults.quarantine_days, 100_000);
+        let hook_attempts = number("hook_attempts", defaults.hooks.attempts, 1000).max(1);
         let hook_concurrency = number("hook_concurrency", 2, 64).max(1) as usize;
         let archive_level = has_archive_level.then(|| number("archive_compression_level", 6, 9));
         let oper_level = has_oper_level.then(|| number("oper_compression_level", 6, 9));
@@ -284,13 +290,13 @@ impl Raw {
                 default
             })
         };
-        let orphan_after = duration("orphan_after", Duration::from_secs(6 * 3600));
-        let stale_after = duration("stale_after", Duration::from_secs(2 * 3600));
-        let rescan_interval = duration("rescan_interval", Duration::from_secs(60));
-        let hook_budget = duration("hook_budget", Duration::from_secs(300));
-        let max_record_lag = duration("max_record_lag", Duration::from_secs(7 * 86_400));
-        let max_clock_skew = duration("max_clock_skew", Duration::from_secs(3600));
-        let hook_retry_delay = duration("hook_retry_delay", Duration::from_secs(60));
+        let orphan_after = duration("orphan_after", defaults.orphan_after);
+        let stale_after = duration("stale_after", defaults.stale_after);
+        let rescan_interval = duration("rescan_interval", defaults.rescan_interval);
+        let hook_budget = duration("hook_budget", defaults.hooks.budget);
+        let max_record_lag = duration("max_record_lag", defaults.max_record_lag);
+        let max_clock_skew = duration("max_clock_skew", defaults.max_clock_skew);
+        let hook_retry_delay = duration("hook_retry_delay", defaults.hooks.retry_delay);
         if hook_retry_delay < Duration::from_secs(1) || hook_retry_delay > Duration::from_secs(3600)
         {
             problems.push("hook_retry_delay must be between 1s and 1h".to_owned());
