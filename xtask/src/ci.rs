@@ -8,7 +8,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let root = crate::root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let steps: [(&str, &[&str]); 6] = [
+    let steps: [(&str, &[&str]); 7] = [
         ("rustfmt", &["fmt", "--all", "--", "--check"]),
         // The libraries as an embedder gets them: argus-core without its codecs and fail
         // points must build, and the two small libraries never ask for more.
@@ -43,6 +43,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "example: one pass with a hook written in Rust",
             &["run", "-q", "-p", "argus-ingest", "--example", "one_pass"],
         ),
+        // The API documentation, every link resolved (RUSTDOCFLAGS below).
+        ("docs", &["doc", "--workspace", "--no-deps"]),
         (
             "cargo-deny",
             &["deny", "check", "bans", "licenses", "sources"],
@@ -53,9 +55,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ensure_cargo_deny(&cargo)?;
         }
         eprintln!("xtask ci: {name}: cargo {}", cargo_args.join(" "));
-        let status = Command::new(&cargo)
-            .args(cargo_args)
-            .current_dir(&root)
+        let mut command = Command::new(&cargo);
+        command.args(cargo_args).current_dir(&root);
+        if name == "docs" {
+            command.env("RUSTDOCFLAGS", "-D warnings");
+        }
+        let status = command
             .status()
             .map_err(|e| format!("cannot run cargo: {e}"))?;
         if !status.success() {

@@ -47,6 +47,8 @@
 //! - [`report`]: what a pass did; [`status`]: every client's state, for `status` and metrics.
 //! - [`retention_warning`]: purges worth a warning; [`space`]: the free-space floor.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod dayfile;
 pub mod dropzone;

@@ -29,6 +29,7 @@ pub enum State {
 }
 
 impl State {
+    /// The name in the JSON and the table.
     pub fn name(self) -> &'static str {
         match self {
             State::Ok => "ok",
@@ -286,7 +287,9 @@ pub fn hooks(config: &Config) -> Result<Hooks, String> {
 /// The follow-on stages' events waiting and kept as failed.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Hooks {
+    /// Events waiting to run.
     pub pending: usize,
+    /// Events kept as failed (and queue files that could not be read).
     pub failed: usize,
 }
 

@@ -105,7 +105,7 @@ impl<R: Read> Iterator for Records<R> {
     }
 }
 
-/// The start time of a whole record (see the [module docs](self)).
+/// The start time of a whole record (see the module docs).
 pub fn record_time(rec: &[u8]) -> Option<u32> {
     let be = |at: usize| {
         rec.get(at..at + 4)

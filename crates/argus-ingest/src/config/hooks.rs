@@ -20,6 +20,7 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every event, in the order they are documented.
     pub const ALL: [Event; 3] = [Event::Ingested, Event::DayClosed, Event::Quarantined];
 
     /// The name in the configuration, the queue and `ARGUS_WEBJOB_EVENT`.
@@ -42,6 +43,7 @@ impl Event {
         }
     }
 
+    /// The event of a name (see [`Event::name`]).
     pub fn parse(name: &str) -> Option<Event> {
         Event::ALL.into_iter().find(|e| e.name() == name)
     }
@@ -50,7 +52,9 @@ impl Event {
 /// One piece of an argument template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Piece {
+    /// Text taken as it is.
     Text(String),
+    /// The value of a placeholder, `{name}`.
     Value(&'static str),
 }
 
@@ -60,6 +64,7 @@ pub struct Hook {
     /// Its name: `name = "..."`, or `EVENT-N` for the N-th hook of the file (from 1). Queued
     /// events refer to it, so a fixed command applies to the events that failed before the fix.
     pub name: String,
+    /// The event it runs on.
     pub on: Event,
     /// The program, an absolute path.
     pub program: String,
@@ -91,6 +96,7 @@ impl Hook {
 /// How hooks run, beside the hooks themselves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HookPolicy {
+    /// The hooks, in the order configured.
     pub hooks: Vec<Hook>,
     /// After this many failed runs an event is kept as failed (`hooks retry` queues it again).
     pub attempts: u32,
@@ -120,6 +126,7 @@ impl HookPolicy {
         self.hooks.iter().filter(move |h| h.on == event)
     }
 
+    /// The hook of this name.
     pub fn named(&self, name: &str) -> Option<&Hook> {
         self.hooks.iter().find(|h| h.name == name)
     }

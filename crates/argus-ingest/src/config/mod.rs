@@ -68,6 +68,7 @@ pub struct Config {
     /// With `Record`: records older than this before the upload's time stamp, or newer than
     /// `max_clock_skew` after it, mean a sensor clock that is wrong.
     pub max_record_lag: Duration,
+    /// See `max_record_lag`.
     pub max_clock_skew: Duration,
     /// What such an upload gets: the quarantine, or filed whole under its upload day.
     pub clock_policy: ClockPolicy,

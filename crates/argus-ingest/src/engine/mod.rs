@@ -6,7 +6,7 @@
 //! 1. **prepare** (on every core): open the parts safely, validate the host name, check the
 //!    manifest (bytes and SHA-256 per chunk) and walk the argus records of `.out`, while
 //!    compressing it into a temporary archive file in the same read;
-//! 2. **journal**: one line per upload and day file it goes to (its day pieces, [`days`]: the
+//! 2. **journal**: one line per upload and day file it goes to (its day pieces, `days`: the
 //!    upload's day, or split by record time), with the day file's size before the append and
 //!    the archive, synced;
 //! 3. **append** every `.out`, oldest first, to its day file (`copy_file_range`, or a new
@@ -21,11 +21,11 @@
 //! exit status 74.
 //!
 //! Tuning, as measured (`cargo xtask bench`):
-//! - batches hold at most 256 uploads and about 1 GiB, and grow from 32 ([`batch`]) so that the
+//! - batches hold at most 256 uploads and about 1 GiB, and grow from 32 (`batch`) so that the
 //!   first commit, which nothing overlaps, starts early;
 //! - a pipeline: the next batch is prepared on its own thread while one commits, and one
 //!   prepared batch may wait, so up to three batches hold open files at once (about 7 per
-//!   upload); batches shrink to fit the soft limit on open files ([`limits`]), which `main`
+//!   upload); batches shrink to fit the soft limit on open files (`limits`), which `main`
 //!   first raises to the hard one (an embedding program keeps its own limits);
 //! - a commit syncs its files together from a few threads, or with one `syncfs` for 16 or more,
 //!   which is also the day files' sync when they share the archives' file system; groups are

@@ -71,6 +71,7 @@ pub struct Bell {
 }
 
 impl Bell {
+    /// Wakes the workers: something may be due.
     pub fn ring(&self) {
         *self
             .rings

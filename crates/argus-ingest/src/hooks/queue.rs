@@ -30,7 +30,9 @@ const LINES: StateLines = StateLines::new(b' ', 4);
 pub struct Queued {
     /// The file name: `EVENT.HASH`.
     pub id: String,
+    /// The name of the hook it runs.
     pub hook: String,
+    /// What happened.
     pub event: Event,
     /// The placeholders' values, as bytes.
     pub values: Vec<(String, Vec<u8>)>,
@@ -158,8 +160,11 @@ pub struct Queue {
 /// The two lists of the queue, as read.
 #[derive(Debug, Default)]
 pub struct Listing {
+    /// Events waiting to run, or to run again.
     pub pending: Vec<Queued>,
+    /// Events kept as failed after `hook_attempts` runs.
     pub failed: Vec<Queued>,
+    /// Files of the queue that could not be read back.
     pub damaged: Vec<Damaged>,
 }
 
@@ -377,6 +382,7 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// The queue file it holds.
     pub fn path(&self) -> &Path {
         &self.path
     }

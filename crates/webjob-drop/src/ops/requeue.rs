@@ -56,7 +56,7 @@ pub struct Requeued {
 }
 
 /// Sends the quarantined group in `dir` back to the directory of `dropzone` it came from; see
-/// the [module docs](self). Refused when the group's `reason` file does not say where it came
+/// the module docs. Refused when the group's `reason` file does not say where it came
 /// from, or names a directory outside `dropzone` (nothing is moved out of the dropzone's tree),
 /// when that directory is gone, or holds a file of the group's stem.
 pub fn requeue_group(dir: &Path, quarantine_dir: &Path, dropzone: &Path) -> Result<Requeued> {
