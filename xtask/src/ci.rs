@@ -8,7 +8,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let root = crate::root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let steps: [(&str, &[&str]); 7] = [
+    let steps: [(&str, &[&str]); 8] = [
         ("rustfmt", &["fmt", "--all", "--", "--check"]),
         // The libraries as an embedder gets them: argus-core without its codecs and fail
         // points must build, and the two small libraries never ask for more.
@@ -42,6 +42,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         (
             "example: one pass with a hook written in Rust",
             &["run", "-q", "-p", "argus-ingest", "--example", "one_pass"],
+        ),
+        (
+            "example: a WebJob job that is not argus, through the content seam",
+            &["run", "-q", "-p", "argus-ingest", "--example", "other_job"],
         ),
         // The API documentation, every link resolved (RUSTDOCFLAGS below).
         ("docs", &["doc", "--workspace", "--no-deps"]),

@@ -37,6 +37,8 @@
 //! `examples/one_pass.rs` ingests a real upload and runs a hook written in Rust.
 //!
 //! - [`config`]: the engine's configuration, a typed value with documented defaults.
+//! - [`content`]: the seam for what uploads hold: argus records by default, or another WebJob
+//!   job's output with a check of its own (`examples/other_job.rs`).
 //! - [`engine`]: one pass (`engine::run`), or an [`engine::Engine`] kept for many.
 //! - [`watch`]: the daemon, with a [`watch::Control`] to stop or reload it.
 //! - [`dropzone`]: the uploads of the configured clients in a WebJob dropzone.
@@ -50,6 +52,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod content;
 pub mod dayfile;
 pub mod dropzone;
 pub mod engine;

@@ -10,6 +10,7 @@ use argus_core::ranges::ByteRange;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::content::Content;
 use crate::dayfile;
 use crate::dropzone::{self, Upload};
 use crate::report::Summary;
@@ -23,6 +24,7 @@ use super::verify::{VerifyError, verify};
 /// A dry run: what a pass would do, a line each in `plan`; changes nothing.
 pub(super) fn dry_run(
     config: &Config,
+    content: &dyn Content,
     now: OffsetDateTime,
     summary: &mut Summary,
     plan: &mut Vec<String>,
@@ -46,7 +48,7 @@ pub(super) fn dry_run(
             summary.quarantined += 1;
         }
         for upload in found.complete {
-            match check_only(config, &upload) {
+            match check_only(config, content, &upload) {
                 Ok((host, len)) => {
                     let (day, _) = dayfile::target(&config.oper_dir, &host, upload.day());
                     if len == 0 {
@@ -181,7 +183,11 @@ fn dry_split(
     }
 }
 
-pub(super) fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, u64), String> {
+pub(super) fn check_only(
+    config: &Config,
+    content: &dyn Content,
+    upload: &Upload,
+) -> Result<(Hostname, u64), String> {
     let (host, out, len, manifests) = open_checked(upload)?;
     let archive = config
         .archive_dir
@@ -190,7 +196,7 @@ pub(super) fn check_only(config: &Config, upload: &Upload) -> Result<(Hostname, 
         return Err(already_archived(&archive));
     }
     let mut sink = io::sink();
-    verify(&out, len, &manifests, &mut sink, false).map_err(|e| match e {
+    verify(&out, len, &manifests, &mut sink, false, content.check()).map_err(|e| match e {
         VerifyError::Damaged {
             reason,
             valid_len,

@@ -40,6 +40,7 @@ use argus_core::publish;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::content::{ArgusRecords, Content};
 use crate::dayfile;
 use crate::dropzone::{self, Rejected, Scanned, Upload};
 use crate::journal::Journal;
@@ -76,7 +77,7 @@ use self::recover::recover;
 pub struct Options {
     /// Wait for the lock instead of failing with [`Failure::Locked`].
     pub wait: bool,
-    /// Report what would be done on stdout; change nothing.
+    /// Change nothing: the [`Outcome`]'s plan says what would be done.
     pub dry_run: bool,
     /// At most this many uploads per batch (one journal sync, one set of fsyncs).
     pub batch_uploads: usize,
@@ -88,6 +89,9 @@ pub struct Options {
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Told of the ingest's progress (an interactive pass shows a bar).
     pub progress: Option<std::sync::Arc<dyn Progress>>,
+    /// What the uploads hold and how to check it: argus records by default. Content that
+    /// cannot be split by record time is filed by upload day whatever `day_boundary` says.
+    pub content: std::sync::Arc<dyn Content>,
 }
 
 /// What follows an ingest as it goes: told the uploads and bytes to do, then each batch done.
@@ -110,6 +114,7 @@ impl Default for Options {
             threads: std::thread::available_parallelism().map_or(2, usize::from),
             stop: None,
             progress: None,
+            content: std::sync::Arc::new(ArgusRecords),
         }
     }
 }
@@ -132,7 +137,8 @@ pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
     if options.dry_run {
         let mut summary = Summary::default();
         let mut plan = Vec::new();
-        let result = dry_run(config, now, &mut summary, &mut plan);
+        let config = &for_content(config.clone(), &*options.content);
+        let result = dry_run(config, &*options.content, now, &mut summary, &mut plan);
         summary.elapsed = started.elapsed();
         let mut outcome = finish(summary, result.map(|()| None));
         outcome.plan = plan;
@@ -166,6 +172,15 @@ pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
             finish(summary, Err(fatal))
         }
     }
+}
+
+/// `config` as the engine runs it for `content`: by upload day when its records cannot be
+/// split by record time.
+fn for_content(mut config: Config, content: &dyn Content) -> Config {
+    if !content.by_record_time() {
+        config.day_boundary = crate::config::DayBoundary::Upload;
+    }
+    config
 }
 
 /// What happened, as an [`Outcome`].
@@ -212,6 +227,7 @@ impl Engine {
     /// Checks the directories, takes the lock and repairs what an interrupted run left: temporary
     /// files, quarantine moves, the journal (rolling back or finishing appends), compressions.
     pub fn start(config: Config, mut options: Options) -> Result<Engine, Fatal> {
+        let config = for_content(config, &*options.content);
         options.batch_uploads = options.batch_uploads.min(uploads_within(open_file_limit()));
         let problems = preflight(&config);
         if !problems.is_empty() {
@@ -292,6 +308,7 @@ impl Engine {
 
     /// Takes a new configuration (SIGHUP). The state directory cannot change while running.
     pub fn reload(&mut self, config: Config) -> Result<(), String> {
+        let config = for_content(config, &*self.options.content);
         if config.state_dir != self.config.state_dir {
             return Err(format!(
                 "state_dir cannot change while running (from {} to {}); restart instead",
@@ -373,12 +390,13 @@ impl Engine {
         let config = self.config.clone();
         let config = &config;
         let threads = self.options.threads;
+        let content = std::sync::Arc::clone(&self.options.content);
         self.committed_archives.clear();
         std::thread::scope(|scope| {
             let (ready, prepared) = std::sync::mpsc::sync_channel(1);
             let preparer = scope.spawn(move || {
                 for batch in batches {
-                    let result = prepare_all(config, batch, threads);
+                    let result = prepare_all(config, &*content, batch, threads);
                     let failed = result.is_err();
                     // A closed channel: the committer stopped; what was prepared is dropped,
                     // which removes its temporary archives.

@@ -20,6 +20,7 @@ use argus_core::record::Version;
 use time::Date;
 
 use crate::config::Config;
+use crate::content::Content;
 use crate::dropzone::Upload;
 use crate::journal::ChunkRef;
 
@@ -100,12 +101,14 @@ impl Prepared {
 /// Prepares uploads on `threads` threads; results keep the uploads' order.
 pub(super) fn prepare_all(
     config: &Config,
+    content: &dyn Content,
     uploads: Vec<Upload>,
     threads: usize,
 ) -> Result<Vec<Prepared>, Fatal> {
     let started = Instant::now();
     let shared = PrepareContext {
         config,
+        content,
         publisher: Publisher::open(&config.archive_dir)?,
         archive_dev: fs::metadata(&config.archive_dir).map(|m| m.dev()).ok(),
     };
@@ -141,6 +144,7 @@ pub(super) fn prepare_all(
 /// What every prepare thread shares: set up once per batch, not once per upload.
 pub(super) struct PrepareContext<'a> {
     pub(super) config: &'a Config,
+    pub(super) content: &'a dyn Content,
     pub(super) publisher: Publisher,
     pub(super) archive_dev: Option<u64>,
 }
@@ -216,7 +220,14 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
             let reason = already_archived(&archive_path);
             return Prepared::Refused(upload, reason);
         }
-        let v = verify(&out, len, &manifests, &mut io::sink(), false);
+        let v = verify(
+            &out,
+            len,
+            &manifests,
+            &mut io::sink(),
+            false,
+            shared.content.check(),
+        );
         (Some(Archive::Move(archive_path)), v)
     } else {
         let staged = match shared.publisher.stage(&name) {
@@ -234,7 +245,14 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
         let v = {
             let mut sink = io::BufWriter::with_capacity(buffer_size(len), &mut staged);
             let mut encoder = codec.encoder(&mut sink);
-            let v = verify(&out, len, &manifests, &mut encoder, config.salvage);
+            let v = verify(
+                &out,
+                len,
+                &manifests,
+                &mut encoder,
+                config.salvage,
+                shared.content.check(),
+            );
             // A salvaged upload is archived whole, like any other.
             let archived = match &v {
                 Ok(_) => true,

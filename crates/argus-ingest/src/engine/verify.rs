@@ -1,11 +1,14 @@
-//! One read of an upload's `.out`: the argus record walk, each manifest chunk's byte count and
-//! SHA-256, and the copy to the archive encoder, in constant memory.
+//! One read of an upload's `.out`: the content's check (the argus record walk, by default), each
+//! manifest chunk's byte count and SHA-256, and the copy to the archive encoder, in constant
+//! memory.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 
 use argus_core::manifest::Manifest;
-use argus_core::record::{Version, Walk, Walker};
+use argus_core::record::Version;
+
+use crate::content::Check;
 use sha2::{Digest, Sha256};
 
 /// The size of an upload's read and write buffers: 256 KiB, or less for a smaller upload (most
@@ -42,17 +45,17 @@ pub(super) struct Walked {
     pub(super) version: Option<Version>,
 }
 
-/// Reads `.out` once: walks the argus records, checks each manifest chunk's SHA-256, and copies
-/// the bytes to `sink` (the archive encoder).
+/// Reads `.out` once: feeds `check` (the argus records, by default), checks each manifest
+/// chunk's SHA-256, and copies the bytes to `sink` (the archive encoder).
 pub(super) fn verify(
     out: &File,
     len: u64,
     manifests: &[Manifest],
     sink: &mut dyn Write,
     whole: bool,
+    mut check: Box<dyn Check>,
 ) -> Result<Walked, VerifyError> {
     let mut reader = ReadAt { file: out, pos: 0 };
-    let mut walker = Walker::new();
     let mut buf = vec![0u8; buffer_size(len)];
     let mut chunk = 0;
     let mut left = manifests.first().map_or(u64::MAX, |m| m.bytes);
@@ -65,10 +68,10 @@ pub(super) fn verify(
             Err(e) => return Err(VerifyError::Read(e)),
         };
         let data = &buf[..n];
-        if !walker.is_failed() {
-            walker.feed(data);
+        if !check.failed() {
+            check.feed(data);
             // Damaged: the rest matters only to a copy of the whole upload.
-            if walker.is_failed() && !whole {
+            if check.failed() && !whole {
                 break;
             }
         }
@@ -93,27 +96,18 @@ pub(super) fn verify(
         check_chunk(&manifests[chunk], &mut hasher)?;
         chunk += 1;
     }
-    let report = walker.finish();
-    if !report.is_clean() {
-        let reason = match report.walk {
-            // argus 2, or no argus at all: named as such, not as damage.
-            Walk::Corrupt { reason, .. } if reason.is_foreign() => reason.to_string(),
-            walk => format!("argus data is damaged: {walk}"),
-        };
+    let verdict = check.finish();
+    if let Some(damage) = verdict.damage {
         return Err(VerifyError::Damaged {
-            reason,
-            valid_len: if report.starts > 0 {
-                report.valid_len
-            } else {
-                0
-            },
-            records: report.records,
-            version: report.version,
+            reason: damage.reason,
+            valid_len: damage.valid_len,
+            records: verdict.records,
+            version: verdict.version,
         });
     }
     Ok(Walked {
-        records: report.records,
-        version: report.version,
+        records: verdict.records,
+        version: verdict.version,
     })
 }
 
@@ -151,7 +145,14 @@ mod tests {
         // A descriptor whose reads fail (a directory gives EISDIR; a failing disk EIO).
         let dir = tempfile::tempdir().expect("tempdir");
         let file = File::open(dir.path()).expect("open");
-        let verified = verify(&file, 128, &[], &mut io::sink(), false);
+        let verified = verify(
+            &file,
+            128,
+            &[],
+            &mut io::sink(),
+            false,
+            crate::content::Content::check(&crate::content::ArgusRecords),
+        );
         assert!(
             matches!(verified, Err(VerifyError::Read(_))),
             "{verified:?}"
