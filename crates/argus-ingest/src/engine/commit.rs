@@ -84,7 +84,7 @@ pub(super) fn commit(
     queue: &Queue,
     good: Vec<ReadyUpload>,
     duplicates: Vec<Fact>,
-) -> Result<u64, Fatal> {
+) -> Result<Vec<PathBuf>, Fatal> {
     // Where each piece of each upload goes (the day files opened once), then the size each day
     // file has before each append. An upload that appends nothing has one part, with no day.
     let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
@@ -348,7 +348,7 @@ pub(super) fn commit(
     journal
         .clear()
         .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
-    Ok(targets.len() as u64)
+    Ok(targets.into_keys().collect())
 }
 
 /// Removes finished groups on several threads; the first error is returned after all stopped.

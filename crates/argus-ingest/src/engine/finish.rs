@@ -124,7 +124,8 @@ impl Engine {
                         "ingested {name} ({len} bytes, {records} record{s}) for host {host}"
                     );
                 }
-                self.summary.day_files += days;
+                // A day file counts once per pass, however many batches append to it.
+                self.touched_days.extend(days);
                 self.summary.duplicates += dup_count;
                 Ok(())
             }

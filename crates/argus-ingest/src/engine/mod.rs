@@ -218,6 +218,8 @@ pub struct Engine {
     summary: Summary,
     /// The archives committed by this `ingest` so far (see `finish_batch`).
     committed_archives: std::collections::BTreeSet<PathBuf>,
+    /// The day files appended to since the summary was last taken.
+    touched_days: std::collections::BTreeSet<PathBuf>,
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<String>,
@@ -297,6 +299,7 @@ impl Engine {
                 ..Summary::default()
             },
             committed_archives: std::collections::BTreeSet::new(),
+            touched_days: std::collections::BTreeSet::new(),
             trouble: None,
         })
     }
@@ -336,7 +339,9 @@ impl Engine {
 
     /// What was done since the last call, and any non-fatal trouble.
     pub fn take_summary(&mut self) -> (Summary, Option<String>) {
-        (std::mem::take(&mut self.summary), self.trouble.take())
+        let mut summary = std::mem::take(&mut self.summary);
+        summary.day_files = std::mem::take(&mut self.touched_days).len() as u64;
+        (summary, self.trouble.take())
     }
 
     /// Scans the whole dropzone (read-only).

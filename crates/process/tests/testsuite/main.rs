@@ -19,5 +19,6 @@ mod record_days;
 mod retention;
 mod salvage;
 mod status;
+mod summary;
 mod support;
 mod watch;
