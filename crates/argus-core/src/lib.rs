@@ -68,6 +68,7 @@ pub mod publish;
 pub mod ranges;
 pub mod record;
 pub mod retention;
+pub mod rotation;
 pub mod stamp;
 pub mod stateline;
 

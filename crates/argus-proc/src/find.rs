@@ -188,6 +188,80 @@ pub fn holders(dev: u64, ino: u64, among: Option<&[ProcessId]>) -> Result<Holder
     Ok(found)
 }
 
+/// Who holds a renamed chunk open, for [`argus_core::rotation::wait_final`]: one full scan of
+/// `/proc` when the watch starts, then only a re-check of the processes it found (a process
+/// cannot newly open the chunk: its name is the caller's alone).
+///
+/// A process whose descriptors cannot be read counts as a possible holder only when its
+/// command name is that of the argus binary; then the count is unknown (`None`) and only the
+/// re-created path and the quiet rule decide.
+#[derive(Clone, Debug)]
+pub struct HolderWatch {
+    argus_comm: String,
+    file: Option<(u64, u64)>,
+    known: Vec<ProcessId>,
+    complete: bool,
+}
+
+impl HolderWatch {
+    /// A watch for chunks written by the argus binary `argus_bin`.
+    pub fn new(argus_bin: &Path) -> HolderWatch {
+        HolderWatch {
+            argus_comm: comm_of(argus_bin),
+            file: None,
+            known: Vec::new(),
+            complete: false,
+        }
+    }
+}
+
+impl argus_core::rotation::HolderProbe for HolderWatch {
+    fn watch(&mut self, dev: u64, ino: u64) {
+        self.file = Some((dev, ino));
+        (self.known, self.complete) = match holders(dev, ino, None) {
+            Ok(h) => (
+                h.pids,
+                h.unreadable.iter().all(|(_, c)| *c != self.argus_comm),
+            ),
+            Err(_) => (Vec::new(), false),
+        };
+        if !self.known.is_empty() {
+            log::debug!(
+                "the chunk (inode {ino}) is held open by pid {}",
+                self.known
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+
+    fn count(&mut self) -> Option<usize> {
+        let (dev, ino) = self.file?;
+        if !self.complete {
+            return None;
+        }
+        holders(dev, ino, Some(&self.known))
+            .ok()
+            .map(|h| h.pids.len())
+    }
+}
+
+/// The command name the kernel gives a process running `bin`: its file name, cut to 15 bytes.
+fn comm_of(bin: &Path) -> String {
+    let name = bin
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.chars()
+        .scan(0, |len, c| {
+            *len += c.len_utf8();
+            (*len <= 15).then_some(c)
+        })
+        .collect()
+}
+
 /// Makes a path absolute (against the current directory) and resolves symlinks in its parent
 /// directory when that exists, keeping the file name as it is (the file may not exist).
 fn resolve(path: &Path) -> PathBuf {
@@ -251,5 +325,59 @@ mod tests {
             resolve(Path::new("/nonexistent-dir/x/../out")),
             PathBuf::from("/nonexistent-dir/out")
         );
+    }
+
+    #[test]
+    fn command_names() {
+        assert_eq!(comm_of(Path::new("/usr/sbin/argus")), "argus");
+        assert_eq!(
+            comm_of(Path::new("/opt/argus-3.0.8.2-build7")),
+            "argus-3.0.8.2-b"
+        );
+    }
+
+    use argus_core::rotation::{Final, QUIET, wait_final};
+    use std::time::Duration;
+
+    #[test]
+    fn a_file_nobody_holds_is_final_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chunk = dir.path().join("chunk");
+        fs::write(&chunk, b"data").expect("write");
+        let settled = wait_final(
+            &dir.path().join("out"),
+            &chunk,
+            Duration::ZERO,
+            &mut HolderWatch::new(Path::new("/usr/sbin/argus")),
+        )
+        .expect("final");
+        assert_eq!(settled.why, Final::Released);
+        assert!(settled.waited < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_held_quiet_file_is_final_after_two_seconds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chunk = dir.path().join("chunk");
+        fs::write(&chunk, b"data").expect("write");
+        // `tail -f` holds the file open like argus would, and writes nothing to it.
+        let mut tail = std::process::Command::new("tail")
+            .args(["-f", "-n", "0"])
+            .arg(&chunk)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn tail");
+        std::thread::sleep(Duration::from_millis(200));
+        let settled = wait_final(
+            &dir.path().join("out"),
+            &chunk,
+            Duration::ZERO,
+            &mut HolderWatch::new(Path::new("/usr/sbin/argus")),
+        );
+        let _ = tail.kill();
+        let _ = tail.wait();
+        let settled = settled.expect("final");
+        assert_eq!(settled.why, Final::Quiet);
+        assert!(settled.waited >= QUIET, "{:?}", settled.waited);
     }
 }

@@ -21,9 +21,6 @@ mod exit;
 mod logging;
 mod metrics;
 mod run;
-mod settle;
-mod ship;
-mod staging;
 mod supervise;
 
 use cli::{Cli, Command};

@@ -3,21 +3,20 @@
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use argus_core::escape::EscapedPath;
 use argus_core::lock::{Contention, Lock};
-use argus_core::manifest::Manifest;
-use argus_core::publish::{rename_noreplace, sync_dir};
 use argus_core::retention::{self, Policy};
 use argus_core::stamp::format_rfc3339;
 use time::OffsetDateTime;
 
+use argus_core::error_chain;
+use argus_core::rotation::{ShipError, Stage, StagedChunk, ship, wait_final};
+use argus_proc::find::HolderWatch;
+
 use crate::archive::{Archived, archive, purge};
 use crate::config::Settings;
-use crate::settle::wait_final;
-use crate::ship::{ShipError, ship};
-use crate::staging::{Stage, StagedChunk};
 use crate::supervise::supervise;
 
 use crate::exit::Exit;
@@ -122,7 +121,7 @@ impl Run<'_> {
         let staged = match self.stage.list() {
             Ok(s) => s,
             Err(e) => {
-                log::error!("{e}");
+                log::error!("{}", error_chain(&e));
                 self.fail(Exit::NotShipped);
                 return;
             }
@@ -136,15 +135,7 @@ impl Run<'_> {
             );
             // Its rename time is unknown; its ctime (set by the rename) is close enough for
             // the quiet rule, which also requires two unchanged seconds.
-            let since = fs::metadata(&chunk.path)
-                .ok()
-                .and_then(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    let ctime = SystemTime::UNIX_EPOCH
-                        + Duration::from_secs(u64::try_from(m.ctime()).unwrap_or(0));
-                    SystemTime::now().duration_since(ctime).ok()
-                })
-                .unwrap_or(Duration::ZERO);
+            let since = chunk.renamed_ago(SystemTime::now());
             self.process(&chunk, since);
         }
     }
@@ -152,32 +143,19 @@ impl Run<'_> {
     /// The recipe's script renamed the output to `OUTPUT.tmp` and overwrote whatever was there:
     /// such a file holds data it did not archive. It becomes a staged chunk with a new number.
     fn adopt_legacy(&mut self) {
-        let legacy = self.stage.legacy_path();
-        match fs::symlink_metadata(&legacy) {
-            Ok(m) if m.is_file() => {}
-            _ => return,
-        }
-        let result = self
-            .stage
-            .list()
-            .map_err(|e| e.to_string())
-            .and_then(|staged| {
-                let seq = self.stage.next_seq(&staged).map_err(|e| e.to_string())?;
-                let cut = now_seconds();
-                let path = self.stage.staged_path(seq, cut);
-                rename_noreplace(&legacy, &path).map_err(|e| argus_core::error_chain(&e))?;
-                sync_dir(self.stage.dir()).map_err(|e| argus_core::error_chain(&e))?;
-                self.stage.commit_seq(seq).map_err(|e| e.to_string())?;
-                Ok(path)
-            });
-        match result {
-            Ok(path) => log::warn!(
+        match self.stage.adopt_legacy(OffsetDateTime::now_utc()) {
+            Ok(None) => {}
+            Ok(Some(chunk)) => log::warn!(
                 "adopted {}, left by the old harvest script, as {}",
-                EscapedPath(&legacy),
-                EscapedPath(&path)
+                EscapedPath(&self.stage.legacy_path()),
+                EscapedPath(&chunk.path)
             ),
             Err(e) => {
-                log::error!("cannot adopt {}: {e}", EscapedPath(&legacy));
+                log::error!(
+                    "cannot adopt {}: {}",
+                    EscapedPath(&self.stage.legacy_path()),
+                    error_chain(&e)
+                );
                 self.fail(Exit::NotShipped);
             }
         }
@@ -186,80 +164,40 @@ impl Run<'_> {
     /// Cuts the output file and ships and archives the chunk. Returns when argus last wrote
     /// the output before the cut.
     fn rotate(&mut self) -> Option<SystemTime> {
-        let output = self.s.output.clone();
-        let meta = match fs::symlink_metadata(&output) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let cut = match self.stage.cut(OffsetDateTime::now_utc()) {
+            Ok(Some(cut)) => cut,
+            Ok(None) => {
                 log::info!(
                     "nothing to cut: {} does not exist (argus is not running, or has not re-created it since the last harvest)",
-                    EscapedPath(&output)
+                    EscapedPath(&self.s.output)
                 );
                 return None;
             }
             Err(e) => {
-                log::error!("cannot stat {}: {e}", EscapedPath(&output));
+                log::error!("{}", error_chain(&e));
                 self.fail(Exit::NotShipped);
+                // The output is still there, and its mtime tells the last write.
                 return None;
             }
         };
-        if !meta.file_type().is_file() {
-            log::error!(
-                "{} is not a regular file; it is left alone",
-                EscapedPath(&output)
-            );
-            self.fail(Exit::NotShipped);
-            return None;
+        if let Err(e) = &cut.synced {
+            log::warn!("{}", error_chain(e));
         }
-        let last_write = meta.modified().ok();
-        let seq = match self
-            .stage
-            .list()
-            .and_then(|staged| self.stage.next_seq(&staged))
-        {
-            Ok(seq) => seq,
-            Err(e) => {
-                log::error!("{e}; the output is not cut");
-                self.fail(Exit::NotShipped);
-                return last_write;
-            }
-        };
-        let cut = now_seconds();
-        let staged = self.stage.staged_path(seq, cut);
-        // The rename is the cut: argus' next write of a new second creates the output anew.
-        // The live path is never created, truncated or copied here, and argus is never
-        // signalled (every signal but USR1/USR2 stops it).
-        if let Err(e) = rename_noreplace(&output, &staged) {
-            log::error!(
-                "cannot cut {}: {}",
-                EscapedPath(&output),
-                argus_core::error_chain(&e)
-            );
-            self.fail(Exit::NotShipped);
-            return last_write;
-        }
-        let renamed = Instant::now();
-        if let Err(e) = sync_dir(self.stage.dir()) {
-            log::warn!("{}", argus_core::error_chain(&e));
-        }
-        if let Err(e) = self.stage.commit_seq(seq) {
+        if let Err(e) = &cut.counted {
             // The staged name carries the number, so it is not lost; the next run counts
             // from it.
-            log::error!("{e}");
+            log::error!("{}", error_chain(e));
             self.fail(Exit::NotShipped);
         }
         log::info!(
-            "cut {} ({} bytes) as chunk seq={seq}",
-            EscapedPath(&output),
-            meta.len()
+            "cut {} ({} bytes) as chunk seq={}",
+            EscapedPath(&self.s.output),
+            cut.len,
+            cut.chunk.seq
         );
         failpoint::hit("after-rotate");
-        let chunk = StagedChunk {
-            path: staged,
-            seq,
-            cut,
-        };
-        self.process(&chunk, renamed.elapsed());
-        last_write
+        self.process(&cut.chunk, cut.renamed.elapsed());
+        cut.last_write
     }
 
     /// Waits until the chunk is final, ships it, prints its manifest, archives it and removes
@@ -272,14 +210,16 @@ impl Run<'_> {
                 chunk.seq
             )
         };
-        match wait_final(&self.s.output, &chunk.path, since_rename, &self.s.argus_bin) {
-            Ok((why, waited)) => log::debug!(
-                "chunk seq={} is final after {} ms: {why}",
+        let mut holders = HolderWatch::new(&self.s.argus_bin);
+        match wait_final(&self.s.output, &chunk.path, since_rename, &mut holders) {
+            Ok(settled) => log::debug!(
+                "chunk seq={} is final after {} ms: {}",
                 chunk.seq,
-                waited.as_millis()
+                settled.waited.as_millis(),
+                settled.why
             ),
             Err(e) => {
-                log::error!("{}", e.0);
+                log::error!("{}", error_chain(&e));
                 self.fail(Exit::NotShipped);
                 return;
             }
@@ -299,7 +239,12 @@ impl Run<'_> {
                 if matches!(e, ShipError::Write(_)) {
                     self.stdout_broken = true;
                 }
-                log::error!("chunk seq={} was not shipped: {e}; {}", chunk.seq, kept());
+                log::error!(
+                    "chunk seq={} was not shipped to stdout: {}; {}",
+                    chunk.seq,
+                    error_chain(&e),
+                    kept()
+                );
                 self.fail(Exit::NotShipped);
                 return;
             }
@@ -312,18 +257,7 @@ impl Run<'_> {
                 shipped.report.valid_len
             );
         }
-        let manifest = Manifest {
-            host: self.s.host.clone(),
-            seq: chunk.seq,
-            start: shipped
-                .report
-                .mar_times
-                .and_then(|(first, _)| OffsetDateTime::from_unix_timestamp(i64::from(first)).ok()),
-            end: Some(chunk.cut),
-            bytes: shipped.bytes,
-            records: Some(shipped.report.records),
-            sha256: shipped.sha256,
-        };
+        let manifest = shipped.manifest(&self.s.host, chunk);
         if let Err(e) = writeln!(self.stderr, "{manifest}").and_then(|()| self.stderr.flush()) {
             log::warn!("cannot write the manifest line to stderr: {e}");
         }
@@ -373,13 +307,11 @@ impl Run<'_> {
         self.stats.bytes += shipped.bytes;
         self.stats.records += shipped.report.records;
         failpoint::hit("after-archive");
-        if let Err(e) = fs::remove_file(&chunk.path)
-            .map_err(|e| e.to_string())
-            .and_then(|()| sync_dir(self.stage.dir()).map_err(|e| e.to_string()))
-        {
+        if let Err(e) = self.stage.remove(chunk) {
             log::warn!(
-                "cannot remove the shipped chunk {}: {e}; the next run finds it already archived",
-                EscapedPath(&chunk.path)
+                "cannot remove the shipped chunk {}: {}; the next run finds it already archived",
+                EscapedPath(&chunk.path),
+                error_chain(&e)
             );
         }
     }
@@ -432,12 +364,6 @@ impl Run<'_> {
             }
         }
     }
-}
-
-/// Now, UTC, to the whole second (names and manifests carry whole seconds).
-fn now_seconds() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(0).unwrap_or(now)
 }
 
 /// The warning for a purge that deletes what this harvest archived, or most of the archive,
