@@ -7,7 +7,11 @@
 //!   temporary files left by a crash, durable moves.
 //! - [`append`]: constant-memory appends (`copy_file_range` or encoded), undone by truncation;
 //!   [`ranges`]: byte ranges, and readers that yield only them.
-//! - [`retention`]: which archives to delete, as a pure function of entries, `now` and a policy.
+//! - [`retention`]: which archives to delete, as a pure function of entries, `now` and a policy;
+//!   [`archive`]: a sensor's local archive of chunks (compressed, never replacing a file) and
+//!   its purge by that policy.
+//! - [`rotation`]: lossless rotation of a file a live argus writes: the cut by rename, the wait
+//!   until argus has let go, one-pass shipping, staged chunks with a durable sequence counter.
 //! - [`lock`]: single-instance locks that die with their process.
 //! - [`host`] and [`manifest`]: validated host names, and the per-chunk manifest line that
 //!   harvest_argus writes and process_argus checks.
@@ -56,6 +60,7 @@
 //! ```
 
 pub mod append;
+pub mod archive;
 pub mod codec;
 mod error;
 pub mod escape;

@@ -13,7 +13,6 @@ use clap::Parser;
 
 pub mod cli;
 
-mod archive;
 mod commands;
 mod config;
 mod convert;

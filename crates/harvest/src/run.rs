@@ -11,11 +11,11 @@ use argus_core::retention::{self, Policy};
 use argus_core::stamp::format_rfc3339;
 use time::OffsetDateTime;
 
+use argus_core::archive::{Archived, archive, purge};
 use argus_core::error_chain;
 use argus_core::rotation::{ShipError, Stage, StagedChunk, ship, wait_final};
 use argus_proc::find::HolderWatch;
 
-use crate::archive::{Archived, archive, purge};
 use crate::config::Settings;
 use crate::supervise::supervise;
 
@@ -295,8 +295,9 @@ impl Run<'_> {
                     ""
                 };
                 log::error!(
-                    "cannot archive chunk seq={}{full}: {e}; {}",
+                    "cannot archive chunk seq={}{full}: {}; {}",
                     chunk.seq,
+                    error_chain(&e),
                     kept()
                 );
                 self.fail(Exit::NotShipped);
@@ -329,16 +330,21 @@ impl Run<'_> {
             OffsetDateTime::now_utc(),
             &self.archived,
         ) {
-            Ok((removed, surprise)) => {
-                if let Some(surprise) = surprise {
+            Ok(purged) => {
+                let removed = purged.removed.len();
+                if let Some(surprise) = purged.surprise {
                     self.stats.retention_warnings += 1;
-                    log::warn!("{}", surprise_message(self.s, &surprise, removed.len()));
+                    log::warn!("{}", surprise_message(self.s, &surprise, removed));
                 }
-                if !removed.is_empty() {
-                    log::info!("purged {} old archive file(s)", removed.len());
+                if removed > 0 {
+                    log::info!("purged {removed} old archive file(s)");
                 }
             }
-            Err(e) => log::warn!("cannot purge {}: {e}", EscapedPath(&self.s.archive_dir)),
+            Err(e) => log::warn!(
+                "cannot purge {}: {}",
+                EscapedPath(&self.s.archive_dir),
+                error_chain(&e)
+            ),
         }
     }
 
