@@ -75,6 +75,20 @@ pub enum Error {
         /// The last lines argus wrote to its log, if it had one.
         messages: Option<String>,
     },
+    /// A file-system step of argus-core (creating a directory durably, say) failed.
+    #[error(transparent)]
+    Core(#[from] argus_core::Error),
+    /// A directory could not be given to the user argus runs as.
+    #[error("cannot give {} to user {user} (argus runs as it)", EscapedPath(path))]
+    Chown {
+        /// The directory.
+        path: PathBuf,
+        /// The user named by argus' `-u`.
+        user: String,
+        /// The operating system's error.
+        #[source]
+        source: nix::Error,
+    },
 }
 
 /// Why the argus binary cannot be run.

@@ -3,7 +3,8 @@
 //! argus needs, and start argus detached from the caller.
 //!
 //! - [`find`]: the argus processes writing an output file (executable plus open files or `-w`
-//!   argument, read from `/proc`), and the processes holding any file open.
+//!   argument, read from `/proc`), and the processes holding any file open
+//!   ([`find::HolderWatch`], which tells argus-core's rotation when argus let go of a chunk).
 //! - [`process`]: [`ProcessId`], a pid plus its start time, so a reused pid is never mistaken
 //!   for argus.
 //! - [`spawn`]: start a program in its own session with stdio away from the caller and no
@@ -11,6 +12,8 @@
 //! - [`argus`]: the argus command line, checks of binary and arguments, start and confirmation.
 //! - [`iface`], [`disk`], [`pidfile`]: interface state, free space (argus' silent stop at 100
 //!   free blocks), pid files with a start-time check.
+//! - [`supervise`]: all of it for one sensor: find argus, warn about what silently loses data,
+//!   start it when it is missing ([`supervise::supervise`]).
 //! - [`procfs`]: the `/proc` readers underneath.
 //!
 //! The crate never prints and never exits; it returns values and [`Error`]s and logs through the
@@ -39,6 +42,7 @@ pub mod pidfile;
 pub mod process;
 pub mod procfs;
 pub mod spawn;
+pub mod supervise;
 
 pub use error::{BinaryProblem, Error, Result};
 pub use process::ProcessId;

@@ -20,7 +20,6 @@ mod exit;
 mod logging;
 mod metrics;
 mod run;
-mod supervise;
 
 use cli::{Cli, Command};
 

@@ -14,10 +14,11 @@ use time::OffsetDateTime;
 use argus_core::archive::{Archived, archive, purge};
 use argus_core::error_chain;
 use argus_core::rotation::{ShipError, Stage, StagedChunk, ship, wait_final};
+use argus_proc::argus::Launch;
 use argus_proc::find::HolderWatch;
+use argus_proc::supervise::{State, Supervision, prepare_output_dir, supervise};
 
 use crate::config::Settings;
-use crate::supervise::supervise;
 
 use crate::exit::Exit;
 use argus_core::failpoint;
@@ -58,8 +59,8 @@ fn harvest_locked(
     stderr: &mut dyn Write,
 ) -> (Exit, crate::metrics::RunStats) {
     let stage = Stage::new(&s.output);
-    if let Err(e) = crate::supervise::prepare_output_dir(s) {
-        log::error!("{e}");
+    if let Err(e) = prepare_output_dir(&s.output, &s.argus_args) {
+        log::error!("{}", error_chain(&e));
         return (Exit::NotShipped, Default::default());
     }
     let lock_path = stage.lock_path();
@@ -356,19 +357,34 @@ impl Run<'_> {
                 .and_then(|m| m.modified())
                 .ok()
         });
-        match supervise(self.s, last_write) {
+        match supervise(&supervision(self.s), last_write, SystemTime::now()) {
             Ok(state) => {
-                self.stats.argus_running =
-                    Some(!matches!(state, crate::supervise::State::LeftStopped));
+                self.stats.argus_running = Some(!matches!(state, State::LeftStopped));
             }
             Err(problems) => {
                 for p in problems {
-                    log::error!("{p}");
+                    log::error!("{}", error_chain(&p));
                 }
                 self.stats.argus_running = Some(false);
                 self.fail(Exit::Argus);
             }
         }
+    }
+}
+
+/// What argus-proc supervises, from the settings.
+fn supervision(s: &Settings) -> Supervision {
+    Supervision {
+        launch: Launch {
+            bin: s.argus_bin.clone(),
+            interface: s.interface.clone(),
+            output: s.output.clone(),
+            extra_args: s.argus_args.clone(),
+            pid_file: Some(s.pid_file.clone()),
+            log: s.argus_log.clone(),
+        },
+        stale_after: s.stale_after,
+        start_missing: s.supervise,
     }
 }
 
