@@ -11,9 +11,9 @@ use argus_core::retention::{self, Policy};
 use argus_core::stamp::format_rfc3339;
 use time::OffsetDateTime;
 
-use argus_core::archive::{Archived, archive, purge};
+use argus_core::archive::{Archived, purge};
 use argus_core::error_chain;
-use argus_core::rotation::{ShipError, Stage, StagedChunk, ship, wait_final};
+use argus_core::rotation::{Delivery, DeliveryError, Stage, StagedChunk};
 use argus_proc::argus::Launch;
 use argus_proc::find::HolderWatch;
 use argus_proc::supervise::{State, Supervision, prepare_output_dir, supervise};
@@ -25,10 +25,7 @@ use argus_core::failpoint;
 
 struct Run<'a> {
     s: &'a Settings,
-    stage: Stage,
-    stdout: &'a mut dyn Write,
-    stderr: &'a mut dyn Write,
-    stdout_broken: bool,
+    delivery: Delivery<'a>,
     exit: Exit,
     stats: crate::metrics::RunStats,
     /// The archives this run wrote (their names), which a purge should not delete.
@@ -89,10 +86,14 @@ fn harvest_locked(
     }
     let mut run = Run {
         s,
-        stage,
-        stdout,
-        stderr,
-        stdout_broken: false,
+        delivery: Delivery::new(
+            stage,
+            s.host.clone(),
+            s.archive_dir.clone(),
+            s.codec,
+            stdout,
+            stderr,
+        ),
         exit: Exit::Ok,
         stats: crate::metrics::RunStats::default(),
         archived: Vec::new(),
@@ -101,8 +102,8 @@ fn harvest_locked(
     let last_write = run.rotate();
     run.purge();
     run.supervise(last_write);
-    run.stats.staged = run.stage.list().map_or(0, |l| l.len() as u64);
-    run.stats.last_seq = run.stage.last_seq().unwrap_or(0);
+    run.stats.staged = run.delivery.stage().list().map_or(0, |l| l.len() as u64);
+    run.stats.last_seq = run.delivery.stage().last_seq().unwrap_or(0);
     let dir = s.output.parent().unwrap_or(Path::new("/"));
     run.stats.free_blocks = argus_proc::disk::free_space(dir)
         .ok()
@@ -119,7 +120,7 @@ impl Run<'_> {
     /// sequence numbers.
     fn recover(&mut self) {
         self.adopt_legacy();
-        let staged = match self.stage.list() {
+        let staged = match self.delivery.stage().list() {
             Ok(s) => s,
             Err(e) => {
                 log::error!("{}", error_chain(&e));
@@ -144,17 +145,21 @@ impl Run<'_> {
     /// The recipe's script renamed the output to `OUTPUT.tmp` and overwrote whatever was there:
     /// such a file holds data it did not archive. It becomes a staged chunk with a new number.
     fn adopt_legacy(&mut self) {
-        match self.stage.adopt_legacy(OffsetDateTime::now_utc()) {
+        match self
+            .delivery
+            .stage()
+            .adopt_legacy(OffsetDateTime::now_utc())
+        {
             Ok(None) => {}
             Ok(Some(chunk)) => log::warn!(
                 "adopted {}, left by the old harvest script, as {}",
-                EscapedPath(&self.stage.legacy_path()),
+                EscapedPath(&self.delivery.stage().legacy_path()),
                 EscapedPath(&chunk.path)
             ),
             Err(e) => {
                 log::error!(
                     "cannot adopt {}: {}",
-                    EscapedPath(&self.stage.legacy_path()),
+                    EscapedPath(&self.delivery.stage().legacy_path()),
                     error_chain(&e)
                 );
                 self.fail(Exit::NotShipped);
@@ -165,7 +170,7 @@ impl Run<'_> {
     /// Cuts the output file and ships and archives the chunk. Returns when argus last wrote
     /// the output before the cut.
     fn rotate(&mut self) -> Option<SystemTime> {
-        let cut = match self.stage.cut(OffsetDateTime::now_utc()) {
+        let cut = match self.delivery.stage().cut(OffsetDateTime::now_utc()) {
             Ok(Some(cut)) => cut,
             Ok(None) => {
                 log::info!(
@@ -204,117 +209,31 @@ impl Run<'_> {
     /// Waits until the chunk is final, ships it, prints its manifest, archives it and removes
     /// it. Whatever fails leaves it staged for the next run.
     fn process(&mut self, chunk: &StagedChunk, since_rename: Duration) {
-        let kept = || {
-            format!(
-                "it stays staged as {} and the next run ships it again with seq={}",
-                EscapedPath(&chunk.path),
-                chunk.seq
-            )
-        };
         let mut holders = HolderWatch::new(&self.s.argus_bin);
-        match wait_final(&self.s.output, &chunk.path, since_rename, &mut holders) {
-            Ok(settled) => log::debug!(
-                "chunk seq={} is final after {} ms: {}",
-                chunk.seq,
-                settled.waited.as_millis(),
-                settled.why
-            ),
-            Err(e) => {
-                log::error!("{}", error_chain(&e));
-                self.fail(Exit::NotShipped);
-                return;
-            }
-        }
-        if self.stdout_broken {
-            log::error!(
-                "chunk seq={} is not shipped: stdout failed; {}",
-                chunk.seq,
-                kept()
-            );
-            self.fail(Exit::NotShipped);
-            return;
-        }
-        let shipped = match ship(&chunk.path, self.stdout) {
-            Ok(shipped) => shipped,
-            Err(e) => {
-                if matches!(e, ShipError::Write(_)) {
-                    self.stdout_broken = true;
-                }
-                log::error!(
-                    "chunk seq={} was not shipped to stdout: {}; {}",
-                    chunk.seq,
-                    error_chain(&e),
-                    kept()
-                );
-                self.fail(Exit::NotShipped);
-                return;
-            }
-        };
-        if !shipped.report.is_clean() {
-            log::warn!(
-                "chunk seq={} is not clean argus data ({}); shipped and archived as it is, {} bytes of whole records",
-                chunk.seq,
-                shipped.report.walk,
-                shipped.report.valid_len
-            );
-        }
-        let manifest = shipped.manifest(&self.s.host, chunk);
-        if let Err(e) = writeln!(self.stderr, "{manifest}").and_then(|()| self.stderr.flush()) {
-            log::warn!("cannot write the manifest line to stderr: {e}");
-        }
-        failpoint::hit("after-ship");
-        let archived = archive(
-            &chunk.path,
-            &shipped.sha256,
-            &self.s.archive_dir,
-            &self.s.host,
-            chunk.cut,
-            self.s.codec,
-        );
-        match archived {
-            Ok(Archived::New(path)) => {
-                log::info!(
-                    "archived chunk seq={} ({} bytes, {} records) as {}",
-                    chunk.seq,
-                    shipped.bytes,
-                    shipped.report.records,
-                    EscapedPath(&path)
-                );
-                if let Some(name) = path.file_name() {
+        match self.delivery.deliver(chunk, since_rename, &mut holders) {
+            Ok(done) => {
+                if let Archived::New(path) = &done.archived
+                    && let Some(name) = path.file_name()
+                {
                     self.archived.push(name.to_string_lossy().into_owned());
                 }
+                self.stats.chunks += 1;
+                self.stats.bytes += done.shipped.bytes;
+                self.stats.records += done.shipped.report.records;
             }
-            Ok(Archived::Already(path)) => log::info!(
-                "chunk seq={} was already archived as {}",
-                chunk.seq,
-                EscapedPath(&path)
-            ),
+            Err(DeliveryError::NotFinal(e)) => {
+                log::error!("{}", error_chain(&e));
+                self.fail(Exit::NotShipped);
+            }
             Err(e) => {
-                let full = if e.is_disk_full() {
-                    " (the archive's file system is full)"
-                } else {
-                    ""
-                };
                 log::error!(
-                    "cannot archive chunk seq={}{full}: {}; {}",
-                    chunk.seq,
+                    "{}; it stays staged as {} and the next run ships it again with seq={}",
                     error_chain(&e),
-                    kept()
+                    EscapedPath(&chunk.path),
+                    chunk.seq
                 );
                 self.fail(Exit::NotShipped);
-                return;
             }
-        }
-        self.stats.chunks += 1;
-        self.stats.bytes += shipped.bytes;
-        self.stats.records += shipped.report.records;
-        failpoint::hit("after-archive");
-        if let Err(e) = self.stage.remove(chunk) {
-            log::warn!(
-                "cannot remove the shipped chunk {}: {}; the next run finds it already archived",
-                EscapedPath(&chunk.path),
-                error_chain(&e)
-            );
         }
     }
 

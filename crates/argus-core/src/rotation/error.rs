@@ -126,3 +126,39 @@ pub enum ShipError {
     })]
     Write(#[source] io::Error),
 }
+
+/// Why a staged chunk was not delivered; it stays staged under its number.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// The writer did not let go of the chunk in time.
+    #[error(transparent)]
+    NotFinal(#[from] NotFinal),
+    /// An earlier chunk's write to the output failed, so nothing more is shipped.
+    #[error("chunk seq={seq} is not shipped: writing to the output failed before")]
+    OutFailed {
+        /// The chunk's sequence number.
+        seq: u64,
+    },
+    /// Shipping failed.
+    #[error("chunk seq={seq} was not shipped")]
+    Ship {
+        /// The chunk's sequence number.
+        seq: u64,
+        /// Why.
+        #[source]
+        source: ShipError,
+    },
+    /// Archiving failed after the chunk was shipped.
+    #[error(
+        "cannot archive chunk seq={seq}{}",
+        if source.is_disk_full() { " (the archive's file system is full)" } else { "" }
+    )]
+    Archive {
+        /// The chunk's sequence number.
+        seq: u64,
+        /// Why.
+        #[source]
+        source: crate::archive::ArchiveError,
+    },
+}

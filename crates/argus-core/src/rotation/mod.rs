@@ -9,10 +9,11 @@
 //! - [`wait_final`] and the pure rule [`judge`] (`settle`): is the chunk final? Who holds it
 //!   open is asked of a [`HolderProbe`] (`argus-proc` has one that reads `/proc`).
 //! - [`ship`]: copy, hash and walk a chunk in one pass; [`Shipped::manifest`] is its manifest.
+//! - [`Delivery`] (`deliver`): the steps after a cut, in their one safe order: [`wait_final`],
+//!   [`ship`] and the manifest line, archive ([`crate::archive`]), [`Stage::remove`].
 //!
 //! A harvest is: take the lock at [`Stage::lock_path`], deliver what [`Stage::list`] finds
-//! left staged, [`Stage::cut`], [`wait_final`], [`ship`], archive (the `archive` module),
-//! [`Stage::remove`].
+//! left staged, then [`Stage::cut`] and deliver the new chunk.
 //!
 //! ```
 //! use argus_core::rotation::{Stage, Unknown, ship, wait_final};
@@ -41,13 +42,15 @@
 //! ```
 
 mod cut;
+mod deliver;
 mod error;
 mod settle;
 mod ship;
 mod stage;
 
 pub use cut::Cut;
-pub use error::{CutError, NotFinal, ShipError, StateError};
+pub use deliver::{Delivered, Delivery};
+pub use error::{CutError, DeliveryError, NotFinal, ShipError, StateError};
 pub use settle::{
     Final, HolderProbe, MAX_WAIT, Observation, QUIET, Settled, Unknown, judge, wait_final,
 };
