@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use time::OffsetDateTime;
 
 use super::{CutError, Stage, StagedChunk, StateError};
+use crate::error::IoContext;
 use crate::publish::{rename_noreplace, sync_dir};
 
 /// A cut that happened: the chunk is staged under its number.
@@ -102,11 +103,7 @@ impl Stage {
 
     /// Removes a delivered chunk, durably (the directory is synced).
     pub fn remove(&self, chunk: &StagedChunk) -> Result<(), StateError> {
-        fs::remove_file(&chunk.path).map_err(|source| StateError::Io {
-            op: "remove",
-            path: chunk.path.clone(),
-            source,
-        })?;
+        fs::remove_file(&chunk.path).at("remove", &chunk.path)?;
         Ok(sync_dir(self.dir())?)
     }
 }

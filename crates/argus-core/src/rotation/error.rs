@@ -13,17 +13,6 @@ use crate::escape::EscapedPath;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateError {
-    /// Reading the directory or the counter, or removing a chunk, failed.
-    #[error("cannot {op} {}", EscapedPath(path))]
-    Io {
-        /// What was attempted.
-        op: &'static str,
-        /// The path concerned.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
-    },
     /// The counter holds neither a sealed line nor a bare number: it is never read as 0, or
     /// numbers would repeat.
     #[error(
@@ -40,7 +29,8 @@ pub enum StateError {
     /// Every number has been given out.
     #[error("the sequence counter is exhausted")]
     Exhausted,
-    /// Renaming, syncing or replacing a state file failed.
+    /// Reading the directory or the counter, renaming, syncing, replacing or removing a state
+    /// file failed.
     #[error(transparent)]
     Fs(#[from] crate::Error),
 }

@@ -49,11 +49,11 @@ pub struct Stage {
 }
 
 fn io_error(op: &'static str, path: &Path, source: io::Error) -> StateError {
-    StateError::Io {
+    StateError::Fs(crate::Error::Io {
         op,
         path: path.to_path_buf(),
         source,
-    }
+    })
 }
 
 impl Stage {
