@@ -1,5 +1,7 @@
-//! `harvest_argus`, the sensor side of argus-webjob (SPEC §3 and §7): settings, lossless rotation
-//! of argus' live output, shipping, archiving, purging, supervision.
+//! `harvest_argus`, the sensor side of argus-webjob (SPEC §3 and §7): the program around
+//! argus-core's rotation and archive and argus-proc's supervision. It owns what is about being a
+//! program: its arguments (`cli`), its configuration file (`config`, `convert`), the order of a
+//! harvest's steps and their exit statuses (`run`, `exit`), logging and the metrics text.
 //!
 //! The crate is a program. Its library exposes two things: [`cli`], the command line that
 //! `cargo xtask dist` generates the man pages and completions from, and [`main`], the whole

@@ -1,27 +1,27 @@
-//! One harvest (SPEC §3 steps 2-9): lock, recover, rotate, ship, archive, purge, supervise.
+//! One harvest (SPEC §3 steps 2-9), its steps in order: lock, recover, cut and deliver, purge,
+//! supervise. Each step is a library call (argus-core's `rotation` and `archive`, argus-proc's
+//! `supervise`); this module orders them, logs their outcomes and maps them to exit statuses.
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use argus_core::escape::EscapedPath;
-use argus_core::lock::{Contention, Lock};
-use argus_core::retention::{self, Policy};
-use argus_core::stamp::format_rfc3339;
-use time::OffsetDateTime;
-
 use argus_core::archive::{Archived, purge};
 use argus_core::error_chain;
+use argus_core::escape::EscapedPath;
+use argus_core::failpoint;
+use argus_core::lock::{Contention, Lock};
+use argus_core::retention::{self, Policy};
 use argus_core::rotation::{Delivery, DeliveryError, Stage, StagedChunk};
+use argus_core::stamp::format_rfc3339;
 use argus_proc::argus::Launch;
 use argus_proc::find::HolderWatch;
 use argus_proc::supervise::{State, Supervision, prepare_output_dir, supervise};
+use time::OffsetDateTime;
 
 use crate::config::Settings;
-
 use crate::exit::Exit;
-use argus_core::failpoint;
 
 struct Run<'a> {
     s: &'a Settings,
@@ -73,7 +73,7 @@ fn harvest_locked(
             return (Exit::Locked, Default::default());
         }
         Err(e) => {
-            log::error!("cannot take the lock: {}", argus_core::error_chain(&e));
+            log::error!("cannot take the lock: {}", error_chain(&e));
             return (Exit::NotShipped, Default::default());
         }
     };
@@ -82,7 +82,7 @@ fn harvest_locked(
     if let Err(e) =
         argus_core::publish::clean_temp_files(stage.dir(), Duration::ZERO, SystemTime::now())
     {
-        log::warn!("{}", argus_core::error_chain(&e));
+        log::warn!("{}", error_chain(&e));
     }
     let mut run = Run {
         s,
