@@ -71,7 +71,10 @@ pub struct Settled {
     pub waited: Duration,
 }
 
-/// The rule; see the [module docs](self).
+/// The rule: a chunk is final when the output path exists again (argus closed the chunk
+/// first), else when nobody holds it open, else when both the time since the rename and the
+/// time it stayed unchanged reach `quiet` ([`QUIET`]): argus writes into a renamed chunk only
+/// in the second of the rename.
 pub fn judge(o: &Observation, quiet: Duration) -> Option<Final> {
     if o.recreated {
         Some(Final::Recreated)
