@@ -125,59 +125,6 @@ impl Summary {
         }
         s
     }
-
-    /// One JSON object, keys in a fixed order (docs/OPERATIONS.md).
-    pub fn json(&self) -> String {
-        let json = SummaryJson {
-            ingested: self.ingested,
-            bytes: self.bytes,
-            empty: self.empty,
-            day_files: self.day_files,
-            quarantined: self.quarantined,
-            in_flight: self.in_flight,
-            orphans: self.orphans,
-            foreign: self.foreign,
-            recovered: self.recovered,
-            purged: self.purged,
-            compressed: self.compressed,
-            duplicates: self.duplicates,
-            expired: self.expired,
-            hooks_ran: self.hooks_ran,
-            hooks_failed: self.hooks_failed,
-            elapsed_ms: self.elapsed.as_millis(),
-            failed: self.failed.as_deref(),
-        };
-        to_json(&json)
-    }
-}
-
-/// [`Summary::json`]'s document: serde writes the keys in the order declared here.
-#[derive(serde::Serialize)]
-struct SummaryJson<'a> {
-    ingested: u64,
-    bytes: u64,
-    empty: u64,
-    day_files: u64,
-    quarantined: u64,
-    in_flight: u64,
-    orphans: u64,
-    foreign: u64,
-    recovered: u64,
-    purged: u64,
-    compressed: u64,
-    duplicates: u64,
-    expired: u64,
-    hooks_ran: u64,
-    hooks_failed: u64,
-    elapsed_ms: u128,
-    failed: Option<&'a str>,
-}
-
-/// `value` as one line of compact JSON, the form every `--json` output takes.
-pub fn to_json(value: &impl serde::Serialize) -> String {
-    // Only a Serialize impl that fails, or a map with keys that are not strings, makes this
-    // fail; the programs' documents are plain structs of numbers, strings and lists.
-    serde_json::to_string(value).expect("a plain document serialises")
 }
 
 fn plural(n: u64) -> &'static str {
@@ -217,19 +164,6 @@ mod tests {
         assert_eq!(
             s.text(),
             "ingested 1 upload (40.6 KiB) into 1 day file; 2 quarantined; 1.50 s"
-        );
-    }
-
-    #[test]
-    fn json_is_stable() {
-        let s = Summary {
-            ingested: 3,
-            failed: Some("disk \"full\"\n".into()),
-            ..Summary::default()
-        };
-        assert_eq!(
-            s.json(),
-            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"duplicates\":0,\"expired\":0,\"hooks_ran\":0,\"hooks_failed\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
         );
     }
 }

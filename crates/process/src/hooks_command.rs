@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::exit::Exit;
-use argus_ingest::report::to_json;
+use crate::render::to_json;
 
 use argus_ingest::hooks::Queue;
 use argus_ingest::hooks::{Listing, Queued};

@@ -20,7 +20,9 @@ mod logging;
 mod metrics;
 mod progress;
 mod quarantine_command;
+mod render;
 mod status_command;
+mod status_render;
 
 use argus_ingest::engine;
 use cli::{Cli, Command, PassArgs, StatusFormat};
@@ -195,7 +197,7 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit
         metrics::after_run(&config, counted, time::OffsetDateTime::now_utc());
     }
     if args.json {
-        say(&outcome.summary.json());
+        say(&render::summary_json(&outcome.summary));
     } else if !args.dry_run || outcome.summary.failed.is_some() {
         // The summary goes to the log file and, at -v, to stderr; cron stays quiet when all is well.
         log::info!("{}", outcome.summary.text());

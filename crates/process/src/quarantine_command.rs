@@ -11,8 +11,8 @@ use webjob_drop::QuarantinedGroup;
 
 use crate::config::Config;
 use crate::exit::Exit;
+use crate::render::to_json;
 use argus_ingest::dropzone::client_of_stem;
-use argus_ingest::report::to_json;
 
 /// Runs `quarantine ACTION`.
 pub(crate) fn command(config: &Config, action: &QuarantineAction) -> Exit {

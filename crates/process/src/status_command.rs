@@ -10,9 +10,10 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::metrics;
+use crate::status_render::{render_json, render_table};
 use argus_ingest::retention_warning::RetentionWarning;
 use argus_ingest::space;
-use argus_ingest::status::{State, gather, hooks, render_json, render_table};
+use argus_ingest::status::{State, gather, hooks};
 
 /// Runs `status`, printing the table, JSON or Prometheus text on stdout. Returns the exit status: 0 all well,
 /// 1 warnings, 2 a stale client, 3 the status could not be determined.

@@ -1,0 +1,216 @@
+//! How `process_argus status` shows the report argus-ingest gathers: a table for people, one
+//! JSON object for scripts (keys in a fixed order, docs/OPERATIONS.md).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use argus_core::grammar::format_duration;
+use argus_core::stamp;
+use argus_ingest::config::Config;
+use argus_ingest::status::{Hooks, Row, State};
+use time::OffsetDateTime;
+
+use crate::render::{human_bytes, to_json};
+
+fn age(now: OffsetDateTime, t: Option<OffsetDateTime>) -> String {
+    match t {
+        None => "never".to_owned(),
+        Some(t) => {
+            let secs = (now - t).whole_seconds().max(0).unsigned_abs();
+            format!(
+                "{} ago",
+                format_duration(Duration::from_secs(secs - secs % 60))
+            )
+            .replace("0s ago", "<1m ago")
+        }
+    }
+}
+
+fn gaps_text(gaps: &[(u64, u64)]) -> String {
+    gaps.iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The human table.
+pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> String {
+    let mut out = format!(
+        "{:<24} {:<8} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}\n",
+        "CLIENT",
+        "STATE",
+        "LAST UPLOAD",
+        "ARGUS",
+        "UP/24H",
+        "BYTES/24H",
+        "MISSING",
+        "DUPS",
+        "QUAR",
+        "ORPHANS",
+        "PENDING"
+    );
+    for r in rows {
+        let state = r
+            .state(now, config.stale_after)
+            .map_or("unconfigured".to_owned(), |s| s.name().to_uppercase());
+        let _infallible = writeln!(
+            out,
+            "{:<24} {:<8} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}",
+            r.client,
+            state,
+            age(now, r.last_upload),
+            r.versions.current.map_or("-".to_owned(), |v| v.to_string()),
+            r.uploads_24h,
+            human_bytes(r.bytes_24h),
+            r.missing_chunks(),
+            r.duplicates,
+            r.quarantined,
+            r.orphans,
+            r.pending
+        );
+    }
+    for r in rows {
+        if let (true, Some(now_v), Some(was)) = (
+            r.versions.went_back(),
+            r.versions.current,
+            r.versions.previous,
+        ) {
+            let _infallible = writeln!(
+                out,
+                "{}: went back from argus {was} to argus {now_v} (its newest upload is argus {now_v} data)",
+                r.client
+            );
+        }
+        for (host, gaps) in &r.gaps {
+            let _infallible = writeln!(
+                out,
+                "{}: host {host} is missing chunks {}",
+                r.client,
+                gaps_text(gaps)
+            );
+        }
+    }
+    let _infallible = writeln!(
+        out,
+        "(stale after {}; orphans after {}; quarantine in {})",
+        format_duration(config.stale_after),
+        format_duration(config.orphan_after),
+        config.quarantine_dir.display()
+    );
+    out
+}
+
+/// The JSON document: one object, keys in a fixed order (see docs/OPERATIONS.md).
+pub(crate) fn render_json(
+    rows: &[Row],
+    config: &Config,
+    now: OffsetDateTime,
+    worst: State,
+    hooks: Hooks,
+    blocked: Option<&str>,
+    retention: Option<&argus_ingest::retention_warning::RetentionWarning>,
+) -> String {
+    let clients = rows
+        .iter()
+        .map(|r| ClientJson {
+            client: &r.client,
+            configured: r.configured,
+            state: r
+                .state(now, config.stale_after)
+                .map_or("unconfigured", State::name),
+            last_upload: r.last_upload.map(stamp::format_rfc3339),
+            age_s: r.last_upload.map(|t| (now - t).whole_seconds()),
+            uploads_24h: r.uploads_24h,
+            bytes_24h: r.bytes_24h,
+            pending: r.pending,
+            in_flight: r.in_flight,
+            orphans: r.orphans,
+            quarantined: r.quarantined,
+            duplicates: r.duplicates,
+            missing_chunks: r.missing_chunks(),
+            argus_version: r.versions.current,
+            previous_argus_version: r.versions.previous,
+            gaps: r
+                .gaps
+                .iter()
+                .flat_map(|(host, gaps)| {
+                    gaps.iter()
+                        .map(move |&(first, last)| GapJson { host, first, last })
+                })
+                .collect(),
+        })
+        .collect();
+    let report = StatusJson {
+        now: stamp::format_rfc3339(now),
+        status: worst.name(),
+        stale_after_s: config.stale_after.as_secs(),
+        hooks_pending: hooks.pending,
+        hooks_failed: hooks.failed,
+        ingest_stopped: blocked,
+        retention_warning: retention.map(|w| RetentionJson {
+            at: stamp::format_rfc3339(w.at),
+            setting: &w.setting,
+            message: &w.message,
+        }),
+        clients,
+    };
+    let mut out = to_json(&report);
+    out.push('\n');
+    out
+}
+
+/// [`render_json`]'s document: serde writes the keys in the order declared here.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    now: String,
+    status: &'static str,
+    stale_after_s: u64,
+    hooks_pending: usize,
+    hooks_failed: usize,
+    ingest_stopped: Option<&'a str>,
+    retention_warning: Option<RetentionJson<'a>>,
+    clients: Vec<ClientJson<'a>>,
+}
+
+/// The last retention warning of [`StatusJson`].
+#[derive(serde::Serialize)]
+struct RetentionJson<'a> {
+    at: String,
+    setting: &'a str,
+    message: &'a str,
+}
+
+/// One client of [`StatusJson`].
+#[derive(serde::Serialize)]
+struct ClientJson<'a> {
+    client: &'a str,
+    configured: bool,
+    state: &'static str,
+    last_upload: Option<String>,
+    age_s: Option<i64>,
+    uploads_24h: u64,
+    bytes_24h: u64,
+    pending: u64,
+    in_flight: u64,
+    orphans: u64,
+    quarantined: u64,
+    duplicates: u64,
+    missing_chunks: u64,
+    argus_version: Option<u8>,
+    previous_argus_version: Option<u8>,
+    gaps: Vec<GapJson<'a>>,
+}
+
+/// A run of missing chunks of one host.
+#[derive(serde::Serialize)]
+struct GapJson<'a> {
+    host: &'a str,
+    first: u64,
+    last: u64,
+}
