@@ -317,7 +317,7 @@ pub(super) fn commit(
     for (upload, reason) in salvaged {
         let name = upload.display_name();
         let bad = Rejected::Upload(upload);
-        match crate::hooks::quarantine(config, queue, &bad, &reason) {
+        match crate::quarantine::quarantine_group(config, queue, &bad, &reason) {
             Ok(place) => log::warn!(
                 "salvaged {name}: {reason}; moved to {}",
                 EscapedPath(&place)

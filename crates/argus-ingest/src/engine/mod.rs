@@ -453,7 +453,7 @@ impl Engine {
     }
 
     fn quarantine(&mut self, upload: &Rejected, reason: &str) {
-        match crate::hooks::quarantine(&self.config, &self.queue, upload, reason) {
+        match crate::quarantine::quarantine_group(&self.config, &self.queue, upload, reason) {
             Ok(place) => {
                 self.summary.quarantined += 1;
                 log::warn!(

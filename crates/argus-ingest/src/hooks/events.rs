@@ -13,7 +13,6 @@ use time::OffsetDateTime;
 
 use crate::config::{Config, Event, HookPolicy};
 use crate::dayfile::DayFile;
-use crate::dropzone::{self, Rejected};
 use crate::journal::Entry;
 
 use super::Queue;
@@ -82,61 +81,6 @@ pub fn ingested(policy: &HookPolicy, entries: &[Entry], now: OffsetDateTime) -> 
         out.extend(events(policy, Event::Ingested, &values, now));
     }
     out
-}
-
-/// Quarantines `bad` (see `dropzone::quarantine`) with its `quarantined` hook events: queued
-/// before the move, for the directory the group is about to get, so that a crash cannot lose
-/// them (an event whose directory never appears is dropped a day later), and again for the
-/// directory it got should that differ.
-pub fn quarantine(
-    config: &Config,
-    queue: &Queue,
-    bad: &Rejected,
-    reason: &str,
-) -> Result<std::path::PathBuf, webjob_drop::Error> {
-    let policy = &config.hooks;
-    if policy.on(Event::Quarantined).next().is_none() {
-        return dropzone::quarantine(bad, &config.quarantine_dir, reason);
-    }
-    let stem: Vec<u8> = match bad {
-        Rejected::Invalid(i) => i.files().stem().as_bytes().to_vec(),
-        Rejected::Upload(u) => u.stem().as_bytes().to_vec(),
-    };
-    let client = std::str::from_utf8(&stem)
-        .ok()
-        .and_then(dropzone::client_of_stem)
-        .unwrap_or_default()
-        .as_bytes()
-        .to_vec();
-    let now = OffsetDateTime::now_utc();
-    let queue_for = |dir: &Path| {
-        let values = [
-            ("stem", stem.clone()),
-            ("client", client.clone()),
-            ("dir", dir.as_os_str().as_bytes().to_vec()),
-            ("reason", reason.as_bytes().to_vec()),
-        ];
-        if let Err(e) = queue.enqueue(&events(policy, Event::Quarantined, &values, now)) {
-            log::error!("cannot queue the quarantined hook events: {e}");
-        }
-    };
-    let expected = (0u32..10_000)
-        .map(|n| {
-            let mut name = OsStr::from_bytes(&stem).to_os_string();
-            if n > 0 {
-                name.push(format!(".{n}"));
-            }
-            config.quarantine_dir.join(name)
-        })
-        .find(|p| std::fs::symlink_metadata(p).is_err());
-    if let Some(dir) = &expected {
-        queue_for(dir);
-    }
-    let place = dropzone::quarantine(bad, &config.quarantine_dir, reason)?;
-    if expected.as_ref() != Some(&place) {
-        queue_for(&place);
-    }
-    Ok(place)
 }
 
 /// The lines of `hooks/closed`: a space, then 4 bytes of SHA-256.
