@@ -43,11 +43,65 @@ impl Raw {
             .collect()
     }
 
+    /// The configuration the values make, with where each came from, or every problem.
     pub(super) fn validate(mut self) -> Result<(Config, Sources), Vec<String>> {
         let mut problems = std::mem::take(&mut self.problems);
         // The library's documented defaults, for every key the file leaves out.
         let defaults = Config::new(PathBuf::new(), PathBuf::new(), PathBuf::new(), Vec::new());
         let sources = self.sources();
+        let paths = self.paths(&mut problems);
+        let (clients, job) = self.clients_and_job(&mut problems);
+        let (day_boundary, clock_policy, salvage) = self.choices(&mut problems);
+        let counts = self.counts(&mut problems, &defaults);
+        let (archive_max_size, archive_low_watermark, min_free_space) = self.space(&mut problems);
+        let times = self.durations(&mut problems, &defaults);
+        self.leftovers(&mut problems);
+        let Some(dirs) = placed(paths, &mut problems) else {
+            return Err(problems);
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let config = Config {
+            drop_dir: dirs.drop_dir,
+            oper_dir: dirs.oper_dir,
+            archive_dir: dirs.archive_dir,
+            log_dir: dirs.log_dir,
+            clients,
+            job,
+            archive_days: counts.archive_days,
+            archive_codec: counts.archive_codec,
+            oper_codec: counts.oper_codec,
+            oper_compress_after_days: counts.oper_compress_after_days,
+            state_dir: dirs.state_dir,
+            quarantine_dir: dirs.quarantine_dir,
+            orphan_after: times.orphan_after,
+            stale_after: times.stale_after,
+            scan_depth: counts.scan_depth,
+            rescan_interval: times.rescan_interval,
+            salvage,
+            quarantine_days: counts.quarantine_days,
+            hooks: HookPolicy {
+                hooks: self.hooks,
+                attempts: counts.hook_attempts,
+                concurrency: counts.hook_concurrency,
+                budget: times.hook_budget,
+                retry_delay: times.hook_retry_delay,
+            },
+            metrics_file: dirs.metrics_file,
+            archive_max_size,
+            archive_low_watermark,
+            min_free_space,
+            day_boundary,
+            max_record_lag: times.max_record_lag,
+            max_clock_skew: times.max_clock_skew,
+            clock_policy,
+        };
+        Ok((config, sources))
+    }
+
+    /// The directories and files: absolute, without `..`; the first three required.
+    fn paths(&mut self, problems: &mut Vec<String>) -> Paths {
         let mut path = |key: &'static str, required: bool| -> Option<PathBuf> {
             match self.strings.remove(key) {
                 Some(s) if s.is_empty() => {
@@ -84,6 +138,19 @@ impl Raw {
         let quarantine_dir = path("quarantine_dir", false);
         let metrics_file = path("metrics_file", false);
 
+        Paths {
+            drop_dir,
+            oper_dir,
+            archive_dir,
+            log_dir,
+            state_dir,
+            quarantine_dir,
+            metrics_file,
+        }
+    }
+
+    /// The clients (ids or globs, at least one) and the job name.
+    fn clients_and_job(&mut self, problems: &mut Vec<String>) -> (Vec<String>, String) {
         let clients = match self.clients.take() {
             Some(c) if c.is_empty() => {
                 problems.push(
@@ -117,6 +184,11 @@ impl Raw {
             ));
         }
 
+        (clients, job)
+    }
+
+    /// `day_boundary`, `clock_policy` and `damaged_uploads`.
+    fn choices(&mut self, problems: &mut Vec<String>) -> (DayBoundary, ClockPolicy, bool) {
         let day_boundary = match self.strings.remove("day_boundary").as_deref() {
             None => self.default_boundary.unwrap_or(DayBoundary::Record),
             Some("record") => DayBoundary::Record,
@@ -149,6 +221,11 @@ impl Raw {
             }
         };
 
+        (day_boundary, clock_policy, salvage)
+    }
+
+    /// The counts (days, depth, attempts) and the two codecs with their levels.
+    fn counts(&mut self, problems: &mut Vec<String>, defaults: &Config) -> Counts {
         let has_archive_level = self.numbers.contains_key("archive_compression_level");
         let has_oper_level = self.numbers.contains_key("oper_compression_level");
         let mut number = |key: &'static str, default: u32, max: u32| -> u32 {
@@ -211,6 +288,21 @@ impl Raw {
         let archive_codec = codec("archive_compression", archive_level);
         let oper_codec = codec("oper_compression", oper_level);
 
+        Counts {
+            archive_days,
+            oper_compress_after_days,
+            scan_depth,
+            quarantine_days,
+            hook_attempts,
+            hook_concurrency,
+            archive_codec,
+            oper_codec,
+        }
+    }
+
+    /// Retention by size and the free-space floor, refusing what would delete every archive
+    /// or protect nothing.
+    fn space(&mut self, problems: &mut Vec<String>) -> (Option<u64>, Amount, Option<Amount>) {
         let mut amount = |key: &'static str, kind: Kind| -> Option<Amount> {
             let parse = |s: &str| match kind {
                 Kind::Size => parse_size(s).map(Amount::Bytes),
@@ -279,6 +371,11 @@ impl Raw {
             ));
         }
 
+        (archive_max_size, archive_low_watermark, min_free_space)
+    }
+
+    /// The durations, refusing zero where it would stop ingest or make every sensor stale.
+    fn durations(&mut self, problems: &mut Vec<String>, defaults: &Config) -> Durations {
         let mut duration = |key: &'static str, default: Duration| -> Duration {
             let (parsed, shown) = match (self.strings.remove(key), self.numbers.remove(key)) {
                 (Some(s), _) => (parse_duration(&s), toml::Value::String(s).to_string()),
@@ -338,89 +435,127 @@ impl Raw {
                 ));
             }
         }
+        Durations {
+            orphan_after,
+            stale_after,
+            rescan_interval,
+            hook_budget,
+            max_record_lag,
+            max_clock_skew,
+            hook_retry_delay,
+        }
+    }
+
+    /// Keys of a known name whose value has the wrong type.
+    fn leftovers(&self, problems: &mut Vec<String>) {
         for (key, value) in &self.strings {
             problems.push(format!("{key} has the wrong type (a string: {value:?})"));
         }
         for (key, value) in &self.numbers {
             problems.push(format!("{key} has the wrong type (a number: {value})"));
         }
+    }
+}
 
-        let (Some(drop_dir), Some(oper_dir), Some(archive_dir)) = (drop_dir, oper_dir, archive_dir)
-        else {
-            return Err(problems);
-        };
-        let base = drop_dir
-            .parent()
-            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-        let state_dir = state_dir.unwrap_or_else(|| base.join("process_argus"));
-        let quarantine_dir = quarantine_dir.unwrap_or_else(|| base.join("quarantine"));
+/// The paths as read.
+struct Paths {
+    drop_dir: Option<PathBuf>,
+    oper_dir: Option<PathBuf>,
+    archive_dir: Option<PathBuf>,
+    log_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    quarantine_dir: Option<PathBuf>,
+    metrics_file: Option<PathBuf>,
+}
 
-        let dirs = [
-            ("oper_dir", &oper_dir),
-            ("archive_dir", &archive_dir),
-            ("state_dir", &state_dir),
-            ("quarantine_dir", &quarantine_dir),
-        ];
-        for (name, dir) in dirs {
-            if dir.starts_with(&drop_dir) {
-                problems.push(format!(
-                    "{name} {} must be outside drop_dir {}: the dropzone belongs to the WebJob server",
-                    dir.display(),
-                    drop_dir.display()
-                ));
-            }
-            if drop_dir.starts_with(dir) {
-                problems.push(format!("drop_dir must not be inside {name}"));
-            }
+/// The directories in place: the defaults beside the dropzone filled in.
+struct Dirs {
+    drop_dir: PathBuf,
+    oper_dir: PathBuf,
+    archive_dir: PathBuf,
+    log_dir: Option<PathBuf>,
+    state_dir: PathBuf,
+    quarantine_dir: PathBuf,
+    metrics_file: Option<PathBuf>,
+}
+
+/// The counts and codecs as read.
+struct Counts {
+    archive_days: u32,
+    oper_compress_after_days: u32,
+    scan_depth: u32,
+    quarantine_days: u32,
+    hook_attempts: u32,
+    hook_concurrency: usize,
+    archive_codec: Codec,
+    oper_codec: Codec,
+}
+
+/// The durations as read.
+struct Durations {
+    orphan_after: Duration,
+    stale_after: Duration,
+    rescan_interval: Duration,
+    hook_budget: Duration,
+    max_record_lag: Duration,
+    max_clock_skew: Duration,
+    hook_retry_delay: Duration,
+}
+
+/// The directories with their defaults, each distinct and outside the dropzone; `None` when a
+/// required one is missing (already reported).
+fn placed(paths: Paths, problems: &mut Vec<String>) -> Option<Dirs> {
+    let Paths {
+        drop_dir,
+        oper_dir,
+        archive_dir,
+        log_dir,
+        state_dir,
+        quarantine_dir,
+        metrics_file,
+    } = paths;
+    let (Some(drop_dir), Some(oper_dir), Some(archive_dir)) = (drop_dir, oper_dir, archive_dir)
+    else {
+        return None;
+    };
+    let base = drop_dir
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let state_dir = state_dir.unwrap_or_else(|| base.join("process_argus"));
+    let quarantine_dir = quarantine_dir.unwrap_or_else(|| base.join("quarantine"));
+
+    let dirs = [
+        ("oper_dir", &oper_dir),
+        ("archive_dir", &archive_dir),
+        ("state_dir", &state_dir),
+        ("quarantine_dir", &quarantine_dir),
+    ];
+    for (name, dir) in dirs {
+        if dir.starts_with(&drop_dir) {
+            problems.push(format!(
+                "{name} {} must be outside drop_dir {}: the dropzone belongs to the WebJob server",
+                dir.display(),
+                drop_dir.display()
+            ));
         }
-        for (i, (a, da)) in dirs.iter().enumerate() {
-            for (b, db) in &dirs[i + 1..] {
-                if da == db {
-                    problems.push(format!("{a} and {b} must be different directories"));
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok((
-                Config {
-                    drop_dir,
-                    oper_dir,
-                    archive_dir,
-                    log_dir,
-                    clients,
-                    job,
-                    archive_days,
-                    archive_codec,
-                    oper_codec,
-                    oper_compress_after_days,
-                    state_dir,
-                    quarantine_dir,
-                    orphan_after,
-                    stale_after,
-                    scan_depth,
-                    rescan_interval,
-                    salvage,
-                    quarantine_days,
-                    hooks: HookPolicy {
-                        hooks: self.hooks,
-                        attempts: hook_attempts,
-                        concurrency: hook_concurrency,
-                        budget: hook_budget,
-                        retry_delay: hook_retry_delay,
-                    },
-                    metrics_file,
-                    archive_max_size,
-                    archive_low_watermark,
-                    min_free_space,
-                    day_boundary,
-                    max_record_lag,
-                    max_clock_skew,
-                    clock_policy,
-                },
-                sources,
-            ))
-        } else {
-            Err(problems)
+        if drop_dir.starts_with(dir) {
+            problems.push(format!("drop_dir must not be inside {name}"));
         }
     }
+    for (i, (a, da)) in dirs.iter().enumerate() {
+        for (b, db) in &dirs[i + 1..] {
+            if da == db {
+                problems.push(format!("{a} and {b} must be different directories"));
+            }
+        }
+    }
+    Some(Dirs {
+        drop_dir,
+        oper_dir,
+        archive_dir,
+        log_dir,
+        state_dir,
+        quarantine_dir,
+        metrics_file,
+    })
 }
