@@ -2,7 +2,7 @@
 //! file collected at once (required keys, ranges, codecs, clients, directories that must be
 //! distinct and outside the dropzone).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, PathBuf};
 use std::time::Duration;
 
 use argus_core::codec::{Codec, Compression};
@@ -56,47 +56,37 @@ impl Raw {
         let (archive_max_size, archive_low_watermark, min_free_space) = self.space(&mut problems);
         let times = self.durations(&mut problems, &defaults);
         self.leftovers(&mut problems);
-        let Some(dirs) = placed(paths, &mut problems) else {
+        let Some(mut config) = placed(paths, clients, &mut problems) else {
             return Err(problems);
         };
         if !problems.is_empty() {
             return Err(problems);
         }
-        let config = Config {
-            drop_dir: dirs.drop_dir,
-            oper_dir: dirs.oper_dir,
-            archive_dir: dirs.archive_dir,
-            log_dir: dirs.log_dir,
-            clients,
-            job,
-            archive_days: counts.archive_days,
-            archive_codec: counts.archive_codec,
-            oper_codec: counts.oper_codec,
-            oper_compress_after_days: counts.oper_compress_after_days,
-            state_dir: dirs.state_dir,
-            quarantine_dir: dirs.quarantine_dir,
-            orphan_after: times.orphan_after,
-            stale_after: times.stale_after,
-            scan_depth: counts.scan_depth,
-            rescan_interval: times.rescan_interval,
-            salvage,
-            quarantine_days: counts.quarantine_days,
-            hooks: HookPolicy {
-                hooks: self.hooks,
-                attempts: counts.hook_attempts,
-                concurrency: counts.hook_concurrency,
-                budget: times.hook_budget,
-                retry_delay: times.hook_retry_delay,
-            },
-            metrics_file: dirs.metrics_file,
-            archive_max_size,
-            archive_low_watermark,
-            min_free_space,
-            day_boundary,
-            max_record_lag: times.max_record_lag,
-            max_clock_skew: times.max_clock_skew,
-            clock_policy,
+        config.job = job;
+        config.archive_days = counts.archive_days;
+        config.archive_codec = counts.archive_codec;
+        config.oper_codec = counts.oper_codec;
+        config.oper_compress_after_days = counts.oper_compress_after_days;
+        config.orphan_after = times.orphan_after;
+        config.stale_after = times.stale_after;
+        config.scan_depth = counts.scan_depth;
+        config.rescan_interval = times.rescan_interval;
+        config.salvage = salvage;
+        config.quarantine_days = counts.quarantine_days;
+        config.hooks = HookPolicy {
+            hooks: self.hooks,
+            attempts: counts.hook_attempts,
+            concurrency: counts.hook_concurrency,
+            budget: times.hook_budget,
+            retry_delay: times.hook_retry_delay,
         };
+        config.archive_max_size = archive_max_size;
+        config.archive_low_watermark = archive_low_watermark;
+        config.min_free_space = min_free_space;
+        config.day_boundary = day_boundary;
+        config.max_record_lag = times.max_record_lag;
+        config.max_clock_skew = times.max_clock_skew;
+        config.clock_policy = clock_policy;
         Ok((config, sources))
     }
 
@@ -468,17 +458,6 @@ struct Paths {
     metrics_file: Option<PathBuf>,
 }
 
-/// The directories in place: the defaults beside the dropzone filled in.
-struct Dirs {
-    drop_dir: PathBuf,
-    oper_dir: PathBuf,
-    archive_dir: PathBuf,
-    log_dir: Option<PathBuf>,
-    state_dir: PathBuf,
-    quarantine_dir: PathBuf,
-    metrics_file: Option<PathBuf>,
-}
-
 /// The counts and codecs as read.
 struct Counts {
     archive_days: u32,
@@ -502,9 +481,10 @@ struct Durations {
     hook_retry_delay: Duration,
 }
 
-/// The directories with their defaults, each distinct and outside the dropzone; `None` when a
-/// required one is missing (already reported).
-fn placed(paths: Paths, problems: &mut Vec<String>) -> Option<Dirs> {
+/// The configuration of these directories and clients (the state and quarantine directories
+/// beside the dropzone unless given, as `Config::new` places them), each directory distinct and
+/// outside the dropzone; `None` when a required one is missing (already reported).
+fn placed(paths: Paths, clients: Vec<String>, problems: &mut Vec<String>) -> Option<Config> {
     let Paths {
         drop_dir,
         oper_dir,
@@ -518,20 +498,24 @@ fn placed(paths: Paths, problems: &mut Vec<String>) -> Option<Dirs> {
     else {
         return None;
     };
-    let base = drop_dir
-        .parent()
-        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-    let state_dir = state_dir.unwrap_or_else(|| base.join("process_argus"));
-    let quarantine_dir = quarantine_dir.unwrap_or_else(|| base.join("quarantine"));
-
+    let mut config = Config::new(drop_dir, oper_dir, archive_dir, clients);
+    config.log_dir = log_dir;
+    config.metrics_file = metrics_file;
+    if let Some(dir) = state_dir {
+        config.state_dir = dir;
+    }
+    if let Some(dir) = quarantine_dir {
+        config.quarantine_dir = dir;
+    }
+    let drop_dir = &config.drop_dir;
     let dirs = [
-        ("oper_dir", &oper_dir),
-        ("archive_dir", &archive_dir),
-        ("state_dir", &state_dir),
-        ("quarantine_dir", &quarantine_dir),
+        ("oper_dir", &config.oper_dir),
+        ("archive_dir", &config.archive_dir),
+        ("state_dir", &config.state_dir),
+        ("quarantine_dir", &config.quarantine_dir),
     ];
     for (name, dir) in dirs {
-        if dir.starts_with(&drop_dir) {
+        if dir.starts_with(drop_dir) {
             problems.push(format!(
                 "{name} {} must be outside drop_dir {}: the dropzone belongs to the WebJob server",
                 dir.display(),
@@ -549,13 +533,5 @@ fn placed(paths: Paths, problems: &mut Vec<String>) -> Option<Dirs> {
             }
         }
     }
-    Some(Dirs {
-        drop_dir,
-        oper_dir,
-        archive_dir,
-        log_dir,
-        state_dir,
-        quarantine_dir,
-        metrics_file,
-    })
+    Some(config)
 }
