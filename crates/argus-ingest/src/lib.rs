@@ -48,11 +48,13 @@
 //! - [`quarantine`]: which quarantined groups have expired.
 //! - [`report`]: what a pass did; [`status`]: every client's state, for `status` and metrics.
 //! - [`retention_warning`]: purges worth a warning; [`space`]: the free-space floor.
+//! - [`counters`]: what the runs did, kept across them for metrics.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod content;
+pub mod counters;
 pub mod dayfile;
 pub mod dropzone;
 pub mod engine;

@@ -8,25 +8,14 @@
 //! timestamps, never ages, as Prometheus' guidance for batch jobs asks; labels are the client
 //! and the sensor, nothing of higher cardinality.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
-use argus_core::stateline::StateLines;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use argus_ingest::counters::Counters;
 use argus_ingest::report::Summary;
 use argus_ingest::status::{Hooks, Row, State};
-
-/// The lines of `STATE_DIR/metrics`: `NAME VALUE`, a space, then 4 bytes of SHA-256.
-const LINES: StateLines = StateLines::new(b' ', 4);
-
-/// What is kept across runs.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Counters {
-    pub(crate) values: BTreeMap<String, f64>,
-}
 
 /// The counters, in the order they are written, each with its help text.
 const COUNTERS: [(&str, &str); 10] = [
@@ -65,67 +54,6 @@ const COUNTERS: [(&str, &str); 10] = [
         "Follow-on stage runs that failed (retried or kept as failed).",
     ),
 ];
-
-impl Counters {
-    fn path(state_dir: &Path) -> std::path::PathBuf {
-        state_dir.join("metrics")
-    }
-
-    /// The counters of `state_dir` (none yet: all zero). A damaged line is left out.
-    pub(crate) fn load(state_dir: &Path) -> Counters {
-        let mut values = BTreeMap::new();
-        if let Ok(bytes) = std::fs::read(Self::path(state_dir)) {
-            for line in bytes.split_inclusive(|&b| b == b'\n') {
-                if let Some((k, v)) = LINES.unseal_str(line).and_then(|l| l.split_once(' '))
-                    && let Ok(v) = v.parse::<f64>()
-                {
-                    values.insert(k.to_owned(), v);
-                }
-            }
-        }
-        Counters { values }
-    }
-
-    fn get(&self, key: &str) -> Option<f64> {
-        self.values.get(key).copied()
-    }
-
-    fn add(&mut self, key: &str, n: u64) {
-        *self.values.entry(key.to_owned()).or_default() += n as f64;
-    }
-
-    /// Counts what a run (a pass, or daemon batches) did, ending at `now` after `elapsed`.
-    pub(crate) fn record(&mut self, s: &Summary, ok: bool, now: OffsetDateTime) {
-        self.add("uploads_ingested_total", s.ingested);
-        self.add("ingested_bytes_total", s.bytes);
-        self.add("ingested_records_total", s.records);
-        self.add("uploads_quarantined_total", s.quarantined);
-        self.add("duplicate_chunks_total", s.duplicates);
-        self.add("archives_purged_total", s.purged);
-        self.add("quarantine_expired_total", s.expired);
-        self.add("retention_warnings_total", s.retention_warnings);
-        self.add("hook_runs_total", s.hooks_ran);
-        self.add("hook_failures_total", s.hooks_failed);
-        let at = now.unix_timestamp_nanos() as f64 / 1e9;
-        self.values
-            .insert("last_run_timestamp_seconds".to_owned(), at);
-        self.values
-            .insert("run_duration_seconds".to_owned(), s.elapsed.as_secs_f64());
-        if ok {
-            self.values
-                .insert("last_success_timestamp_seconds".to_owned(), at);
-        }
-    }
-
-    /// Writes them back, atomically.
-    pub(crate) fn save(&self, state_dir: &Path) -> argus_core::Result<()> {
-        let mut out = Vec::new();
-        for (k, v) in &self.values {
-            LINES.seal(format!("{k} {v}").as_bytes(), &mut out);
-        }
-        argus_core::publish::replace_durably(&Self::path(state_dir), &out)
-    }
-}
 
 /// A label value, escaped as the text format wants (`\`, `"` and newlines).
 fn label(value: &str) -> String {
@@ -339,31 +267,6 @@ pub(crate) fn after_run(config: &Config, summary: Option<(&Summary, bool)>, now:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counters_grow_across_runs_and_read_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut c = Counters::load(dir.path());
-        assert_eq!(c, Counters::default());
-        let s = Summary {
-            ingested: 3,
-            bytes: 1000,
-            records: 40,
-            elapsed: std::time::Duration::from_millis(1500),
-            ..Summary::default()
-        };
-        let t = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
-        c.record(&s, true, t);
-        c.save(dir.path()).expect("save");
-        let mut again = Counters::load(dir.path());
-        assert_eq!(again, c);
-        again.record(&s, false, t + time::Duration::minutes(5));
-        assert_eq!(again.get("uploads_ingested_total"), Some(6.0));
-        assert_eq!(again.get("ingested_records_total"), Some(80.0));
-        assert_eq!(again.get("last_success_timestamp_seconds"), Some(1.8e9));
-        assert_eq!(again.get("last_run_timestamp_seconds"), Some(1.8e9 + 300.0));
-        assert_eq!(again.get("run_duration_seconds"), Some(1.5));
-    }
 
     #[test]
     fn label_values_are_escaped() {

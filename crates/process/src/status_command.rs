@@ -47,7 +47,7 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
         worst = worst.max(State::Warning);
     }
     let text = if format == StatusFormat::Prometheus {
-        let counters = metrics::Counters::load(&config.state_dir);
+        let counters = argus_ingest::counters::Counters::load(&config.state_dir);
         metrics::render(config, now, &counters, &rows, hooks)
     } else if json {
         render_json(
