@@ -100,6 +100,61 @@ pub fn quarantine_group(
     Ok(place)
 }
 
+/// Why quarantined groups could not be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChooseError {
+    /// The reason pattern is not a glob.
+    #[error("{pattern:?} is not a glob: {source}")]
+    Pattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        #[source]
+        source: globset::Error,
+    },
+    /// These stems name no quarantined group.
+    #[error("no quarantined group {}", .0.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "))]
+    Unknown(Vec<String>),
+}
+
+/// The groups of `groups` named by `stems` (or all of them, with `all`) whose reason matches the
+/// glob `reason`, if given; a stem that names no group is an error, so that a typo requeues
+/// nothing.
+pub fn choose<'g>(
+    groups: &'g [QuarantinedGroup],
+    stems: &[String],
+    all: bool,
+    reason: Option<&str>,
+) -> Result<Vec<&'g QuarantinedGroup>, ChooseError> {
+    let matcher = reason
+        .map(|r| {
+            globset::Glob::new(r)
+                .map(|g| g.compile_matcher())
+                .map_err(|source| ChooseError::Pattern {
+                    pattern: r.to_owned(),
+                    source,
+                })
+        })
+        .transpose()?;
+    let unknown: Vec<String> = stems
+        .iter()
+        .filter(|s| !groups.iter().any(|g| g.stem.as_bytes() == s.as_bytes()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ChooseError::Unknown(unknown));
+    }
+    Ok(groups
+        .iter()
+        .filter(|g| {
+            (all || stems.iter().any(|s| s.as_bytes() == g.stem.as_bytes()))
+                && matcher
+                    .as_ref()
+                    .is_none_or(|m| g.reason.as_deref().is_some_and(|r| m.is_match(r)))
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,30 +57,19 @@ fn requeue(
     reason: Option<&str>,
     dry_run: bool,
 ) -> Exit {
-    let matcher = match reason.map(|r| globset::Glob::new(r).map(|g| g.compile_matcher())) {
-        None => None,
-        Some(Ok(m)) => Some(m),
-        Some(Err(e)) => {
-            log::error!("--reason {reason:?} is not a glob: {e}");
+    let chosen = match argus_ingest::quarantine::choose(groups, stems, all, reason) {
+        Ok(chosen) => chosen,
+        Err(argus_ingest::quarantine::ChooseError::Unknown(stems)) => {
+            for stem in stems {
+                log::error!("no quarantined group {stem:?} (see `process_argus quarantine list`)");
+            }
+            return Exit::Usage;
+        }
+        Err(e @ argus_ingest::quarantine::ChooseError::Pattern { .. }) => {
+            log::error!("--reason {e}");
             return Exit::Usage;
         }
     };
-    let unknown: Vec<&String> = stems
-        .iter()
-        .filter(|s| !groups.iter().any(|g| g.stem.as_bytes() == s.as_bytes()))
-        .collect();
-    for stem in &unknown {
-        log::error!("no quarantined group {stem:?} (see `process_argus quarantine list`)");
-    }
-    if !unknown.is_empty() {
-        return Exit::Usage;
-    }
-    let chosen = groups.iter().filter(|g| {
-        (all || stems.iter().any(|s| s.as_bytes() == g.stem.as_bytes()))
-            && matcher
-                .as_ref()
-                .is_none_or(|m| g.reason.as_deref().is_some_and(|r| m.is_match(r)))
-    });
     let mut exit = Exit::Ok;
     for g in chosen {
         let name = Escaped(g.stem.as_bytes());
