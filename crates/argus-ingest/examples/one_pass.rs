@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     });
 
     let outcome = engine::run(&config, &Options::default(), OffsetDateTime::now_utc());
-    assert_eq!(outcome.failure, None, "{:?}", outcome.summary.failed);
+    assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
     assert_eq!(outcome.summary.ingested, 1);
     assert_eq!(outcome.summary.hooks_ran, 1);
 

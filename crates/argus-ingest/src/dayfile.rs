@@ -25,8 +25,8 @@ pub fn day_name(host: &Hostname, day: Date) -> String {
 
 /// Opens (creating) a day file to append to, as a pass and recovery open it: read-write, mode
 /// 0644, never through a symbolic link (one put in place of a day file is refused: its target is
-/// not ours to append to or truncate). Errors name the path.
-pub fn open_for_append(path: &Path) -> Result<File, String> {
+/// not ours to append to or truncate).
+pub fn open_for_append(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .read(true)
@@ -36,13 +36,6 @@ pub fn open_for_append(path: &Path) -> Result<File, String> {
         .mode(0o644)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| {
-            format!(
-                "cannot open {}: {}",
-                EscapedPath(path),
-                argus_core::error_chain(&e)
-            )
-        })
 }
 
 /// The file an upload of `host` on `day` is appended to, and its compression: the existing

@@ -144,25 +144,28 @@ pub fn client_of_stem(stem: &str) -> Option<&str> {
 }
 
 /// The configured selection of clients and job.
-pub fn selection(config: &Config) -> Result<Selection, String> {
-    Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())
+pub fn selection(config: &Config) -> webjob_drop::Result<Selection> {
+    Selection::new(&config.clients, &config.job)
 }
 
 /// Scans the dropzone (read-only).
-pub fn scan(config: &Config, now: OffsetDateTime) -> Result<Scanned, String> {
+pub fn scan(config: &Config, now: OffsetDateTime) -> webjob_drop::Result<Scanned> {
     let selection = selection(config)?;
     let scan = Dropzone::new(&config.drop_dir)
         .with_now(now.into())
         .with_max_depth(config.scan_depth as usize)
         // Every part a pass needs is opened (safely) when the upload is prepared.
         .with_open_check(false)
-        .scan(&selection)
-        .map_err(|e| argus_core::error_chain(&e))?;
+        .scan(&selection)?;
     Ok(found(config, scan, now))
 }
 
 /// Scans the one group `stem` in `dir` (read-only), for the daemon.
-pub fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result<Scanned, String> {
+pub fn scan_group(
+    config: &Config,
+    dir: &Path,
+    stem: &std::ffi::OsStr,
+) -> webjob_drop::Result<Scanned> {
     let selection = selection(config)?;
     let now = OffsetDateTime::now_utc();
     let scan = Dropzone::new(&config.drop_dir)
@@ -170,8 +173,7 @@ pub fn scan_group(config: &Config, dir: &Path, stem: &std::ffi::OsStr) -> Result
         .with_max_depth(config.scan_depth as usize)
         // Every part a pass needs is opened (safely) when the upload is prepared.
         .with_open_check(false)
-        .scan_group(&selection, dir, stem)
-        .map_err(|e| argus_core::error_chain(&e))?;
+        .scan_group(&selection, dir, stem)?;
     let mut found = found(config, scan, now);
     // A single group is never an orphan worth reporting here: the full rescans report those.
     found.orphans.clear();
@@ -231,15 +233,14 @@ pub struct ClientCounts {
 pub fn census(
     config: &Config,
     now: OffsetDateTime,
-) -> Result<std::collections::BTreeMap<String, ClientCounts>, String> {
+) -> webjob_drop::Result<std::collections::BTreeMap<String, ClientCounts>> {
     let selection = selection(config)?;
     let now_sys = std::time::SystemTime::from(now);
     let scan = Dropzone::new(&config.drop_dir)
         .with_now(now_sys)
         .with_max_depth(config.scan_depth as usize)
         .with_open_check(false)
-        .scan(&selection)
-        .map_err(|e| format!("cannot scan the dropzone: {}", argus_core::error_chain(&e)))?;
+        .scan(&selection)?;
     let mut counts: std::collections::BTreeMap<String, ClientCounts> = Default::default();
     for g in &scan.complete {
         let c = counts.entry(g.client().to_owned()).or_default();

@@ -29,7 +29,7 @@
 //!     vec!["sensor-*".to_owned()],
 //! );
 //! let outcome = engine::run(&config, &Options::default(), time::OffsetDateTime::now_utc());
-//! assert_eq!(outcome.failure, None);
+//! assert!(outcome.error.is_none());
 //! assert_eq!(outcome.summary.ingested, 0, "an empty dropzone");
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -58,6 +58,7 @@ pub mod counters;
 pub mod dayfile;
 pub mod dropzone;
 pub mod engine;
+mod error;
 pub mod hooks;
 pub mod journal;
 pub mod ledger;
@@ -67,3 +68,5 @@ pub mod retention_warning;
 pub mod space;
 pub mod status;
 pub mod watch;
+
+pub use error::{Action, Cause, Error, Failure, Problem, Problems, Store, error_chain};

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use webjob_drop::Selection;
 
 use crate::config::Config;
+use crate::error::{Action, Context, Error, Store};
 use crate::ledger::Ledger;
 
 /// The state of one client.
@@ -109,8 +110,8 @@ fn row<'a>(
 }
 
 /// Gathers the report. Pure but for reading the state directory, dropzone and quarantine.
-pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> {
-    let selection = Selection::new(&config.clients, &config.job).map_err(|e| e.to_string())?;
+pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, Error> {
+    let selection = Selection::new(&config.clients, &config.job)?;
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     // Every exact id configured is listed, uploads or not.
     for c in &config.clients {
@@ -119,12 +120,7 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> 
         }
     }
 
-    let ledger = Ledger::load(&config.state_dir).map_err(|e| {
-        format!(
-            "cannot read the ledger in {}: {e}",
-            config.state_dir.display()
-        )
-    })?;
+    let ledger = Ledger::load(&config.state_dir).or_store(Action::Read, Store::Ledger)?;
     let this_hour = now.unix_timestamp().div_euclid(3600);
     for (client, c) in &ledger.clients {
         let r = row(&mut rows, &selection, client);
@@ -149,7 +145,9 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> 
     }
 
     if config.drop_dir.is_dir() {
-        for (client, c) in crate::dropzone::census(config, now)? {
+        let census =
+            crate::dropzone::census(config, now).or_store(Action::Scan, Store::Dropzone)?;
+        for (client, c) in census {
             let r = row(&mut rows, &selection, &client);
             r.pending += c.pending;
             r.in_flight += c.in_flight;
@@ -158,12 +156,8 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> 
         }
     }
 
-    let quarantined = webjob_drop::list_quarantine(&config.quarantine_dir).map_err(|e| {
-        format!(
-            "cannot read the quarantine: {}",
-            argus_core::error_chain(&e)
-        )
-    })?;
+    let quarantined = webjob_drop::list_quarantine(&config.quarantine_dir)
+        .or_store(Action::Read, Store::Quarantine)?;
     for q in quarantined {
         let stem = q.stem.to_string_lossy();
         let client = crate::dropzone::client_of_stem(&stem).unwrap_or("?");
@@ -175,14 +169,14 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, String> 
 }
 
 /// The hook queue's counts.
-pub fn hooks(config: &Config) -> Result<Hooks, String> {
+pub fn hooks(config: &Config) -> Result<Hooks, Error> {
     crate::hooks::Queue::at(&config.state_dir)
         .list()
         .map(|l| Hooks {
             pending: l.pending.len(),
             failed: l.failed.len() + l.damaged.len(),
         })
-        .map_err(|e| format!("cannot read the hook queue: {e}"))
+        .or_store(Action::Read, Store::HookQueue)
 }
 
 /// The follow-on stages' events waiting and kept as failed.

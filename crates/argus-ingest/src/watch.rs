@@ -27,7 +27,8 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::dropzone::Scanned;
-use crate::engine::{Engine, Fatal, Options};
+use crate::engine::{Engine, Options};
+use crate::error::{Action, Error, Store, error_chain};
 use crate::hooks;
 use crate::report::Summary;
 
@@ -135,7 +136,7 @@ impl Watch {
         config: Config,
         options: Options,
         observer: &mut dyn Observer,
-    ) -> Result<(), Fatal> {
+    ) -> Result<(), Error> {
         run(self, config, options, observer)
     }
 }
@@ -145,7 +146,7 @@ fn run(
     config: Config,
     mut options: Options,
     observer: &mut dyn Observer,
-) -> Result<(), Fatal> {
+) -> Result<(), Error> {
     let Watch { tx, rx, stop } = watch;
     options.wait = true;
     options.stop = Some(Arc::clone(&stop));
@@ -165,8 +166,11 @@ fn run(
             hooks::drain(&queue, &policy, hooks::Until::Stopped, &stop, &bell)
         })
     };
-    let mut watcher = start_watcher(&engine, tx)
-        .map_err(|e| Fatal::io(format!("cannot watch the dropzone: {e}")))?;
+    let mut watcher = start_watcher(&engine, tx).map_err(|e| Error::Store {
+        action: Action::Watch,
+        store: Store::Dropzone,
+        source: e.into(),
+    })?;
 
     let mut metrics = Throttle::default();
     let mut next_rescan = Instant::now();
@@ -322,12 +326,15 @@ fn reload(
                 }
             }
         }
-        Err(why) => log::error!("the new configuration is not used ({why}); keeping the old one"),
+        Err(why) => log::error!(
+            "the new configuration is not used ({}); keeping the old one",
+            error_chain(&why)
+        ),
     }
 }
 
 /// Ingests the groups named by `.rdy` events, oldest first, as one batch.
-fn ingest_groups(engine: &mut Engine, groups: &BTreeSet<(PathBuf, OsString)>) -> Result<(), Fatal> {
+fn ingest_groups(engine: &mut Engine, groups: &BTreeSet<(PathBuf, OsString)>) -> Result<(), Error> {
     let mut found = Scanned::default();
     for (dir, stem) in groups {
         match engine.scan_group(dir, stem) {
@@ -336,7 +343,7 @@ fn ingest_groups(engine: &mut Engine, groups: &BTreeSet<(PathBuf, OsString)>) ->
                 found.invalid.extend(f.invalid);
             }
             // A group in a directory outside the scan depth, or gone already: the rescan judges.
-            Err(fatal) => log::debug!("{}", fatal.message),
+            Err(e) => log::debug!("{}", error_chain(&e)),
         }
     }
     found
@@ -345,13 +352,10 @@ fn ingest_groups(engine: &mut Engine, groups: &BTreeSet<(PathBuf, OsString)>) ->
     engine.ingest(found)
 }
 
-fn failed(fatal: &Fatal, metrics: &mut Throttle) {
-    metrics.counted.failed.get_or_insert(fatal.message.clone());
-    log::error!(
-        "{}; trying again in {} s",
-        fatal.message,
-        RETRY_AFTER.as_secs()
-    );
+fn failed(fatal: &Error, metrics: &mut Throttle) {
+    let message = error_chain(fatal);
+    log::error!("{message}; trying again in {} s", RETRY_AFTER.as_secs());
+    metrics.counted.failed.get_or_insert(message);
 }
 
 /// Batches counted together and told to the observer at most every [`TELL_EVERY`], so that
@@ -385,8 +389,7 @@ impl Throttle {
 fn report(engine: &mut Engine) -> Summary {
     let (mut summary, trouble) = engine.take_summary();
     if let Some(t) = trouble {
-        log::error!("{t}");
-        summary.failed.get_or_insert(t);
+        summary.failed.get_or_insert(error_chain(&t));
     }
     let busy = summary.ingested
         + summary.empty

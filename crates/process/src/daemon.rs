@@ -48,8 +48,8 @@ pub(crate) fn run(config_path: &Path, config: Config) -> Exit {
     match watch.run(config, Options::default(), &mut Service) {
         Ok(()) => Exit::Ok,
         Err(fatal) => {
-            log::error!("{}", fatal.message);
-            crate::exit_for(fatal.kind)
+            log::error!("{}", argus_ingest::error_chain(&fatal));
+            crate::exit_for(fatal.kind())
         }
     }
 }

@@ -186,8 +186,8 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit
     for line in &outcome.plan {
         say(line);
     }
-    let exit = match outcome.failure {
-        Some(failure) => exit_for(failure),
+    let exit = match &outcome.error {
+        Some(e) => exit_for(e.kind()),
         None if outcome.summary.quarantined > 0 => Exit::Quarantined,
         None => Exit::Ok,
     };
@@ -206,12 +206,11 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit
 }
 
 /// The exit status for a failure of the engine.
-pub(crate) fn exit_for(failure: engine::Failure) -> Exit {
+pub(crate) fn exit_for(failure: argus_ingest::Failure) -> Exit {
     match failure {
-        engine::Failure::Usage => Exit::Usage,
-        engine::Failure::Io => Exit::Io,
-        engine::Failure::Locked => Exit::Locked,
-        engine::Failure::Config => Exit::Config,
+        argus_ingest::Failure::Io => Exit::Io,
+        argus_ingest::Failure::Locked => Exit::Locked,
+        argus_ingest::Failure::Config => Exit::Config,
     }
 }
 

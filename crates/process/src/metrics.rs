@@ -255,7 +255,10 @@ pub(crate) fn after_run(config: &Config, summary: Option<(&Summary, bool)>, now:
     ) {
         (Ok(rows), Ok(hooks)) => render(config, now, &counters, &rows, hooks),
         (Err(e), _) | (_, Err(e)) => {
-            log::warn!("cannot gather the metrics: {e}");
+            log::warn!(
+                "cannot gather the metrics: {}",
+                argus_ingest::error_chain(&e)
+            );
             return;
         }
     };

@@ -22,14 +22,14 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
     let rows = match gather(config, now) {
         Ok(rows) => rows,
         Err(e) => {
-            log::error!("{e}");
+            log::error!("{}", argus_ingest::error_chain(&e));
             return 3;
         }
     };
     let hooks = match hooks(config) {
         Ok(h) => h,
         Err(e) => {
-            log::error!("{e}");
+            log::error!("{}", argus_ingest::error_chain(&e));
             return 3;
         }
     };
@@ -56,7 +56,7 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
             now,
             worst,
             hooks,
-            blocked.as_deref(),
+            blocked.as_ref().map(ToString::to_string).as_deref(),
             retention.as_ref(),
         )
     } else {

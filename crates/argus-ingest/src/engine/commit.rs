@@ -1,7 +1,8 @@
 //! Committing a batch of prepared uploads, in the order that keeps every byte exactly once:
 //! journal entries (day file, size before, archive) synced first, then the appends and their
 //! syncs, the archives made durable, the `ingested` hook events, the ledger facts, and the
-//! removal of the groups (`.rdy` last). A failed step rolls the batch back through the same recovery a crash gets.
+//! removal of the groups (`.rdy` last): [`commit`] lists the steps in that order. A failed step
+//! rolls the batch back through the same recovery a crash gets.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -29,8 +30,8 @@ use crate::ledger::{Fact, Ledger};
 use argus_core::failpoint;
 
 use super::days::DayPiece;
-use super::error::{Fatal, error_chain};
 use super::prepare::{Archive, ReadyUpload};
+use crate::error::{Action, Context, Error, Store, error_chain};
 
 /// One journal entry's worth of an upload: a piece for one day file, or, for an upload that
 /// appends nothing, the upload alone.
@@ -76,7 +77,9 @@ pub(super) fn sizes_before(
         .collect()
 }
 
-/// Steps 2-6 for validated uploads. Returns the number of day files written.
+/// Steps 2-6 for validated uploads, in the order that is the invariant: nothing is removed
+/// from the dropzone before its data and its archive are durable, and the journal knows every
+/// day file's size before anything is appended. Returns the day files written.
 pub(super) fn commit(
     config: &Config,
     journal: &mut Journal,
@@ -84,170 +87,222 @@ pub(super) fn commit(
     queue: &Queue,
     good: Vec<ReadyUpload>,
     duplicates: Vec<Fact>,
-) -> Result<Vec<PathBuf>, Fatal> {
-    // Where each piece of each upload goes (the day files opened once), then the size each day
-    // file has before each append. An upload that appends nothing has one part, with no day.
-    let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
-    let mut parts: Vec<Part> = Vec::with_capacity(good.len());
-    // Which file a (host, day) goes to is looked up once per batch.
-    let mut chosen: BTreeMap<(&Hostname, Date), (PathBuf, Compression)> = BTreeMap::new();
-    for (index, g) in good.iter().enumerate() {
-        if g.pieces.is_empty() {
-            parts.push(Part {
-                upload: index,
-                piece: None,
-                day: None,
-            });
-        }
-        for (p, piece) in g.pieces.iter().enumerate() {
-            let (path, compression) = chosen
-                .entry((&g.host, piece.day))
-                .or_insert_with(|| dayfile::target(&config.oper_dir, &g.host, piece.day))
-                .clone();
-            if !targets.contains_key(&path) {
-                let file = dayfile::open_for_append(&path).map_err(Fatal::io)?;
-                let len = file
-                    .metadata()
-                    .map_err(|e| {
-                        Fatal::io(format!(
-                            "cannot stat {}: {}",
-                            EscapedPath(&path),
-                            error_chain(&e)
-                        ))
-                    })?
-                    .len();
-                targets.insert(
-                    path.clone(),
-                    DayTarget {
-                        file,
-                        compression,
-                        start_len: len,
-                    },
-                );
-            }
-            parts.push(Part {
-                upload: index,
-                piece: Some(p),
-                day: Some(path),
-            });
-        }
-    }
-    let piece_of = |part: &Part| part.piece.map(|p| &good[part.upload].pieces[p]);
-    let start: BTreeMap<PathBuf, (u64, Compression)> = targets
-        .iter()
-        .map(|(path, t)| (path.clone(), (t.start_len, t.compression)))
-        .collect();
-    let appends: Vec<(Option<&PathBuf>, u64)> = parts
-        .iter()
-        .map(|part| (part.day.as_ref(), piece_of(part).map_or(0, DayPiece::bytes)))
-        .collect();
-    let sizes = sizes_before(&appends, &start);
-    let mut entries = Vec::with_capacity(parts.len());
-    for (part, size_before) in parts.iter().zip(sizes) {
-        let g = &good[part.upload];
-        let piece = piece_of(part);
-        let archive = match &g.archive {
-            Archive::Staged(s) => s.dest().to_path_buf(),
-            Archive::Move(p) => p.clone(),
-        };
-        entries.push(Entry {
-            rdy: g.upload.rdy_path().to_path_buf(),
-            out: g.upload.out_path().to_path_buf(),
-            day: part.day.clone(),
-            size_before,
-            archive,
-            client: g.upload.client().to_owned(),
-            at: g.upload.uploaded_at().unix_timestamp(),
-            bytes: piece.map_or(0, DayPiece::bytes),
-            // The chunks travel with the upload's first piece.
-            chunks: if part.piece.unwrap_or(0) == 0 {
-                g.new_chunks.clone()
-            } else {
-                Vec::new()
-            },
-            segments: piece.map(|p| p.segments.clone()).unwrap_or_default(),
-            version: g.version.map(Version::number),
-            records: Some(piece.map_or(0, |p| p.records)),
-        });
-    }
+) -> Result<Vec<PathBuf>, Error> {
     let started = Instant::now();
     let lap = |what: &str| log::debug!("commit: {what} after {:?}", started.elapsed());
+    let plan = Plan::new(config, &good)?;
+    let entries = plan.entries(&good);
     journal
         .record(&entries)
-        .map_err(|e| Fatal::io(format!("cannot write the journal: {}", error_chain(&e))))?;
+        .or_store(Action::Write, Store::Journal)?;
     failpoint::hit("journaled");
     lap("journaled");
 
-    for part in &parts {
-        let (Some(day), Some(piece)) = (&part.day, piece_of(part)) else {
-            continue;
-        };
-        let g = &good[part.upload];
-        let t = targets
-            .get(day)
-            .ok_or_else(|| Fatal::io("day file vanished"))?;
-        // Exactly the bytes that were checked: an .out that grew since (a writer that went on
-        // after .rdy) must not bring unchecked bytes into the day file, and one that shrank
-        // must not leave a partial chunk there.
-        let whole = piece.segments == [ByteRange::new(0, g.len)];
-        let want = piece.bytes();
-        let appended = if t.compression == Compression::None && whole {
-            append_file_exact(&t.file, &g.out, g.len)
-        } else {
-            let codec = if t.compression == Compression::None {
-                Codec::NONE
-            } else if config.oper_codec.compression() == t.compression {
-                config.oper_codec
-            } else {
-                t.compression.codec()
-            };
-            let checked = FileRanges::new(&g.out, &piece.segments);
-            append_encoded_exact(&t.file, checked, codec, want)
-        };
-        appended.map_err(|e| {
-            Fatal::io(format!(
-                "cannot append {} to {}: {}",
-                g.upload.display_name(),
-                EscapedPath(day),
-                error_chain(&e)
-            ))
-        })?;
-        failpoint::hit("appended");
+    plan.append(config, &good)?;
+    let sync = sync_mode(&good);
+    plan.sync_days(config, sync)?;
+    failpoint::hit("synced");
+    lap("appended and synced");
+
+    let archived = archive(config, good, sync)?;
+    failpoint::hit("archives-durable");
+    lap("archived");
+
+    // Every byte of the batch is durable: its `ingested` hook events may now be queued, and
+    // must be before anything is removed (recovery queues them again from the journal when a
+    // crash comes first).
+    let events = crate::hooks::ingested(&config.hooks, &entries, time::OffsetDateTime::now_utc());
+    queue
+        .enqueue(&events)
+        .or_store(Action::Write, Store::HookQueue)?;
+    failpoint::hit("hooks-queued");
+
+    // The ledger learns of the batch as soon as it is committed (every archive durable), before
+    // the groups are removed and before the journal forgets it. A crash after this makes recovery
+    // record the (idempotent) chunk and upload facts again; duplicates are not in the journal,
+    // so recording them only after the removals would lose their count in a crash there.
+    let mut facts: Vec<Fact> = crate::journal::facts(&entries);
+    facts.extend(duplicates);
+    ledger
+        .record(&facts)
+        .or_store(Action::Write, Store::Ledger)?;
+    failpoint::hit("ledgered");
+    lap("ledgered");
+
+    remove_groups(config, queue, archived)?;
+    lap("removed");
+    journal.clear().or_store(Action::Clear, Store::Journal)?;
+    Ok(plan.targets.into_keys().collect())
+}
+
+/// Where each piece of each upload of a batch goes: the day files, opened once, and the parts
+/// (a journal entry each) in the order they are appended.
+struct Plan {
+    targets: BTreeMap<PathBuf, DayTarget>,
+    parts: Vec<Part>,
+}
+
+impl Plan {
+    /// Opens the batch's day files. An upload that appends nothing has one part, with no day.
+    fn new(config: &Config, good: &[ReadyUpload]) -> Result<Plan, Error> {
+        let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
+        let mut parts: Vec<Part> = Vec::with_capacity(good.len());
+        // Which file a (host, day) goes to is looked up once per batch.
+        let mut chosen: BTreeMap<(&Hostname, Date), (PathBuf, Compression)> = BTreeMap::new();
+        for (index, g) in good.iter().enumerate() {
+            if g.pieces.is_empty() {
+                parts.push(Part {
+                    upload: index,
+                    piece: None,
+                    day: None,
+                });
+            }
+            for (p, piece) in g.pieces.iter().enumerate() {
+                let (path, compression) = chosen
+                    .entry((&g.host, piece.day))
+                    .or_insert_with(|| dayfile::target(&config.oper_dir, &g.host, piece.day))
+                    .clone();
+                if !targets.contains_key(&path) {
+                    let file = dayfile::open_for_append(&path).or_file(Action::Open, &path)?;
+                    let start_len = file.metadata().or_file(Action::Stat, &path)?.len();
+                    let target = DayTarget {
+                        file,
+                        compression,
+                        start_len,
+                    };
+                    targets.insert(path.clone(), target);
+                }
+                parts.push(Part {
+                    upload: index,
+                    piece: Some(p),
+                    day: Some(path),
+                });
+            }
+        }
+        Ok(Plan { targets, parts })
     }
-    // Archives: staged ones in one batch (their data synced together, one directory sync),
-    // moves by rename. A large batch syncs its file system once (syncfs), which measured
-    // clearly faster than many file syncs; a small one (the daemon's usual batch) syncs its
-    // files, so as not to wait for other writers' dirty data on the same file system.
+
+    fn piece<'a>(&self, good: &'a [ReadyUpload], part: &Part) -> Option<&'a DayPiece> {
+        part.piece.map(|p| &good[part.upload].pieces[p])
+    }
+
+    /// The journal's entries: a part each, with the size its day file has before its append.
+    fn entries(&self, good: &[ReadyUpload]) -> Vec<Entry> {
+        let start: BTreeMap<PathBuf, (u64, Compression)> = self
+            .targets
+            .iter()
+            .map(|(path, t)| (path.clone(), (t.start_len, t.compression)))
+            .collect();
+        let appends: Vec<(Option<&PathBuf>, u64)> = self
+            .parts
+            .iter()
+            .map(|part| {
+                let bytes = self.piece(good, part).map_or(0, DayPiece::bytes);
+                (part.day.as_ref(), bytes)
+            })
+            .collect();
+        let sizes = sizes_before(&appends, &start);
+        self.parts
+            .iter()
+            .zip(sizes)
+            .map(|(part, size_before)| {
+                let g = &good[part.upload];
+                let piece = self.piece(good, part);
+                Entry {
+                    rdy: g.upload.rdy_path().to_path_buf(),
+                    out: g.upload.out_path().to_path_buf(),
+                    day: part.day.clone(),
+                    size_before,
+                    archive: g.archive_dest().to_path_buf(),
+                    client: g.upload.client().to_owned(),
+                    at: g.upload.uploaded_at().unix_timestamp(),
+                    bytes: piece.map_or(0, DayPiece::bytes),
+                    // The chunks travel with the upload's first piece.
+                    chunks: if part.piece.unwrap_or(0) == 0 {
+                        g.new_chunks.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    segments: piece.map(|p| p.segments.clone()).unwrap_or_default(),
+                    version: g.version.map(Version::number),
+                    records: Some(piece.map_or(0, |p| p.records)),
+                }
+            })
+            .collect()
+    }
+
+    /// Appends every piece to its day file, oldest upload first.
+    fn append(&self, config: &Config, good: &[ReadyUpload]) -> Result<(), Error> {
+        for part in &self.parts {
+            let (Some(day), Some(piece)) = (&part.day, self.piece(good, part)) else {
+                continue;
+            };
+            let g = &good[part.upload];
+            let t = &self.targets[day];
+            // Exactly the bytes that were checked: an .out that grew since (a writer that went
+            // on after .rdy) must not bring unchecked bytes into the day file, and one that
+            // shrank must not leave a partial chunk there.
+            let whole = piece.segments == [ByteRange::new(0, g.len)];
+            let appended = if t.compression == Compression::None && whole {
+                append_file_exact(&t.file, &g.out, g.len)
+            } else {
+                let codec = if t.compression == Compression::None {
+                    Codec::NONE
+                } else if config.oper_codec.compression() == t.compression {
+                    config.oper_codec
+                } else {
+                    t.compression.codec()
+                };
+                let checked = FileRanges::new(&g.out, &piece.segments);
+                append_encoded_exact(&t.file, checked, codec, piece.bytes())
+            };
+            appended.map_err(|e| Error::Append {
+                upload: g.upload.display_name(),
+                day: day.clone(),
+                source: e.into(),
+            })?;
+            failpoint::hit("appended");
+        }
+        Ok(())
+    }
+
+    /// Makes the day files' data durable before any archive is in place (recovery takes an
+    /// archived upload as complete). When they share the archives' file system and the
+    /// archives are synced with one `syncfs`, which comes before their renames, that sync
+    /// covers them; otherwise each is synced here.
+    fn sync_days(&self, config: &Config, sync: SyncMode) -> Result<(), Error> {
+        let archive_dev = fs::metadata(&config.archive_dir).map(|m| m.dev()).ok();
+        let covered = sync == SyncMode::FileSystem
+            && self.targets.values().all(|t| {
+                archive_dev.is_some() && t.file.metadata().ok().map(|m| m.dev()) == archive_dev
+            });
+        if !covered {
+            for (path, t) in &self.targets {
+                t.file.sync_data().or_file(Action::Sync, path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a batch's archives are synced. A large batch syncs its file system once (syncfs), which
+/// measured clearly faster than many file syncs; a small one (the daemon's usual batch) syncs
+/// its files, so as not to wait for other writers' dirty data on the same file system.
+fn sync_mode(good: &[ReadyUpload]) -> SyncMode {
     let staged = good
         .iter()
         .filter(|g| matches!(g.archive, Archive::Staged(_)))
         .count();
-    let sync = if staged >= 16 {
+    if staged >= 16 {
         SyncMode::FileSystem
     } else {
         SyncMode::EachFile
-    };
-    // The day files' data must be durable before any archive is in place (recovery takes an
-    // archived upload as complete). When they share the archives' file system, the syncfs
-    // below, which comes before the renames, makes them so; otherwise each is synced here.
-    let archive_dev = fs::metadata(&config.archive_dir).map(|m| m.dev()).ok();
-    let covered = sync == SyncMode::FileSystem
-        && targets.values().all(|t| {
-            archive_dev.is_some() && t.file.metadata().ok().map(|m| m.dev()) == archive_dev
-        });
-    if !covered {
-        for (path, t) in &targets {
-            t.file.sync_data().map_err(|e| {
-                Fatal::io(format!(
-                    "cannot sync {}: {}",
-                    EscapedPath(path),
-                    error_chain(&e)
-                ))
-            })?;
-        }
     }
-    failpoint::hit("synced");
-    lap("appended and synced");
+}
+
+/// Puts the archives in place, durably: staged ones in one batch (their data synced together,
+/// one directory sync), moves by rename.
+fn archive(config: &Config, good: Vec<ReadyUpload>, sync: SyncMode) -> Result<Archived, Error> {
     let publisher = Publisher::open(&config.archive_dir)?.with_sync(sync);
     let mut batch = publisher.batch();
     let mut moves = Vec::new();
@@ -271,11 +326,7 @@ pub(super) fn commit(
     }
     let report = batch.commit()?;
     if let Some((path, e)) = report.failed.into_iter().next() {
-        return Err(Fatal::io(format!(
-            "cannot archive {}: {}",
-            EscapedPath(&path),
-            error_chain(&e)
-        )));
+        return Err(e).or_file(Action::Archive, &path);
     }
     for (from, to) in &moves {
         publish::rename_noreplace(from, to)?;
@@ -284,36 +335,25 @@ pub(super) fn commit(
     if !moves.is_empty() {
         publisher.sync_dir()?;
     }
-    failpoint::hit("archives-durable");
-    lap("archived");
+    Ok(Archived { uploads, salvaged })
+}
 
-    // Every byte of the batch is durable: its `ingested` hook events may now be queued, and
-    // must be before anything is removed (recovery queues them again from the journal when a
-    // crash comes first).
-    let events = crate::hooks::ingested(&config.hooks, &entries, time::OffsetDateTime::now_utc());
-    queue
-        .enqueue(&events)
-        .map_err(|e| Fatal::io(format!("cannot queue hook events: {}", error_chain(&e))))?;
-    failpoint::hit("hooks-queued");
+/// A batch whose archives are durable: the uploads to remove, and the salvaged ones (with the
+/// reason) to quarantine.
+struct Archived {
+    uploads: Vec<Upload>,
+    salvaged: Vec<(Upload, String)>,
+}
 
-    // The ledger learns of the batch as soon as it is committed (every archive durable), before
-    // the groups are removed and before the journal forgets it. A crash after this makes recovery
-    // record the (idempotent) chunk and upload facts again; duplicates are not in the journal,
-    // so recording them only after the removals would lose their count in a crash there.
-    let mut facts: Vec<Fact> = crate::journal::facts(&entries);
-    facts.extend(duplicates);
-    ledger
-        .record(&facts)
-        .map_err(|e| Fatal::io(format!("cannot write the ledger: {}", error_chain(&e))))?;
-    failpoint::hit("ledgered");
-    lap("ledgered");
-
-    // Remove the groups (.rdy last in each), then sync each directory once. Unlinking waits on
-    // the device on some file systems (online discard), so it runs on several threads; the order
-    // across groups does not matter to recovery, which judges each upload on its own.
+/// Removes the groups (.rdy last in each), then syncs each directory once. A salvaged upload
+/// goes to the quarantine whole; should that fail, it is removed like the others: its archive
+/// holds it whole too.
+fn remove_groups(config: &Config, queue: &Queue, archived: Archived) -> Result<(), Error> {
+    let Archived {
+        mut uploads,
+        salvaged,
+    } = archived;
     remove_all(&uploads)?;
-    // A salvaged upload goes to the quarantine whole. Should that fail, it is removed like the
-    // others: its archive holds it whole too.
     for (upload, reason) in salvaged {
         let name = upload.display_name();
         let bad = Rejected::Upload(upload);
@@ -334,7 +374,6 @@ pub(super) fn commit(
             }
         }
     }
-    lap("removed");
     let mut dirs: Vec<PathBuf> = Vec::new();
     for upload in &uploads {
         let dir = upload.dir().to_path_buf();
@@ -345,16 +384,13 @@ pub(super) fn commit(
     for dir in &dirs {
         publish::sync_dir(dir)?;
     }
-    journal
-        .clear()
-        .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
-    Ok(targets.into_keys().collect())
+    Ok(())
 }
 
 /// Removes finished groups on several threads; the first error is returned after all stopped.
 /// An unlink mostly waits (for the device, with online discard), so more threads than cores
 /// pay: 16 measured clearly faster than 4 for a batch of 256 uploads.
-pub(super) fn remove_all(uploads: &[Upload]) -> Result<(), Fatal> {
+pub(super) fn remove_all(uploads: &[Upload]) -> Result<(), Error> {
     const THREADS: usize = 16;
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<webjob_drop::Error>> = Mutex::new(None);

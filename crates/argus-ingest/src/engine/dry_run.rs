@@ -15,11 +15,11 @@ use crate::dayfile;
 use crate::dropzone::{self, Upload};
 use crate::report::Summary;
 
-use super::error::{Failure, Fatal};
 use super::listing::dir_names;
 use super::preflight::preflight;
 use super::prepare::{already_archived, archive_name, open_checked, salvageable};
 use super::verify::{VerifyError, verify};
+use crate::error::{Action, Context, Error, Problems, Store};
 
 /// A dry run: what a pass would do, a line each in `plan`; changes nothing.
 pub(super) fn dry_run(
@@ -28,17 +28,13 @@ pub(super) fn dry_run(
     now: OffsetDateTime,
     summary: &mut Summary,
     plan: &mut Vec<String>,
-) -> Result<(), Fatal> {
+) -> Result<(), Error> {
     let problems = preflight(config);
     if !problems.is_empty() {
-        return Err(Fatal {
-            kind: Failure::Config,
-            message: problems.join("; "),
-        });
+        return Err(Error::Config(Problems(problems)));
     }
     {
-        let found = dropzone::scan(config, now)
-            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
+        let found = dropzone::scan(config, now).or_store(Action::Scan, Store::Dropzone)?;
         let mut say = |line: String| plan.push(line);
         for (upload, reason) in &found.invalid {
             say(format!(

@@ -12,14 +12,14 @@ use crate::ledger::Fact;
 
 use super::commit::commit;
 use super::days::DayPiece;
-use super::error::{Fatal, error_chain};
 use super::prepare::{Prepared, ReadyUpload, already_archived};
 use super::recover::recover;
 use super::{Engine, chunks, days};
+use crate::error::{Action, Context, Error, error_chain};
 
 impl Engine {
     /// Quarantines what preparing found bad, leaves out chunks already ingested, and commits.
-    pub(super) fn finish_batch(&mut self, prepared: Vec<Prepared>) -> Result<(), Fatal> {
+    pub(super) fn finish_batch(&mut self, prepared: Vec<Prepared>) -> Result<(), Error> {
         let mut good = Vec::new();
         let mut archives = std::collections::BTreeSet::new();
         for p in prepared {
@@ -43,12 +43,7 @@ impl Engine {
                 Prepared::Refused(upload, reason) => {
                     self.quarantine(&Rejected::Upload(upload), &reason)
                 }
-                Prepared::Failed(upload, e) => {
-                    return Err(Fatal::io(format!(
-                        "cannot prepare {}: {e}",
-                        upload.display_name()
-                    )));
-                }
+                Prepared::Failed(_, e) => return Err(e),
             }
         }
         // Filed by record time: an upload whose records are dated outside the clock window
@@ -67,11 +62,7 @@ impl Engine {
             g.pieces = match day_pieces(&self.config, g) {
                 Ok(p) => p,
                 Err(days::NotSplit::Read(e)) => {
-                    return Err(Fatal::io(format!(
-                        "cannot read {}: {}",
-                        g.upload.display_name(),
-                        error_chain(&e)
-                    )));
+                    return Err(e).or_upload(Action::Read, &g.upload.display_name());
                 }
                 // A part of what passed the window check passes it; should it not, or not
                 // split, the new chunks go whole to the upload day rather than stop the pass.
@@ -138,7 +129,7 @@ impl Engine {
                         {
                             log::error!(
                                 "rolling back after the failure failed too ({}); the next start repairs it from the journal",
-                                again.message
+                                error_chain(&again)
                             );
                         }
                         self.journal = journal;
@@ -154,7 +145,7 @@ impl Engine {
 
     /// The uploads whose records are dated inside the clock window (all of them when day files
     /// go by upload day); the others go to the quarantine.
-    fn within_clock_window(&mut self, good: Vec<ReadyUpload>) -> Result<Vec<ReadyUpload>, Fatal> {
+    fn within_clock_window(&mut self, good: Vec<ReadyUpload>) -> Result<Vec<ReadyUpload>, Error> {
         let mut kept = Vec::with_capacity(good.len());
         for mut g in good {
             g.pieces_of = g.segments.clone();
@@ -181,11 +172,7 @@ impl Engine {
                     g.by_upload_day = true;
                 }
                 Err(days::NotSplit::Read(e)) => {
-                    return Err(Fatal::io(format!(
-                        "cannot read {}: {}",
-                        g.upload.display_name(),
-                        error_chain(&e)
-                    )));
+                    return Err(e).or_upload(Action::Read, &g.upload.display_name());
                 }
             }
             if g.by_upload_day {

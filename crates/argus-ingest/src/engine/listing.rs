@@ -6,11 +6,10 @@ use std::fs;
 use std::path::Path;
 
 use argus_core::codec::Compression;
-use argus_core::escape::EscapedPath;
 
 use crate::dropzone;
 
-use super::error::{Fatal, error_chain};
+use crate::error::{Action, Context, Error};
 
 /// The client id of an archived upload's name `CLIENT_YYYYMMDDHHMMSS[_...]_JOB.out[.sfx]`.
 pub(super) fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
@@ -21,22 +20,10 @@ pub(super) fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
 }
 
 /// The names in `dir` that are valid UTF-8 (no name this program writes is not), sorted.
-pub(super) fn dir_names(dir: &Path) -> Result<Vec<String>, Fatal> {
+pub(super) fn dir_names(dir: &Path) -> Result<Vec<String>, Error> {
     let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| {
-        Fatal::io(format!(
-            "cannot read {}: {}",
-            EscapedPath(dir),
-            error_chain(&e)
-        ))
-    })? {
-        let entry = entry.map_err(|e| {
-            Fatal::io(format!(
-                "cannot read {}: {}",
-                EscapedPath(dir),
-                error_chain(&e)
-            ))
-        })?;
+    for entry in fs::read_dir(dir).or_file(Action::Read, dir)? {
+        let entry = entry.or_file(Action::Read, dir)?;
         if let Ok(name) = entry.file_name().into_string() {
             names.push(name);
         }

@@ -12,8 +12,8 @@ use crate::dropzone;
 use crate::retention_warning::RetentionWarning;
 
 use super::Engine;
-use super::error::{Fatal, error_chain};
 use super::listing::{archive_client, dir_names};
+use crate::error::{Action, Context, Error, Store, error_chain};
 
 /// What retention deletes of the archive's `entries`: uploads of the configured clients older
 /// than `archive_days`, then the oldest of them until their total is under the low watermark
@@ -22,8 +22,8 @@ pub(super) fn purge_plan(
     config: &Config,
     entries: &[retention::Entry],
     now: OffsetDateTime,
-) -> Result<(Vec<retention::Deletion>, Vec<retention::NamePattern>), Fatal> {
-    let selection = dropzone::selection(config).map_err(Fatal::io)?;
+) -> Result<(Vec<retention::Deletion>, Vec<retention::NamePattern>), Error> {
+    let selection = dropzone::selection(config).or_store(Action::Scan, Store::Dropzone)?;
     let mut clients: Vec<String> = entries
         .iter()
         .filter_map(|e| archive_client(&e.name, &config.job))
@@ -50,7 +50,7 @@ pub(super) fn purge_plan(
 }
 
 impl Engine {
-    pub(super) fn purge(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+    pub(super) fn purge(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
         if config.archive_days == 0 && config.archive_max_size.is_none() {
             return Ok(());
@@ -88,13 +88,13 @@ impl Engine {
     }
 
     /// Deletes quarantined groups older than `quarantine_days`.
-    pub(super) fn expire_quarantine(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+    pub(super) fn expire_quarantine(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
         if config.quarantine_days == 0 {
             return Ok(());
         }
         let groups = webjob_drop::list_quarantine(&config.quarantine_dir)
-            .map_err(|e| Fatal::io(format!("cannot read the quarantine: {}", error_chain(&e))))?;
+            .or_store(Action::Read, Store::Quarantine)?;
         for g in crate::quarantine::to_expire(&groups, now.into(), config.quarantine_days) {
             match webjob_drop::expire_group(&g.dir, &config.quarantine_dir) {
                 Ok(()) => {
@@ -106,20 +106,20 @@ impl Engine {
                     self.summary.expired += 1;
                 }
                 Err(e) => {
-                    let message = format!(
-                        "cannot expire the quarantined {}: {}",
-                        EscapedPath(&g.dir),
-                        error_chain(&e)
-                    );
-                    log::error!("{message}");
-                    self.trouble.get_or_insert(message);
+                    let e = Error::File {
+                        action: Action::Expire,
+                        path: g.dir.clone(),
+                        source: e.into(),
+                    };
+                    log::error!("{}", error_chain(&e));
+                    self.trouble.get_or_insert(e);
                 }
             }
         }
         Ok(())
     }
 
-    pub(super) fn compress(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+    pub(super) fn compress(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
         let names = dir_names(&config.oper_dir)?;
         let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
@@ -134,13 +134,13 @@ impl Engine {
         );
         self.summary.compressed += done.done.len() as u64;
         for (path, e) in done.failed {
-            let message = format!(
-                "cannot compress {}: {}",
-                EscapedPath(&path),
-                error_chain(&e)
-            );
-            log::error!("{message}");
-            self.trouble.get_or_insert(message);
+            let e = Error::File {
+                action: Action::Compress,
+                path,
+                source: e.into(),
+            };
+            log::error!("{}", error_chain(&e));
+            self.trouble.get_or_insert(e);
         }
         Ok(())
     }

@@ -52,7 +52,7 @@ mod chunks;
 mod commit;
 mod days;
 mod dry_run;
-mod error;
+
 mod finish;
 mod limits;
 mod listing;
@@ -62,7 +62,7 @@ mod prepare;
 mod recover;
 mod verify;
 
-pub use error::{Failure, Fatal, error_chain};
+use crate::error::{Action, Error, Problem, Problems, Store, error_chain};
 pub use limits::raise_open_file_limit;
 pub use preflight::preflight;
 
@@ -71,11 +71,12 @@ use self::limits::{open_file_limit, uploads_within};
 use self::listing::dir_names;
 use self::prepare::{Prepared, prepare_all};
 use self::recover::recover;
+use crate::error::Context;
 
 /// How a pass runs.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Wait for the lock instead of failing with [`Failure::Locked`].
+    /// Wait for the lock instead of failing with [`crate::Failure::Locked`] (an [`Error`] of that kind).
     pub wait: bool,
     /// Change nothing: the [`Outcome`]'s plan says what would be done.
     pub dry_run: bool,
@@ -124,9 +125,10 @@ impl Default for Options {
 pub struct Outcome {
     /// What was done (for a dry run: what would be).
     pub summary: Summary,
-    /// What stopped the pass, or kept it from finishing everything (an upload that could not be
-    /// quarantined, say; the reason is in `summary.failed`); `None` when all went well.
-    pub failure: Option<Failure>,
+    /// What stopped the pass, or the first thing it could not finish (an upload that could
+    /// not be quarantined, say); `None` when all went well. `summary.failed` holds it rendered
+    /// with its causes.
+    pub error: Option<Error>,
     /// A dry run's plan, a line per thing it would do; empty otherwise.
     pub plan: Vec<String>,
 }
@@ -184,22 +186,18 @@ fn for_content(mut config: Config, content: &dyn Content) -> Config {
 }
 
 /// What happened, as an [`Outcome`].
-fn finish(mut summary: Summary, result: Result<Option<String>, Fatal>) -> Outcome {
-    let failure = match result {
-        Ok(Some(message)) => {
-            summary.failed = Some(message);
-            Some(Failure::Io)
-        }
-        Ok(None) => None,
+fn finish(mut summary: Summary, result: Result<Option<Error>, Error>) -> Outcome {
+    let error = match result {
+        Ok(trouble) => trouble,
         Err(fatal) => {
-            log::error!("{}", fatal.message);
-            summary.failed = Some(fatal.message);
-            Some(fatal.kind)
+            log::error!("{}", error_chain(&fatal));
+            Some(fatal)
         }
     };
+    summary.failed = error.as_ref().map(|e| error_chain(e));
     Outcome {
         summary,
-        failure,
+        error,
         plan: Vec::new(),
     }
 }
@@ -222,21 +220,18 @@ pub struct Engine {
     touched_days: std::collections::BTreeSet<PathBuf>,
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
-    trouble: Option<String>,
+    trouble: Option<Error>,
 }
 
 impl Engine {
     /// Checks the directories, takes the lock and repairs what an interrupted run left: temporary
     /// files, quarantine moves, the journal (rolling back or finishing appends), compressions.
-    pub fn start(config: Config, mut options: Options) -> Result<Engine, Fatal> {
+    pub fn start(config: Config, mut options: Options) -> Result<Engine, Error> {
         let config = for_content(config, &*options.content);
         options.batch_uploads = options.batch_uploads.min(uploads_within(open_file_limit()));
         let problems = preflight(&config);
         if !problems.is_empty() {
-            return Err(Fatal {
-                kind: Failure::Config,
-                message: problems.join("; "),
-            });
+            return Err(Error::Config(Problems(problems)));
         }
         let mut dirs = vec![
             &config.oper_dir,
@@ -261,24 +256,19 @@ impl Engine {
         for dir in [&config.archive_dir, &config.oper_dir, &config.state_dir] {
             publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
         }
-        dropzone::recover_quarantine(&config.quarantine_dir).map_err(|e| {
-            Fatal::io(format!(
-                "cannot recover the quarantine: {}",
-                error_chain(&e)
-            ))
-        })?;
-        let mut ledger = Ledger::open(&config.state_dir)
-            .map_err(|e| Fatal::io(format!("cannot open the ledger: {}", error_chain(&e))))?;
+        dropzone::recover_quarantine(&config.quarantine_dir)
+            .or_store(Action::Recover, Store::Quarantine)?;
+        let mut ledger = Ledger::open(&config.state_dir).or_store(Action::Open, Store::Ledger)?;
         let queue = crate::hooks::Queue::open(&config.state_dir)
-            .map_err(|e| Fatal::io(format!("cannot open the hook queue: {}", error_chain(&e))))?;
+            .or_store(Action::Open, Store::HookQueue)?;
         queue.clean()?;
-        let (mut journal, entries) = Journal::open(&config.state_dir)
-            .map_err(|e| Fatal::io(format!("cannot open the journal: {}", error_chain(&e))))?;
+        let (mut journal, entries) =
+            Journal::open(&config.state_dir).or_store(Action::Open, Store::Journal)?;
         let recovered =
             recover(&mut journal, &entries, &mut ledger, (&queue, &config.hooks))? as u64;
         ledger
             .compact_if_needed()
-            .map_err(|e| Fatal::io(format!("cannot compact the ledger: {}", error_chain(&e))))?;
+            .or_store(Action::Compact, Store::Ledger)?;
         let names = dir_names(&config.oper_dir)?;
         dayfile::settle(&config.oper_dir, &names)?;
         let closed = dayfile::closed_days(
@@ -310,44 +300,42 @@ impl Engine {
     }
 
     /// Takes a new configuration (SIGHUP). The state directory cannot change while running.
-    pub fn reload(&mut self, config: Config) -> Result<(), String> {
+    pub fn reload(&mut self, config: Config) -> Result<(), Error> {
         let config = for_content(config, &*self.options.content);
         if config.state_dir != self.config.state_dir {
-            return Err(format!(
-                "state_dir cannot change while running (from {} to {}); restart instead",
-                EscapedPath(&self.config.state_dir),
-                EscapedPath(&config.state_dir)
-            ));
+            return Err(Error::Config(Problems(vec![Problem::StateDirChanged {
+                from: self.config.state_dir.clone(),
+                to: config.state_dir.clone(),
+            }])));
         }
         let problems = preflight(&config);
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(Error::Config(Problems(problems)));
         }
         for dir in [
             &config.oper_dir,
             &config.archive_dir,
             &config.quarantine_dir,
         ] {
-            publish::create_dir_all_durably(dir).map_err(|e| error_chain(&e))?;
+            publish::create_dir_all_durably(dir)?;
         }
         if let Some(log_dir) = &config.log_dir {
-            publish::create_dir_all_durably(log_dir).map_err(|e| error_chain(&e))?;
+            publish::create_dir_all_durably(log_dir)?;
         }
         self.config = config;
         Ok(())
     }
 
     /// What was done since the last call, and any non-fatal trouble.
-    pub fn take_summary(&mut self) -> (Summary, Option<String>) {
+    pub fn take_summary(&mut self) -> (Summary, Option<Error>) {
         let mut summary = std::mem::take(&mut self.summary);
         summary.day_files = std::mem::take(&mut self.touched_days).len() as u64;
         (summary, self.trouble.take())
     }
 
     /// Scans the whole dropzone (read-only).
-    pub fn scan(&mut self, now: OffsetDateTime) -> Result<Scanned, Fatal> {
-        let found = dropzone::scan(&self.config, now)
-            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))?;
+    pub fn scan(&mut self, now: OffsetDateTime) -> Result<Scanned, Error> {
+        let found = dropzone::scan(&self.config, now).or_store(Action::Scan, Store::Dropzone)?;
         self.summary.in_flight = found.in_flight;
         self.summary.orphans = found.orphans.len() as u64;
         self.summary.foreign = found.foreign;
@@ -355,19 +343,18 @@ impl Engine {
     }
 
     /// Scans one group (the daemon, on a `.rdy` event).
-    pub fn scan_group(&mut self, dir: &Path, stem: &std::ffi::OsStr) -> Result<Scanned, Fatal> {
-        dropzone::scan_group(&self.config, dir, stem)
-            .map_err(|e| Fatal::io(format!("cannot scan the dropzone: {e}")))
+    pub fn scan_group(&mut self, dir: &Path, stem: &std::ffi::OsStr) -> Result<Scanned, Error> {
+        dropzone::scan_group(&self.config, dir, stem).or_store(Action::Scan, Store::Dropzone)
     }
 
     /// Quarantines the invalid groups and ingests the complete ones, in batches, oldest first.
     /// Below `min_free_space` it first purges what retention allows, and ingests nothing when
     /// that is not enough (exit 74; the uploads wait).
-    pub fn ingest(&mut self, found: Scanned) -> Result<(), Fatal> {
+    pub fn ingest(&mut self, found: Scanned) -> Result<(), Error> {
         if crate::space::shortage(&self.config).is_some() {
             self.purge(OffsetDateTime::now_utc())?;
-            if let Some(why) = crate::space::shortage(&self.config) {
-                return Err(Fatal::io(why));
+            if let Some(shortage) = crate::space::shortage(&self.config) {
+                return Err(shortage.into());
             }
         }
         for (bad, reason) in found.invalid {
@@ -431,9 +418,7 @@ impl Engine {
                 p.end();
             }
             drop(prepared);
-            let joined = preparer
-                .join()
-                .map_err(|_| Fatal::io("a thread preparing uploads panicked"));
+            let joined = preparer.join().map_err(|_| Error::Panicked);
             committed.and(joined)
         })
     }
@@ -446,7 +431,7 @@ impl Engine {
     }
 
     /// Retention of archives and of the quarantine, and compression of closed days.
-    pub fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Fatal> {
+    pub fn maintain(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         self.purge(now)?;
         self.expire_quarantine(now)?;
         self.compress(now)
@@ -463,13 +448,13 @@ impl Engine {
                 );
             }
             Err(e) => {
-                let message = format!(
-                    "cannot quarantine {} ({reason}): {}; it stays in the dropzone",
-                    upload.display_name(),
-                    error_chain(&e)
-                );
-                log::error!("{message}");
-                self.trouble.get_or_insert(message);
+                let e = Error::NotQuarantined {
+                    upload: upload.display_name().to_string(),
+                    reason: reason.to_owned(),
+                    source: e.into(),
+                };
+                log::error!("{}", error_chain(&e));
+                self.trouble.get_or_insert(e);
             }
         }
     }

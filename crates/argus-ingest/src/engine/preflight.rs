@@ -3,21 +3,20 @@
 
 use std::fs;
 
-use argus_core::escape::EscapedPath;
-
 use crate::config::Config;
+use crate::error::Problem;
 
 /// Problems that would stop a pass before it starts (for `check-config`): the dropzone must
 /// exist; the other directories must exist or be creatable.
-pub fn preflight(config: &Config) -> Vec<String> {
+pub fn preflight(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     match fs::metadata(&config.drop_dir) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => problems.push(format!(
-            "drop_dir {} is not a directory",
-            EscapedPath(&config.drop_dir)
-        )),
-        Err(e) => problems.push(format!("drop_dir {}: {e}", EscapedPath(&config.drop_dir))),
+        Ok(_) => problems.push(Problem::DropzoneNotDir(config.drop_dir.clone())),
+        Err(source) => problems.push(Problem::DropzoneMissing {
+            path: config.drop_dir.clone(),
+            source,
+        }),
     }
     let mut dirs = vec![
         ("oper_dir", &config.oper_dir),
@@ -31,11 +30,17 @@ pub fn preflight(config: &Config) -> Vec<String> {
     for (name, dir) in dirs {
         match fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => problems.push(format!("{name} {} is not a directory", EscapedPath(dir))),
+            Ok(_) => problems.push(Problem::NotDir {
+                key: name,
+                path: dir.clone(),
+            }),
             Err(_) => {
                 let existing = dir.ancestors().find(|a| a.exists());
                 if existing.is_some_and(|a| !a.is_dir()) {
-                    problems.push(format!("{name} {} cannot be created", EscapedPath(dir)));
+                    problems.push(Problem::CannotCreate {
+                        key: name,
+                        path: dir.clone(),
+                    });
                 }
             }
         }

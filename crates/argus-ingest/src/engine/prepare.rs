@@ -24,8 +24,8 @@ use crate::content::Content;
 use crate::dropzone::Upload;
 use crate::journal::ChunkRef;
 
-use super::error::{Fatal, error_chain};
 use super::verify::{VerifyError, Walked, buffer_size, verify};
+use crate::error::{Action, Error};
 
 /// An upload validated and ready to commit.
 #[derive(Debug)]
@@ -85,7 +85,7 @@ pub(super) enum Prepared {
     /// Bad input: quarantine it.
     Refused(Upload, String),
     /// Our side failed (e.g. the archive disk is full): stop.
-    Failed(Upload, String),
+    Failed(Upload, Error),
 }
 
 impl Prepared {
@@ -98,13 +98,23 @@ impl Prepared {
     }
 }
 
+/// Our side failed to `action` the upload: the pass stops, the upload waits.
+fn failed(upload: Upload, action: Action, e: impl Into<crate::error::Cause>) -> Prepared {
+    let e = Error::Upload {
+        action,
+        upload: upload.display_name().to_string(),
+        source: e.into(),
+    };
+    Prepared::Failed(upload, e)
+}
+
 /// Prepares uploads on `threads` threads; results keep the uploads' order.
 pub(super) fn prepare_all(
     config: &Config,
     content: &dyn Content,
     uploads: Vec<Upload>,
     threads: usize,
-) -> Result<Vec<Prepared>, Fatal> {
+) -> Result<Vec<Prepared>, Error> {
     let started = Instant::now();
     let shared = PrepareContext {
         config,
@@ -239,7 +249,7 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
             Err(e @ argus_core::Error::InvalidName { .. }) => {
                 return Prepared::Refused(upload, format!("cannot be archived: {e}"));
             }
-            Err(e) => return Prepared::Failed(upload, error_chain(&e)),
+            Err(e) => return failed(upload, Action::Archive, e),
         };
         let mut staged = staged;
         let v = {
@@ -297,17 +307,14 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
         // The .out is on our own disk and was opened fine: failing to read it (EIO) is our
         // side's failure, not the upload's. Stop; the upload waits for the next run.
         Err(VerifyError::Read(e)) => {
-            return Prepared::Failed(upload, format!("cannot read its .out: {}", error_chain(&e)));
+            return failed(upload, Action::Read, e);
         }
         Err(VerifyError::Write(e)) => {
-            return Prepared::Failed(
-                upload,
-                format!("cannot write the archive: {}", error_chain(&e)),
-            );
+            return failed(upload, Action::Archive, e);
         }
     };
     let Some(archive) = archive else {
-        return Prepared::Failed(upload, "no archive".to_owned());
+        return failed(upload, Action::Archive, "no archive was written");
     };
     let day = upload.day();
     Prepared::Ready(Box::new(ReadyUpload {

@@ -17,7 +17,7 @@ use crate::hooks::Queue;
 use crate::journal::{self, Entry, Facts, Journal, Source};
 use crate::ledger::{Fact, Ledger};
 
-use super::error::{Fatal, error_chain};
+use crate::error::{Action, Context, Error, Store};
 
 /// Acts on the journal of an interrupted run (see [`journal::plan_recovery`]). Returns the number
 /// of uploads it concerned.
@@ -26,11 +26,9 @@ pub(super) fn recover(
     entries: &[Entry],
     ledger: &mut Ledger,
     hooks: (&Queue, &HookPolicy),
-) -> Result<usize, Fatal> {
+) -> Result<usize, Error> {
     if entries.is_empty() {
-        journal
-            .clear()
-            .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
+        journal.clear().or_store(Action::Clear, Store::Journal)?;
         return Ok(0);
     }
     let plan = journal::plan_recovery(entries, |e| Facts {
@@ -54,26 +52,14 @@ pub(super) fn recover(
                         EscapedPath(path)
                     );
                 }
-                truncate_back(&file, *size).map_err(|e| {
-                    Fatal::io(format!(
-                        "cannot truncate {}: {}",
-                        EscapedPath(path),
-                        error_chain(&e)
-                    ))
-                })?;
+                truncate_back(&file, *size).or_file(Action::Truncate, path)?;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(Fatal::io(format!(
-                    "cannot open {}: {}",
-                    EscapedPath(path),
-                    error_chain(&e)
-                )));
-            }
+            Err(e) => return Err(e).or_file(Action::Open, path),
         }
     }
     for (day, source, segments) in &plan.reappend {
-        let file = crate::dayfile::open_for_append(day).map_err(Fatal::io)?;
+        let file = crate::dayfile::open_for_append(day).or_file(Action::Open, day)?;
         let (_, compression) = Compression::split_suffix(&day.to_string_lossy());
         let codec = if compression == Compression::None {
             Codec::NONE
@@ -90,26 +76,14 @@ pub(super) fn recover(
                 .map(|f| Box::new(f) as Box<dyn Read>),
             Source::Archive(archive) => open_decoded(archive)
                 .map(|d| Box::new(d) as Box<dyn Read>)
-                .map_err(|e| io::Error::other(e.to_string())),
+                .map_err(io::Error::other),
         };
         let want = ByteRange::total(segments);
         let result = source.and_then(|src| {
             append_encoded_exact(&file, StreamRanges::new(src, segments), codec, want)
         });
-        result.map_err(|e| {
-            Fatal::io(format!(
-                "cannot re-append to {}: {}",
-                EscapedPath(day),
-                error_chain(&e)
-            ))
-        })?;
-        file.sync_data().map_err(|e| {
-            Fatal::io(format!(
-                "cannot sync {}: {}",
-                EscapedPath(day),
-                error_chain(&e)
-            ))
-        })?;
+        result.or_file(Action::Reappend, day)?;
+        file.sync_data().or_file(Action::Sync, day)?;
         log::warn!(
             "recovery: appended again to {} data cut off by the rollback",
             EscapedPath(day)
@@ -129,7 +103,7 @@ pub(super) fn recover(
     let facts: Vec<Fact> = journal::facts(entries.iter().filter(|e| !plan.redo.contains(e)));
     ledger
         .record(&facts)
-        .map_err(|e| Fatal::io(format!("cannot write the ledger: {}", error_chain(&e))))?;
+        .or_store(Action::Write, Store::Ledger)?;
     // Their `ingested` hook events too (an event already queued is found so and kept).
     let complete: Vec<Entry> = entries
         .iter()
@@ -140,15 +114,13 @@ pub(super) fn recover(
     hooks
         .0
         .enqueue(&events)
-        .map_err(|e| Fatal::io(format!("cannot queue hook events: {}", error_chain(&e))))?;
+        .or_store(Action::Write, Store::HookQueue)?;
     for e in &plan.redo {
         log::warn!(
             "recovery: rolled back the interrupted ingest of {}; it stays in the dropzone and is ingested again",
             EscapedPath(&e.rdy)
         );
     }
-    journal
-        .clear()
-        .map_err(|e| Fatal::io(format!("cannot clear the journal: {}", error_chain(&e))))?;
+    journal.clear().or_store(Action::Clear, Store::Journal)?;
     Ok(entries.len())
 }

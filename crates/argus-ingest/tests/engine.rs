@@ -1,0 +1,223 @@
+//! The engine called in-process, as an embedding program calls it: what a pass does with real
+//! argus uploads, and the typed errors it returns (with their causes) when it cannot.
+
+use std::error::Error as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use argus_core::host::Hostname;
+use argus_ingest::config::{Config, DayBoundary};
+use argus_ingest::engine::{self, Engine, Options};
+use argus_ingest::{Action, Error, Failure, Problem};
+use time::OffsetDateTime;
+use webjob_drop::fixture::Upload;
+
+fn argus_sample() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../argus-core/testdata/hostC.argus");
+    fs::read(path).expect("the argus sample")
+}
+
+struct Site {
+    _root: tempfile::TempDir,
+    config: Config,
+}
+
+impl Site {
+    fn new() -> Site {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let drop_dir = root.path().join("incoming");
+        fs::create_dir(&drop_dir).expect("the dropzone");
+        let mut config = Config::new(
+            drop_dir,
+            root.path().join("operational"),
+            root.path().join("archive"),
+            vec!["sensor-*".to_owned()],
+        );
+        config.day_boundary = DayBoundary::Upload;
+        Site {
+            _root: root,
+            config,
+        }
+    }
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|d| d.map(|e| e.expect("an entry").path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    fn day_file(&self, at: OffsetDateTime) -> PathBuf {
+        let host = Hostname::new("sensor-1").expect("a host name");
+        argus_ingest::dayfile::target(&self.config.oper_dir, &host, at.date()).0
+    }
+
+    fn pass(&self) -> engine::Outcome {
+        engine::run(&self.config, &Options::default(), OffsetDateTime::now_utc())
+    }
+}
+
+fn an_hour_ago() -> OffsetDateTime {
+    OffsetDateTime::now_utc() - time::Duration::hours(1)
+}
+
+#[test]
+fn a_chunk_shipped_twice_is_appended_once_and_counted_as_a_duplicate() {
+    let site = Site::new();
+    let data = argus_sample();
+    let at = an_hour_ago();
+    Upload::at("sensor-1", at)
+        .out(data.clone())
+        .with_manifest("sensor-1", 7)
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    let first = site.pass();
+    assert!(first.error.is_none(), "{:?}", first.summary.failed);
+    assert_eq!(first.summary.ingested, 1);
+
+    // The sensor ships the same chunk again (its upload was not acknowledged, say).
+    Upload::at("sensor-1", at + time::Duration::seconds(1))
+        .out(data.clone())
+        .with_manifest("sensor-1", 7)
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    let second = site.pass();
+    assert!(second.error.is_none(), "{:?}", second.summary.failed);
+    assert_eq!(second.summary.duplicates, 1);
+    assert_eq!(
+        fs::read(site.day_file(at)).expect("the day file"),
+        data,
+        "the chunk is in its day file once"
+    );
+    assert!(Site::files(&site.config.drop_dir).is_empty());
+    assert_eq!(Site::files(&site.config.archive_dir).len(), 2);
+}
+
+#[test]
+fn an_upload_that_is_not_argus_goes_to_the_quarantine_and_the_pass_goes_on() {
+    let site = Site::new();
+    let at = an_hour_ago();
+    Upload::at("sensor-1", at)
+        .out(b"these are not argus records\n".to_vec())
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    Upload::at("sensor-2", at)
+        .out(argus_sample())
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    let outcome = site.pass();
+    assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+    assert_eq!(
+        (outcome.summary.quarantined, outcome.summary.ingested),
+        (1, 1)
+    );
+    let quarantined = Site::files(&site.config.quarantine_dir);
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert!(!site.day_file(at).exists(), "nothing of sensor-1 appended");
+}
+
+#[test]
+fn a_missing_dropzone_is_a_configuration_error_that_names_it() {
+    let mut site = Site::new();
+    site.config.drop_dir = site.config.drop_dir.join("not-there");
+    let outcome = site.pass();
+    let Some(Error::Config(problems)) = &outcome.error else {
+        panic!("not a configuration error: {:?}", outcome.error);
+    };
+    assert!(
+        matches!(&problems.0[..], [Problem::DropzoneMissing { path, source }]
+            if *path == site.config.drop_dir && source.kind() == io::ErrorKind::NotFound),
+        "{problems:?}"
+    );
+    assert_eq!(
+        outcome.error.as_ref().map(Error::kind),
+        Some(Failure::Config)
+    );
+    assert!(!site.config.oper_dir.exists(), "nothing was created");
+}
+
+#[test]
+fn a_second_engine_on_the_same_state_is_locked_out() {
+    let site = Site::new();
+    let holder = Engine::start(site.config.clone(), Options::default()).expect("the first engine");
+    let outcome = site.pass();
+    assert!(
+        matches!(
+            &outcome.error,
+            Some(Error::Core(argus_core::Error::Locked { .. }))
+        ),
+        "{:?}",
+        outcome.error
+    );
+    assert_eq!(
+        outcome.error.as_ref().map(Error::kind),
+        Some(Failure::Locked)
+    );
+    drop(holder);
+    assert!(
+        site.pass().error.is_none(),
+        "free again once the first is gone"
+    );
+}
+
+#[test]
+fn a_day_file_replaced_by_a_symlink_stops_the_pass_with_the_cause_and_keeps_the_upload() {
+    let site = Site::new();
+    let at = an_hour_ago();
+    let upload = Upload::at("sensor-1", at)
+        .out(argus_sample())
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    fs::create_dir_all(&site.config.oper_dir).expect("the day files' directory");
+    let elsewhere = site.config.oper_dir.join("elsewhere");
+    fs::write(&elsewhere, b"not ours").expect("a file");
+    let day = site.day_file(at);
+    std::os::unix::fs::symlink(&elsewhere, &day).expect("a symlink");
+
+    let outcome = site.pass();
+    let Some(error) = &outcome.error else {
+        panic!("the pass went through a symlink: {:?}", outcome.summary);
+    };
+    assert!(
+        matches!(error, Error::File { action: Action::Open, path, .. } if *path == day),
+        "{error:?}"
+    );
+    let cause = error
+        .source()
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .expect("an I/O cause");
+    assert_eq!(cause.raw_os_error(), Some(nix::libc::ELOOP));
+    assert_eq!(error.kind(), Failure::Io);
+    assert!(
+        outcome
+            .summary
+            .failed
+            .as_deref()
+            .is_some_and(|f| f.contains("cannot open") && f.contains("Too many levels")),
+        "{:?}",
+        outcome.summary.failed
+    );
+    assert_eq!(fs::read(&elsewhere).expect("the target"), b"not ours");
+    assert!(
+        upload.path("rdy").exists(),
+        "the upload waits for the next pass"
+    );
+}
+
+#[test]
+fn a_reload_cannot_move_the_state_directory() {
+    let site = Site::new();
+    let mut engine = Engine::start(site.config.clone(), Options::default()).expect("an engine");
+    let mut moved = site.config.clone();
+    moved.state_dir = moved.state_dir.join("elsewhere");
+    let error = engine.reload(moved.clone()).expect_err("a refusal");
+    assert!(
+        matches!(&error, Error::Config(p) if matches!(&p.0[..],
+            [Problem::StateDirChanged { from, to }]
+                if *from == site.config.state_dir && *to == moved.state_dir)),
+        "{error:?}"
+    );
+    assert_eq!(engine.config().state_dir, site.config.state_dir);
+}
