@@ -114,6 +114,9 @@ impl fmt::Display for Store {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Problem {
+    /// A value the engine refuses ([`Config::check`](crate::config::Config::check)).
+    #[error(transparent)]
+    Invalid(#[from] crate::config::Invalid),
     /// The dropzone is not a directory.
     #[error("drop_dir {} is not a directory", EscapedPath(.0))]
     DropzoneNotDir(PathBuf),

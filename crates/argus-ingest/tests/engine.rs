@@ -221,3 +221,37 @@ fn a_reload_cannot_move_the_state_directory() {
     );
     assert_eq!(engine.config().state_dir, site.config.state_dir);
 }
+
+#[test]
+fn a_cap_that_would_delete_every_archive_is_refused_before_anything_is_done() {
+    let mut site = Site::new();
+    let at = an_hour_ago();
+    Upload::at("sensor-1", at)
+        .out(argus_sample())
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    assert!(site.pass().error.is_none());
+    let archived = Site::files(&site.config.archive_dir);
+    assert_eq!(archived.len(), 1);
+
+    // Set by hand, as an embedding program might: 100 bytes where 100 GiB was meant.
+    site.config.archive_max_size = Some(100);
+    let outcome = site.pass();
+    let Some(Error::Config(problems)) = &outcome.error else {
+        panic!("not refused: {:?}", outcome.error);
+    };
+    assert!(
+        matches!(
+            &problems.0[..],
+            [Problem::Invalid(
+                argus_ingest::config::Invalid::CapTooSmall(100)
+            )]
+        ),
+        "{problems:?}"
+    );
+    assert_eq!(
+        Site::files(&site.config.archive_dir),
+        archived,
+        "nothing purged"
+    );
+}

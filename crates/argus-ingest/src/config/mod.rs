@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use argus_core::codec::Codec;
 
+mod check;
 mod hooks;
 
+pub use check::Invalid;
 pub use hooks::{Event, Hook, HookPolicy, Piece, parse_template};
 
 /// What an ingest does, where: the directories, the clients taken, compression, retention,
-/// day files, hooks. Built and checked by the program that reads a configuration file.
+/// day files, hooks. Built by the program that reads a configuration file (or by hand), from
+/// [`Config::new`]'s documented defaults; [`Config::check`] says what the engine refuses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The WebJob dropzone (`drop_dir`).

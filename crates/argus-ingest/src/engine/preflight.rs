@@ -6,10 +6,11 @@ use std::fs;
 use crate::config::Config;
 use crate::error::Problem;
 
-/// Problems that would stop a pass before it starts (for `check-config`): the dropzone must
-/// exist; the other directories must exist or be creatable.
+/// Problems that would stop a pass before it starts (for `check-config`): the values
+/// [`Config::check`] refuses; the dropzone must exist; the other directories must exist or be
+/// creatable.
 pub fn preflight(config: &Config) -> Vec<Problem> {
-    let mut problems = Vec::new();
+    let mut problems: Vec<Problem> = config.check().into_iter().map(Problem::from).collect();
     match fs::metadata(&config.drop_dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => problems.push(Problem::DropzoneNotDir(config.drop_dir.clone())),

@@ -93,14 +93,7 @@ pub(crate) fn parse_hooks(value: &toml::Value, problems: &mut Vec<String>) -> Ve
                     }),
                 };
                 match parsed {
-                    Ok(d) if d >= Duration::from_secs(1) => d,
-                    Ok(_) => {
-                        problem(format!(
-                            "timeout = {v}: a hook needs at least 1s to run (like \"10m\"); \
-                             a zero timeout would kill every run and keep its event failing"
-                        ));
-                        Duration::from_secs(600)
-                    }
+                    Ok(d) => d,
                     Err(e) => {
                         problem(format!("timeout = {v}: {e}"));
                         Duration::from_secs(600)

@@ -2,16 +2,11 @@
 //! file collected at once (required keys, ranges, codecs, clients, directories that must be
 //! distinct and outside the dropzone).
 
-use std::path::{Component, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use argus_core::codec::{Codec, Compression};
-use argus_core::grammar::{
-    Amount, Kind, ValueError, format_duration, format_size, parse_amount, parse_duration,
-    parse_size,
-};
-use argus_core::retention;
-use webjob_drop::name::check_client_pattern;
+use argus_core::grammar::{Amount, Kind, ValueError, parse_amount, parse_duration, parse_size};
 
 use super::{ClockPolicy, Config, DayBoundary, HookPolicy, RECIPE_KEYS, Raw, Source, Sources};
 
@@ -49,6 +44,7 @@ impl Raw {
         // The library's documented defaults, for every key the file leaves out.
         let defaults = Config::new(PathBuf::new(), PathBuf::new(), PathBuf::new(), Vec::new());
         let sources = self.sources();
+        let clients_missing = self.clients.is_none();
         let paths = self.paths(&mut problems);
         let (clients, job) = self.clients_and_job(&mut problems);
         let (day_boundary, clock_policy, salvage) = self.choices(&mut problems);
@@ -56,11 +52,9 @@ impl Raw {
         let (archive_max_size, archive_low_watermark, min_free_space) = self.space(&mut problems);
         let times = self.durations(&mut problems, &defaults);
         self.leftovers(&mut problems);
-        let Some(mut config) = placed(paths, clients, &mut problems) else {
-            return Err(problems);
-        };
-        if !problems.is_empty() {
-            return Err(problems);
+        let (mut config, mut missing) = placed(paths, clients);
+        if clients_missing {
+            missing.push("clients");
         }
         config.job = job;
         config.archive_days = counts.archive_days;
@@ -87,10 +81,20 @@ impl Raw {
         config.max_record_lag = times.max_record_lag;
         config.max_clock_skew = times.max_clock_skew;
         config.clock_policy = clock_policy;
+        // What the engine refuses, but for what a missing directory (reported) would cause.
+        for invalid in config.check() {
+            if !invalid.settings().iter().any(|s| missing.contains(s)) {
+                problems.push(invalid.to_string());
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         Ok((config, sources))
     }
 
-    /// The directories and files: absolute, without `..`; the first three required.
+    /// The directories and files, the first three required ([`Config::check`] refuses a
+    /// relative one).
     fn paths(&mut self, problems: &mut Vec<String>) -> Paths {
         let mut path = |key: &'static str, required: bool| -> Option<PathBuf> {
             match self.strings.remove(key) {
@@ -100,18 +104,7 @@ impl Raw {
                     }
                     None
                 }
-                Some(s) => {
-                    let p = PathBuf::from(&s);
-                    if !p.is_absolute() {
-                        problems.push(format!("{key} must be an absolute path, not {s:?}"));
-                        return None;
-                    }
-                    if p.components().any(|c| c == Component::ParentDir) {
-                        problems.push(format!("{key} must not contain '..' ({s:?})"));
-                        return None;
-                    }
-                    Some(p)
-                }
+                Some(s) => Some(PathBuf::from(s)),
                 None => {
                     if required {
                         problems.push(format!("{key} is required"));
@@ -139,15 +132,9 @@ impl Raw {
         }
     }
 
-    /// The clients (ids or globs, at least one) and the job name.
+    /// The clients (ids or globs) and the job name.
     fn clients_and_job(&mut self, problems: &mut Vec<String>) -> (Vec<String>, String) {
         let clients = match self.clients.take() {
-            Some(c) if c.is_empty() => {
-                problems.push(
-                    "clients is empty: list client ids or globs, or [\"*\"] for all".to_owned(),
-                );
-                Vec::new()
-            }
             Some(c) => c,
             None => {
                 problems
@@ -155,24 +142,10 @@ impl Raw {
                 Vec::new()
             }
         };
-        for c in &clients {
-            if let Err(why) = check_client_pattern(c) {
-                problems.push(format!("clients: {c:?} is not valid: {why}"));
-            }
-        }
         let job = self
             .strings
             .remove("job")
             .unwrap_or_else(|| "harvest_argus".to_owned());
-        if job.is_empty()
-            || !job
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        {
-            problems.push(format!(
-                "job {job:?} must be letters, digits, '_', '.' or '-'"
-            ));
-        }
 
         (clients, job)
     }
@@ -290,8 +263,8 @@ impl Raw {
         }
     }
 
-    /// Retention by size and the free-space floor, refusing what would delete every archive
-    /// or protect nothing.
+    /// Retention by size and the free-space floor ([`Config::check`] refuses what would delete
+    /// every archive or protect nothing).
     fn space(&mut self, problems: &mut Vec<String>) -> (Option<u64>, Amount, Option<Amount>) {
         let mut amount = |key: &'static str, kind: Kind| -> Option<Amount> {
             let parse = |s: &str| match kind {
@@ -311,15 +284,6 @@ impl Raw {
         let low_watermark = amount("archive_low_watermark", Kind::Amount);
         let min_free_space = amount("min_free_space", Kind::Amount);
         let archive_max_size = match max_size {
-            Some(Amount::Bytes(n)) if n < retention::MIN_CAP_BYTES => {
-                problems.push(format!(
-                    "archive_max_size = {}: a cap under {} is smaller than one hourly upload \
-                     and would delete every archive at each pass (write a size such as \"500G\")",
-                    format_size(n),
-                    format_size(retention::MIN_CAP_BYTES)
-                ));
-                None
-            }
             Some(Amount::Bytes(n)) => Some(n),
             // A share is refused by the parse (a cap is a size).
             Some(Amount::Percent(_)) | None => None,
@@ -331,40 +295,12 @@ impl Raw {
             );
         }
         let archive_low_watermark = low_watermark.unwrap_or(Amount::Percent(90));
-        if let Amount::Bytes(low) = archive_low_watermark
-            && low < retention::MIN_CAP_BYTES
-        {
-            problems.push(format!(
-                "archive_low_watermark = {}: a purge down to under {} deletes every archive \
-                 (write a share such as \"90%\" or a size such as \"450G\")",
-                format_size(low),
-                format_size(retention::MIN_CAP_BYTES)
-            ));
-        }
-        if let (Some(max), Amount::Bytes(low)) = (archive_max_size, archive_low_watermark)
-            && low > max
-        {
-            problems.push(format!(
-                "archive_low_watermark ({}) is larger than archive_max_size ({})",
-                format_size(low),
-                format_size(max)
-            ));
-        }
-        if let Some(Amount::Bytes(floor)) = min_free_space
-            && floor < retention::MIN_CAP_BYTES
-        {
-            problems.push(format!(
-                "min_free_space = {}: a floor under {} protects nothing \
-                 (write a share such as \"5%\" or a size such as \"10G\")",
-                format_size(floor),
-                format_size(retention::MIN_CAP_BYTES)
-            ));
-        }
 
         (archive_max_size, archive_low_watermark, min_free_space)
     }
 
-    /// The durations, refusing zero where it would stop ingest or make every sensor stale.
+    /// The durations ([`Config::check`] refuses zero where it would stop ingest or make every
+    /// sensor stale).
     fn durations(&mut self, problems: &mut Vec<String>, defaults: &Config) -> Durations {
         let mut duration = |key: &'static str, default: Duration| -> Duration {
             let (parsed, shown) = match (self.strings.remove(key), self.numbers.remove(key)) {
@@ -384,47 +320,6 @@ impl Raw {
         let max_record_lag = duration("max_record_lag", defaults.max_record_lag);
         let max_clock_skew = duration("max_clock_skew", defaults.max_clock_skew);
         let hook_retry_delay = duration("hook_retry_delay", defaults.hooks.retry_delay);
-        if hook_retry_delay < Duration::from_secs(1) || hook_retry_delay > Duration::from_secs(3600)
-        {
-            problems.push("hook_retry_delay must be between 1s and 1h".to_owned());
-        }
-        if rescan_interval < Duration::from_secs(1) {
-            problems.push("rescan_interval must be at least 1s".to_owned());
-        }
-        for (key, value, why) in [
-            (
-                "max_record_lag",
-                max_record_lag,
-                "a zero clock window would refuse every record older than its upload",
-            ),
-            (
-                "max_clock_skew",
-                max_clock_skew,
-                "a zero clock window would refuse every record newer than its upload's stamp",
-            ),
-            (
-                "stale_after",
-                stale_after,
-                "every sensor would be stale the moment it uploads",
-            ),
-            (
-                "orphan_after",
-                orphan_after,
-                "every upload still being written would be reported as orphaned",
-            ),
-            (
-                "hook_budget",
-                hook_budget,
-                "a cron pass would run no hook, and their events would wait forever",
-            ),
-        ] {
-            if value < Duration::from_secs(1) {
-                problems.push(format!(
-                    "{key} = \"{}\": {why}; write at least \"1s\"",
-                    format_duration(value)
-                ));
-            }
-        }
         Durations {
             orphan_after,
             stale_after,
@@ -482,9 +377,10 @@ struct Durations {
 }
 
 /// The configuration of these directories and clients (the state and quarantine directories
-/// beside the dropzone unless given, as `Config::new` places them), each directory distinct and
-/// outside the dropzone; `None` when a required one is missing (already reported).
-fn placed(paths: Paths, clients: Vec<String>, problems: &mut Vec<String>) -> Option<Config> {
+/// beside the dropzone unless given, as `Config::new` places them), with the directories not
+/// to report again: required ones that are missing (already reported; empty in the
+/// configuration), and those placed beside a dropzone that is not an absolute path.
+fn placed(paths: Paths, clients: Vec<String>) -> (Config, Vec<&'static str>) {
     let Paths {
         drop_dir,
         oper_dir,
@@ -494,10 +390,26 @@ fn placed(paths: Paths, clients: Vec<String>, problems: &mut Vec<String>) -> Opt
         quarantine_dir,
         metrics_file,
     } = paths;
-    let (Some(drop_dir), Some(oper_dir), Some(archive_dir)) = (drop_dir, oper_dir, archive_dir)
-    else {
-        return None;
+    let mut missing = Vec::new();
+    let mut required = |key, dir: Option<PathBuf>| {
+        dir.unwrap_or_else(|| {
+            missing.push(key);
+            PathBuf::new()
+        })
     };
+    let drop_dir = required("drop_dir", drop_dir);
+    let oper_dir = required("oper_dir", oper_dir);
+    let archive_dir = required("archive_dir", archive_dir);
+    // Placed beside the dropzone, these follow it: a missing or relative dropzone is reported
+    // once, for itself.
+    for (key, given) in [
+        ("state_dir", state_dir.is_some()),
+        ("quarantine_dir", quarantine_dir.is_some()),
+    ] {
+        if !given && !drop_dir.is_absolute() {
+            missing.push(key);
+        }
+    }
     let mut config = Config::new(drop_dir, oper_dir, archive_dir, clients);
     config.log_dir = log_dir;
     config.metrics_file = metrics_file;
@@ -507,31 +419,5 @@ fn placed(paths: Paths, clients: Vec<String>, problems: &mut Vec<String>) -> Opt
     if let Some(dir) = quarantine_dir {
         config.quarantine_dir = dir;
     }
-    let drop_dir = &config.drop_dir;
-    let dirs = [
-        ("oper_dir", &config.oper_dir),
-        ("archive_dir", &config.archive_dir),
-        ("state_dir", &config.state_dir),
-        ("quarantine_dir", &config.quarantine_dir),
-    ];
-    for (name, dir) in dirs {
-        if dir.starts_with(drop_dir) {
-            problems.push(format!(
-                "{name} {} must be outside drop_dir {}: the dropzone belongs to the WebJob server",
-                dir.display(),
-                drop_dir.display()
-            ));
-        }
-        if drop_dir.starts_with(dir) {
-            problems.push(format!("drop_dir must not be inside {name}"));
-        }
-    }
-    for (i, (a, da)) in dirs.iter().enumerate() {
-        for (b, db) in &dirs[i + 1..] {
-            if da == db {
-                problems.push(format!("{a} and {b} must be different directories"));
-            }
-        }
-    }
-    Some(config)
+    (config, missing)
 }
