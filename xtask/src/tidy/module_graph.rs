@@ -58,7 +58,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The module path of a source file relative to `src`: `engine/days.rs` -> `[engine, days]`,
+/// The module path of a source file relative to `src`: `engine/day_pieces.rs` -> `[engine, day_pieces]`,
 /// `engine/mod.rs` -> `[engine]`, `lib.rs` -> `[]`.
 fn module_path(rel: &Path) -> Vec<String> {
     let mut parts: Vec<String> = rel

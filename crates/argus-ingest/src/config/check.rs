@@ -201,7 +201,7 @@ const AT_LEAST_A_SECOND: [(&str, &str); 5] = [
 
 impl Config {
     /// Every value the engine refuses, at once (empty: the configuration can run).
-    /// [`crate::engine::Engine::start`] and a dry run refuse a configuration with any.
+    /// The engine (`Engine::start`) and a dry run refuse a configuration with any.
     pub fn check(&self) -> Vec<Invalid> {
         let mut invalid = Vec::new();
         self.check_directories(&mut invalid);

@@ -29,7 +29,7 @@ use crate::journal::{Entry, Journal};
 use crate::ledger::{Fact, Ledger};
 use argus_core::failpoint;
 
-use super::days::DayPiece;
+use super::day_pieces::DayPiece;
 use super::prepare::{Archive, ReadyUpload};
 use crate::error::{Action, Context, Error, Store, error_chain};
 

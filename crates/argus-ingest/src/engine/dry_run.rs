@@ -157,25 +157,25 @@ fn dry_split(
     config: &Config,
     upload: &Upload,
     len: u64,
-) -> Result<Vec<super::days::DayPiece>, String> {
+) -> Result<Vec<super::day_pieces::DayPiece>, String> {
     let out = upload.open_out()?;
-    let whole = super::days::Whole {
+    let whole = super::day_pieces::Whole {
         day: upload.day(),
         stamp: upload.uploaded_at(),
         records: 0,
     };
     let segments = [ByteRange::new(0, len)];
-    match super::days::split_file(config, &out, &segments, &whole) {
+    match super::day_pieces::split_file(config, &out, &segments, &whole) {
         Ok(pieces) => Ok(pieces),
-        Err(super::days::NotSplit::Clock(why))
+        Err(super::day_pieces::NotSplit::Clock(why))
             if config.clock_policy == crate::config::ClockPolicy::Quarantine =>
         {
             Err(why)
         }
-        Err(super::days::NotSplit::Clock(_) | super::days::NotSplit::Unsplittable(_)) => {
-            Ok(super::days::whole(whole.day, &segments, 0))
-        }
-        Err(super::days::NotSplit::Read(e)) => Err(format!("cannot read .out: {e}")),
+        Err(
+            super::day_pieces::NotSplit::Clock(_) | super::day_pieces::NotSplit::Unsplittable(_),
+        ) => Ok(super::day_pieces::whole(whole.day, &segments, 0)),
+        Err(super::day_pieces::NotSplit::Read(e)) => Err(format!("cannot read .out: {e}")),
     }
 }
 

@@ -1,6 +1,6 @@
 //! What a prepared batch goes through around its commit: the uploads bad once read go to the
 //! quarantine, those dated outside the clock window too, chunks already ingested are left out
-//! (`chunks::plan`), each upload is cut into its day pieces (`days`), and the batch is committed
+//! (`chunks::plan`), each upload is cut into its day pieces (`day_pieces`), and the batch is committed
 //! (`commit`), or rolled back through the journal when that fails.
 
 use argus_core::escape::EscapedPath;
@@ -11,10 +11,10 @@ use crate::journal::{ChunkRef, Journal};
 use crate::ledger::Fact;
 
 use super::commit::commit;
-use super::days::DayPiece;
+use super::day_pieces::DayPiece;
 use super::prepare::{Prepared, ReadyUpload, already_archived};
 use super::recover::recover;
-use super::{Engine, chunks, days};
+use super::{Engine, chunks, day_pieces};
 use crate::error::{Action, Context, Error, error_chain};
 
 impl Engine {
@@ -61,13 +61,13 @@ impl Engine {
             }
             g.pieces = match day_pieces(&self.config, g) {
                 Ok(p) => p,
-                Err(days::NotSplit::Read(e)) => {
+                Err(day_pieces::NotSplit::Read(e)) => {
                     return Err(e).or_upload(Action::Read, &g.upload.display_name());
                 }
                 // A part of what passed the window check passes it; should it not, or not
                 // split, the new chunks go whole to the upload day rather than stop the pass.
-                Err(days::NotSplit::Clock(_) | days::NotSplit::Unsplittable(_)) => {
-                    days::whole(g.day, &g.segments, g.records)
+                Err(day_pieces::NotSplit::Clock(_) | day_pieces::NotSplit::Unsplittable(_)) => {
+                    day_pieces::whole(g.day, &g.segments, g.records)
                 }
             };
         }
@@ -151,32 +151,32 @@ impl Engine {
             g.pieces_of = g.segments.clone();
             match day_pieces(&self.config, &g) {
                 Ok(p) => g.pieces = p,
-                Err(days::NotSplit::Clock(why))
+                Err(day_pieces::NotSplit::Clock(why))
                     if self.config.clock_policy == ClockPolicy::Quarantine =>
                 {
                     self.quarantine(&Rejected::Upload(g.upload), &why);
                     continue;
                 }
-                Err(days::NotSplit::Clock(why)) => {
+                Err(day_pieces::NotSplit::Clock(why)) => {
                     log::warn!(
                         "{}: {why}; filed whole under its upload day (clock_policy = \"upload_day\")",
                         g.upload.display_name()
                     );
                     g.by_upload_day = true;
                 }
-                Err(days::NotSplit::Unsplittable(why)) => {
+                Err(day_pieces::NotSplit::Unsplittable(why)) => {
                     log::warn!(
                         "{}: {why}; filed whole under its upload day",
                         g.upload.display_name()
                     );
                     g.by_upload_day = true;
                 }
-                Err(days::NotSplit::Read(e)) => {
+                Err(day_pieces::NotSplit::Read(e)) => {
                     return Err(e).or_upload(Action::Read, &g.upload.display_name());
                 }
             }
             if g.by_upload_day {
-                g.pieces = days::whole(g.day, &g.segments, g.records);
+                g.pieces = day_pieces::whole(g.day, &g.segments, g.records);
             }
             kept.push(g);
         }
@@ -219,14 +219,14 @@ impl Engine {
 
 /// The pieces of `g`, oldest day first; none when it appends nothing. One piece on its upload
 /// day when day files go by upload day or the window check decided so (`by_upload_day`).
-fn day_pieces(config: &Config, g: &ReadyUpload) -> Result<Vec<DayPiece>, days::NotSplit> {
+fn day_pieces(config: &Config, g: &ReadyUpload) -> Result<Vec<DayPiece>, day_pieces::NotSplit> {
     if config.day_boundary == DayBoundary::Upload || g.by_upload_day {
-        return Ok(days::whole(g.day, &g.segments, g.records));
+        return Ok(day_pieces::whole(g.day, &g.segments, g.records));
     }
-    let upload = days::Whole {
+    let upload = day_pieces::Whole {
         day: g.day,
         stamp: g.upload.uploaded_at(),
         records: g.records,
     };
-    days::split_file(config, &g.out, &g.segments, &upload)
+    day_pieces::split_file(config, &g.out, &g.segments, &upload)
 }

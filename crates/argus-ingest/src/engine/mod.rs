@@ -6,7 +6,7 @@
 //! 1. **prepare** (on every core): open the parts safely, validate the host name, check the
 //!    manifest (bytes and SHA-256 per chunk) and walk the argus records of `.out`, while
 //!    compressing it into a temporary archive file in the same read;
-//! 2. **journal**: one line per upload and day file it goes to (its day pieces, `days`: the
+//! 2. **journal**: one line per upload and day file it goes to (its day pieces, `day_pieces`: the
 //!    upload's day, or split by record time), with the day file's size before the append and
 //!    the archive, synced;
 //! 3. **append** every `.out`, oldest first, to its day file (`copy_file_range`, or a new
@@ -50,7 +50,7 @@ use crate::report::Summary;
 mod batch;
 mod chunks;
 mod commit;
-mod days;
+mod day_pieces;
 mod dry_run;
 
 mod finish;

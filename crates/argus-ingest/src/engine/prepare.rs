@@ -48,7 +48,7 @@ pub(super) struct ReadyUpload {
     pub(super) salvaged: Option<String>,
     /// What each day file gets of `segments` (one piece per day; none when nothing is
     /// appended), decided once the chunks are sorted out.
-    pub(super) pieces: Vec<super::days::DayPiece>,
+    pub(super) pieces: Vec<super::day_pieces::DayPiece>,
     /// The `segments` the `pieces` were made of (so that they are made again only when the
     /// chunk plan left something out).
     pub(super) pieces_of: Vec<ByteRange>,
