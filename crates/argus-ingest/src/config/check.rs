@@ -212,18 +212,10 @@ impl Config {
     }
 
     fn check_directories(&self, invalid: &mut Vec<Invalid>) {
-        let mut paths = vec![
-            ("drop_dir", &self.drop_dir),
-            ("oper_dir", &self.oper_dir),
-            ("archive_dir", &self.archive_dir),
-            ("state_dir", &self.state_dir),
-            ("quarantine_dir", &self.quarantine_dir),
-        ];
-        if let Some(dir) = &self.log_dir {
-            paths.push(("log_dir", dir));
-        }
+        let mut paths = vec![("drop_dir", self.drop_dir.as_path())];
+        paths.extend(self.own_directories());
         if let Some(file) = &self.metrics_file {
-            paths.push(("metrics_file", file));
+            paths.push(("metrics_file", file.as_path()));
         }
         for (key, path) in &paths {
             if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {

@@ -81,6 +81,21 @@ pub struct Config {
 }
 
 impl Config {
+    /// The directories the engine writes, by setting: `oper_dir`, `archive_dir`, `state_dir`,
+    /// `quarantine_dir`, then `log_dir` when there is one.
+    pub fn own_directories(&self) -> Vec<(&'static str, &std::path::Path)> {
+        let mut dirs = vec![
+            ("oper_dir", self.oper_dir.as_path()),
+            ("archive_dir", self.archive_dir.as_path()),
+            ("state_dir", self.state_dir.as_path()),
+            ("quarantine_dir", self.quarantine_dir.as_path()),
+        ];
+        if let Some(log_dir) = &self.log_dir {
+            dirs.push(("log_dir", log_dir.as_path()));
+        }
+        dirs
+    }
+
     /// A configuration that takes the uploads of `clients` (exact WebJob client ids, or globs
     /// such as `sensor-*`) from the dropzone `drop_dir` into per-host day files in `oper_dir`,
     /// archiving each raw upload in `archive_dir`. Everything else has its default, as

@@ -233,16 +233,7 @@ impl Engine {
         if !problems.is_empty() {
             return Err(Error::Config(Problems(problems)));
         }
-        let mut dirs = vec![
-            &config.oper_dir,
-            &config.archive_dir,
-            &config.state_dir,
-            &config.quarantine_dir,
-        ];
-        if let Some(log_dir) = &config.log_dir {
-            dirs.push(log_dir);
-        }
-        for dir in dirs {
+        for (_, dir) in config.own_directories() {
             publish::create_dir_all_durably(dir)?;
         }
         let contention = if options.wait {

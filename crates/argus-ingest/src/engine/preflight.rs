@@ -19,28 +19,19 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
             source,
         }),
     }
-    let mut dirs = vec![
-        ("oper_dir", &config.oper_dir),
-        ("archive_dir", &config.archive_dir),
-        ("state_dir", &config.state_dir),
-        ("quarantine_dir", &config.quarantine_dir),
-    ];
-    if let Some(log_dir) = &config.log_dir {
-        dirs.push(("log_dir", log_dir));
-    }
-    for (name, dir) in dirs {
+    for (name, dir) in config.own_directories() {
         match fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => problems.push(Problem::NotDir {
                 key: name,
-                path: dir.clone(),
+                path: dir.to_path_buf(),
             }),
             Err(_) => {
                 let existing = dir.ancestors().find(|a| a.exists());
                 if existing.is_some_and(|a| !a.is_dir()) {
                     problems.push(Problem::CannotCreate {
                         key: name,
-                        path: dir.clone(),
+                        path: dir.to_path_buf(),
                     });
                 }
             }
