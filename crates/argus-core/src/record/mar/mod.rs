@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 use super::{ARGUS_V3_COOKIE, MAR_LEN, Version, cause, kind};
 use crate::escape::Escaped;
 
+#[cfg(test)]
+mod tests;
+
 /// Length of an argus 5 INTERFACE MAR (`struct ArgusMarInfStruct` and its header).
 const MAR_INTERFACE_LEN: usize = 52;
 
