@@ -1,7 +1,8 @@
 //! Building blocks for argus flow-data pipelines, shared by `harvest_argus`, `process_argus` and
 //! any integrity tooling that handles argus files.
 //!
-//! - [`record`]: walk argus 3 and argus 5 record framing in constant memory: clean, truncated or corrupt.
+//! - [`record`]: walk argus 3 and argus 5 record framing in constant memory: clean, truncated or corrupt;
+//!   decode what a management record (MAR) says about its sensor.
 //! - [`codec`]: streaming gzip / bzip2 / xz with levels, multi-member files, recipe commands.
 //! - [`publish`]: durable atomic publishing that never replaces a file, group commit, cleanup of
 //!   temporary files left by a crash, durable moves.

@@ -16,7 +16,7 @@
 //! before it is shipped or appended.
 //!
 //! [`Walker`] is push-based (feed it any slices, e.g. while copying or hashing the same bytes);
-//! [`walk`] drives it from any `Read`.
+//! [`walk`] drives it from any `Read`. [`decode_mar`] reads what a MAR says about its sensor.
 //!
 //! ```
 //! use argus_core::record::{walk, Version, Walk};
@@ -37,12 +37,17 @@
 use std::fmt;
 use std::io::{self, Read};
 
+mod mar;
 mod reader;
 pub mod split;
 #[cfg(test)]
 mod tests;
 mod verdict;
 
+pub use mar::{
+    Mar, MarBody, MarCause, MarCounters, MarError, MarInterface, MarReport, MarTime, SourceId,
+    decode_mar,
+};
 pub use reader::{RecordInfo, Records, record_time, record_version};
 pub use verdict::{Corruption, Report, Stream, Walk};
 
