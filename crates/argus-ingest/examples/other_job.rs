@@ -70,11 +70,11 @@ impl Check for LineCheck {
         };
         Verdict {
             records: self.lines,
-            version: None,
             damage: damage.map(|reason| Damage {
                 reason,
                 valid_len: self.whole,
             }),
+            ..Verdict::default()
         }
     }
 }

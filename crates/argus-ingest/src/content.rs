@@ -6,7 +6,7 @@
 //! day they started; another WebJob job's output brings a check of its own and is filed by its
 //! upload's day.
 
-use argus_core::record::{Version, Walk, Walker};
+use argus_core::record::{MarsSeen, Version, Walk, Walker};
 
 /// What an upload holds, as far as the engine needs to know it.
 pub trait Content: Send + Sync + std::fmt::Debug {
@@ -33,8 +33,8 @@ pub trait Check: Send {
     fn finish(self: Box<Self>) -> Verdict;
 }
 
-/// What a [`Check`] found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a [`Check`] found (fields it has nothing to say about left at their defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
     /// Complete records.
     pub records: u64,
@@ -42,6 +42,8 @@ pub struct Verdict {
     pub version: Option<Version>,
     /// Damage, when the data is not whole.
     pub damage: Option<Damage>,
+    /// argus' management records, for the sensor's health (none for other content).
+    pub mars: MarsSeen,
 }
 
 /// Where data stops being whole.
@@ -96,6 +98,7 @@ impl Check for ArgusCheck {
             records: report.records,
             version: report.version,
             damage,
+            mars: report.mars_seen,
         }
     }
 }

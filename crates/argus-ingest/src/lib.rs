@@ -49,6 +49,8 @@
 //! - [`report`]: what a pass did; [`status`]: every client's state, for `status` and metrics.
 //! - [`retention_warning`]: purges worth a warning; [`space`]: the free-space floor.
 //! - [`counters`]: what the runs did, kept across them for metrics.
+//! - [`health`]: each sensor's capture drops, restarts and clock, from argus' management
+//!   records.
 
 #![warn(missing_docs)]
 
@@ -59,6 +61,7 @@ pub mod dayfile;
 pub mod dropzone;
 pub mod engine;
 mod error;
+pub mod health;
 pub mod hooks;
 pub mod journal;
 pub mod ledger;

@@ -255,3 +255,34 @@ fn a_cap_that_would_delete_every_archive_is_refused_before_anything_is_done() {
         "nothing purged"
     );
 }
+
+#[test]
+fn the_sensors_packets_and_stops_come_from_its_management_records_once() {
+    // `ra -X -F man.rc -n -u -c , -s spkts sport state -r hostA.argus - man` (with
+    // RA_PRINT_MAN_RECORDS=yes in man.rc) prints the MAR/STATUS packets: 1044 for argus 3.0.8's
+    // hostA, 1056 and 184 for argus 5.0.3's (whose ra reads a MAR-only file first), no drops.
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../argus-core/testdata");
+    for (client, file, received, stops) in [
+        ("sensor-3", testdata.join("hostA.argus"), 1044, 1),
+        (
+            "sensor-5",
+            testdata.join("argus5/hostA.argus"),
+            1056 + 184,
+            0,
+        ),
+    ] {
+        let site = Site::new();
+        let data = fs::read(&file).expect("sample");
+        Upload::at(client, an_hour_ago())
+            .out(data)
+            .with_manifest(client, 1)
+            .write(&site.config.drop_dir)
+            .expect("an upload");
+        assert!(site.pass().error.is_none());
+        let ledger = argus_ingest::ledger::Ledger::load(&site.config.state_dir).expect("ledger");
+        let health = &ledger.clients[client].health;
+        assert_eq!((health.received, health.dropped), (received, 0), "{client}");
+        assert_eq!((health.restarts, health.stops), (0, stops), "{client}");
+        assert!(health.argus_started.is_some() && health.last_mar.is_some());
+    }
+}

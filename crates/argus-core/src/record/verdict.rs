@@ -185,6 +185,8 @@ pub struct Report {
     pub starts: u64,
     /// The `now` seconds (Unix time) of the first and last MARs in the valid prefix.
     pub mar_times: Option<(u32, u32)>,
+    /// The MARs of the valid prefix, decoded (their causes, times and capture counters).
+    pub mars_seen: super::MarsSeen,
     /// The version of the last stream in the valid prefix (`None` when it holds no record).
     pub version: Option<Version>,
     /// The streams of the valid prefix, in order: the first [`STREAMS_LISTED`](super::STREAMS_LISTED) of them.

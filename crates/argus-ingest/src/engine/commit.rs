@@ -226,6 +226,12 @@ impl Plan {
                     segments: piece.map(|p| p.segments.clone()).unwrap_or_default(),
                     version: g.version.map(Version::number),
                     records: Some(piece.map_or(0, |p| p.records)),
+                    // So do the sensor's health figures, of what it appends.
+                    health: if part.piece.unwrap_or(0) == 0 {
+                        crate::health::UploadHealth::of(&g.mars, &g.segments)
+                    } else {
+                        None
+                    },
                 }
             })
             .collect()

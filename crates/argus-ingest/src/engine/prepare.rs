@@ -38,6 +38,8 @@ pub(super) struct ReadyUpload {
     pub(super) records: u64,
     /// The argus version of its last stream.
     pub(super) version: Option<Version>,
+    /// Its management records, for the sensor's health.
+    pub(super) mars: argus_core::record::MarsSeen,
     pub(super) archive: Archive,
     pub(super) manifests: Vec<Manifest>,
     /// Byte ranges `(offset, len)` of `.out` to append: all of it, less chunks already ingested.
@@ -294,12 +296,17 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
             valid_len,
             records,
             version,
+            mars,
         }) if salvageable(config, &manifests, valid_len) => {
             segments = vec![ByteRange::new(0, valid_len)];
             salvaged = Some(format!(
                 "{reason}; its first {valid_len} bytes ({records} complete records) were appended (damaged_uploads = \"salvage\")"
             ));
-            Walked { records, version }
+            Walked {
+                records,
+                version,
+                mars,
+            }
         }
         Err(VerifyError::Refused(reason) | VerifyError::Damaged { reason, .. }) => {
             return Prepared::Refused(upload, reason);
@@ -325,6 +332,7 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
         len,
         records: walked.records,
         version: walked.version,
+        mars: walked.mars,
         archive,
         manifests,
         segments,

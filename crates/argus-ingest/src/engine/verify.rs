@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 
 use argus_core::manifest::Manifest;
-use argus_core::record::Version;
+use argus_core::record::{MarsSeen, Version};
 
 use crate::content::Check;
 use sha2::{Digest, Sha256};
@@ -29,6 +29,7 @@ pub(super) enum VerifyError {
         valid_len: u64,
         records: u64,
         version: Option<Version>,
+        mars: MarsSeen,
     },
     /// Reading the upload failed.
     Read(io::Error),
@@ -37,12 +38,14 @@ pub(super) enum VerifyError {
 }
 
 /// What walking an upload found.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Walked {
     /// Its complete records.
     pub(super) records: u64,
     /// The argus version of its last stream (`None` when it holds no record).
     pub(super) version: Option<Version>,
+    /// Its management records (argus data only).
+    pub(super) mars: MarsSeen,
 }
 
 /// Reads `.out` once: feeds `check` (the argus records, by default), checks each manifest
@@ -103,11 +106,13 @@ pub(super) fn verify(
             valid_len: damage.valid_len,
             records: verdict.records,
             version: verdict.version,
+            mars: verdict.mars,
         });
     }
     Ok(Walked {
         records: verdict.records,
         version: verdict.version,
+        mars: verdict.mars,
     })
 }
 

@@ -60,6 +60,8 @@ pub struct Entry {
     pub version: Option<u8>,
     /// The argus records appended (`None` in lines written before records were recorded).
     pub records: Option<u64>,
+    /// What its argus management records say of the sensor (on an upload's first piece).
+    pub health: Option<crate::health::UploadHealth>,
 }
 
 /// A chunk an upload brings, by its manifest: its sensor, sequence number and short content
@@ -99,6 +101,7 @@ impl Entry {
             bytes: self.bytes,
             stem,
             version: self.version,
+            health: self.health.clone(),
         });
         facts
     }
@@ -114,6 +117,9 @@ pub fn facts<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<crate::led
             Some(last) if last.rdy == e.rdy => {
                 last.bytes += e.bytes;
                 last.chunks.extend(e.chunks.iter().cloned());
+                if last.health.is_none() {
+                    last.health.clone_from(&e.health);
+                }
             }
             _ => merged.push(e.clone()),
         }
@@ -201,7 +207,7 @@ impl Journal {
     }
 }
 
-const FIELDS: usize = 12;
+const FIELDS: usize = 13;
 
 /// The journal's lines: a tab, then 6 bytes of SHA-256.
 const LINES: StateLines = StateLines::new(b'\t', 6);
@@ -256,6 +262,11 @@ fn encode(e: &Entry, line: &mut Vec<u8>) {
         Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
         None => out.push(b'-'),
     }
+    out.push(b'\t');
+    match &e.health {
+        Some(h) => out.extend_from_slice(h.encode().as_bytes()),
+        None => out.push(b'-'),
+    }
     LINES.seal(&body, line);
 }
 
@@ -268,8 +279,9 @@ fn decode(line: &[u8]) -> Option<Entry> {
     }
     let values: Vec<&[u8]> = fields.collect();
     // Lines of the format before segments (9 fields) appended whole uploads; lines before
-    // versions (10 fields) have none, nor do lines before records (11 fields).
-    if !(FIELDS - 3..=FIELDS).contains(&values.len()) {
+    // versions (10 fields) have none, nor do lines before records (11 fields) or before the
+    // sensor's health (12 fields).
+    if !(FIELDS - 4..=FIELDS).contains(&values.len()) {
         return None;
     }
     let path = |v: &[u8]| percent_decode(v).map(|b| PathBuf::from(OsStr::from_bytes(&b)));
@@ -328,6 +340,12 @@ fn decode(line: &[u8]) -> Option<Entry> {
         records: match values.get(11).copied() {
             None | Some([b'-']) => None,
             Some(v) => Some(std::str::from_utf8(v).ok()?.parse().ok()?),
+        },
+        health: match values.get(12).copied() {
+            None | Some([b'-']) => None,
+            Some(v) => Some(crate::health::UploadHealth::decode(
+                std::str::from_utf8(v).ok()?,
+            )?),
         },
     })
 }

@@ -39,6 +39,12 @@ fn entry(n: u32, day: &str, size_before: u64) -> Entry {
             _ => Some(5),
         },
         records: (n % 2 == 1).then_some(u64::from(n) * 10),
+        health: (n % 2 == 1).then(|| crate::health::UploadHealth {
+            hours: vec![(500_000, 1044, u64::from(n)), (500_001, 7, 0)],
+            starts: vec![1_800_000_000 - i64::from(n)],
+            stops: u64::from(n % 3),
+            last_mar: Some(1_800_000_000),
+        }),
     }
 }
 
@@ -79,12 +85,15 @@ fn lines_round_trip_and_damage_is_detected() {
     let mut flipped = lines[0].to_vec();
     flipped[10] ^= 1;
     assert_eq!(decode(&flipped), None);
-    // Lines written before versions (10 fields) or records (11 fields) were recorded read
-    // with none.
-    for dropped in [1, 2] {
+    // Lines written before versions (10 fields), records (11 fields) or the sensor's health
+    // (12 fields) were recorded read with none.
+    for dropped in [1, 2, 3] {
         let mut old = entry(5, "/oper/h_20261127", 7);
-        old.records = None;
-        if dropped == 2 {
+        old.health = None;
+        if dropped >= 2 {
+            old.records = None;
+        }
+        if dropped == 3 {
             old.version = None;
         }
         let mut buf = Vec::new();

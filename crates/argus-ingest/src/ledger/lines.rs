@@ -35,9 +35,15 @@ pub(super) fn encode(fact: &Fact, out: &mut Vec<u8>) {
             bytes,
             stem,
             version,
-        } => match version {
-            Some(v) => format!("U {client} {at} {bytes} {stem} {v}"),
-            None => format!("U {client} {at} {bytes} {stem}"),
+            health,
+        } => match (version, health) {
+            (v, Some(h)) => format!(
+                "U {client} {at} {bytes} {stem} {} {}",
+                v.map_or("-".to_owned(), |v| v.to_string()),
+                h.encode()
+            ),
+            (Some(v), None) => format!("U {client} {at} {bytes} {stem} {v}"),
+            (None, None) => format!("U {client} {at} {bytes} {stem}"),
         },
     };
     push_line(&body, out);
@@ -61,14 +67,18 @@ pub(super) fn decode(line: &[u8]) -> Option<Fact> {
             host: (*host).to_owned(),
             seq: seq.parse().ok()?,
         }),
-        ["U", client, at, bytes, stem, version @ ..] if version.len() <= 1 => Some(Fact::Upload {
+        ["U", client, at, bytes, stem, rest @ ..] if rest.len() <= 2 => Some(Fact::Upload {
             client: (*client).to_owned(),
             at: at.parse().ok()?,
             bytes: bytes.parse().ok()?,
             stem: (*stem).to_owned(),
-            version: match version.first() {
-                None => None,
+            version: match rest.first() {
+                None | Some(&"-") => None,
                 Some(v) => Some(v.parse().ok()?),
+            },
+            health: match rest.get(1) {
+                None => None,
+                Some(h) => Some(crate::health::UploadHealth::decode(h)?),
             },
         }),
         _ => None,

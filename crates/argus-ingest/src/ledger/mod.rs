@@ -62,6 +62,8 @@ pub struct ClientState {
     pub hours: BTreeMap<i64, (u64, u64)>,
     /// The argus version of its data: see [`Versions`].
     pub versions: Versions,
+    /// What its argus management records say: capture drops, restarts, the clock.
+    pub health: crate::health::SensorHealth,
 }
 
 /// The argus record version of a client's newest upload, and the one it had before, so that a
@@ -174,6 +176,8 @@ pub enum Fact {
         stem: String,
         /// The argus version of its last stream, when it held any record.
         version: Option<u8>,
+        /// What its argus management records say of the sensor.
+        health: Option<crate::health::UploadHealth>,
     },
 }
 
@@ -330,11 +334,15 @@ impl Ledger {
                 bytes,
                 stem,
                 version,
+                health,
             } => {
                 if self.recent_stems.insert(stem.clone(), *at).is_some() {
                     return;
                 }
                 let c = self.clients.entry(client.clone()).or_default();
+                if let Some(h) = health {
+                    c.health.note(h, *at);
+                }
                 if let Some(v) = version {
                     c.versions.note(*v, *at);
                 }
@@ -419,14 +427,15 @@ impl Ledger {
                 .map(|(h, (n, b))| format!("{h}:{n}:{b}"))
                 .collect();
             let body = format!(
-                "K {client} {} {} {}",
+                "K {client} {} {} {} {}",
                 c.last_upload.map_or("-".to_owned(), |l| l.to_string()),
                 if hours.is_empty() {
                     "-".to_owned()
                 } else {
                     hours.join(",")
                 },
-                c.versions.encode()
+                c.versions.encode(),
+                c.health.encode()
             );
             push_line(&body, &mut buf);
         }
@@ -512,11 +521,16 @@ impl Ledger {
                 );
                 true
             }
-            ["K", client, last, hours, versions @ ..] if versions.len() <= 1 => {
-                let Some(versions) = versions
+            ["K", client, last, hours, rest @ ..] if rest.len() <= 2 => {
+                let Some(versions) = rest
                     .first()
                     .map_or(Some(Versions::default()), |v| Versions::decode(v))
                 else {
+                    return false;
+                };
+                let Some(health) = rest.get(1).map_or(Some(Default::default()), |h| {
+                    crate::health::SensorHealth::decode(h)
+                }) else {
                     return false;
                 };
                 let last_upload = if *last == "-" {
@@ -542,6 +556,7 @@ impl Ledger {
                         last_upload,
                         hours: map,
                         versions,
+                        health,
                     },
                 );
                 true

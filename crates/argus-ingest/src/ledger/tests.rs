@@ -24,6 +24,7 @@ fn upload(stem: &str, at: i64, bytes: u64) -> Fact {
         bytes,
         stem: stem.into(),
         version: None,
+        health: None,
     }
 }
 
@@ -170,6 +171,7 @@ fn versions_follow_the_newest_data_and_a_sensor_that_went_back_shows() {
         bytes: 1,
         stem: stem.into(),
         version: Some(v),
+        health: None,
     };
     let ch = |seq: u64, v: u8| Fact::Chunk {
         host: "s1".into(),
@@ -228,4 +230,47 @@ fn lines_without_versions_still_load() {
     assert_eq!(l.hosts["s0"].max_seq, 7);
     assert_eq!(l.clients["c1"].versions, Versions::default());
     assert_eq!(l.clients["c0"].last_upload, Some(1_800_000_000));
+}
+
+#[test]
+fn sensor_health_counts_each_upload_once_and_survives_compaction() {
+    use crate::health::UploadHealth;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = 1_800_000_000;
+    let with = |stem: &str, at: i64, started: i64, dropped: u64| Fact::Upload {
+        client: "c1".into(),
+        at,
+        bytes: 1,
+        stem: stem.into(),
+        version: None,
+        health: Some(UploadHealth {
+            hours: vec![(at.div_euclid(3600), 1000, dropped)],
+            starts: vec![started],
+            stops: 0,
+            last_mar: Some(at - 20),
+        }),
+    };
+    let mut l = Ledger::open(dir.path()).expect("open");
+    let facts = [
+        with("c1_a", t, t - 7200, 5),
+        with("c1_b", t + 3600, t - 7200, 0),
+        with("c1_c", t + 7200, t + 7000, 10),
+    ];
+    l.record(&facts).expect("record");
+    // Recovery records the same facts again after a crash: nothing counts twice.
+    l.record(&facts).expect("record again");
+    let check = |l: &Ledger| {
+        let h = &l.clients["c1"].health;
+        assert_eq!((h.received, h.dropped), (3000, 15));
+        assert_eq!(
+            h.restarts, 1,
+            "the first start is not a restart; t + 7000 is"
+        );
+        assert_eq!(h.clock_offset, Some(-20));
+        assert_eq!(h.since((t + 7200).div_euclid(3600)), (1000, 10));
+    };
+    check(&l);
+    l.compact().expect("compact");
+    drop(l);
+    check(&Ledger::load(dir.path()).expect("reload"));
 }

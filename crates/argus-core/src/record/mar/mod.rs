@@ -12,8 +12,11 @@ use time::OffsetDateTime;
 use super::{ARGUS_V3_COOKIE, MAR_LEN, Version, cause, kind};
 use crate::escape::Escaped;
 
+mod seen;
 #[cfg(test)]
 mod tests;
+
+pub use seen::{MARS_KEPT, MarSeen, MarsSeen};
 
 /// Length of an argus 5 INTERFACE MAR (`struct ArgusMarInfStruct` and its header).
 const MAR_INTERFACE_LEN: usize = 52;

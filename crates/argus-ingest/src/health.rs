@@ -1,0 +1,398 @@
+//! Sensor health from argus' own management records (MARs): every MAR/STATUS reports the packets
+//! the capture delivered and **dropped** in its interval, a MAR/START carries the time argus
+//! started (kept across the reopens after a harvest's cut, so a new one is a restart), a
+//! MAR/STOP marks a clean stop, and the newest MAR's time set against the upload's stamp shows a
+//! clock that strays. The walk that checks an upload's records already decodes them
+//! (argus-core's `MarsSeen`); nothing reads the data again.
+//!
+//! An upload's figures ([`UploadHealth`], of the byte ranges it appends only, so a chunk shipped
+//! twice counts once) travel in its journal entry and its ledger upload fact, which counts an
+//! upload once however often it is recorded; the ledger keeps each client's [`SensorHealth`].
+
+use std::collections::BTreeMap;
+
+use argus_core::ranges::ByteRange;
+use argus_core::record::{MarCause, MarsSeen};
+
+/// Hours of per-hour figures kept (the status reports the last 24).
+const KEEP_HOURS: i64 = 26;
+
+/// argus start times kept per upload: more restarts than this in one upload are not told apart.
+const STARTS_KEPT: usize = 1000;
+
+/// What one upload's MARs say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadHealth {
+    /// Per clock hour of the MARs' times (Unix seconds / 3600), oldest first: packets the
+    /// capture delivered, and packets it dropped.
+    pub hours: Vec<(i64, u64, u64)>,
+    /// The argus start times (Unix seconds) of its MAR/STARTs, in order, a run of equal ones
+    /// once.
+    pub starts: Vec<i64>,
+    /// Its MAR/STOPs: clean stops of argus.
+    pub stops: u64,
+    /// The newest MAR's time (Unix seconds).
+    pub last_mar: Option<i64>,
+}
+
+impl UploadHealth {
+    /// The figures of the MARs that lie in `segments` (the byte ranges an upload appends);
+    /// `None` when none does (not argus data, or nothing appended).
+    pub fn of(mars: &MarsSeen, segments: &[ByteRange]) -> Option<UploadHealth> {
+        let mut health = UploadHealth::default();
+        let mut hours: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+        let mut any = false;
+        for m in &mars.kept {
+            let inside = segments
+                .iter()
+                .any(|s| s.offset <= m.offset && m.offset - s.offset < s.len);
+            if !inside {
+                continue;
+            }
+            any = true;
+            let now = i64::from(m.now.secs);
+            health.last_mar = Some(health.last_mar.map_or(now, |l| l.max(now)));
+            match m.cause {
+                MarCause::Start => {
+                    let started = i64::from(m.start.secs);
+                    if health.starts.last() != Some(&started) && health.starts.len() < STARTS_KEPT {
+                        health.starts.push(started);
+                    }
+                }
+                MarCause::Stop => health.stops += 1,
+                _ => {}
+            }
+            if m.pkts_rcvd > 0 || m.dropped > 0 {
+                let slot = hours.entry(now.div_euclid(3600)).or_default();
+                slot.0 = slot.0.saturating_add(m.pkts_rcvd);
+                slot.1 = slot.1.saturating_add(u64::from(m.dropped));
+            }
+        }
+        health.hours = hours.into_iter().map(|(h, (r, d))| (h, r, d)).collect();
+        any.then_some(health)
+    }
+
+    /// One word (no spaces or tabs) for the journal and the ledger:
+    /// `HOUR:RECEIVED:DROPPED,...;START,...;STOPS;LAST_MAR`, `-` for an empty list or none.
+    pub fn encode(&self) -> String {
+        let hours: Vec<String> = self
+            .hours
+            .iter()
+            .map(|(h, r, d)| format!("{h}:{r}:{d}"))
+            .collect();
+        let starts: Vec<String> = self.starts.iter().map(i64::to_string).collect();
+        format!(
+            "{};{};{};{}",
+            list(&hours),
+            list(&starts),
+            self.stops,
+            self.last_mar.map_or("-".to_owned(), |t| t.to_string())
+        )
+    }
+
+    /// The inverse of [`UploadHealth::encode`]; `None` for anything else.
+    pub fn decode(word: &str) -> Option<UploadHealth> {
+        let mut parts = word.split(';');
+        let (Some(hours), Some(starts), Some(stops), Some(last), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        Some(UploadHealth {
+            hours: items(hours, |h| {
+                let mut it = h.split(':');
+                let (Some(hour), Some(r), Some(d), None) =
+                    (it.next(), it.next(), it.next(), it.next())
+                else {
+                    return None;
+                };
+                Some((hour.parse().ok()?, r.parse().ok()?, d.parse().ok()?))
+            })?,
+            starts: items(starts, |s| s.parse().ok())?,
+            stops: stops.parse().ok()?,
+            last_mar: optional(last)?,
+        })
+    }
+}
+
+/// What the ledger keeps of one sensor's health.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SensorHealth {
+    /// Per clock hour (Unix seconds / 3600) of the last 26: packets delivered and
+    /// dropped.
+    pub hours: BTreeMap<i64, (u64, u64)>,
+    /// Per clock hour of the last 26: argus restarts.
+    pub restart_hours: BTreeMap<i64, u64>,
+    /// When the argus run of the newest MAR/START started (Unix seconds).
+    pub argus_started: Option<i64>,
+    /// Packets delivered, all time.
+    pub received: u64,
+    /// Packets dropped, all time.
+    pub dropped: u64,
+    /// argus restarts, all time (the first start this ledger sees is not one).
+    pub restarts: u64,
+    /// Clean stops, all time.
+    pub stops: u64,
+    /// The newest MAR's time (Unix seconds).
+    pub last_mar: Option<i64>,
+    /// That MAR's time less its upload's stamp, in seconds: near zero, or a little negative (up
+    /// to a MAR interval), on a sensor whose clock is right.
+    pub clock_offset: Option<i64>,
+}
+
+impl SensorHealth {
+    /// Adds an upload stamped `at` (counted once: the ledger sees to that).
+    pub fn note(&mut self, upload: &UploadHealth, at: i64) {
+        for &(hour, received, dropped) in &upload.hours {
+            let slot = self.hours.entry(hour).or_default();
+            slot.0 = slot.0.saturating_add(received);
+            slot.1 = slot.1.saturating_add(dropped);
+            self.received = self.received.saturating_add(received);
+            self.dropped = self.dropped.saturating_add(dropped);
+        }
+        for &started in &upload.starts {
+            match self.argus_started {
+                // A reopen after a cut (the same run), or an older upload ingested late.
+                Some(known) if started <= known => {}
+                Some(_) => {
+                    self.restarts += 1;
+                    *self
+                        .restart_hours
+                        .entry(started.div_euclid(3600))
+                        .or_default() += 1;
+                    self.argus_started = Some(started);
+                }
+                None => self.argus_started = Some(started),
+            }
+        }
+        self.stops += upload.stops;
+        if let Some(last) = upload.last_mar
+            && self.last_mar.is_none_or(|known| last >= known)
+        {
+            self.last_mar = Some(last);
+            self.clock_offset = Some(last - at);
+        }
+        if let Some(newest) = self.hours.keys().next_back().copied() {
+            self.hours.retain(|h, _| *h > newest - KEEP_HOURS);
+        }
+        if let Some(newest) = self.restart_hours.keys().next_back().copied() {
+            self.restart_hours.retain(|h, _| *h > newest - KEEP_HOURS);
+        }
+    }
+
+    /// Packets delivered and dropped in the clock hours from `first` on.
+    pub fn since(&self, first: i64) -> (u64, u64) {
+        self.hours
+            .range(first..)
+            .fold((0, 0), |(r, d), (_, (r2, d2))| (r + r2, d + d2))
+    }
+
+    /// Restarts in the clock hours from `first` on.
+    pub fn restarts_since(&self, first: i64) -> u64 {
+        self.restart_hours.range(first..).map(|(_, n)| n).sum()
+    }
+
+    /// One word for the ledger's snapshot.
+    pub fn encode(&self) -> String {
+        let hours: Vec<String> = self
+            .hours
+            .iter()
+            .map(|(h, (r, d))| format!("{h}:{r}:{d}"))
+            .collect();
+        let restarts: Vec<String> = self
+            .restart_hours
+            .iter()
+            .map(|(h, n)| format!("{h}:{n}"))
+            .collect();
+        let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
+        format!(
+            "{};{};{};{};{};{};{};{};{}",
+            list(&hours),
+            list(&restarts),
+            opt(self.argus_started),
+            self.received,
+            self.dropped,
+            self.restarts,
+            self.stops,
+            opt(self.last_mar),
+            opt(self.clock_offset)
+        )
+    }
+
+    /// The inverse of [`SensorHealth::encode`].
+    pub fn decode(word: &str) -> Option<SensorHealth> {
+        let p: Vec<&str> = word.split(';').collect();
+        let [
+            hours,
+            restarts,
+            started,
+            received,
+            dropped,
+            restarts_n,
+            stops,
+            last,
+            offset,
+        ] = p.as_slice()
+        else {
+            return None;
+        };
+        Some(SensorHealth {
+            hours: items(hours, |h| {
+                let mut it = h.split(':');
+                let (Some(hour), Some(r), Some(d), None) =
+                    (it.next(), it.next(), it.next(), it.next())
+                else {
+                    return None;
+                };
+                Some((hour.parse().ok()?, (r.parse().ok()?, d.parse().ok()?)))
+            })?
+            .into_iter()
+            .collect(),
+            restart_hours: items(restarts, |h| {
+                let (hour, n) = h.split_once(':')?;
+                Some((hour.parse().ok()?, n.parse().ok()?))
+            })?
+            .into_iter()
+            .collect(),
+            argus_started: optional(started)?,
+            received: received.parse().ok()?,
+            dropped: dropped.parse().ok()?,
+            restarts: restarts_n.parse().ok()?,
+            stops: stops.parse().ok()?,
+            last_mar: optional(last)?,
+            clock_offset: optional(offset)?,
+        })
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
+fn items<T>(word: &str, item: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    if word == "-" {
+        return Some(Vec::new());
+    }
+    word.split(',').map(item).collect()
+}
+
+/// `-` is none; anything else must parse.
+fn optional(word: &str) -> Option<Option<i64>> {
+    if word == "-" {
+        Some(None)
+    } else {
+        word.parse().ok().map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use argus_core::record::walk;
+
+    use super::*;
+
+    fn sample(dir: &str, name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../argus-core/testdata")
+            .join(dir)
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn health_of(data: &[u8]) -> UploadHealth {
+        let report = walk(data).expect("walk");
+        UploadHealth::of(&report.mars_seen, &[ByteRange::new(0, data.len() as u64)]).expect("MARs")
+    }
+
+    #[test]
+    fn a_reopen_after_a_cut_is_the_same_run_and_a_new_start_time_a_restart() {
+        for dir in ["", "argus5"] {
+            let one = health_of(&sample(dir, "hostD.chunk1.argus"));
+            let two = health_of(&sample(dir, "hostD.chunk2.argus"));
+            assert_eq!(one.starts.len(), 1, "{dir}");
+            assert_eq!(
+                one.starts, two.starts,
+                "{dir}: chunk 2 opens with a reopen's START"
+            );
+            let mut sensor = SensorHealth::default();
+            sensor.note(&one, one.last_mar.expect("a MAR"));
+            sensor.note(&two, two.last_mar.expect("a MAR"));
+            sensor.note(&two, two.last_mar.expect("a MAR"));
+            assert_eq!(sensor.restarts, 0, "{dir}");
+            let other = health_of(&sample(dir, "hostA.argus"));
+            sensor.note(&other, other.last_mar.expect("a MAR") + 30);
+            assert_eq!(
+                sensor.restarts, 0,
+                "{dir}: an older argus run is not a restart"
+            );
+            let last = two.last_mar.expect("a MAR");
+            assert_eq!(
+                sensor.clock_offset,
+                Some(0),
+                "{dir}: hostA's MARs are older"
+            );
+            let mut later = two.clone();
+            later.starts = vec![two.starts[0] + 600];
+            later.last_mar = Some(last + 3600);
+            sensor.note(&later, last + 3600 - 45);
+            assert_eq!(sensor.restarts, 1, "{dir}");
+            assert_eq!(sensor.clock_offset, Some(45), "{dir}: a clock 45 s ahead");
+        }
+    }
+
+    #[test]
+    fn packets_are_the_sums_of_the_status_mars_as_ra_prints_them() {
+        // `ra -X -F man.rc -n -u -c , -s stime spkts sport state -r FILE - man` with
+        // RA_PRINT_MAN_RECORDS=yes in man.rc (argus 5.0.3's ra after a MAR-only file, which
+        // it takes as the connection's header): spkts is the packets delivered, sport the
+        // dropped ones.
+        let three = health_of(&sample("", "hostA.argus"));
+        let received: u64 = three.hours.iter().map(|h| h.1).sum();
+        let dropped: u64 = three.hours.iter().map(|h| h.2).sum();
+        assert_eq!((received, dropped), (1044, 0));
+        assert_eq!(three.stops, 1, "argus 3 wrote a MAR/STOP at the end");
+        let five = health_of(&sample("argus5", "hostA.argus"));
+        let received: u64 = five.hours.iter().map(|h| h.1).sum();
+        assert_eq!(received, 1056 + 184);
+    }
+
+    #[test]
+    fn chunks_left_out_bring_no_mars() {
+        let data = sample("", "hostA.argus");
+        let report = walk(&data[..]).expect("walk");
+        assert_eq!(UploadHealth::of(&report.mars_seen, &[]), None);
+        let past_start = [ByteRange::new(128, data.len() as u64 - 128)];
+        let h = UploadHealth::of(&report.mars_seen, &past_start).expect("status MARs");
+        assert!(h.starts.is_empty());
+    }
+
+    #[test]
+    fn both_encodings_round_trip_and_refuse_damage() {
+        let h = UploadHealth {
+            hours: vec![(498_833, 1044, 3), (498_834, 7, 0)],
+            starts: vec![1_795_800_046, 1_795_800_999],
+            stops: 1,
+            last_mar: Some(1_795_800_059),
+        };
+        assert_eq!(UploadHealth::decode(&h.encode()), Some(h.clone()));
+        assert_eq!(
+            UploadHealth::decode(&UploadHealth::default().encode()),
+            Some(UploadHealth::default())
+        );
+        let mut s = SensorHealth::default();
+        s.note(&h, 1_795_800_100);
+        assert_eq!(SensorHealth::decode(&s.encode()), Some(s.clone()));
+        for bad in ["", "x;-;0;-", "-;-;0", "1:2;-;0;-", "-;-;0;-;9"] {
+            assert_eq!(UploadHealth::decode(bad), None, "{bad:?}");
+        }
+        assert_eq!(SensorHealth::decode("-;-;-;0;0;0;0;-"), None);
+    }
+}
