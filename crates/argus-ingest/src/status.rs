@@ -13,13 +13,21 @@ use crate::config::Config;
 use crate::error::{Action, Context, Error, Store};
 use crate::ledger::Ledger;
 
-/// The state of one client.
+/// The state of one client, least urgent first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
     /// Uploading, nothing missing.
     Ok,
     /// Uploading, but something needs a look: missing chunks, quarantined groups, orphans.
     Warning,
+    /// Its newest management record is dated after its upload's stamp (the WebJob server's
+    /// time) by more than half of `max_clock_skew`: the sensor's clock is ahead. (A record
+    /// behind the stamp may be data shipped late, which the clock window judges.)
+    Clock,
+    /// Its argus restarted more than `restart_warn` times in 24 hours.
+    Restarting,
+    /// Its capture dropped more than `drop_warn` of its packets over its last hour.
+    Dropping,
     /// Nothing arrived for `stale_after` (or ever).
     Stale,
 }
@@ -30,9 +38,45 @@ impl State {
         match self {
             State::Ok => "ok",
             State::Warning => "warning",
+            State::Clock => "clock",
+            State::Restarting => "restarting",
+            State::Dropping => "dropping",
             State::Stale => "stale",
         }
     }
+}
+
+/// A sensor's health figures as `status` shows them (see [`crate::health`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HealthFigures {
+    /// Packets the capture delivered and dropped over its last hour of management records (the
+    /// clock hour of its newest MAR and the one before).
+    pub hour: (u64, u64),
+    /// The same over the last 24 clock hours.
+    pub day: (u64, u64),
+    /// argus restarts in the last 24 clock hours.
+    pub restarts_24h: u64,
+}
+
+impl HealthFigures {
+    /// The share of packets dropped over the last hour, when any was seen.
+    pub fn drop_ratio_1h(&self) -> Option<f64> {
+        ratio(self.hour)
+    }
+
+    /// The share of packets dropped over 24 hours, when any was seen.
+    pub fn drop_ratio_24h(&self) -> Option<f64> {
+        ratio(self.day)
+    }
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a share for people and Prometheus"
+)]
+fn ratio((received, dropped): (u64, u64)) -> Option<f64> {
+    let all = received.saturating_add(dropped);
+    (all > 0).then(|| dropped as f64 / all as f64)
 }
 
 /// One client's line.
@@ -64,6 +108,8 @@ pub struct Row {
     pub gaps: Vec<(String, Vec<(u64, u64)>)>,
     /// The argus version (3 or 5) of its newest upload, and the one before the last change.
     pub versions: crate::ledger::Versions,
+    /// What its argus management records say, as the ledger keeps it.
+    pub health: crate::health::SensorHealth,
 }
 
 impl Row {
@@ -76,8 +122,50 @@ impl Row {
             .sum()
     }
 
-    /// The state at `now`.
-    pub fn state(&self, now: OffsetDateTime, stale_after: Duration) -> Option<State> {
+    /// Its health figures at `now`.
+    pub fn health_figures(&self, now: OffsetDateTime) -> HealthFigures {
+        let this_hour = now.unix_timestamp().div_euclid(3600);
+        let last_hour = self
+            .health
+            .last_mar
+            .map_or(this_hour, |t| t.div_euclid(3600));
+        HealthFigures {
+            hour: self.health.since(last_hour - 1),
+            day: self.health.since(this_hour - 23),
+            restarts_24h: self.health.restarts_since(this_hour - 23),
+        }
+    }
+
+    /// The health state at `now` by `config`'s thresholds, if one applies: dropping, then
+    /// restarting, then a wrong clock.
+    pub fn health_state(&self, now: OffsetDateTime, config: &Config) -> Option<State> {
+        let figures = self.health_figures(now);
+        let skew = i64::try_from(config.max_clock_skew.as_secs() / 2).unwrap_or(i64::MAX);
+        if figures
+            .drop_ratio_1h()
+            .is_some_and(|r| r * 100.0 > f64::from(config.drop_warn))
+        {
+            Some(State::Dropping)
+        } else if figures.restarts_24h > u64::from(config.restart_warn) {
+            Some(State::Restarting)
+        } else if self.health.clock_offset.is_some_and(|o| o > skew) {
+            Some(State::Clock)
+        } else {
+            None
+        }
+    }
+
+    /// The state at `now`, by `config`'s thresholds (`None`: a client not configured).
+    pub fn state(&self, now: OffsetDateTime, config: &Config) -> Option<State> {
+        let upload_state = self.upload_state(now, config.stale_after)?;
+        Some(match self.health_state(now, config) {
+            Some(health) if upload_state != State::Stale => health.max(upload_state),
+            _ => upload_state,
+        })
+    }
+
+    /// The state by the uploads alone: stale, warning (something to look at) or ok.
+    fn upload_state(&self, now: OffsetDateTime, stale_after: Duration) -> Option<State> {
         if !self.configured {
             return None;
         }
@@ -128,6 +216,7 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, Error> {
             .last_upload
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
         r.versions = c.versions;
+        r.health = c.health.clone();
         for (hour, (n, bytes)) in &c.hours {
             if *hour > this_hour - 24 {
                 r.uploads_24h += n;
@@ -186,4 +275,95 @@ pub struct Hooks {
     pub pending: usize,
     /// Events kept as failed (and queue files that could not be read).
     pub failed: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::health::{SensorHealth, UploadHealth};
+
+    fn config() -> Config {
+        Config::new(
+            PathBuf::from("/srv/incoming"),
+            PathBuf::from("/srv/operational"),
+            PathBuf::from("/srv/archive"),
+            vec!["s1".to_owned()],
+        )
+    }
+
+    /// A configured row that uploaded a minute before `now`, with `health`.
+    fn row(now: OffsetDateTime, health: SensorHealth) -> Row {
+        Row {
+            client: "s1".to_owned(),
+            configured: true,
+            last_upload: Some(now - time::Duration::minutes(1)),
+            health,
+            ..Row::default()
+        }
+    }
+
+    fn upload(
+        now: i64,
+        received: u64,
+        dropped: u64,
+        starts: &[i64],
+        last_mar: i64,
+    ) -> UploadHealth {
+        UploadHealth {
+            hours: vec![(now.div_euclid(3600), received, dropped)],
+            starts: starts.to_vec(),
+            stops: 0,
+            last_mar: Some(last_mar),
+        }
+    }
+
+    #[test]
+    fn drops_restarts_and_a_clock_ahead_each_warn_by_their_thresholds() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        let t = now.unix_timestamp();
+        let config = config();
+        let mut h = SensorHealth::default();
+        h.note(&upload(t, 10_000, 100, &[t - 9000], t - 30), t - 10);
+        assert_eq!(
+            row(now, h.clone()).state(now, &config),
+            Some(State::Ok),
+            "1% is not over 1%"
+        );
+        h.note(&upload(t, 0, 10, &[], t - 20), t);
+        let dropping = row(now, h.clone());
+        assert_eq!(dropping.state(now, &config), Some(State::Dropping));
+        assert_eq!(dropping.health_figures(now).day, (10_000, 110));
+
+        let mut h = SensorHealth::default();
+        for (i, started) in [t - 9000, t - 8000, t - 7000, t - 6000]
+            .into_iter()
+            .enumerate()
+        {
+            h.note(&upload(t, 10, 0, &[started], t - 60), t - 60 + i as i64);
+        }
+        assert_eq!(h.restarts, 3, "the first start is the baseline");
+        assert_eq!(
+            row(now, h.clone()).state(now, &config),
+            Some(State::Ok),
+            "3 is the limit"
+        );
+        h.note(&upload(t, 10, 0, &[t - 5000], t - 60), t);
+        assert_eq!(row(now, h).state(now, &config), Some(State::Restarting));
+
+        let mut h = SensorHealth::default();
+        h.note(&upload(t, 10, 0, &[t - 9000], t + 1801), t);
+        assert_eq!(row(now, h.clone()).state(now, &config), Some(State::Clock));
+        let mut behind = SensorHealth::default();
+        behind.note(&upload(t, 10, 0, &[t - 9000], t - 86_400), t);
+        assert_eq!(
+            row(now, behind).state(now, &config),
+            Some(State::Ok),
+            "late data is the clock window's to judge"
+        );
+        let mut quiet = row(now, h);
+        quiet.last_upload = Some(now - time::Duration::days(1));
+        assert_eq!(quiet.state(now, &config), Some(State::Stale));
+    }
 }

@@ -193,7 +193,7 @@ pub(crate) fn render(
         "1 when a configured client sent nothing for stale_after, else 0.",
     );
     for r in rows.iter().filter(|r| r.configured) {
-        let stale = r.state(now, config.stale_after) == Some(State::Stale);
+        let stale = r.state(now, config) == Some(State::Stale);
         let _ = writeln!(
             out,
             "argus_webjob_client_stale{{client=\"{}\"}} {}",
@@ -215,6 +215,7 @@ pub(crate) fn render(
             r.duplicates
         );
     }
+    health_families(&mut out, rows);
     family(
         &mut out,
         "host_missing_chunks",
@@ -233,6 +234,62 @@ pub(crate) fn render(
         }
     }
     out
+}
+
+/// The sensors' health, from their argus management records: counters of all time (alert on
+/// their rates) and the newest MAR's time and clock offset.
+fn health_families(out: &mut String, rows: &[Row]) {
+    type Figure = fn(&argus_ingest::health::SensorHealth) -> Option<i64>;
+    let families: [(&str, &str, &str, Figure); 6] = [
+        (
+            "client_packets_received_total",
+            "counter",
+            "Packets a client's argus capture delivered, by its management records.",
+            |h| i64::try_from(h.received).ok(),
+        ),
+        (
+            "client_packets_dropped_total",
+            "counter",
+            "Packets a client's argus capture dropped, by its management records.",
+            |h| i64::try_from(h.dropped).ok(),
+        ),
+        (
+            "client_argus_restarts_total",
+            "counter",
+            "Restarts of a client's argus (a management record with a new start time).",
+            |h| i64::try_from(h.restarts).ok(),
+        ),
+        (
+            "client_argus_stops_total",
+            "counter",
+            "Clean stops of a client's argus (MAR/STOP records).",
+            |h| i64::try_from(h.stops).ok(),
+        ),
+        (
+            "client_last_mar_timestamp_seconds",
+            "gauge",
+            "The newest management record of a client's argus, in Unix seconds.",
+            |h| h.last_mar,
+        ),
+        (
+            "client_clock_offset_seconds",
+            "gauge",
+            "The newest management record's time less its upload's stamp: a sensor clock's error.",
+            |h| h.clock_offset,
+        ),
+    ];
+    for (name, kind, help, figure) in families {
+        family(out, name, kind, help);
+        for r in rows.iter().filter(|r| r.configured) {
+            if let Some(v) = figure(&r.health) {
+                let _ = writeln!(
+                    out,
+                    "argus_webjob_{name}{{client=\"{}\"}} {v}",
+                    label(&r.client)
+                );
+            }
+        }
+    }
 }
 
 /// After a run: counts `summary` (unless it is `None`: nothing new to count), and writes

@@ -35,7 +35,7 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
     };
     let mut worst = rows
         .iter()
-        .filter_map(|r| r.state(now, config.stale_after))
+        .filter_map(|r| r.state(now, config))
         .max()
         .unwrap_or(State::Ok);
     if hooks.failed > 0 {
@@ -86,7 +86,7 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
     match worst {
         _ if blocked.is_some() => 2,
         State::Ok => 0,
-        State::Warning => 1,
+        State::Warning | State::Clock | State::Restarting | State::Dropping => 1,
         State::Stale => 2,
     }
 }

@@ -42,7 +42,7 @@ fn gaps_text(gaps: &[(u64, u64)]) -> String {
 /// The human table.
 pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -> String {
     let mut out = format!(
-        "{:<24} {:<8} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}\n",
+        "{:<24} {:<10} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7} {:>8} {:>8}\n",
         "CLIENT",
         "STATE",
         "LAST UPLOAD",
@@ -53,15 +53,21 @@ pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -
         "DUPS",
         "QUAR",
         "ORPHANS",
-        "PENDING"
+        "PENDING",
+        "DROPS/1H",
+        "RESTARTS"
     );
     for r in rows {
         let state = r
-            .state(now, config.stale_after)
+            .state(now, config)
             .map_or("unconfigured".to_owned(), |s| s.name().to_uppercase());
+        let health = r.health_figures(now);
+        let drops = health
+            .drop_ratio_1h()
+            .map_or("-".to_owned(), |d| format!("{:.2}%", d * 100.0));
         let _infallible = writeln!(
             out,
-            "{:<24} {:<8} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7}",
+            "{:<24} {:<10} {:<22} {:<5} {:>7} {:>10} {:>7} {:>5} {:>5} {:>7} {:>7} {:>8} {:>8}",
             r.client,
             state,
             age(now, r.last_upload),
@@ -72,7 +78,9 @@ pub(crate) fn render_table(rows: &[Row], config: &Config, now: OffsetDateTime) -
             r.duplicates,
             r.quarantined,
             r.orphans,
-            r.pending
+            r.pending,
+            drops,
+            health.restarts_24h
         );
     }
     for r in rows {
@@ -118,12 +126,11 @@ pub(crate) fn render_json(
 ) -> String {
     let clients = rows
         .iter()
-        .map(|r| ClientJson {
+        .map(|r| (r, r.health_figures(now)))
+        .map(|(r, health)| ClientJson {
             client: &r.client,
             configured: r.configured,
-            state: r
-                .state(now, config.stale_after)
-                .map_or("unconfigured", State::name),
+            state: r.state(now, config).map_or("unconfigured", State::name),
             last_upload: r.last_upload.map(stamp::format_rfc3339),
             age_s: r.last_upload.map(|t| (now - t).whole_seconds()),
             uploads_24h: r.uploads_24h,
@@ -136,6 +143,17 @@ pub(crate) fn render_json(
             missing_chunks: r.missing_chunks(),
             argus_version: r.versions.current,
             previous_argus_version: r.versions.previous,
+            packets_24h: health.day.0,
+            dropped_24h: health.day.1,
+            drop_ratio_1h: health.drop_ratio_1h(),
+            restarts_24h: health.restarts_24h,
+            stops: r.health.stops,
+            last_mar: r
+                .health
+                .last_mar
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                .map(stamp::format_rfc3339),
+            clock_offset_s: r.health.clock_offset,
             gaps: r
                 .gaps
                 .iter()
@@ -204,6 +222,13 @@ struct ClientJson<'a> {
     missing_chunks: u64,
     argus_version: Option<u8>,
     previous_argus_version: Option<u8>,
+    packets_24h: u64,
+    dropped_24h: u64,
+    drop_ratio_1h: Option<f64>,
+    restarts_24h: u64,
+    stops: u64,
+    last_mar: Option<String>,
+    clock_offset_s: Option<i64>,
     gaps: Vec<GapJson<'a>>,
 }
 

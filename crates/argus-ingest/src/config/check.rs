@@ -109,6 +109,9 @@ pub enum Invalid {
     /// A free-space floor of no share, or of more than the whole file system.
     #[error("min_free_space = {0}%: a share of the file system is between 1% and 100%")]
     FloorShare(u8),
+    /// A drop share that is no share.
+    #[error("drop_warn = {0}%: a share of the packets is between 1% and 100% (write \"1%\", say)")]
+    DropWarn(u8),
     /// A duration under a second where zero would stop the work or report everything.
     #[error("{key} = \"{}\": {why}; write at least \"1s\"", format_duration(*value))]
     TooShort {
@@ -170,6 +173,7 @@ impl Invalid {
             }
             Invalid::WatermarkOverCap { .. } => vec!["archive_low_watermark", "archive_max_size"],
             Invalid::FloorTooSmall(_) | Invalid::FloorShare(_) => vec!["min_free_space"],
+            Invalid::DropWarn(_) => vec!["drop_warn"],
             Invalid::HookTimeout { .. } => vec!["hook"],
         }
     }
@@ -294,6 +298,9 @@ impl Config {
             }
             Some(Amount::Percent(p)) if p == 0 || p > 100 => invalid.push(Invalid::FloorShare(p)),
             _ => {}
+        }
+        if self.drop_warn == 0 || self.drop_warn > 100 {
+            invalid.push(Invalid::DropWarn(self.drop_warn));
         }
     }
 

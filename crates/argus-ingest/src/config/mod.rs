@@ -75,6 +75,11 @@ pub struct Config {
     pub max_clock_skew: Duration,
     /// What such an upload gets: the quarantine, or filed whole under its upload day.
     pub clock_policy: ClockPolicy,
+    /// A sensor whose capture dropped more than this share (in percent) of its packets over
+    /// its last hour of management records is `DROPPING` in the status.
+    pub drop_warn: u8,
+    /// A sensor whose argus restarted more than this many times in 24 hours is `RESTARTING`.
+    pub restart_warn: u32,
     /// Where Prometheus metrics are written after each run (node_exporter's textfile
     /// collector reads `*.prom`); `None` writes none.
     pub metrics_file: Option<PathBuf>,
@@ -116,6 +121,7 @@ impl Config {
     /// | `archive_low_watermark` | 90 % of `archive_max_size` |
     /// | `day_boundary` | by record time |
     /// | `max_record_lag`, `max_clock_skew`, `clock_policy` | 7 days, 1 h, quarantine |
+    /// | `drop_warn`, `restart_warn` | 1 %, 3 |
     /// | `log_dir`, `metrics_file` | none |
     pub fn new(
         drop_dir: PathBuf,
@@ -153,6 +159,8 @@ impl Config {
             max_record_lag: Duration::from_secs(7 * 86_400),
             max_clock_skew: Duration::from_secs(3600),
             clock_policy: ClockPolicy::Quarantine,
+            drop_warn: 1,
+            restart_warn: 3,
             metrics_file: None,
         }
     }

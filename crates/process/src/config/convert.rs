@@ -59,6 +59,11 @@ day_boundary = \"{boundary}\"
 max_record_lag = \"{lag}\"
 max_clock_skew = \"{skew}\"
 clock_policy = \"{clock}\"
+# Sensor health, from argus' management records: a sensor whose capture dropped more than
+# drop_warn of its packets over its last hour is DROPPING; one whose argus restarted more than
+# restart_warn times in 24 hours is RESTARTING (`process_argus status`).
+drop_warn = \"{dropwarn}%\"
+restart_warn = {restartwarn}
 
 # Journal, ledger and lock; must be outside drop_dir.
 state_dir = {state}
@@ -109,6 +114,8 @@ hook_retry_delay = \"{hretry}\"
         quar = q(&config.quarantine_dir),
         orphan = format_duration(config.orphan_after),
         stale = format_duration(config.stale_after),
+        dropwarn = config.drop_warn,
+        restartwarn = config.restart_warn,
         depth = config.scan_depth,
         rescan = format_duration(config.rescan_interval),
         qdays = config.quarantine_days,

@@ -186,6 +186,18 @@ pub(crate) fn effective(config: &Config, sources: &Sources) -> Vec<Setting> {
         ClockPolicy::UploadDay => "upload_day",
     };
     r.word("clock_policy", clock);
+    r.push(
+        "drop_warn",
+        json!(config.drop_warn),
+        format!("{}%", config.drop_warn),
+        Some("of the packets, over a sensor's last hour: DROPPING".to_owned()),
+    );
+    r.push(
+        "restart_warn",
+        json!(config.restart_warn),
+        config.restart_warn.to_string(),
+        Some("argus restarts in 24 hours: RESTARTING".to_owned()),
+    );
     r.path("state_dir", Some(&config.state_dir), "");
     r.path("quarantine_dir", Some(&config.quarantine_dir), "");
     r.duration("orphan_after", config.orphan_after);

@@ -174,7 +174,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 33] = [
+const TOML_KEYS: [&str; 35] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -208,6 +208,8 @@ const TOML_KEYS: [&str; 33] = [
     "max_record_lag",
     "max_clock_skew",
     "clock_policy",
+    "drop_warn",
+    "restart_warn",
 ];
 
 /// Values as read, before validation. Compression may come as a recipe command.

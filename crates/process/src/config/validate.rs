@@ -49,7 +49,8 @@ impl Raw {
         let (clients, job) = self.clients_and_job(&mut problems);
         let (day_boundary, clock_policy, salvage) = self.choices(&mut problems);
         let counts = self.counts(&mut problems, &defaults);
-        let (archive_max_size, archive_low_watermark, min_free_space) = self.space(&mut problems);
+        let (archive_max_size, archive_low_watermark, min_free_space, drop_warn) =
+            self.space(&mut problems);
         let times = self.durations(&mut problems, &defaults);
         self.leftovers(&mut problems);
         let (mut config, mut missing) = placed(paths, clients);
@@ -81,6 +82,8 @@ impl Raw {
         config.max_record_lag = times.max_record_lag;
         config.max_clock_skew = times.max_clock_skew;
         config.clock_policy = clock_policy;
+        config.drop_warn = drop_warn;
+        config.restart_warn = counts.restart_warn;
         // What the engine refuses, but for what a missing directory (reported) would cause.
         for invalid in config.check() {
             if !invalid.settings().iter().any(|s| missing.contains(s)) {
@@ -210,6 +213,7 @@ impl Raw {
         let scan_depth = number("scan_depth", defaults.scan_depth, 16);
         let quarantine_days = number("quarantine_days", defaults.quarantine_days, 100_000);
         let hook_attempts = number("hook_attempts", defaults.hooks.attempts, 1000).max(1);
+        let restart_warn = number("restart_warn", defaults.restart_warn, 100_000);
         let hook_concurrency = number("hook_concurrency", 2, 64).max(1) as usize;
         let archive_level = has_archive_level.then(|| number("archive_compression_level", 6, 9));
         let oper_level = has_oper_level.then(|| number("oper_compression_level", 6, 9));
@@ -258,14 +262,15 @@ impl Raw {
             quarantine_days,
             hook_attempts,
             hook_concurrency,
+            restart_warn,
             archive_codec,
             oper_codec,
         }
     }
 
-    /// Retention by size and the free-space floor ([`Config::check`] refuses what would delete
-    /// every archive or protect nothing).
-    fn space(&mut self, problems: &mut Vec<String>) -> (Option<u64>, Amount, Option<Amount>) {
+    /// Retention by size, the free-space floor ([`Config::check`] refuses what would delete
+    /// every archive or protect nothing) and the drop share that makes a sensor `DROPPING`.
+    fn space(&mut self, problems: &mut Vec<String>) -> (Option<u64>, Amount, Option<Amount>, u8) {
         let mut amount = |key: &'static str, kind: Kind| -> Option<Amount> {
             let parse = |s: &str| match kind {
                 Kind::Size => parse_size(s).map(Amount::Bytes),
@@ -283,6 +288,16 @@ impl Raw {
         let max_size = amount("archive_max_size", Kind::Size);
         let low_watermark = amount("archive_low_watermark", Kind::Amount);
         let min_free_space = amount("min_free_space", Kind::Amount);
+        let drop_warn = match amount("drop_warn", Kind::Amount) {
+            None => 1,
+            Some(Amount::Percent(p)) => p,
+            Some(Amount::Bytes(_)) => {
+                problems.push(
+                    "drop_warn is a share of the packets, such as \"1%\", not a size".to_owned(),
+                );
+                1
+            }
+        };
         let archive_max_size = match max_size {
             Some(Amount::Bytes(n)) => Some(n),
             // A share is refused by the parse (a cap is a size).
@@ -296,7 +311,12 @@ impl Raw {
         }
         let archive_low_watermark = low_watermark.unwrap_or(Amount::Percent(90));
 
-        (archive_max_size, archive_low_watermark, min_free_space)
+        (
+            archive_max_size,
+            archive_low_watermark,
+            min_free_space,
+            drop_warn,
+        )
     }
 
     /// The durations ([`Config::check`] refuses zero where it would stop ingest or make every
@@ -361,6 +381,7 @@ struct Counts {
     quarantine_days: u32,
     hook_attempts: u32,
     hook_concurrency: usize,
+    restart_warn: u32,
     archive_codec: Codec,
     oper_codec: Codec,
 }

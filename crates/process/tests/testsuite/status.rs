@@ -31,7 +31,7 @@ const TOP_KEYS: [&str; 8] = [
     "retention_warning",
     "clients",
 ];
-const CLIENT_KEYS: [&str; 16] = [
+const CLIENT_KEYS: [&str; 23] = [
     "client",
     "configured",
     "state",
@@ -47,6 +47,13 @@ const CLIENT_KEYS: [&str; 16] = [
     "missing_chunks",
     "argus_version",
     "previous_argus_version",
+    "packets_24h",
+    "dropped_24h",
+    "drop_ratio_1h",
+    "restarts_24h",
+    "stops",
+    "last_mar",
+    "clock_offset_s",
     "gaps",
 ];
 const GAP_KEYS: [&str; 3] = ["host", "first", "last"];
