@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use argus_core::ranges::ByteRange;
 use argus_core::record::{MarCause, MarsSeen};
 
+use crate::config::Config;
+
 /// Hours of per-hour figures kept (the status reports the last 24).
 const KEEP_HOURS: i64 = 26;
 
@@ -266,6 +268,96 @@ impl SensorHealth {
             last_mar: optional(last)?,
             clock_offset: optional(offset)?,
         })
+    }
+}
+
+/// A sensor's health figures at some time, as `status` shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HealthFigures {
+    /// Packets the capture delivered and dropped over its last hour of management records (the
+    /// clock hour of its newest MAR and the one before).
+    pub hour: (u64, u64),
+    /// The same over the last 24 clock hours.
+    pub day: (u64, u64),
+    /// argus restarts in the last 24 clock hours.
+    pub restarts_24h: u64,
+}
+
+impl HealthFigures {
+    /// The share of packets dropped over the last hour, when any was seen.
+    pub fn drop_ratio_1h(&self) -> Option<f64> {
+        ratio(self.hour)
+    }
+
+    /// The share of packets dropped over 24 hours, when any was seen.
+    pub fn drop_ratio_24h(&self) -> Option<f64> {
+        ratio(self.day)
+    }
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a share for people and Prometheus"
+)]
+fn ratio((received, dropped): (u64, u64)) -> Option<f64> {
+    let all = received.saturating_add(dropped);
+    (all > 0).then(|| dropped as f64 / all as f64)
+}
+
+/// A health condition worth a warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Condition {
+    /// Its newest MAR is dated after its upload's stamp (the WebJob server's time) by more than
+    /// half of `max_clock_skew`: the sensor's clock is ahead. (A MAR behind the stamp may be
+    /// data shipped late, which the clock window judges.)
+    Clock,
+    /// argus restarted more than `restart_warn` times in 24 hours.
+    Restarting,
+    /// The capture dropped more than `drop_warn` of its packets over the last hour.
+    Dropping,
+}
+
+impl Condition {
+    /// Its name, as `status` and the `sensor_health` hook event give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Clock => "clock",
+            Condition::Restarting => "restarting",
+            Condition::Dropping => "dropping",
+        }
+    }
+}
+
+impl SensorHealth {
+    /// The figures at `now`: the last hour is the clock hour of the newest MAR and the one
+    /// before; the last day, the 24 clock hours up to `now`.
+    pub fn figures(&self, now: time::OffsetDateTime) -> HealthFigures {
+        let this_hour = now.unix_timestamp().div_euclid(3600);
+        let last_hour = self.last_mar.map_or(this_hour, |t| t.div_euclid(3600));
+        HealthFigures {
+            hour: self.since(last_hour - 1),
+            day: self.since(this_hour - 23),
+            restarts_24h: self.restarts_since(this_hour - 23),
+        }
+    }
+
+    /// The worst condition at `now` by `config`'s thresholds: dropping, then restarting, then
+    /// a clock ahead; `None` when healthy.
+    pub fn condition(&self, now: time::OffsetDateTime, config: &Config) -> Option<Condition> {
+        let figures = self.figures(now);
+        let skew = i64::try_from(config.max_clock_skew.as_secs() / 2).unwrap_or(i64::MAX);
+        if figures
+            .drop_ratio_1h()
+            .is_some_and(|r| r * 100.0 > f64::from(config.drop_warn))
+        {
+            Some(Condition::Dropping)
+        } else if figures.restarts_24h > u64::from(config.restart_warn) {
+            Some(Condition::Restarting)
+        } else if self.clock_offset.is_some_and(|o| o > skew) {
+            Some(Condition::Clock)
+        } else {
+            None
+        }
     }
 }
 

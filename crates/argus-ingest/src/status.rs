@@ -11,6 +11,7 @@ use webjob_drop::Selection;
 
 use crate::config::Config;
 use crate::error::{Action, Context, Error, Store};
+use crate::health::{Condition, HealthFigures};
 use crate::ledger::Ledger;
 
 /// The state of one client, least urgent first.
@@ -44,39 +45,6 @@ impl State {
             State::Stale => "stale",
         }
     }
-}
-
-/// A sensor's health figures as `status` shows them (see [`crate::health`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct HealthFigures {
-    /// Packets the capture delivered and dropped over its last hour of management records (the
-    /// clock hour of its newest MAR and the one before).
-    pub hour: (u64, u64),
-    /// The same over the last 24 clock hours.
-    pub day: (u64, u64),
-    /// argus restarts in the last 24 clock hours.
-    pub restarts_24h: u64,
-}
-
-impl HealthFigures {
-    /// The share of packets dropped over the last hour, when any was seen.
-    pub fn drop_ratio_1h(&self) -> Option<f64> {
-        ratio(self.hour)
-    }
-
-    /// The share of packets dropped over 24 hours, when any was seen.
-    pub fn drop_ratio_24h(&self) -> Option<f64> {
-        ratio(self.day)
-    }
-}
-
-#[allow(
-    clippy::cast_precision_loss,
-    reason = "a share for people and Prometheus"
-)]
-fn ratio((received, dropped): (u64, u64)) -> Option<f64> {
-    let all = received.saturating_add(dropped);
-    (all > 0).then(|| dropped as f64 / all as f64)
 }
 
 /// One client's line.
@@ -124,35 +92,16 @@ impl Row {
 
     /// Its health figures at `now`.
     pub fn health_figures(&self, now: OffsetDateTime) -> HealthFigures {
-        let this_hour = now.unix_timestamp().div_euclid(3600);
-        let last_hour = self
-            .health
-            .last_mar
-            .map_or(this_hour, |t| t.div_euclid(3600));
-        HealthFigures {
-            hour: self.health.since(last_hour - 1),
-            day: self.health.since(this_hour - 23),
-            restarts_24h: self.health.restarts_since(this_hour - 23),
-        }
+        self.health.figures(now)
     }
 
-    /// The health state at `now` by `config`'s thresholds, if one applies: dropping, then
-    /// restarting, then a wrong clock.
+    /// The health state at `now` by `config`'s thresholds, if one applies.
     pub fn health_state(&self, now: OffsetDateTime, config: &Config) -> Option<State> {
-        let figures = self.health_figures(now);
-        let skew = i64::try_from(config.max_clock_skew.as_secs() / 2).unwrap_or(i64::MAX);
-        if figures
-            .drop_ratio_1h()
-            .is_some_and(|r| r * 100.0 > f64::from(config.drop_warn))
-        {
-            Some(State::Dropping)
-        } else if figures.restarts_24h > u64::from(config.restart_warn) {
-            Some(State::Restarting)
-        } else if self.health.clock_offset.is_some_and(|o| o > skew) {
-            Some(State::Clock)
-        } else {
-            None
-        }
+        self.health.condition(now, config).map(|c| match c {
+            Condition::Dropping => State::Dropping,
+            Condition::Restarting => State::Restarting,
+            Condition::Clock => State::Clock,
+        })
     }
 
     /// The state at `now`, by `config`'s thresholds (`None`: a client not configured).
@@ -255,6 +204,51 @@ pub fn gather(config: &Config, now: OffsetDateTime) -> Result<Vec<Row>, Error> {
         r.last_quarantined = r.last_quarantined.max(q.at.map(OffsetDateTime::from));
     }
     Ok(rows.into_values().collect())
+}
+
+/// One clock hour of one sensor, for `status --host`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hour {
+    /// Its start.
+    pub start: Option<OffsetDateTime>,
+    /// Uploads ingested stamped in it, and their bytes.
+    pub uploads: u64,
+    /// Bytes of those uploads.
+    pub bytes: u64,
+    /// Packets the capture delivered and dropped, by the MARs dated in it.
+    pub received: u64,
+    /// Packets dropped.
+    pub dropped: u64,
+    /// argus restarts that started in it.
+    pub restarts: u64,
+}
+
+/// The last 24 clock hours of `client`, oldest first (`None`: the ledger does not know it).
+pub fn last_day(
+    config: &Config,
+    client: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Vec<Hour>>, Error> {
+    let ledger = Ledger::load(&config.state_dir).or_store(Action::Read, Store::Ledger)?;
+    let Some(c) = ledger.clients.get(client) else {
+        return Ok(None);
+    };
+    let this_hour = now.unix_timestamp().div_euclid(3600);
+    let hours = (this_hour - 23..=this_hour)
+        .map(|h| {
+            let (uploads, bytes) = c.hours.get(&h).copied().unwrap_or_default();
+            let (received, dropped) = c.health.hours.get(&h).copied().unwrap_or_default();
+            Hour {
+                start: OffsetDateTime::from_unix_timestamp(h * 3600).ok(),
+                uploads,
+                bytes,
+                received,
+                dropped,
+                restarts: c.health.restart_hours.get(&h).copied().unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(Some(hours))
 }
 
 /// The hook queue's counts.

@@ -286,3 +286,59 @@ fn the_sensors_packets_and_stops_come_from_its_management_records_once() {
         assert!(health.argus_started.is_some() && health.last_mar.is_some());
     }
 }
+
+#[test]
+fn a_sensor_health_hook_runs_once_as_a_sensor_enters_and_leaves_a_condition() {
+    use argus_ingest::config::{Event, Hook, parse_template};
+    let mut site = Site::new();
+    let marks = site.config.oper_dir.with_file_name("marks");
+    fs::create_dir(&marks).expect("a directory");
+    let template = format!("{}/{{client}}-{{previous}}-{{state}}", marks.display());
+    site.config.hooks.hooks.push(Hook {
+        name: "health".to_owned(),
+        on: Event::SensorHealth,
+        program: "/usr/bin/touch".to_owned(),
+        args: vec![parse_template(&template, Event::SensorHealth).expect("a template")],
+        timeout: std::time::Duration::from_secs(30),
+    });
+    // argus 3.0.8's hostA ends with a MAR/STOP written at 1795800059 (`ra` prints it).
+    let data = argus_sample_named("hostA.argus");
+    let last_mar = OffsetDateTime::from_unix_timestamp(1_795_800_059).expect("a time");
+    // Stamped two hours before its newest MAR: the sensor's clock is ahead.
+    Upload::at("sensor-1", last_mar - time::Duration::hours(2))
+        .out(data.clone())
+        .with_manifest("sensor-1", 1)
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    assert!(site.pass().error.is_none());
+    assert_eq!(names(&marks), ["sensor-1-ok-clock"]);
+    assert!(site.pass().error.is_none());
+    assert_eq!(names(&marks), ["sensor-1-ok-clock"], "once per transition");
+    // The next upload is stamped a minute after its newest MAR: the clock is right again.
+    Upload::at("sensor-1", last_mar + time::Duration::minutes(1))
+        .out(data)
+        .with_manifest("sensor-1", 2)
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    assert!(site.pass().error.is_none());
+    assert_eq!(names(&marks), ["sensor-1-clock-ok", "sensor-1-ok-clock"]);
+}
+
+fn argus_sample_named(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../argus-core/testdata")
+        .join(name);
+    fs::read(path).expect("the argus sample")
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    Site::files(dir)
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .expect("a name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}

@@ -107,6 +107,10 @@ pub enum Command {
         /// metrics_file).
         #[arg(long, value_enum, value_name = "FORMAT", hide_possible_values = true)]
         format: Option<StatusFormat>,
+        /// Show one sensor (its WebJob client id) over the last 24 hours, hour by hour:
+        /// uploads, bytes, packets its capture delivered and dropped, argus restarts.
+        #[arg(long, value_name = "CLIENT")]
+        host: Option<String>,
     },
     /// List the follow-on stages' events waiting or failed, and queue failed ones again.
     ///

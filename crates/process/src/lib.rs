@@ -52,13 +52,17 @@ pub fn main() -> ExitCode {
             Err(exit) => exit.code(),
         },
         // status exits as a monitoring plugin does (0 to 3), its own convention.
-        Some(Command::Status { json, format }) => match load(config) {
+        Some(Command::Status { json, format, host }) => match load(config) {
             Ok((config, _, _)) => {
                 let format = match (json, format) {
                     (true, _) => StatusFormat::Json,
                     (false, f) => f.unwrap_or(StatusFormat::Table),
                 };
-                status_command::run(&config, format, time::OffsetDateTime::now_utc())
+                let now = time::OffsetDateTime::now_utc();
+                match host {
+                    Some(client) => status_command::host(&config, &client, format, now),
+                    None => status_command::run(&config, format, now),
+                }
             }
             Err(exit) => exit.code(),
         },

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::metrics;
-use crate::status_render::{render_json, render_table};
+use crate::status_render::{render_hours, render_json, render_table};
 use argus_ingest::retention_warning::RetentionWarning;
 use argus_ingest::space;
 use argus_ingest::status::{State, gather, hooks};
@@ -89,4 +89,24 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
         State::Warning | State::Clock | State::Restarting | State::Dropping => 1,
         State::Stale => 2,
     }
+}
+
+/// Runs `status --host CLIENT`: that sensor's last 24 hours, hour by hour. Exit 0, or 3 when the
+/// ledger cannot be read or does not know the client.
+pub(crate) fn host(config: &Config, client: &str, format: StatusFormat, now: OffsetDateTime) -> u8 {
+    let hours = match argus_ingest::status::last_day(config, client, now) {
+        Ok(Some(hours)) => hours,
+        Ok(None) => {
+            log::error!("no upload of client {client:?} was ingested (see process_argus status)");
+            return 3;
+        }
+        Err(e) => {
+            log::error!("{}", argus_ingest::error_chain(&e));
+            return 3;
+        }
+    };
+    let text = render_hours(client, &hours, format == StatusFormat::Json);
+    use std::io::Write;
+    let _ignored = std::io::stdout().lock().write_all(text.as_bytes());
+    0
 }

@@ -239,3 +239,71 @@ struct GapJson<'a> {
     first: u64,
     last: u64,
 }
+
+/// `status --host`: one sensor's hours, as a table or as one JSON object.
+pub(crate) fn render_hours(
+    client: &str,
+    hours: &[argus_ingest::status::Hour],
+    json: bool,
+) -> String {
+    let start = |h: &argus_ingest::status::Hour| h.start.map(stamp::format_rfc3339);
+    if json {
+        let hours = hours
+            .iter()
+            .map(|h| HourJson {
+                start: start(h),
+                uploads: h.uploads,
+                bytes: h.bytes,
+                packets: h.received,
+                dropped: h.dropped,
+                restarts: h.restarts,
+            })
+            .collect();
+        let mut out = to_json(&HostJson { client, hours });
+        out.push('\n');
+        return out;
+    }
+    let mut out = format!(
+        "{client}: the last 24 hours\n{:<21} {:>7} {:>10} {:>12} {:>10} {:>8} {:>8}\n",
+        "HOUR (UTC)", "UPLOADS", "BYTES", "PACKETS", "DROPPED", "DROPS", "RESTARTS"
+    );
+    for h in hours {
+        let all = h.received.saturating_add(h.dropped);
+        #[allow(clippy::cast_precision_loss, reason = "a share for people")]
+        let share = if all == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}%", h.dropped as f64 * 100.0 / all as f64)
+        };
+        let _infallible = writeln!(
+            out,
+            "{:<21} {:>7} {:>10} {:>12} {:>10} {:>8} {:>8}",
+            start(h).unwrap_or_default(),
+            h.uploads,
+            human_bytes(h.bytes),
+            h.received,
+            h.dropped,
+            share,
+            h.restarts
+        );
+    }
+    out
+}
+
+/// `status --host --json`.
+#[derive(serde::Serialize)]
+struct HostJson<'a> {
+    client: &'a str,
+    hours: Vec<HourJson>,
+}
+
+/// One hour of [`HostJson`].
+#[derive(serde::Serialize)]
+struct HourJson {
+    start: Option<String>,
+    uploads: u64,
+    bytes: u64,
+    packets: u64,
+    dropped: u64,
+    restarts: u64,
+}

@@ -17,11 +17,19 @@ pub enum Event {
     DayClosed,
     /// Once per group moved into the quarantine.
     Quarantined,
+    /// Once each time a sensor enters or leaves one of the health conditions (dropping,
+    /// restarting, a clock ahead), judged after each batch that brings its data.
+    SensorHealth,
 }
 
 impl Event {
     /// Every event, in the order they are documented.
-    pub const ALL: [Event; 3] = [Event::Ingested, Event::DayClosed, Event::Quarantined];
+    pub const ALL: [Event; 4] = [
+        Event::Ingested,
+        Event::DayClosed,
+        Event::Quarantined,
+        Event::SensorHealth,
+    ];
 
     /// The name in the configuration, the queue and `ARGUS_WEBJOB_EVENT`.
     pub fn name(self) -> &'static str {
@@ -29,6 +37,7 @@ impl Event {
             Event::Ingested => "ingested",
             Event::DayClosed => "day_closed",
             Event::Quarantined => "quarantined",
+            Event::SensorHealth => "sensor_health",
         }
     }
 
@@ -40,6 +49,14 @@ impl Event {
             ],
             Event::DayClosed => &["day_file", "host", "day"],
             Event::Quarantined => &["stem", "client", "dir", "reason"],
+            Event::SensorHealth => &[
+                "client",
+                "state",
+                "previous",
+                "drop_ratio",
+                "restarts",
+                "clock_offset",
+            ],
         }
     }
 

@@ -84,6 +84,8 @@ impl Engine {
             })
             .collect();
         let dup_count = duplicates.len() as u64;
+        let clients: std::collections::BTreeSet<String> =
+            good.iter().map(|g| g.upload.client().to_owned()).collect();
         self.committed_archives
             .extend(good.iter().map(|g| g.archive_dest().to_path_buf()));
         let result = commit(
@@ -118,6 +120,16 @@ impl Engine {
                 // A day file counts once per pass, however many batches append to it.
                 self.touched_days.extend(days);
                 self.summary.duplicates += dup_count;
+                // The batch's sensors may have entered or left a health condition. Should the
+                // event not be queued, the next batch of that sensor queues it.
+                let touched = clients
+                    .iter()
+                    .filter_map(|c| self.ledger.clients.get_key_value(c));
+                let now = time::OffsetDateTime::now_utc();
+                if let Err(e) = crate::hooks::sensor_health(&self.config, &self.queue, touched, now)
+                {
+                    log::error!("cannot queue sensor_health events: {}", error_chain(&e));
+                }
                 Ok(())
             }
             Err(fatal) => {

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use crate::config::{Config, Event, HookPolicy};
 use crate::dayfile::DayFile;
 use crate::journal::Entry;
+use crate::ledger::ClientState;
 
 use super::Queue;
 use super::queue::Queued;
@@ -181,4 +182,91 @@ fn write_closed(path: &Path, days: &[DayFile]) -> argus_core::Result<()> {
         CLOSED_LINES.seal(d.name.as_bytes(), &mut out);
     }
     argus_core::publish::replace_durably(path, &out)
+}
+
+/// The lines of `hooks/health`: a space, then 4 bytes of SHA-256.
+const HEALTH_LINES: StateLines = StateLines::new(b' ', 4);
+
+/// Queues the `sensor_health` events of the `clients` whose condition changed since the last
+/// one announced (`hooks/health` keeps it): entering dropping, restarting or a clock ahead, or
+/// going back to `ok`. The values come from the ledger, so an event queued again after a crash
+/// is the same event, queued once.
+pub fn sensor_health<'c>(
+    config: &Config,
+    queue: &Queue,
+    clients: impl IntoIterator<Item = (&'c String, &'c ClientState)>,
+    now: OffsetDateTime,
+) -> argus_core::Result<()> {
+    if config.hooks.on(Event::SensorHealth).next().is_none() {
+        return Ok(());
+    }
+    let path = config.state_dir.join("hooks").join("health");
+    let mut announced = read_health(&path)?;
+    let mut events = Vec::new();
+    for (client, state) in clients {
+        let condition = state.health.condition(now, config);
+        let name = condition.map_or("ok", crate::health::Condition::name);
+        let previous = announced.get(client).map_or("ok", String::as_str);
+        if name == previous {
+            continue;
+        }
+        let figures = state.health.figures(now);
+        let values = [
+            ("client", client.as_bytes().to_vec()),
+            ("state", name.as_bytes().to_vec()),
+            ("previous", previous.as_bytes().to_vec()),
+            (
+                "drop_ratio",
+                figures
+                    .drop_ratio_1h()
+                    .map_or(String::new(), |r| format!("{r:.6}"))
+                    .into_bytes(),
+            ),
+            ("restarts", figures.restarts_24h.to_string().into_bytes()),
+            (
+                "clock_offset",
+                state
+                    .health
+                    .clock_offset
+                    .map_or(String::new(), |o| o.to_string())
+                    .into_bytes(),
+            ),
+        ];
+        events.extend(super::events(
+            &config.hooks,
+            Event::SensorHealth,
+            &values,
+            now,
+        ));
+        announced.insert(client.clone(), name.to_owned());
+    }
+    if events.is_empty() {
+        return Ok(());
+    }
+    queue.enqueue(&events)?;
+    let mut out = Vec::new();
+    for (client, state) in &announced {
+        if state != "ok" {
+            HEALTH_LINES.seal(format!("{client} {state}").as_bytes(), &mut out);
+        }
+    }
+    argus_core::publish::replace_durably(&path, &out)
+}
+
+/// The conditions announced last, by client (a client not listed is `ok`).
+fn read_health(path: &Path) -> argus_core::Result<std::collections::BTreeMap<String, String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes
+            .split_inclusive(|&b| b == b'\n')
+            .filter_map(|l| HEALTH_LINES.unseal_str(l))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(c, s)| (c.to_owned(), s.to_owned()))
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(argus_core::Error::Io {
+            op: "read",
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
 }

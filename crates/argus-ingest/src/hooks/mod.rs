@@ -31,7 +31,7 @@ mod events;
 mod queue;
 mod run;
 
-pub use events::{closed_baseline, day_closed, events, ingested};
+pub use events::{closed_baseline, day_closed, events, ingested, sensor_health};
 pub use queue::{Claim, Listing, Queue, Queued};
 pub use run::Ran;
 
@@ -230,7 +230,7 @@ fn run_one(queue: &Queue, policy: &HookPolicy, id: &str, stop: &AtomicBool) -> O
     let subject = match q.event {
         Event::DayClosed => Some("day_file"),
         Event::Quarantined => Some("dir"),
-        Event::Ingested => None,
+        Event::Ingested | Event::SensorHealth => None,
     };
     if let Some(key) = subject {
         let path = Path::new(OsStr::from_bytes(q.value(key)));
@@ -338,6 +338,7 @@ pub fn describe(q: &Queued) -> &[u8] {
         Event::Ingested => q.value("stem"),
         Event::DayClosed => q.value("day_file"),
         Event::Quarantined => q.value("dir"),
+        Event::SensorHealth => q.value("client"),
     }
 }
 

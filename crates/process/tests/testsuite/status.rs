@@ -503,3 +503,62 @@ fn a_group_the_webjob_server_still_locks_is_in_flight_as_for_a_pass() {
         "the pass took the unlocked group only: {r:?}"
     );
 }
+
+#[test]
+fn host_shows_one_sensor_hour_by_hour() {
+    let server = Server::new();
+    server.write_toml(&["client1"], "archive_days = 0\n");
+    let samples = good_samples();
+    let mut ledger = Ledger::default();
+    ledger.write_manifested(
+        &server,
+        "client1",
+        "sensor1",
+        minutes_ago(90),
+        &[],
+        &[(1, &samples[2])],
+    );
+    ledger.write_manifested(
+        &server,
+        "client1",
+        "sensor1",
+        minutes_ago(5),
+        &[],
+        &[(2, &samples[3])],
+    );
+    pass(&server);
+
+    let out = server.run_within(&["status", "--host", "client1", "--json"], DEADLINE);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let doc = Json::parse(&String::from_utf8_lossy(&out.stdout)).expect("JSON");
+    assert_eq!(doc.get("client").str(), "client1");
+    let hours = doc.get("hours").items();
+    assert_eq!(hours.len(), 24, "the last 24 clock hours");
+    let uploads: Vec<u64> = hours.iter().map(|h| h.get("uploads").u64()).collect();
+    assert_eq!(uploads.iter().sum::<u64>(), 2);
+    let starts: Vec<&str> = hours.iter().map(|h| h.get("start").str()).collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {starts:?}"
+    );
+    let this_hour = argus_core::stamp::format_rfc3339(minutes_ago(0));
+    assert_eq!(starts[23][..13], this_hour[..13], "the current hour last");
+    let (code, text) = {
+        let out = server.run_within(&["status", "--host", "client1"], DEADLINE);
+        (
+            status(&out),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(code, 0);
+    assert!(text.starts_with("client1: the last 24 hours\n"), "{text}");
+    assert_eq!(
+        text.lines().count(),
+        26,
+        "a title, a header and 24 hours: {text}"
+    );
+
+    let out = server.run_within(&["status", "--host", "nobody"], DEADLINE);
+    assert_eq!(status(&out), 3, "an unknown sensor is unknown");
+    assert!(stderr(&out).contains("\"nobody\""), "{}", stderr(&out));
+}
