@@ -43,7 +43,7 @@ pub(crate) fn harvest(s: &Settings, stdout: &mut dyn Write, stderr: &mut dyn Wri
             exit.code(),
             started.elapsed().as_secs_f64(),
             OffsetDateTime::now_utc(),
-            crate::metrics::previous_success(path),
+            crate::metrics::previous(path),
         );
         crate::metrics::write(path, &text);
     }
@@ -220,6 +220,7 @@ impl Run<'_> {
                 self.stats.chunks += 1;
                 self.stats.bytes += done.shipped.bytes;
                 self.stats.records += done.shipped.report.records;
+                self.stats.note_mars(&done.shipped.report.mars_seen);
             }
             Err(DeliveryError::NotFinal(e)) => {
                 log::error!("{}", error_chain(&e));
