@@ -42,6 +42,29 @@ impl ByteRange {
     }
 
     /// The bytes in all of `ranges`.
+    /// The parts of `ranges` (sorted, not overlapping) that lie outside `holes` (sorted, not
+    /// overlapping), in order.
+    pub fn without(ranges: &[ByteRange], holes: &[ByteRange]) -> Vec<ByteRange> {
+        let mut out = Vec::new();
+        for r in ranges {
+            let mut start = r.offset;
+            for h in holes {
+                if h.end() <= start || h.offset >= r.end() {
+                    continue;
+                }
+                if h.offset > start {
+                    out.push(ByteRange::new(start, h.offset - start));
+                }
+                start = start.max(h.end());
+            }
+            if start < r.end() {
+                out.push(ByteRange::new(start, r.end() - start));
+            }
+        }
+        out
+    }
+
+    /// The bytes of `ranges` in all.
     pub fn total(ranges: &[ByteRange]) -> u64 {
         ranges.iter().map(|r| r.len).sum()
     }

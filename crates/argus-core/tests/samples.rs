@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use argus_core::append::{append_encoded, append_file};
 use argus_core::codec::{Codec, Compression, open_decoded};
+use argus_core::ranges::ByteRange;
 use argus_core::record::{Corruption, Report, Version, Walk, Walker, walk, walk_with};
 use test_support::tools::{argus5_prefix, have, ra5_flows};
 
@@ -85,19 +86,24 @@ fn walker_matches_the_documented_sample_facts() {
     assert_eq!(r.valid_len, 41220);
     assert_eq!(r.records, 321);
 
-    // Header framing, as ra reads it, breaks at 41432: the partial 212-byte record at 41220
-    // swallowed the first 20 bytes of hostB's MAR.
+    // Header framing, as ra reads it, loses step at 41432: the partial 212-byte record at 41220
+    // swallowed the first 20 bytes of hostB's MAR. The zero word there is skipped (as ra skips
+    // a zero word where a record starts) and the next one is no header of the stream.
     let path = sample("hostA.truncated+hostB.concat.argus");
     let framing =
         walk_with(Walker::framing_only(), File::open(&path).expect("open")).expect("walk");
     assert_eq!(
         framing.walk,
         Walk::Corrupt {
-            offset: 41432,
-            reason: Corruption::BadHeader([0, 0, 0, 0])
+            offset: 41436,
+            reason: Corruption::VersionMismatch {
+                stream: Version::V3,
+                header: [0x6b, 0x09, 0xbb, 0xfb]
+            }
         }
     );
-    assert_eq!(framing.valid_len, 41432);
+    assert_eq!(framing.zero_gaps, [ByteRange::new(41432, 4)]);
+    assert_eq!(framing.valid_len, 41436);
     // The default walk also checks the DSRs inside flow records and pins the damage on the
     // record that swallowed the next one, so a cut keeps no garbage record.
     let r = walk_file("hostA.truncated+hostB.concat.argus");

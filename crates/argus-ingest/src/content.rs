@@ -44,6 +44,9 @@ pub struct Verdict {
     pub damage: Option<Damage>,
     /// argus' management records, for the sensor's health (none for other content).
     pub mars: MarsSeen,
+    /// Byte ranges that hold no data, left out of the day file (the archive keeps them): runs
+    /// of zeros between whole argus records, as a power loss on the sensor leaves them.
+    pub gaps: Vec<argus_core::ranges::ByteRange>,
 }
 
 /// Where data stops being whole.
@@ -99,6 +102,7 @@ impl Check for ArgusCheck {
             version: report.version,
             damage,
             mars: report.mars_seen,
+            gaps: report.zero_gaps,
         }
     }
 }

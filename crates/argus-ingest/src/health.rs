@@ -35,13 +35,19 @@ pub struct UploadHealth {
     pub stops: u64,
     /// The newest MAR's time (Unix seconds).
     pub last_mar: Option<i64>,
+    /// Runs of zero bytes between its records, left out of the day file: what a power loss on
+    /// the sensor leaves in argus' output.
+    pub gaps: Vec<ByteRange>,
 }
 
 impl UploadHealth {
-    /// The figures of the MARs that lie in `segments` (the byte ranges an upload appends);
-    /// `None` when none does (not argus data, or nothing appended).
-    pub fn of(mars: &MarsSeen, segments: &[ByteRange]) -> Option<UploadHealth> {
-        let mut health = UploadHealth::default();
+    /// The figures of the MARs that lie in `segments` (the byte ranges an upload appends), and
+    /// its runs of zeros `gaps`; `None` when there is neither.
+    pub fn of(mars: &MarsSeen, segments: &[ByteRange], gaps: &[ByteRange]) -> Option<UploadHealth> {
+        let mut health = UploadHealth {
+            gaps: gaps.to_vec(),
+            ..UploadHealth::default()
+        };
         let mut hours: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
         let mut any = false;
         for m in &mars.kept {
@@ -71,11 +77,12 @@ impl UploadHealth {
             }
         }
         health.hours = hours.into_iter().map(|(h, (r, d))| (h, r, d)).collect();
-        any.then_some(health)
+        (any || !gaps.is_empty()).then_some(health)
     }
 
     /// One word (no spaces or tabs) for the journal and the ledger:
-    /// `HOUR:RECEIVED:DROPPED,...;START,...;STOPS;LAST_MAR`, `-` for an empty list or none.
+    /// `HOUR:RECEIVED:DROPPED,...;START,...;STOPS;LAST_MAR;OFFSET+LEN,...`, `-` for an empty
+    /// list or none.
     pub fn encode(&self) -> String {
         let hours: Vec<String> = self
             .hours
@@ -83,26 +90,29 @@ impl UploadHealth {
             .map(|(h, r, d)| format!("{h}:{r}:{d}"))
             .collect();
         let starts: Vec<String> = self.starts.iter().map(i64::to_string).collect();
+        let gaps: Vec<String> = self
+            .gaps
+            .iter()
+            .map(|g| format!("{}+{}", g.offset, g.len))
+            .collect();
         format!(
-            "{};{};{};{}",
+            "{};{};{};{};{}",
             list(&hours),
             list(&starts),
             self.stops,
-            self.last_mar.map_or("-".to_owned(), |t| t.to_string())
+            self.last_mar.map_or("-".to_owned(), |t| t.to_string()),
+            list(&gaps)
         )
     }
 
-    /// The inverse of [`UploadHealth::encode`]; `None` for anything else.
+    /// The inverse of [`UploadHealth::encode`] (words written before gaps were kept have
+    /// none); `None` for anything else.
     pub fn decode(word: &str) -> Option<UploadHealth> {
-        let mut parts = word.split(';');
-        let (Some(hours), Some(starts), Some(stops), Some(last), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return None;
+        let parts: Vec<&str> = word.split(';').collect();
+        let (hours, starts, stops, last, gaps) = match parts.as_slice() {
+            [h, s, p, l] => (*h, *s, *p, *l, "-"),
+            [h, s, p, l, g] => (*h, *s, *p, *l, *g),
+            _ => return None,
         };
         Some(UploadHealth {
             hours: items(hours, |h| {
@@ -117,6 +127,10 @@ impl UploadHealth {
             starts: items(starts, |s| s.parse().ok())?,
             stops: stops.parse().ok()?,
             last_mar: optional(last)?,
+            gaps: items(gaps, |g| {
+                let (offset, len) = g.split_once('+')?;
+                Some(ByteRange::new(offset.parse().ok()?, len.parse().ok()?))
+            })?,
         })
     }
 }
@@ -144,6 +158,10 @@ pub struct SensorHealth {
     /// That MAR's time less its upload's stamp, in seconds: near zero, or a little negative (up
     /// to a MAR interval), on a sensor whose clock is right.
     pub clock_offset: Option<i64>,
+    /// Runs of zeros left out of its uploads (power losses on the sensor), all time.
+    pub zero_gaps: u64,
+    /// Their bytes.
+    pub zero_gap_bytes: u64,
 }
 
 impl SensorHealth {
@@ -172,6 +190,10 @@ impl SensorHealth {
             }
         }
         self.stops += upload.stops;
+        self.zero_gaps += upload.gaps.len() as u64;
+        self.zero_gap_bytes = self
+            .zero_gap_bytes
+            .saturating_add(ByteRange::total(&upload.gaps));
         if let Some(last) = upload.last_mar
             && self.last_mar.is_none_or(|known| last >= known)
         {
@@ -212,7 +234,7 @@ impl SensorHealth {
             .collect();
         let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
         format!(
-            "{};{};{};{};{};{};{};{};{}",
+            "{};{};{};{};{};{};{};{};{};{};{}",
             list(&hours),
             list(&restarts),
             opt(self.argus_started),
@@ -221,13 +243,20 @@ impl SensorHealth {
             self.restarts,
             self.stops,
             opt(self.last_mar),
-            opt(self.clock_offset)
+            opt(self.clock_offset),
+            self.zero_gaps,
+            self.zero_gap_bytes
         )
     }
 
     /// The inverse of [`SensorHealth::encode`].
     pub fn decode(word: &str) -> Option<SensorHealth> {
         let p: Vec<&str> = word.split(';').collect();
+        let (fields, zeros) = match p.split_at_checked(9) {
+            Some((f, [])) => (f, ["0", "0"].as_slice()),
+            Some((f, z @ [_, _])) => (f, z),
+            _ => return None,
+        };
         let [
             hours,
             restarts,
@@ -238,7 +267,7 @@ impl SensorHealth {
             stops,
             last,
             offset,
-        ] = p.as_slice()
+        ] = fields
         else {
             return None;
         };
@@ -267,6 +296,8 @@ impl SensorHealth {
             stops: stops.parse().ok()?,
             last_mar: optional(last)?,
             clock_offset: optional(offset)?,
+            zero_gaps: zeros[0].parse().ok()?,
+            zero_gap_bytes: zeros[1].parse().ok()?,
         })
     }
 }
@@ -401,7 +432,12 @@ mod tests {
 
     fn health_of(data: &[u8]) -> UploadHealth {
         let report = walk(data).expect("walk");
-        UploadHealth::of(&report.mars_seen, &[ByteRange::new(0, data.len() as u64)]).expect("MARs")
+        UploadHealth::of(
+            &report.mars_seen,
+            &[ByteRange::new(0, data.len() as u64)],
+            &report.zero_gaps,
+        )
+        .expect("MARs")
     }
 
     #[test]
@@ -460,9 +496,9 @@ mod tests {
     fn chunks_left_out_bring_no_mars() {
         let data = sample("", "hostA.argus");
         let report = walk(&data[..]).expect("walk");
-        assert_eq!(UploadHealth::of(&report.mars_seen, &[]), None);
+        assert_eq!(UploadHealth::of(&report.mars_seen, &[], &[]), None);
         let past_start = [ByteRange::new(128, data.len() as u64 - 128)];
-        let h = UploadHealth::of(&report.mars_seen, &past_start).expect("status MARs");
+        let h = UploadHealth::of(&report.mars_seen, &past_start, &[]).expect("status MARs");
         assert!(h.starts.is_empty());
     }
 
@@ -473,6 +509,7 @@ mod tests {
             starts: vec![1_795_800_046, 1_795_800_999],
             stops: 1,
             last_mar: Some(1_795_800_059),
+            gaps: vec![ByteRange::new(4096, 8192)],
         };
         assert_eq!(UploadHealth::decode(&h.encode()), Some(h.clone()));
         assert_eq!(

@@ -310,6 +310,7 @@ mod tests {
             starts: starts.to_vec(),
             stops: 0,
             last_mar: Some(last_mar),
+            gaps: Vec::new(),
         }
     }
 

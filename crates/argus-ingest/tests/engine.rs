@@ -342,3 +342,67 @@ fn names(dir: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn runs_of_zeros_between_records_are_left_out_once_and_counted() {
+    // What a power loss leaves in argus' output: whole records, then zeros where the last
+    // blocks were never written, then the stream a restarted argus appends behind them.
+    let mut site = Site::new();
+    site.config.archive_codec = argus_core::codec::Codec::NONE;
+    let first = argus_sample_named("hostA.argus");
+    let second = argus_sample_named("hostB.argus");
+    let mut data = first.clone();
+    data.extend([0u8; 8192]);
+    data.extend(&second);
+    let at = an_hour_ago();
+    Upload::at("sensor-1", at)
+        .out(data.clone())
+        .with_manifest("sensor-1", 1)
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    let outcome = site.pass();
+    assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+    assert_eq!(
+        (outcome.summary.ingested, outcome.summary.quarantined),
+        (1, 0)
+    );
+    let mut without = first.clone();
+    without.extend(&second);
+    assert_eq!(
+        fs::read(site.day_file(at)).expect("the day file"),
+        without,
+        "the zeros left out"
+    );
+    let archived = Site::files(&site.config.archive_dir);
+    assert_eq!(
+        fs::read(&archived[0]).expect("the archive"),
+        data,
+        "kept as it came"
+    );
+    let ledger = argus_ingest::ledger::Ledger::load(&site.config.state_dir).expect("ledger");
+    let health = &ledger.clients["sensor-1"].health;
+    assert_eq!((health.zero_gaps, health.zero_gap_bytes), (1, 8192));
+
+    // The same chunk shipped again: a duplicate, nothing appended or counted again.
+    Upload::at("sensor-1", at + time::Duration::seconds(5))
+        .out(data)
+        .with_manifest("sensor-1", 1)
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    assert_eq!(site.pass().summary.duplicates, 1);
+    let ledger = argus_ingest::ledger::Ledger::load(&site.config.state_dir).expect("ledger");
+    assert_eq!(ledger.clients["sensor-1"].health.zero_gap_bytes, 8192);
+    assert_eq!(fs::read(site.day_file(at)).expect("the day file"), without);
+
+    // Zeros inside a record are damage: the quarantine.
+    // (2002 is inside a flow record: records start at multiples of 4.)
+    let mut inside = first.clone();
+    for b in &mut inside[2002..2034] {
+        *b = 0;
+    }
+    Upload::at("sensor-2", at)
+        .out(inside)
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    assert_eq!(site.pass().summary.quarantined, 1);
+}

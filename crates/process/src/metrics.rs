@@ -240,7 +240,7 @@ pub(crate) fn render(
 /// their rates) and the newest MAR's time and clock offset.
 fn health_families(out: &mut String, rows: &[Row]) {
     type Figure = fn(&argus_ingest::health::SensorHealth) -> Option<i64>;
-    let families: [(&str, &str, &str, Figure); 6] = [
+    let families: [(&str, &str, &str, Figure); 7] = [
         (
             "client_packets_received_total",
             "counter",
@@ -264,6 +264,12 @@ fn health_families(out: &mut String, rows: &[Row]) {
             "counter",
             "Clean stops of a client's argus (MAR/STOP records).",
             |h| i64::try_from(h.stops).ok(),
+        ),
+        (
+            "client_zero_gap_bytes_total",
+            "counter",
+            "Bytes of zeros between a client's argus records (a power loss on the sensor), left out of the day files.",
+            |h| i64::try_from(h.zero_gap_bytes).ok(),
         ),
         (
             "client_last_mar_timestamp_seconds",

@@ -154,6 +154,8 @@ pub(crate) fn render_json(
                 .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
                 .map(stamp::format_rfc3339),
             clock_offset_s: r.health.clock_offset,
+            zero_gaps: r.health.zero_gaps,
+            zero_gap_bytes: r.health.zero_gap_bytes,
             gaps: r
                 .gaps
                 .iter()
@@ -229,6 +231,8 @@ struct ClientJson<'a> {
     stops: u64,
     last_mar: Option<String>,
     clock_offset_s: Option<i64>,
+    zero_gaps: u64,
+    zero_gap_bytes: u64,
     gaps: Vec<GapJson<'a>>,
 }
 

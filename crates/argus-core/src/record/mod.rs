@@ -66,6 +66,9 @@ pub const ARGUS_V2_COOKIE: u32 = 0xE561_7ACB;
 /// Size of the MAR/START that opens a stream (and of argus' other MARs but the interface ones).
 pub const MAR_LEN: u32 = 128;
 
+/// Runs of zero bytes between records a walk keeps; more is corruption.
+pub const ZERO_GAPS_KEPT: usize = 1000;
+
 /// Streams listed one by one in a [`Report`]; further ones are only counted, so that memory
 /// stays flat whatever the input.
 pub const STREAMS_LISTED: usize = 1024;

@@ -1,6 +1,7 @@
 //! Unit tests of the walker on synthetic records of both versions.
 
 use super::*;
+use crate::ranges::ByteRange;
 
 fn mar_of(version: Version, cause: u8) -> Vec<u8> {
     let mut m = vec![0u8; 128];
@@ -204,14 +205,14 @@ fn other_versions_are_named() {
 #[test]
 fn broken_framing_is_corrupt_at_the_record() {
     let mut s = mar(1);
-    s.extend([0x00, 0x00, 0x00, 0x00]);
+    s.extend([0x00, 0x00, 0x00, 0x01]);
     s.extend(mar(3));
     let r = walk(&s[..]).expect("walk");
     assert_eq!(
         r.walk,
         Walk::Corrupt {
             offset: 128,
-            reason: Corruption::BadHeader([0, 0, 0, 0])
+            reason: Corruption::BadHeader([0, 0, 0, 1])
         }
     );
     assert_eq!(r.valid_len, 128);
@@ -328,4 +329,45 @@ fn the_stream_list_is_bounded() {
     assert_eq!(r.starts, n as u64);
     assert_eq!(r.streams.len(), STREAMS_LISTED);
     assert!(r.streams.iter().all(|s| s.records == 1));
+}
+
+#[test]
+fn runs_of_zeros_between_records_are_skipped_and_kept_as_gaps() {
+    // What a power loss leaves: the file's size was journaled, its last blocks were not
+    // written; a restarted argus appends a new stream behind them.
+    let mut s = mar(1);
+    s.extend(far(&[&dsr(0x01, 3)]));
+    let gap = s.len() as u64;
+    s.extend([0u8; 4096]);
+    s.extend(mar(3));
+    s.extend(far(&[&dsr(0x01, 3)]));
+    s.extend([0u8; 8]);
+    let end_gap = s.len() as u64 - 8;
+    for piece in [1, 3, 7, 4096, s.len()] {
+        let mut w = Walker::new();
+        for part in s.chunks(piece) {
+            w.feed(part);
+        }
+        let r = w.finish();
+        assert!(r.is_clean(), "in pieces of {piece}: {}", r.walk);
+        assert_eq!(r.records, 4, "in pieces of {piece}");
+        assert_eq!(r.valid_len, s.len() as u64);
+        assert_eq!(
+            r.zero_gaps,
+            [ByteRange::new(gap, 4096), ByteRange::new(end_gap, 8)],
+            "in pieces of {piece}"
+        );
+    }
+    // Zeros inside a record are damage, as before.
+    let mut inside = mar(1);
+    let mut rec = far(&[&dsr(0x01, 3)]);
+    for b in &mut rec[4..] {
+        *b = 0;
+    }
+    inside.extend(rec);
+    assert!(!walk(&inside[..]).expect("walk").is_clean());
+    // A file that starts with zeros is not argus data.
+    let mut zeros_first = vec![0u8; 128];
+    zeros_first.extend(mar(1));
+    assert!(!walk(&zeros_first[..]).expect("walk").is_clean());
 }

@@ -64,6 +64,9 @@ pub enum Corruption {
         /// Offset of the DSR inside the record.
         at: u64,
     },
+    /// More runs of zero bytes between records than a walk keeps (see
+    /// [`ZERO_GAPS_KEPT`](super::ZERO_GAPS_KEPT)).
+    TooManyZeroGaps,
 }
 
 impl Corruption {
@@ -130,6 +133,11 @@ impl fmt::Display for Corruption {
             Corruption::BadDsr { at } => {
                 write!(f, "flow record data (DSR) at +{at} does not fit the record")
             }
+            Corruption::TooManyZeroGaps => write!(
+                f,
+                "more than {} runs of zero bytes between records",
+                super::ZERO_GAPS_KEPT
+            ),
         }
     }
 }
@@ -183,6 +191,9 @@ pub struct Report {
     /// Stream starts (MAR/START with a valid cookie) in the valid prefix: more than one means
     /// concatenated files or a restarted argus.
     pub starts: u64,
+    /// Runs of zero bytes between whole records of the valid prefix (what a power loss leaves
+    /// in a file being appended to), in order: `ra` skips them, and so does the walk.
+    pub zero_gaps: Vec<crate::ranges::ByteRange>,
     /// The `now` seconds (Unix time) of the first and last MARs in the valid prefix.
     pub mar_times: Option<(u32, u32)>,
     /// The MARs of the valid prefix, decoded (their causes, times and capture counters).

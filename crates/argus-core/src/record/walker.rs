@@ -3,7 +3,8 @@
 
 use super::mar::MarsSeen;
 use super::{ARGUS_V2_COOKIE, MAR_LEN, Report, STREAMS_LISTED, Stream, Version, cause, kind};
-use super::{Corruption, Walk};
+use super::{Corruption, Walk, ZERO_GAPS_KEPT};
+use crate::ranges::ByteRange;
 
 /// The first bytes of a record kept for inspection: a whole MAR (its cookie at 8..12, its `now`
 /// time at 32..36, or 36..40 in an interface MAR, its counters).
@@ -33,6 +34,7 @@ pub struct Walker {
     last_record: Option<u64>,
     mar_times: Option<(u32, u32)>,
     mars_seen: MarsSeen,
+    zero_gaps: Vec<ByteRange>,
     /// The version of the current stream (`None` before the first record).
     version: Option<Version>,
     streams: Vec<Stream>,
@@ -79,6 +81,7 @@ impl Walker {
             last_record: None,
             mar_times: None,
             mars_seen: MarsSeen::default(),
+            zero_gaps: Vec::new(),
             version: None,
             streams: Vec::new(),
             listing: false,
@@ -174,6 +177,7 @@ impl Walker {
             starts: self.starts,
             mar_times: self.mar_times,
             mars_seen: self.mars_seen,
+            zero_gaps: self.zero_gaps,
             version: self.version,
             streams: self.streams,
         }
@@ -186,6 +190,19 @@ impl Walker {
     fn whole_records(&mut self, buf: &[u8], version: Version) -> usize {
         let mut at = 0;
         while let Some(h) = buf.get(at..at + 4) {
+            if h == [0; 4] {
+                let run = buf[at..]
+                    .chunks_exact(4)
+                    .take_while(|w| *w == [0; 4])
+                    .count()
+                    * 4;
+                self.zeros(run);
+                if self.failed.is_some() {
+                    return at;
+                }
+                at += run;
+                continue;
+            }
             let Some((ty, len)) = header(&[h[0], h[1], h[2], h[3]], version) else {
                 break;
             };
@@ -266,6 +283,13 @@ impl Walker {
             self.rec_len = MAR_LEN as usize;
             return;
         };
+        if h == [0; 4] {
+            // A zero word where a record starts: part of a run of zeros, skipped as ra does.
+            self.zeros(4);
+            self.rec_pos = 0;
+            self.head = [0; HEAD];
+            return;
+        }
         let ty = h[0] >> 4;
         if !(kind::FLOW..=kind::MAR).contains(&ty) || len < 4 {
             self.fail(Corruption::BadHeader(h));
@@ -356,6 +380,23 @@ impl Walker {
         self.rec_pos = 0;
         self.rec_len = 0;
         self.head = [0; HEAD];
+    }
+
+    /// Skips `n` zero bytes (whole words) where a record would start: a power loss leaves such
+    /// runs in a file being appended to, and `ra` reads the records around them. Each run is
+    /// kept, so that what appends the data can leave it out.
+    fn zeros(&mut self, n: usize) {
+        let n = n as u64;
+        let kept = self.zero_gaps.len();
+        match self.zero_gaps.last_mut() {
+            Some(last) if last.end() == self.rec_start => last.len += n,
+            _ if kept >= ZERO_GAPS_KEPT => {
+                self.fail(Corruption::TooManyZeroGaps);
+                return;
+            }
+            _ => self.zero_gaps.push(ByteRange::new(self.rec_start, n)),
+        }
+        self.rec_start += n;
     }
 
     fn fail(&mut self, reason: Corruption) {

@@ -228,7 +228,7 @@ impl Plan {
                     records: Some(piece.map_or(0, |p| p.records)),
                     // So do the sensor's health figures, of what it appends.
                     health: if part.piece.unwrap_or(0) == 0 {
-                        crate::health::UploadHealth::of(&g.mars, &g.segments)
+                        crate::health::UploadHealth::of(&g.mars, &g.segments, &g.gaps)
                     } else {
                         None
                     },

@@ -83,6 +83,11 @@ impl Engine {
                 )
             })
             .collect();
+        let zero_runs: Vec<(String, Vec<argus_core::ranges::ByteRange>)> = good
+            .iter()
+            .filter(|g| !g.gaps.is_empty())
+            .map(|g| (g.upload.display_name(), g.gaps.clone()))
+            .collect();
         let dup_count = duplicates.len() as u64;
         let clients: std::collections::BTreeSet<String> =
             good.iter().map(|g| g.upload.client().to_owned()).collect();
@@ -115,6 +120,16 @@ impl Engine {
                     let s = if records == 1 { "" } else { "s" };
                     log::info!(
                         "ingested {name} ({len} bytes, {records} record{s}) for host {host}"
+                    );
+                }
+                for (name, gaps) in zero_runs {
+                    let runs: Vec<String> = gaps
+                        .iter()
+                        .map(|g| format!("{} bytes at offset {}", g.len, g.offset))
+                        .collect();
+                    log::warn!(
+                        "{name}: runs of zeros between its records were left out of the day file, as ra skips them ({}; a power loss on the sensor?); the archive keeps them",
+                        runs.join(", ")
                     );
                 }
                 // A day file counts once per pass, however many batches append to it.
@@ -223,7 +238,14 @@ impl Engine {
                 .into_iter()
                 .map(|((host, seq), sha)| ChunkRef { host, seq, sha })
                 .collect();
-            g.segments = p.segments;
+            // The new chunks' ranges, less the runs of zeros inside them; a run inside a chunk
+            // left out was counted when that chunk came.
+            g.gaps.retain(|z| {
+                p.segments
+                    .iter()
+                    .any(|s| s.offset <= z.offset && z.end() <= s.end())
+            });
+            g.segments = argus_core::ranges::ByteRange::without(&p.segments, &g.gaps);
         }
         duplicates
     }

@@ -40,6 +40,8 @@ pub(super) struct ReadyUpload {
     pub(super) version: Option<Version>,
     /// Its management records, for the sensor's health.
     pub(super) mars: argus_core::record::MarsSeen,
+    /// Runs of zeros between its records, left out of `segments` (a power loss's trace).
+    pub(super) gaps: Vec<ByteRange>,
     pub(super) archive: Archive,
     pub(super) manifests: Vec<Manifest>,
     /// Byte ranges `(offset, len)` of `.out` to append: all of it, less chunks already ingested.
@@ -297,6 +299,7 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
             records,
             version,
             mars,
+            gaps,
         }) if salvageable(config, &manifests, valid_len) => {
             segments = vec![ByteRange::new(0, valid_len)];
             salvaged = Some(format!(
@@ -306,6 +309,7 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
                 records,
                 version,
                 mars,
+                gaps,
             }
         }
         Err(VerifyError::Refused(reason) | VerifyError::Damaged { reason, .. }) => {
@@ -320,6 +324,8 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
             return failed(upload, Action::Archive, e);
         }
     };
+    // Runs of zeros between records hold no data: they stay in the archive only.
+    let segments = ByteRange::without(&segments, &walked.gaps);
     let Some(archive) = archive else {
         return failed(upload, Action::Archive, "no archive was written");
     };
@@ -333,6 +339,7 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
         records: walked.records,
         version: walked.version,
         mars: walked.mars,
+        gaps: walked.gaps,
         archive,
         manifests,
         segments,

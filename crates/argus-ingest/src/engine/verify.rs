@@ -30,6 +30,7 @@ pub(super) enum VerifyError {
         records: u64,
         version: Option<Version>,
         mars: MarsSeen,
+        gaps: Vec<argus_core::ranges::ByteRange>,
     },
     /// Reading the upload failed.
     Read(io::Error),
@@ -46,6 +47,8 @@ pub(super) struct Walked {
     pub(super) version: Option<Version>,
     /// Its management records (argus data only).
     pub(super) mars: MarsSeen,
+    /// Ranges without data (zeros between records), not to append.
+    pub(super) gaps: Vec<argus_core::ranges::ByteRange>,
 }
 
 /// Reads `.out` once: feeds `check` (the argus records, by default), checks each manifest
@@ -107,12 +110,14 @@ pub(super) fn verify(
             records: verdict.records,
             version: verdict.version,
             mars: verdict.mars,
+            gaps: verdict.gaps,
         });
     }
     Ok(Walked {
         records: verdict.records,
         version: verdict.version,
         mars: verdict.mars,
+        gaps: verdict.gaps,
     })
 }
 

@@ -44,6 +44,7 @@ fn entry(n: u32, day: &str, size_before: u64) -> Entry {
             starts: vec![1_800_000_000 - i64::from(n)],
             stops: u64::from(n % 3),
             last_mar: Some(1_800_000_000),
+            gaps: vec![ByteRange::new(128, 4096)],
         }),
     }
 }

@@ -248,6 +248,7 @@ fn sensor_health_counts_each_upload_once_and_survives_compaction() {
             starts: vec![started],
             stops: 0,
             last_mar: Some(at - 20),
+            gaps: Vec::new(),
         }),
     };
     let mut l = Ledger::open(dir.path()).expect("open");

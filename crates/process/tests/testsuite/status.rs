@@ -31,7 +31,7 @@ const TOP_KEYS: [&str; 8] = [
     "retention_warning",
     "clients",
 ];
-const CLIENT_KEYS: [&str; 23] = [
+const CLIENT_KEYS: [&str; 25] = [
     "client",
     "configured",
     "state",
@@ -54,6 +54,8 @@ const CLIENT_KEYS: [&str; 23] = [
     "stops",
     "last_mar",
     "clock_offset_s",
+    "zero_gaps",
+    "zero_gap_bytes",
     "gaps",
 ];
 const GAP_KEYS: [&str; 3] = ["host", "first", "last"];
