@@ -13,6 +13,7 @@ mod ledger;
 mod lock;
 mod metrics;
 mod parity;
+mod power_loss;
 mod progress;
 mod quarantine;
 mod record_days;
