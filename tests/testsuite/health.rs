@@ -1,14 +1,17 @@
-//! Sensor health end to end: live argus sensors on `lo` whose capture drops packets,
-//! harvested by harvest_argus, shipped as WebJob uploads and ingested by process_argus.
-//! `status --json` and the metrics file show the packets, drops and stops that argus' own `ra`
-//! prints from the management records (MARs) of the chunks shipped, and a chunk shipped again
-//! changes none of them. Needs argus, ra and root, and
+//! Sensor health end to end: live argus sensors on `lo` whose capture drops packets, or whose
+//! argus is restarted, harvested by harvest_argus, shipped as WebJob uploads and ingested by
+//! process_argus. `status --json` and the metrics file show the packets, drops, restarts and
+//! stops that argus' own `ra` prints from the management records (MARs) of the chunks shipped,
+//! and a chunk shipped again changes none of them. Needs argus, ra and root, and
 //! `ARGUS5_PREFIX` for the argus 5 tests; skips loudly without them.
 
-#![allow(clippy::print_stderr, reason = "the tests report the drops they made")]
+#![allow(
+    clippy::print_stderr,
+    reason = "the tests report the drops and restarts they made"
+)]
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use test_support::json::Json;
 use test_support::sensor::{self, Run, Sensor, Traffic};
@@ -143,6 +146,17 @@ fn wait_for_mars(
     mars
 }
 
+/// Waits until argus wrote something to the sensor's output (a MAR/START at least).
+fn wait_for_output(sensor: &Sensor) {
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            std::fs::metadata(&sensor.output).is_ok_and(|m| m.len() > 0)
+        }),
+        "argus wrote nothing to {} in a minute",
+        sensor.output.display()
+    );
+}
+
 /// Runs a harvest that must exit 0.
 fn harvest(sensor: &Sensor) -> Run {
     let run = sensor.harvest();
@@ -227,7 +241,7 @@ fn health_server(clients: &[&str], extra: &str) -> Server {
     server
 }
 
-/// Writes the config of [`health_server`].
+/// Writes the config of [`health_server`] (again, to change `extra`).
 fn write_health_config(server: &Server, clients: &[&str], extra: &str) {
     let prom = metrics_path(server);
     server.write_toml(
@@ -452,4 +466,173 @@ fn an_argus5_sensor_that_drops_packets_is_dropping_with_the_drops_ra_prints() {
         argus5: Some(&prefix),
     };
     drops_show_as_ra_prints_them(TEST, argus, 63, 40_763);
+}
+
+/// One sensor through four argus runs: started by the first harvest, then three times ended
+/// ([`Argus::end`]) and started again by the next harvest. Every run is shipped and ingested as
+/// soon as it is made, so that each pass shows which harvest brought a restart: only the first
+/// chunk of a new argus run (its MAR/START with a new start time), never a harvest that only
+/// cut (the reopen's MAR/START keeps the start time).
+fn restarts_show_as_ra_prints_them(test: &str, argus: Argus<'_>, net: u8, port: u16) {
+    let sensor = Sensor::with_argus(argus.bin, QUICK_ARGS, "");
+    let server = health_server(&["client1"], "");
+    let mut stamps = Stamps::default();
+    let mut want = Expected::default();
+    let mut runs = Vec::new();
+    // Ships a run, ingests it, and checks the restarts status counts.
+    let mut deliver = |run: Run, restarts: u64, what: &str| {
+        let at = stamps.next();
+        upload_as(
+            &server,
+            "client1",
+            &sensor.host,
+            at,
+            &run.stdout,
+            run.stderr.as_bytes(),
+        );
+        want.add(&run_mars(argus, &run), at);
+        runs.push(run);
+        ingest(&server);
+        let (_, report) = status_json(&server);
+        assert_eq!(
+            client(&report, "client1").get("restarts_24h").u64(),
+            restarts,
+            "after {what}"
+        );
+    };
+
+    // The flows keep argus writing, so that each cut finds data.
+    let traffic = Traffic::start(net, port, 50);
+    let first = harvest(&sensor);
+    assert!(
+        first.stderr.contains("argus started (pid"),
+        "{}",
+        first.stderr
+    );
+    let mut run_started = Instant::now();
+    deliver(first, 0, "the harvest that started argus");
+    for restarts in 0..=3 {
+        wait_for_output(&sensor);
+        let cut = harvest(&sensor);
+        assert!(cut.stderr.contains("argus is running"), "{}", cut.stderr);
+        deliver(cut, restarts, "the first cut of an argus run");
+        wait_for_output(&sensor);
+        deliver(harvest(&sensor), restarts, "a harvest that only cut");
+        if restarts == 3 {
+            break;
+        }
+        // argus' start times are whole seconds: the next run starts in a later one.
+        std::thread::sleep(Duration::from_millis(1100).saturating_sub(run_started.elapsed()));
+        argus.end(&sensor);
+        let restart = harvest(&sensor);
+        assert!(
+            restart.stderr.contains("argus started (pid"),
+            "{}",
+            restart.stderr
+        );
+        run_started = Instant::now();
+        deliver(restart, restarts, "the harvest that started argus again");
+    }
+    traffic.stop();
+    argus.end(&sensor);
+    deliver(
+        sensor.final_harvest(QUICK_ARGS, ""),
+        3,
+        "the last argus run ended",
+    );
+    sensor::check_shipped(&sensor, &runs, 1);
+
+    // ra reads four argus runs from the chunks, and more MAR/STARTs than runs: the reopens.
+    let mars: Vec<RaMar> = runs.iter().flat_map(|r| run_mars(argus, r)).collect();
+    let starts: Vec<i64> = mars
+        .iter()
+        .filter(|m| m.cause == "STA")
+        .map(|m| m.started)
+        .collect();
+    let mut runs_seen = starts.clone();
+    runs_seen.dedup();
+    assert_eq!(runs_seen.len(), 4, "argus start times: {starts:?}");
+    assert!(runs_seen.is_sorted(), "{starts:?}");
+    assert!(
+        starts.len() >= 8,
+        "a reopen's START after each cut: {starts:?}"
+    );
+    eprintln!(
+        "{test}: {} harvests, {} MAR/STARTs of {} argus runs, {} MAR/STOPs",
+        runs.len(),
+        starts.len(),
+        runs_seen.len(),
+        want.stops
+    );
+
+    let (code, report) = status_json(&server);
+    assert_eq!(
+        code, 0,
+        "3 restarts are not more than restart_warn: {report:?}"
+    );
+    assert_eq!(client(&report, "client1").get("state").str(), "ok");
+    assert_health(&server, &report, "client1", &want, 3);
+
+    // A chunk that brought a restart, shipped again: nothing moves.
+    let again = runs
+        .iter()
+        .find(|r| {
+            run_mars(argus, r)
+                .iter()
+                .any(|m| m.cause == "STA" && m.started == runs_seen[1])
+        })
+        .expect("a run shipped the second argus run's START");
+    let series = health_series(&server, "client1");
+    upload_as(
+        &server,
+        "client1",
+        &sensor.host,
+        stamps.next(),
+        &again.stdout,
+        again.stderr.as_bytes(),
+    );
+    ingest(&server);
+    let (_, replayed) = status_json(&server);
+    assert_eq!(
+        health_json(&replayed, "client1"),
+        health_json(&report, "client1")
+    );
+    assert_eq!(health_series(&server, "client1"), series);
+
+    // With restart_warn = 2, three restarts are too many.
+    write_health_config(&server, &["client1"], "restart_warn = 2\n");
+    let (code, report) = status_json(&server);
+    assert_eq!(code, 1, "restarting is a warning: {report:?}");
+    assert_eq!(report.get("status").str(), "restarting");
+    assert_eq!(client(&report, "client1").get("state").str(), "restarting");
+}
+
+#[test]
+fn an_argus_restarted_three_times_shows_three_restarts() {
+    const TEST: &str = "an_argus_restarted_three_times_shows_three_restarts";
+    if !sensor::need_argus(TEST) {
+        return;
+    }
+    let argus = Argus {
+        bin: Path::new(sensor::ARGUS),
+        argus5: None,
+    };
+    restarts_show_as_ra_prints_them(TEST, argus, 65, 40_765);
+}
+
+#[test]
+fn an_argus5_restarted_three_times_shows_three_restarts() {
+    const TEST: &str = "an_argus5_restarted_three_times_shows_three_restarts";
+    let Some(prefix) = test_support::tools::argus5_prefix(TEST) else {
+        return;
+    };
+    if !sensor::need_argus(TEST) {
+        return;
+    }
+    let bin = prefix.join("sbin/argus");
+    let argus = Argus {
+        bin: &bin,
+        argus5: Some(&prefix),
+    };
+    restarts_show_as_ra_prints_them(TEST, argus, 67, 40_767);
 }
