@@ -7,4 +7,5 @@
 mod argus3;
 mod argus5;
 mod cli;
+mod health;
 mod support;

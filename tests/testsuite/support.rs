@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use test_support::json::Json;
 use test_support::sensor::{HOST, Run};
 use test_support::server::Server;
 use time::OffsetDateTime;
@@ -14,10 +15,22 @@ pub(crate) const CLIENT: &str = "client1";
 /// Writes one upload of [`CLIENT`] from the sensor's host at `at`: `out` as its `.out`, `err`
 /// as its `.err`.
 pub(crate) fn upload(server: &Server, at: OffsetDateTime, out: &[u8], err: &[u8]) {
-    Upload::at(CLIENT, at)
+    upload_as(server, CLIENT, HOST, at, out, err);
+}
+
+/// [`upload`] of another client and host.
+pub(crate) fn upload_as(
+    server: &Server,
+    client: &str,
+    host: &str,
+    at: OffsetDateTime,
+    out: &[u8],
+    err: &[u8],
+) {
+    Upload::at(client, at)
         .out(out.to_vec())
         .err(err.to_vec())
-        .hostname(HOST)
+        .hostname(host)
         .write(&server.drop_dir())
         .expect("write upload");
 }
@@ -26,9 +39,20 @@ pub(crate) fn upload(server: &Server, at: OffsetDateTime, out: &[u8], err: &[u8]
 /// `.out` and its stderr (log lines and the chunk manifests) as `.err`, one second apart from
 /// `start`.
 pub(crate) fn ship(server: &Server, runs: &[Run], start: OffsetDateTime) {
+    ship_as(server, CLIENT, HOST, runs, start);
+}
+
+/// [`ship`] of another client and host.
+pub(crate) fn ship_as(
+    server: &Server,
+    client: &str,
+    host: &str,
+    runs: &[Run],
+    start: OffsetDateTime,
+) {
     for (i, run) in (0_i64..).zip(runs) {
         let at = start + time::Duration::seconds(i);
-        upload(server, at, &run.stdout, run.stderr.as_bytes());
+        upload_as(server, client, host, at, &run.stdout, run.stderr.as_bytes());
     }
 }
 
@@ -76,4 +100,27 @@ pub(crate) fn assert_day_data(server: &Server, expected: &[u8]) {
         got.len(),
         expected.len()
     );
+}
+
+/// `process_argus status --json`: its exit status and its report.
+pub(crate) fn status_json(server: &Server) -> (i32, Json) {
+    let out = server.run(&["status", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report = Json::parse(&text).unwrap_or_else(|e| {
+        panic!(
+            "status --json: {e}\n{text}\n{}",
+            test_support::server::stderr(&out)
+        )
+    });
+    (test_support::server::status(&out), report)
+}
+
+/// The object of `client` in a status report.
+pub(crate) fn client<'a>(report: &'a Json, client: &str) -> &'a Json {
+    report
+        .get("clients")
+        .items()
+        .iter()
+        .find(|c| c.get("client").str() == client)
+        .unwrap_or_else(|| panic!("no client {client:?} in {report:?}"))
 }

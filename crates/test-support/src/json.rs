@@ -134,6 +134,22 @@ impl Json {
         }
     }
 
+    /// An integer, negative or not.
+    pub fn i64(&self) -> i64 {
+        match self {
+            Json::Number(n) => n.as_i64().unwrap_or_else(|| panic!("not an i64: {n}")),
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+
+    /// A number, as a float.
+    pub fn f64(&self) -> f64 {
+        match self {
+            Json::Number(n) => n.as_f64().unwrap_or_else(|| panic!("not an f64: {n}")),
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+
     /// A string.
     pub fn str(&self) -> &str {
         match self {

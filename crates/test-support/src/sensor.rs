@@ -11,6 +11,7 @@ use argus_core::manifest::Manifest;
 use argus_proc::find::{Target, find_output_users};
 
 pub const ARGUS: &str = "/usr/sbin/argus";
+/// The host a sensor ships as, unless [`Sensor::named`] gives it another name.
 pub const HOST: &str = "sensor1";
 
 /// argus as the tests run it: no config file, no listening port, a flow status record one
@@ -113,6 +114,8 @@ pub struct Sensor {
     pub config: PathBuf,
     /// The argus binary its config names.
     pub argus_bin: PathBuf,
+    /// The host it ships as (`--host`, and the manifests' `host`).
+    pub host: String,
 }
 
 impl Sensor {
@@ -134,9 +137,17 @@ impl Sensor {
             config,
             dir,
             argus_bin: argus_bin.to_path_buf(),
+            host: HOST.to_owned(),
         };
         sensor.write_config(&sensor.config, argus_args, extra);
         sensor
+    }
+
+    /// The same sensor shipping as `host`: two sensors shipping to one server need names of
+    /// their own, since the server numbers chunks per host.
+    pub fn named(mut self, host: &str) -> Sensor {
+        host.clone_into(&mut self.host);
+        self
     }
 
     /// Writes a config file for this sensor.
@@ -152,13 +163,14 @@ impl Sensor {
         std::fs::write(path, text).expect("write config");
     }
 
-    /// A command running `harvest_argus --config CONFIG --host sensor1`.
+    /// A command running `harvest_argus --config CONFIG --host HOST` (`sensor1` unless
+    /// [`Sensor::named`]).
     pub fn command(&self, config: &Path) -> Command {
         let mut cmd = Command::new(harvest_bin());
         cmd.arg("--config")
             .arg(config)
             .arg("--host")
-            .arg(HOST)
+            .arg(&self.host)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         cmd
@@ -282,6 +294,23 @@ impl Sensor {
         }
     }
 
+    /// Stops this sensor's argus with SIGSTOP: it reads no packet until
+    /// [`Sensor::resume_argus`], and the kernel drops what does not fit its capture buffer.
+    pub fn pause_argus(&self) {
+        let pids = self.argus_pids();
+        assert!(!pids.is_empty(), "no argus to pause");
+        for pid in pids {
+            signal(pid, "STOP");
+        }
+    }
+
+    /// Lets a paused argus run again (SIGCONT).
+    pub fn resume_argus(&self) {
+        for pid in self.argus_pids() {
+            signal(pid, "CONT");
+        }
+    }
+
     /// Stops this sensor's argus with SIGTERM (it then writes its cached flows and a final
     /// MAR) and waits until it is gone.
     pub fn stop_argus(&self) {
@@ -324,7 +353,7 @@ pub fn check_shipped(sensor: &Sensor, runs: &[Run], first_seq: u64) -> Vec<Vec<u
     let mut chunks = Vec::new();
     for run in runs {
         for (manifest, chunk) in run.chunks() {
-            assert_eq!(manifest.host.as_str(), HOST);
+            assert_eq!(manifest.host.as_str(), sensor.host);
             assert_eq!(
                 manifest.seq,
                 first_seq + chunks.len() as u64,

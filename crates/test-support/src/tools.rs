@@ -140,3 +140,82 @@ pub fn assert_promtool_accepts(file: &Path) {
         std::fs::read_to_string(file).unwrap_or_default()
     );
 }
+
+/// One management record (MAR) as argus' own `ra` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaMar {
+    /// `ra`'s `state` column: `STA` (start), `CON` (status), `STP` (stop), `ERR`.
+    pub cause: String,
+    /// When argus wrote it (whole Unix seconds).
+    pub now: i64,
+    /// When its argus started (whole Unix seconds).
+    pub started: i64,
+    /// Packets the capture delivered in its interval (`spkts`).
+    pub pkts: u64,
+    /// Packets the capture dropped in its interval (`sport`).
+    pub dropped: u64,
+}
+
+/// The MARs of `file` as `ra` prints them: Debian's 3.0.8 `ra` for argus 3 data (`argus5`
+/// `None`), or the 5.0.3 one under the `argus5` prefix for argus 5 data.
+///
+/// `ra` prints a MAR through flow fields: `spkts` is its packets delivered, `sport` its
+/// packets dropped, and `stime` and `ltime` its time and its argus' start time (swapped in
+/// 5.0.3; see argus-core's `record::mar` tests, which found the mapping). The command is
+/// `ra -X -F man.rc -n -u -L -1 -c , -s stime ltime spkts sport state -r FILE - man` with
+/// `RA_PRINT_MAN_RECORDS=yes` in `man.rc`. The 5.0.3 `ra` never prints the MAR/START of the
+/// first file it reads, so it reads the MAR-only sample first and swallows that one's.
+pub fn ra_mars(argus5: Option<&Path>, file: &Path) -> Vec<RaMar> {
+    let mut rc = tempfile::NamedTempFile::new().expect("ra rc file");
+    std::io::Write::write_all(&mut rc, b"RA_PRINT_MAN_RECORDS=yes\n").expect("write ra rc file");
+    let ra = argus5.map_or_else(|| std::path::PathBuf::from("ra"), |p| p.join("bin/ra"));
+    let mut cmd = Command::new(ra);
+    cmd.arg("-X").arg("-F").arg(rc.path());
+    cmd.args(["-n", "-u", "-L", "-1", "-c", ","]);
+    cmd.args(["-s", "stime", "ltime", "spkts", "sport", "state", "-r"]);
+    if argus5.is_some() {
+        cmd.arg(crate::bins::sample("argus5/mar-only.argus"));
+    }
+    let out = cmd.arg(file).args(["-", "man"]).output().expect("run ra");
+    // Debian's ra exits 1 when it printed no flow record, MARs or not.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)) && out.stderr.is_empty(),
+        "ra on {}: {:?} {}",
+        file.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            let [stime, ltime, pkts, dropped, cause] = f[..] else {
+                panic!("ra printed {line:?}");
+            };
+            let (now, started) = if argus5.is_some() {
+                (ltime, stime)
+            } else {
+                (stime, ltime)
+            };
+            let number = |s: &str| -> u64 {
+                s.parse()
+                    .unwrap_or_else(|_| panic!("not a count: {s:?} in {line:?}"))
+            };
+            RaMar {
+                cause: cause.to_owned(),
+                now: seconds(now),
+                started: seconds(started),
+                pkts: number(pkts),
+                dropped: number(dropped),
+            }
+        })
+        .collect()
+}
+
+/// The value of the sample `name` (its labels as written, `name{client="c1"}`) in a
+/// Prometheus text exposition.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}

@@ -79,3 +79,28 @@ impl Traffic {
         self.thread.join().expect("the traffic thread panicked")
     }
 }
+
+/// Sends `count` UDP datagrams of `size` bytes (65,507 at most) from one socket to
+/// `127.0.0.1:port`, `per_second` a second, and returns how many the kernel took. A socket is
+/// bound to the port meanwhile (it reads nothing), so no ICMP "port unreachable" answers.
+///
+/// Paced, a flood of large datagrams fills a capture that stopped reading (a paused argus)
+/// within a few dozen packets, while a running capture keeps up with it.
+pub fn flood(port: u16, count: u32, size: usize, per_second: u32) -> io::Result<u32> {
+    let _receiver = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))?;
+    let sender = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
+    let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let payload = vec![0x5a_u8; size];
+    let start = Instant::now();
+    let mut sent = 0;
+    for n in 0..count {
+        let due = start + Duration::from_secs_f64(f64::from(n) / f64::from(per_second));
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if sender.send_to(&payload, to).is_ok() {
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}

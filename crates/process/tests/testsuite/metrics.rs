@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use support::{Ledger, good_samples};
 use test_support::server::{Server, status, stderr, wait_until};
-use test_support::tools::have;
+use test_support::tools::{have, metric, ra_mars};
 
 const HOST: &str = "sensor1";
 
@@ -71,16 +71,19 @@ impl Exporter {
     }
 }
 
-/// The value of the sample `name` (with its labels as written) in an exposition.
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+/// Packets delivered and dropped, summed over the MARs Debian's `ra` prints from argus 3
+/// `samples`.
+fn ra_totals(samples: &[Vec<u8>]) -> (u64, u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    test_support::sensor::write_chunks(dir.path(), samples)
+        .iter()
+        .flat_map(|path| ra_mars(None, path))
+        .fold((0, 0), |(p, d), m| (p + m.pkts, d + m.dropped))
 }
 
 #[test]
 fn node_exporter_serves_the_metrics_of_the_last_pass() {
-    if !have("prometheus-node-exporter") || !have("promtool") {
+    if !have("prometheus-node-exporter") || !have("promtool") || !have("ra") {
         return;
     }
     let server = Server::new();
@@ -107,6 +110,25 @@ fn node_exporter_serves_the_metrics_of_the_last_pass() {
     assert_eq!(status(&server.run(&[])), 1, "one quarantined");
 
     test_support::tools::assert_promtool_accepts(&prom);
+    // The file promtool accepted holds every sensor-health series of client1, from the real
+    // MARs of the samples: its packets and drops as `ra` prints them.
+    let text = std::fs::read_to_string(&prom).expect("the metrics file");
+    let (packets, dropped) = ra_totals(&samples[..3]);
+    for (name, want) in [
+        ("packets_received_total", Some(packets)),
+        ("packets_dropped_total", Some(dropped)),
+        ("argus_restarts_total", None),
+        ("argus_stops_total", None),
+        ("last_mar_timestamp_seconds", None),
+        ("clock_offset_seconds", None),
+    ] {
+        let series = format!("argus_webjob_client_{name}{{client=\"client1\"}}");
+        let got = metric(&text, &series);
+        assert!(got.is_some(), "no {series} in:\n{text}");
+        if let Some(want) = want {
+            assert_eq!(got, Some(want as f64), "{series}");
+        }
+    }
     let records: u64 = ledger
         .uploads
         .iter()
@@ -135,16 +157,16 @@ fn node_exporter_serves_the_metrics_of_the_last_pass() {
             (now + time::Duration::seconds(2)).unix_timestamp() as f64,
         ),
     ] {
-        assert_eq!(sample(&served, name), Some(want), "{name} in:\n{served}");
+        assert_eq!(metric(&served, name), Some(want), "{name} in:\n{served}");
     }
-    let success = sample(&served, "argus_webjob_last_success_timestamp_seconds").expect("set");
+    let success = metric(&served, "argus_webjob_last_success_timestamp_seconds").expect("set");
     let age = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9 - success;
     assert!((0.0..120.0).contains(&age), "a success just now: {age}");
     assert!(
         served.contains("node_textfile_mtime_seconds{file="),
         "the collector read our file:\n{served}"
     );
-    assert_eq!(sample(&served, "node_textfile_scrape_error"), Some(0.0));
+    assert_eq!(metric(&served, "node_textfile_scrape_error"), Some(0.0));
 
     // Counters grow across passes (a cron job's process is new each time).
     ledger.write(
@@ -158,8 +180,16 @@ fn node_exporter_serves_the_metrics_of_the_last_pass() {
     assert_eq!(status(&out), 0, "{}", stderr(&out));
     let served = exporter.fetch().expect("metrics");
     assert_eq!(
-        sample(&served, "argus_webjob_uploads_ingested_total"),
+        metric(&served, "argus_webjob_uploads_ingested_total"),
         Some(4.0),
+        "{served}"
+    );
+    assert_eq!(
+        metric(
+            &served,
+            "argus_webjob_client_packets_received_total{client=\"client1\"}"
+        ),
+        Some(ra_totals(&samples[..4]).0 as f64),
         "{served}"
     );
 
@@ -167,12 +197,12 @@ fn node_exporter_serves_the_metrics_of_the_last_pass() {
     let out = server.run(&["status", "--format", "prometheus"]);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
-        sample(&printed, "argus_webjob_uploads_ingested_total"),
+        metric(&printed, "argus_webjob_uploads_ingested_total"),
         Some(4.0),
         "{printed}"
     );
     assert_eq!(
-        sample(&printed, "argus_webjob_client_stale{client=\"client2\"}"),
+        metric(&printed, "argus_webjob_client_stale{client=\"client2\"}"),
         Some(1.0)
     );
 }
@@ -193,7 +223,7 @@ fn the_daemon_writes_its_metrics_after_a_batch() {
     let counted = || {
         std::fs::read_to_string(&prom)
             .ok()
-            .and_then(|t| sample(&t, "argus_webjob_uploads_ingested_total"))
+            .and_then(|t| metric(&t, "argus_webjob_uploads_ingested_total"))
             == Some(1.0)
     };
     // The first batch is written at once; later ones at most every 10 s.
