@@ -96,10 +96,7 @@ fn walker_matches_the_documented_sample_facts() {
         framing.walk,
         Walk::Corrupt {
             offset: 41436,
-            reason: Corruption::VersionMismatch {
-                stream: Version::V3,
-                header: [0x6b, 0x09, 0xbb, 0xfb]
-            }
+            reason: Corruption::BadHeader([0x6b, 0x09, 0xbb, 0xfb])
         }
     );
     assert_eq!(framing.zero_gaps, [ByteRange::new(41432, 4)]);

@@ -9,6 +9,7 @@
 pub mod bins;
 pub mod files;
 pub mod json;
+pub mod packet;
 pub mod pcap;
 pub mod sensor;
 pub mod server;

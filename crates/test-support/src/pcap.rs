@@ -1,9 +1,40 @@
 //! Packet captures with chosen time stamps, for making real argus data at chosen times: the
-//! classic pcap format (a 24-byte header, then a 16-byte header per packet) of Ethernet frames
-//! carrying one UDP datagram each. `argus -r FILE -w OUT` turns them into flow records whose
-//! start times are the packets' times.
+//! classic pcap format (a 24-byte header, then a 16-byte header per packet) of Ethernet frames.
+//! [`capture`] writes one UDP datagram per frame; [`capture_frames`] writes any frames (see
+//! [`packet`](crate::packet) for building them), including frames cut short by the snap length.
+//! `argus -r FILE -w OUT` turns them into flow records whose start times are the packets' times.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
+
+use crate::packet;
+
+/// One captured Ethernet frame: its time (Unix seconds and microseconds), the bytes captured,
+/// and its length on the wire, which is more than the bytes captured when the snap length cut it.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub at: (u32, u32),
+    pub bytes: Vec<u8>,
+    pub wire_len: u32,
+}
+
+impl Frame {
+    /// A frame captured whole.
+    pub fn new(at: (u32, u32), bytes: Vec<u8>) -> Frame {
+        let wire_len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        Frame {
+            at,
+            bytes,
+            wire_len,
+        }
+    }
+
+    /// The same frame with only its first `caplen` bytes captured.
+    pub fn cut(mut self, caplen: usize) -> Frame {
+        self.bytes.truncate(caplen);
+        self
+    }
+}
 
 /// One UDP datagram to capture at `at` (Unix seconds and microseconds).
 #[derive(Clone, Copy, Debug)]
@@ -17,6 +48,15 @@ pub struct Datagram {
 
 /// The capture of `datagrams`, in the order given (pcap readers expect time order).
 pub fn capture(datagrams: &[Datagram]) -> Vec<u8> {
+    let frames: Vec<Frame> = datagrams
+        .iter()
+        .map(|d| Frame::new(d.at, frame(d)))
+        .collect();
+    capture_frames(&frames)
+}
+
+/// The capture of `frames`, in the order given, with a snap length of 65535 bytes.
+pub fn capture_frames(frames: &[Frame]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&0xa1b2_c3d4_u32.to_le_bytes()); // magic: microsecond times
     out.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
@@ -25,75 +65,52 @@ pub fn capture(datagrams: &[Datagram]) -> Vec<u8> {
     out.extend_from_slice(&0u32.to_le_bytes()); // accuracy
     out.extend_from_slice(&65_535u32.to_le_bytes()); // snap length
     out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
-    for d in datagrams {
-        let frame = frame(d);
-        out.extend_from_slice(&d.at.0.to_le_bytes());
-        out.extend_from_slice(&d.at.1.to_le_bytes());
-        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&frame);
+    for f in frames {
+        out.extend_from_slice(&f.at.0.to_le_bytes());
+        out.extend_from_slice(&f.at.1.to_le_bytes());
+        let caplen = u32::try_from(f.bytes.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&caplen.to_le_bytes());
+        out.extend_from_slice(&f.wire_len.max(caplen).to_le_bytes());
+        out.extend_from_slice(&f.bytes);
     }
     out
 }
 
 fn frame(d: &Datagram) -> Vec<u8> {
-    let payload = b"argus-webjob test datagram";
-    let udp_len = 8 + payload.len();
-    let ip_len = 20 + udp_len;
-    let mut f = Vec::with_capacity(14 + ip_len);
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]); // destination MAC
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02]); // source MAC
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&u16::try_from(ip_len).unwrap_or(u16::MAX).to_be_bytes());
-    ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
-    ip.extend_from_slice(&d.src.octets());
-    ip.extend_from_slice(&d.dst.octets());
-    let sum = checksum(&ip);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&d.sport.to_be_bytes());
-    f.extend_from_slice(&d.dport.to_be_bytes());
-    f.extend_from_slice(&u16::try_from(udp_len).unwrap_or(u16::MAX).to_be_bytes());
-    f.extend_from_slice(&0u16.to_be_bytes()); // no UDP checksum
-    f.extend_from_slice(payload);
-    f
-}
-
-/// The Internet checksum of an IPv4 header.
-fn checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !u16::try_from(sum).unwrap_or(0)
+    let udp = packet::udp(d.sport, d.dport, b"argus-webjob test datagram");
+    let ip = packet::ipv4(d.src, d.dst, packet::UDP, &udp);
+    packet::ethernet(packet::ETH_IPV4, &ip)
 }
 
 /// The argus data `argus` (argus 3 or argus 5, `sbin/argus`) makes of a capture of
 /// `datagrams`: `argus -X -r CAPTURE -w OUT`. Its flows start at the datagrams' times; its MARs
 /// carry the wall clock, as argus stamps them when it reads a capture.
-pub fn argus_of(argus: &std::path::Path, datagrams: &[Datagram]) -> Result<Vec<u8>, String> {
+pub fn argus_of(argus: &Path, datagrams: &[Datagram]) -> Result<Vec<u8>, String> {
+    argus_of_capture(argus, &[], &capture(datagrams))
+}
+
+/// The argus data `argus -X ARGS -r CAPTURE -w OUT` makes of the pcap bytes `capture`, run
+/// with a bound on its time (a sensor that hangs on a strange packet is killed and reported).
+pub fn argus_of_capture(argus: &Path, args: &[&str], capture: &[u8]) -> Result<Vec<u8>, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let pcap = dir.path().join("capture.pcap");
-    std::fs::write(&pcap, capture(datagrams)).map_err(|e| e.to_string())?;
+    std::fs::write(&pcap, capture).map_err(|e| e.to_string())?;
     let out = dir.path().join("capture.argus");
-    let run = std::process::Command::new(argus)
-        .arg("-X")
+    let mut cmd = std::process::Command::new(argus);
+    cmd.arg("-X")
+        .args(args)
         .arg("-r")
         .arg(&pcap)
         .arg("-w")
-        .arg(&out)
-        .output()
+        .arg(&out);
+    let run = crate::tools::run_bounded(&mut cmd, std::time::Duration::from_secs(30))
         .map_err(|e| format!("cannot run {}: {e}", argus.display()))?;
-    if !run.status.success() {
+    if run.code != Some(0) {
         return Err(format!(
-            "{} -r: {}",
+            "{} -r: {} ({})",
             argus.display(),
-            String::from_utf8_lossy(&run.stderr)
+            String::from_utf8_lossy(&run.stderr),
+            run.describe()
         ));
     }
     std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))

@@ -218,4 +218,65 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+
+/// How a process run by [`run_bounded`] ended, and what it wrote.
+#[derive(Debug)]
+pub struct Bounded {
+    /// Its exit status, `None` when a signal ended it (also when it was killed at the limit).
+    pub code: Option<i32>,
+    /// True when it was still running at the limit and was killed with SIGKILL.
+    pub killed: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Bounded {
+    /// How it ended, in words (`exit 0`, `killed at the time limit`, `ended by a signal`).
+    pub fn describe(&self) -> String {
+        match (self.killed, self.code) {
+            (true, _) => "killed at the time limit".to_owned(),
+            (false, Some(c)) => format!("exit {c}"),
+            (false, None) => "ended by a signal".to_owned(),
+        }
+    }
+}
+
+/// Runs `cmd` (stdin empty, output to temporary files) and kills it with SIGKILL if it is still
+/// running after `limit`: argus 5.0.3 and its `ra` can hang on malformed input, and argus 5
+/// ignores SIGTERM while it has work scheduled, so nothing gentler is tried.
+pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::io::Result<Bounded> {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile()?;
+    let mut err = tempfile::tempfile()?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(err.try_clone()?)
+        .spawn()?;
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    let (status, killed) = loop {
+        if let Some(status) = child.try_wait()? {
+            break (status, false);
+        }
+        if start.elapsed() >= limit {
+            // Child::kill sends SIGKILL on Unix.
+            child.kill()?;
+            break (child.wait()?, true);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    };
+    let read = |f: &mut std::fs::File| -> std::io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        f.rewind()?;
+        f.read_to_end(&mut v)?;
+        Ok(v)
+    };
+    Ok(Bounded {
+        code: status.code(),
+        killed,
+        stdout: read(&mut out)?,
+        stderr: read(&mut err)?,
+    })
 }

@@ -234,6 +234,39 @@ fn broken_framing_is_corrupt_at_the_record() {
 }
 
 #[test]
+fn records_of_a_type_ra_does_not_read_are_refused() {
+    // ra 3.0.8 stops silently at an INDEX, AFLOW, DATASUP or ARCHIVAL record of argus 3 data;
+    // ra 5.0.3 skips INDEX, DATASUP and ARCHIVAL records and reads AFLOW ones.
+    for version in Version::ALL {
+        for ty in 0..16u8 {
+            let mut s = mar_of(version, 1);
+            let mut rec = far_of(version, &[&dsr(0x01, 3)]);
+            rec[0] = ty << 4 | version.number();
+            s.extend(rec);
+            s.extend(mar_of(version, 3));
+            let read = match ty {
+                kind::FLOW | kind::NETFLOW | kind::EVENT | kind::MAR => true,
+                kind::AFLOW => version == Version::V5,
+                _ => false,
+            };
+            for step in [1, s.len()] {
+                let mut w = Walker::new();
+                s.chunks(step).for_each(|piece| w.feed(piece));
+                let r = w.finish();
+                if read {
+                    assert!(r.is_clean(), "{version} type {ty:x}: {:?}", r.walk);
+                } else {
+                    let h = [s[128], s[129], s[130], s[131]];
+                    let reason = Corruption::BadHeader(h);
+                    let offset = 128;
+                    assert_eq!(r.walk, Walk::Corrupt { offset, reason }, "{version} {ty:x}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn a_record_of_the_other_version_inside_a_stream_is_refused() {
     for (stream, other) in [(Version::V3, Version::V5), (Version::V5, Version::V3)] {
         // A flow record, a status MAR, and a MAR/START without the cookie.

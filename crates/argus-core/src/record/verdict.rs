@@ -50,7 +50,7 @@ pub enum Corruption {
         /// Its cookie, bytes 8..12 read big-endian.
         cookie: u32,
     },
-    /// A record header with an unknown type or a length below 4 bytes.
+    /// A record header of a type `ra` does not read in the stream, or a length below 4 bytes.
     BadHeader([u8; 4]),
     /// A record of another version inside a stream, that is not the MAR/START of a new stream.
     VersionMismatch {

@@ -291,7 +291,7 @@ impl Walker {
             return;
         }
         let ty = h[0] >> 4;
-        if !(kind::FLOW..=kind::MAR).contains(&ty) || len < 4 {
+        if !readable(ty, version) || len < 4 {
             self.fail(Corruption::BadHeader(h));
             return;
         }
@@ -405,12 +405,20 @@ impl Walker {
 }
 
 /// The type and byte length of a well-formed record header of `version` (its version nibble, a
-/// known type, at least the header long), or `None`.
+/// type ra reads, at least the header long), or `None`.
 fn header(h: &[u8; 4], version: Version) -> Option<(u8, usize)> {
     let len = usize::from(u16::from_be_bytes([h[2], h[3]])) * 4;
     let ty = h[0] >> 4;
-    let known = (kind::FLOW..=kind::MAR).contains(&ty);
-    (h[0] & 0x0f == version.number() && known && len >= 4).then_some((ty, len))
+    (h[0] & 0x0f == version.number() && readable(ty, version) && len >= 4).then_some((ty, len))
+}
+
+/// True for the record types `ra` reads in a stream of `version`: flow, NetFlow, event and
+/// management records, and in an argus 5 stream also AFLOW records. At a record of any other
+/// type ra 3.0.8 stops silently (exit 0), losing the rest of the file, and ra 5.0.3 skips it
+/// without a word (INDEX, DATASUP, ARCHIVAL) or reads AFLOW records that ra 3.0.8 stops at.
+fn readable(ty: u8, version: Version) -> bool {
+    matches!(ty, kind::FLOW | kind::NETFLOW | kind::EVENT | kind::MAR)
+        || (ty == kind::AFLOW && version == Version::V5)
 }
 
 /// True when `h` is the header of a 128-byte MAR of cause START, of any version.
