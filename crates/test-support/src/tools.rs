@@ -218,6 +218,7 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
 
 /// How a process run by [`run_bounded`] ended, and what it wrote.
 #[derive(Debug)]
