@@ -329,3 +329,26 @@ fn the_stream_list_is_bounded() {
     assert_eq!(r.streams.len(), STREAMS_LISTED);
     assert!(r.streams.iter().all(|s| s.records == 1));
 }
+
+/// Found by the `split` fuzz target: a 12-byte MAR/START with a cookie after a stream's header
+/// opened a stream of its own, and the day splitter copied 128 bytes from it, past its end.
+#[test]
+fn a_short_mar_start_opens_no_stream() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/split-short-mar-start.bin"
+    ));
+    let report = walk(&data[..]).expect("walk");
+    assert!(report.is_clean(), "{:?}", report.walk);
+    assert_eq!((report.records, report.starts), (2, 1));
+    let records: Vec<RecordInfo> = Records::new(&data[..])
+        .collect::<io::Result<_>>()
+        .expect("records");
+    assert_eq!(records.iter().filter(|r| r.opens_stream).count(), 1);
+    let split = split::split_by_day(records);
+    for piece in &split.pieces {
+        for s in &piece.segments {
+            assert!(s.offset + s.len <= data.len() as u64, "{s:?}");
+        }
+    }
+}
