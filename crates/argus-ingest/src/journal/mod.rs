@@ -350,6 +350,19 @@ fn decode(line: &[u8]) -> Option<Entry> {
     })
 }
 
+/// One journal line read back (its newline included): the entry, or `None` when it is torn or
+/// damaged. Not an API: the fuzz targets' way in to the line format.
+#[doc(hidden)]
+pub fn decode_line(line: &[u8]) -> Option<Entry> {
+    decode(line)
+}
+
+/// An entry as one sealed journal line, newline included. Not an API: see [`decode_line`].
+#[doc(hidden)]
+pub fn encode_line(entry: &Entry, out: &mut Vec<u8>) {
+    encode(entry, out);
+}
+
 fn escape(s: &OsStr, out: &mut Vec<u8>) {
     percent_encode(s.as_bytes(), out);
 }

@@ -1,5 +1,6 @@
 //! Unit tests of the ledger: gaps, duplicates, versions, reloads, compaction, torn lines.
 
+use super::lines::push_line;
 use super::*;
 use std::fs;
 
@@ -274,3 +275,4 @@ fn sensor_health_counts_each_upload_once_and_survives_compaction() {
     drop(l);
     check(&Ledger::load(dir.path()).expect("reload"));
 }
+
