@@ -308,6 +308,7 @@ fn decode(line: &[u8]) -> Option<Entry> {
                     let host = String::from_utf8(percent_decode(parts.next()?)?).ok()?;
                     let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
                     let sha = String::from_utf8(percent_decode(parts.next()?)?).ok()?;
+                    let sha = crate::ledger::is_short_hash(&sha).then_some(sha)?;
                     parts
                         .next()
                         .is_none()

@@ -57,7 +57,10 @@ pub(super) fn decode(line: &[u8]) -> Option<Fact> {
             host: (*host).to_owned(),
             seq: seq.parse().ok()?,
             client: (*client).to_owned(),
-            sha: rest.first().map_or("-", |s| s).to_owned(),
+            sha: rest
+                .first()
+                .map_or(Some("-"), |s| is_short_hash(s).then_some(*s))?
+                .to_owned(),
             version: match rest.get(1) {
                 None => None,
                 Some(v) => Some(v.parse().ok()?),
@@ -83,4 +86,10 @@ pub(super) fn decode(line: &[u8]) -> Option<Fact> {
         }),
         _ => None,
     }
+}
+
+/// A chunk's short hash as the ledger keeps it: hex digits, or `-` when unknown. Anything else
+/// (a line edited by hand) could not be written to the snapshot, whose lists it would break.
+pub(crate) fn is_short_hash(s: &str) -> bool {
+    s == "-" || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
 }

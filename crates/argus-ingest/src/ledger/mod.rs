@@ -471,6 +471,7 @@ pub fn short_hash(sha256: &[u8; 32]) -> String {
 mod lines;
 mod snapshot;
 
+pub(crate) use lines::is_short_hash;
 use lines::{decode, encode};
 
 #[cfg(test)]

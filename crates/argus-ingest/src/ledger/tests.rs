@@ -276,3 +276,26 @@ fn sensor_health_counts_each_upload_once_and_survives_compaction() {
     check(&Ledger::load(dir.path()).expect("reload"));
 }
 
+/// Found by the `ledger` fuzz target: a log line whose chunk hash held a `,` was taken, and the
+/// snapshot written from it could not be read back, losing the host at the next compaction.
+#[test]
+fn a_chunk_hash_that_is_not_hex_is_a_damaged_line() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/ledger-sha-with-comma.bin"
+    ));
+    let mut log = Vec::new();
+    for body in data.split(|&b| b == b'\n') {
+        push_line(&String::from_utf8_lossy(body), &mut log);
+    }
+    let ledger = Ledger::from_texts(b"", &log);
+    let read = Ledger::from_texts(&ledger.snapshot(), b"");
+    assert_eq!(read.hosts, ledger.hosts);
+    assert_eq!(read.clients, ledger.clients);
+    let mut line = Vec::new();
+    push_line("C s1 2 c1 00,00", &mut line);
+    assert_eq!(decode_line(&line), None);
+    line.clear();
+    push_line("C s1 2 c1 00000000000000aa", &mut line);
+    assert!(decode_line(&line).is_some());
+}
