@@ -150,13 +150,14 @@ impl Ledger {
                 let mut map = BTreeMap::new();
                 if *hours != "-" {
                     for h in hours.split(',') {
-                        let mut it = h.split(':').map(str::parse::<i64>);
-                        let (Some(Ok(hour)), Some(Ok(n)), Some(Ok(b))) =
-                            (it.next(), it.next(), it.next())
-                        else {
+                        // The hour is signed, the counts are what the ledger adds up: u64.
+                        let mut it = h.split(':');
+                        let hour = it.next().and_then(|v| v.parse::<i64>().ok());
+                        let mut count = || it.next().and_then(|v| v.parse::<u64>().ok());
+                        let (Some(hour), Some(n), Some(b)) = (hour, count(), count()) else {
                             return false;
                         };
-                        map.insert(hour, (n.unsigned_abs(), b.unsigned_abs()));
+                        map.insert(hour, (n, b));
                     }
                 }
                 self.clients.insert(

@@ -299,3 +299,27 @@ fn a_chunk_hash_that_is_not_hex_is_a_damaged_line() {
     push_line("C s1 2 c1 00000000000000aa", &mut line);
     assert!(decode_line(&line).is_some());
 }
+
+/// Found by the `ledger` fuzz target: a client's hourly byte count above `i64::MAX` was written
+/// to the snapshot as the u64 it is but read back as an i64, so the client's line was refused
+/// and the client vanished at the next compaction.
+#[test]
+fn hourly_counts_past_i64_survive_the_snapshot() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/ledger-bytes-past-i64.bin"
+    ));
+    let at = data.iter().position(|&b| b == 0).expect("a NUL");
+    let sealed = |text: &[u8]| {
+        let mut out = Vec::new();
+        for body in text.split(|&b| b == b'\n') {
+            push_line(&String::from_utf8_lossy(body), &mut out);
+        }
+        out
+    };
+    let ledger = Ledger::from_texts(&sealed(&data[..at]), &sealed(&data[at + 1..]));
+    assert!(!ledger.clients.is_empty());
+    let read = Ledger::from_texts(&ledger.snapshot(), b"");
+    assert_eq!(read.hosts, ledger.hosts);
+    assert_eq!(read.clients, ledger.clients);
+}
