@@ -53,19 +53,21 @@ pub(super) fn decode(line: &[u8]) -> Option<Fact> {
     let body = checked(line)?;
     let f: Vec<&str> = body.split(' ').collect();
     match f.as_slice() {
-        ["C", host, seq, client, rest @ ..] if rest.len() <= 2 => Some(Fact::Chunk {
-            host: (*host).to_owned(),
-            seq: seq.parse().ok()?,
-            client: (*client).to_owned(),
-            sha: rest
-                .first()
-                .map_or(Some("-"), |s| is_short_hash(s).then_some(*s))?
-                .to_owned(),
-            version: match rest.get(1) {
-                None => None,
-                Some(v) => Some(v.parse().ok()?),
-            },
-        }),
+        ["C", host, seq, client, rest @ ..] if rest.len() <= 2 && !client.is_empty() => {
+            Some(Fact::Chunk {
+                host: (*host).to_owned(),
+                seq: seq.parse().ok()?,
+                client: (*client).to_owned(),
+                sha: rest
+                    .first()
+                    .map_or(Some("-"), |s| is_short_hash(s).then_some(*s))?
+                    .to_owned(),
+                version: match rest.get(1) {
+                    None => None,
+                    Some(v) => Some(v.parse().ok()?),
+                },
+            })
+        }
         ["D", host, seq] => Some(Fact::Duplicate {
             host: (*host).to_owned(),
             seq: seq.parse().ok()?,

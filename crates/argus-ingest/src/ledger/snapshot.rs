@@ -114,7 +114,9 @@ impl Ledger {
                 self.hosts.insert(
                     (*host).to_owned(),
                     HostState {
-                        client: if *client == "-" {
+                        // `-` is a host that never sent a chunk (so has no client yet); a host
+                        // with chunks has the client id they came from, which may be `-`.
+                        client: if *client == "-" && first_seq.is_none() {
                             String::new()
                         } else {
                             (*client).to_owned()

@@ -323,3 +323,24 @@ fn hourly_counts_past_i64_survive_the_snapshot() {
     assert_eq!(read.hosts, ledger.hosts);
     assert_eq!(read.clients, ledger.clients);
 }
+
+/// Found by the `ledger` fuzz target: a host whose chunks came from the client id `-` (a valid
+/// one) read back from the snapshot with no client, since `-` also stands for "none yet".
+#[test]
+fn a_client_named_dash_survives_the_snapshot() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/ledger-client-dash.bin"
+    ));
+    let mut log = Vec::new();
+    for body in data.split(|&b| b == b'\n') {
+        push_line(&String::from_utf8_lossy(body), &mut log);
+    }
+    let ledger = Ledger::from_texts(b"", &log);
+    assert_eq!(ledger.hosts["s5"].client, "-");
+    let read = Ledger::from_texts(&ledger.snapshot(), b"");
+    assert_eq!(read.hosts, ledger.hosts);
+    let mut line = Vec::new();
+    push_line("C s1 2  00000000000000aa", &mut line);
+    assert_eq!(decode_line(&line), None, "a chunk from no client");
+}
