@@ -64,7 +64,10 @@ impl Ledger {
         };
         let f: Vec<&str> = body.split(' ').collect();
         match f.as_slice() {
-            ["H", host, client, max, dropped, dups, gaps, rest @ ..] if rest.len() <= 3 => {
+            // The writer never leaves the client empty (`-` when there is none).
+            ["H", host, client, max, dropped, dups, gaps, rest @ ..]
+                if rest.len() <= 3 && !client.is_empty() =>
+            {
                 let first = &rest[..rest.len().min(1)];
                 let mut recent = BTreeMap::new();
                 if let Some(list) = rest.get(1).filter(|l| **l != "-") {
