@@ -375,13 +375,15 @@ impl Ledger {
                 c.last_upload = Some(c.last_upload.map_or(*at, |l| l.max(*at)));
                 let hour = at.div_euclid(3600);
                 let slot = c.hours.entry(hour).or_insert((0, 0));
-                slot.0 += 1;
-                slot.1 += bytes;
+                // Saturating: a hand-edited log line must not overflow a counter.
+                slot.0 = slot.0.saturating_add(1);
+                slot.1 = slot.1.saturating_add(*bytes);
                 let newest = c.hours.keys().next_back().copied().unwrap_or(hour);
-                c.hours.retain(|h, _| *h > newest - KEEP_HOURS);
+                c.hours
+                    .retain(|h, _| *h > newest.saturating_sub(KEEP_HOURS));
                 // Stems are unique per upload; keep only the recent ones to bound memory.
                 if self.recent_stems.len() > 200_000 {
-                    let cutoff = at - KEEP_HOURS * 3600;
+                    let cutoff = at.saturating_sub(KEEP_HOURS * 3600);
                     self.recent_stems.retain(|_, t| *t > cutoff);
                 }
             }

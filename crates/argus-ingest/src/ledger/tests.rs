@@ -344,3 +344,26 @@ fn a_client_named_dash_survives_the_snapshot() {
     push_line("C s1 2  00000000000000aa", &mut line);
     assert_eq!(decode_line(&line), None, "a chunk from no client");
 }
+
+/// Found by the `ledger` fuzz target: log lines whose byte counts add up past `u64::MAX` in one
+/// hour overflowed the hour's counter (a panic in a build with overflow checks).
+#[test]
+fn hourly_counts_saturate() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/ledger-bytes-overflow.bin"
+    ));
+    let mut log = Vec::new();
+    for body in data.split(|&b| b == b'\n') {
+        push_line(&String::from_utf8_lossy(body), &mut log);
+    }
+    let ledger = Ledger::from_texts(b"", &log);
+    let read = Ledger::from_texts(&ledger.snapshot(), b"");
+    assert_eq!(read.clients, ledger.clients);
+    let mut big = Vec::new();
+    for stem in ["a", "b"] {
+        push_line(&format!("U C 3 {} {stem}", u64::MAX - 1), &mut big);
+    }
+    let ledger = Ledger::from_texts(b"", &big);
+    assert_eq!(ledger.clients["C"].hours[&0], (2, u64::MAX));
+}
