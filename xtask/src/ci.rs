@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+/// Seconds each fuzz target runs in CI (11 targets, so about two minutes after the build).
+const FUZZ_SECONDS: u64 = 10;
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(extra) = args.first() {
         return Err(format!("ci takes no arguments (got {extra:?})"));
@@ -71,6 +74,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             return Err(format!("{name} failed ({status})"));
         }
     }
+    // Every fuzz target for a few seconds over its corpus: the seeds and what earlier runs
+    // found still pass, and a shallow new crash shows up. `cargo xtask fuzz` runs them longer.
+    eprintln!("xtask ci: fuzz: cargo xtask fuzz --time {FUZZ_SECONDS}");
+    crate::fuzz::run(&["--time".to_owned(), FUZZ_SECONDS.to_string()])?;
     eprintln!("xtask ci: all checks passed");
     Ok(())
 }

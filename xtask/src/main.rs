@@ -11,6 +11,7 @@ mod ci;
 mod deb;
 mod demo;
 mod dist;
+mod fuzz;
 mod tidy;
 mod util;
 
@@ -21,7 +22,8 @@ const USAGE: &str = "\
 usage: cargo xtask COMMAND
 
 commands:
-  ci      the full check CI runs: rustfmt, clippy (warnings are errors), every test, cargo-deny
+  ci      the full check CI runs: rustfmt, clippy (warnings are errors), every test, cargo-deny,
+          each fuzz target for a few seconds
   demo    lay out a dropzone of real argus uploads in ./demo (or --dir DIR), run one
           process_argus pass on it, and show what came out
   dist    release build and a reproducible tarball target/dist/argus-webjob-VERSION-TARGET.tar.gz
@@ -31,6 +33,8 @@ commands:
           built with dpkg-deb (reproducible in the same way)
   bench   measure process_argus against its baselines in one run and print the ratios
           (--only abcdefgh, --small N, --big-mib N, --big-count N, --rss-mib N)
+  fuzz    build the fuzz targets of fuzz/ with libFuzzer and run each (or only TARGET) for
+          --time S seconds (60); a crash leaves its input in target/fuzz/artifacts/TARGET/
 ";
 
 fn main() -> ExitCode {
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         Some("dist") => dist::run(&args[1..]),
         Some("deb") => deb::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("__maxrss") => bench::maxrss(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");

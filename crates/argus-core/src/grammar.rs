@@ -246,7 +246,11 @@ pub fn format_size(bytes: u64) -> String {
         return format!("{} {name}iB", bytes / unit);
     }
     // Tenths, to the nearest (a shown size is for reading; the exact one is in --json).
-    let tenths = (u128::from(bytes) * 10 + u128::from(unit / 2)) / u128::from(unit);
+    let mut tenths = (u128::from(bytes) * 10 + u128::from(unit / 2)) / u128::from(unit);
+    // Rounded up past the largest size there is, it would not read back: round down there.
+    if tenths * u128::from(unit) / 10 > u128::from(u64::MAX) {
+        tenths = u128::from(bytes) * 10 / u128::from(unit);
+    }
     format!("{}.{} {name}iB", tenths / 10, tenths % 10)
 }
 
@@ -378,6 +382,18 @@ pub fn shell_value(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `grammar` fuzz target: the largest sizes were shown rounded up past
+    /// `u64::MAX` ("16777216.0 TiB"), which `parse_size` refuses.
+    #[test]
+    fn the_largest_sizes_are_shown_as_sizes_that_read_back() {
+        let input = "18446744073709551615B";
+        let n = parse_size(input).expect("u64::MAX bytes");
+        let shown = format_size(n);
+        assert_eq!(shown, "16777215.9 TiB");
+        let back = parse_size(&shown).expect("reads back");
+        assert!(n - back <= n / 20, "{back}");
+    }
 
     #[test]
     fn an_amount_is_a_size_or_a_percentage() {
@@ -515,7 +531,7 @@ mod tests {
         assert_eq!(format_size(2 << 20), "2 MiB");
         assert_eq!(format_size((2 << 20) / 10 * 9), "1.8 MiB");
         assert_eq!(format_size(1536), "1.5 KiB");
-        assert_eq!(format_size(u64::MAX), "16777216.0 TiB");
+        assert_eq!(format_size(u64::MAX), "16777215.9 TiB");
         for n in [1, 7, 1023, 1024, 1536, 2 << 20, 3 << 40, 1_000_000_007] {
             assert_eq!(parse_size(&format_size_exact(n)), Ok(n), "{n}");
         }

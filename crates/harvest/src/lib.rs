@@ -25,6 +25,24 @@ mod run;
 
 use cli::{Cli, Command};
 
+/// Reads a configuration's text as `check-config` does: every problem it finds in the file and
+/// in each host's settings, or the TOML syntax error. Not an API: the fuzz targets' way in (see
+/// `fuzz/`).
+#[doc(hidden)]
+pub fn check_config_text(text: &str) -> Result<Vec<String>, Vec<String>> {
+    config::Config::parse_text(std::path::Path::new("harvest_argus.toml"), text)
+        .map(|config| config.check_all())
+        .map_err(|problems| problems.0)
+}
+
+/// What `convert-config` makes of the recipe's script: the TOML and its warnings, or the
+/// errors. Not an API: see [`check_config_text`].
+#[doc(hidden)]
+pub fn convert_script(text: &str) -> Result<(String, Vec<String>), Vec<String>> {
+    convert::convert(std::path::Path::new("harvest_argus"), text)
+        .map(|converted| (converted.toml, converted.warnings))
+}
+
 /// Runs `harvest_argus` with the process' arguments and environment, and returns its exit
 /// status.
 pub fn main() -> ExitCode {

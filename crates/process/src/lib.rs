@@ -86,6 +86,25 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Reads a configuration's text as `load` reads the file `file_name` (whose extension and
+/// content choose TOML or the recipe's format): the config and true for the recipe's format, or
+/// every problem. Not an API: the fuzz targets' way in (see `fuzz/`).
+#[doc(hidden)]
+pub fn parse_config(
+    file_name: &str,
+    text: &str,
+) -> Result<(argus_ingest::config::Config, bool), Vec<String>> {
+    config::parse_with_sources(std::path::Path::new(file_name), text)
+        .map(|(config, format, _)| (config, format == Format::Recipe))
+        .map_err(|e| e.problems)
+}
+
+/// The TOML `convert-config` prints for a config. Not an API: see [`parse_config`].
+#[doc(hidden)]
+pub fn config_to_toml(config: &argus_ingest::config::Config) -> String {
+    config::to_toml(config)
+}
+
 fn load(explicit: Option<PathBuf>) -> Result<(Config, Format, PathBuf), Exit> {
     let found = config::locate(explicit.as_deref(), |k| std::env::var(k).ok())
         .and_then(|path| config::load(&path).map(|(c, f)| (c, f, path)));

@@ -72,8 +72,10 @@ impl<R: Read> Records<R> {
             return Err(short(self.offset, len, got + 4));
         }
         let ty = h[0] >> 4;
-        let opens =
-            ty == kind::MAR && h[1] >> 4 == cause::START && stream_version(&self.buf).is_some();
+        let opens = ty == kind::MAR
+            && h[1] >> 4 == cause::START
+            && len == MAR_LEN as usize
+            && stream_version(&self.buf).is_some();
         if opens {
             self.stream = Some(self.stream.map_or(0, |s| s + 1));
         }

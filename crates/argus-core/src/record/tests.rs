@@ -404,3 +404,26 @@ fn runs_of_zeros_between_records_are_skipped_and_kept_as_gaps() {
     zeros_first.extend(mar(1));
     assert!(!walk(&zeros_first[..]).expect("walk").is_clean());
 }
+
+/// Found by the `split` fuzz target: a 12-byte MAR/START with a cookie after a stream's header
+/// opened a stream of its own, and the day splitter copied 128 bytes from it, past its end.
+#[test]
+fn a_short_mar_start_opens_no_stream() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/split-short-mar-start.bin"
+    ));
+    let report = walk(&data[..]).expect("walk");
+    assert!(report.is_clean(), "{:?}", report.walk);
+    assert_eq!((report.records, report.starts), (2, 1));
+    let records: Vec<RecordInfo> = Records::new(&data[..])
+        .collect::<io::Result<_>>()
+        .expect("records");
+    assert_eq!(records.iter().filter(|r| r.opens_stream).count(), 1);
+    let split = split::split_by_day(records);
+    for piece in &split.pieces {
+        for s in &piece.segments {
+            assert!(s.offset + s.len <= data.len() as u64, "{s:?}");
+        }
+    }
+}

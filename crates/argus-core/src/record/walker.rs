@@ -228,7 +228,10 @@ impl Walker {
         if ty == kind::MAR {
             self.mars += 1;
             let why = head[1] >> 4;
+            // Only a 128-byte MAR/START opens a stream: a shorter one is no stream header (and
+            // the day splitter copies a header as 128 bytes).
             if why == cause::START
+                && len == HEAD
                 && let Some(v) = stream_version(head)
             {
                 self.open_stream(v);

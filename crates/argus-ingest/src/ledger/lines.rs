@@ -53,16 +53,21 @@ pub(super) fn decode(line: &[u8]) -> Option<Fact> {
     let body = checked(line)?;
     let f: Vec<&str> = body.split(' ').collect();
     match f.as_slice() {
-        ["C", host, seq, client, rest @ ..] if rest.len() <= 2 => Some(Fact::Chunk {
-            host: (*host).to_owned(),
-            seq: seq.parse().ok()?,
-            client: (*client).to_owned(),
-            sha: rest.first().map_or("-", |s| s).to_owned(),
-            version: match rest.get(1) {
-                None => None,
-                Some(v) => Some(v.parse().ok()?),
-            },
-        }),
+        ["C", host, seq, client, rest @ ..] if rest.len() <= 2 && !client.is_empty() => {
+            Some(Fact::Chunk {
+                host: (*host).to_owned(),
+                seq: seq.parse().ok()?,
+                client: (*client).to_owned(),
+                sha: rest
+                    .first()
+                    .map_or(Some("-"), |s| is_short_hash(s).then_some(*s))?
+                    .to_owned(),
+                version: match rest.get(1) {
+                    None => None,
+                    Some(v) => Some(v.parse().ok()?),
+                },
+            })
+        }
         ["D", host, seq] => Some(Fact::Duplicate {
             host: (*host).to_owned(),
             seq: seq.parse().ok()?,
@@ -83,4 +88,10 @@ pub(super) fn decode(line: &[u8]) -> Option<Fact> {
         }),
         _ => None,
     }
+}
+
+/// A chunk's short hash as the ledger keeps it: hex digits, or `-` when unknown. Anything else
+/// (a line edited by hand) could not be written to the snapshot, whose lists it would break.
+pub(crate) fn is_short_hash(s: &str) -> bool {
+    s == "-" || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -217,14 +217,7 @@ impl Ledger {
             for line in BufReader::new(file).split(b'\n') {
                 let line = line?;
                 lines += 1;
-                let ok = if name == "ledger" {
-                    ledger.load_snapshot_line(&line)
-                } else if let Some(fact) = decode(&line) {
-                    ledger.apply(&fact);
-                    true
-                } else {
-                    false
-                };
+                let ok = ledger.replay_line(name == "ledger", &line);
                 if !ok {
                     log::warn!(
                         "{} line {lines} is damaged (a crash while it was written?) and is ignored",
@@ -237,6 +230,39 @@ impl Ledger {
             }
         }
         Ok(ledger)
+    }
+
+    /// One line of the snapshot (`snapshot`) or of the log, applied; false when it is damaged.
+    fn replay_line(&mut self, snapshot: bool, line: &[u8]) -> bool {
+        if snapshot {
+            self.load_snapshot_line(line)
+        } else if let Some(fact) = decode(line) {
+            self.apply(&fact);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The ledger the texts of a snapshot and a log describe, damaged lines skipped: what
+    /// [`Ledger::load`] reads, without the files. Not an API: the fuzz targets' way in.
+    #[doc(hidden)]
+    pub fn from_texts(snapshot: &[u8], log: &[u8]) -> Ledger {
+        let mut ledger = Ledger {
+            dir: PathBuf::new(),
+            hosts: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            recent_stems: BTreeMap::new(),
+            log: None,
+            log_lines: 0,
+        };
+        for line in snapshot.split(|&b| b == b'\n') {
+            ledger.replay_line(true, line);
+        }
+        for line in log.split(|&b| b == b'\n') {
+            ledger.replay_line(false, line);
+        }
+        ledger
     }
 
     /// Loads the ledger and opens its log for appending (the writer holds the state lock).
@@ -349,13 +375,15 @@ impl Ledger {
                 c.last_upload = Some(c.last_upload.map_or(*at, |l| l.max(*at)));
                 let hour = at.div_euclid(3600);
                 let slot = c.hours.entry(hour).or_insert((0, 0));
-                slot.0 += 1;
-                slot.1 += bytes;
+                // Saturating: a hand-edited log line must not overflow a counter.
+                slot.0 = slot.0.saturating_add(1);
+                slot.1 = slot.1.saturating_add(*bytes);
                 let newest = c.hours.keys().next_back().copied().unwrap_or(hour);
-                c.hours.retain(|h, _| *h > newest - KEEP_HOURS);
+                c.hours
+                    .retain(|h, _| *h > newest.saturating_sub(KEEP_HOURS));
                 // Stems are unique per upload; keep only the recent ones to bound memory.
                 if self.recent_stems.len() > 200_000 {
-                    let cutoff = at - KEEP_HOURS * 3600;
+                    let cutoff = at.saturating_sub(KEEP_HOURS * 3600);
                     self.recent_stems.retain(|_, t| *t > cutoff);
                 }
             }
@@ -395,50 +423,7 @@ impl Ledger {
 
     /// Rewrites the snapshot from memory (atomically) and empties the log.
     pub fn compact(&mut self) -> io::Result<()> {
-        let mut buf = Vec::new();
-        for (host, h) in &self.hosts {
-            let gaps: Vec<String> = h.gaps.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-            let recent: Vec<String> = h.recent.iter().map(|(q, h)| format!("{q}:{h}")).collect();
-            let body = format!(
-                "H {host} {} {} {} {} {} {} {} {}",
-                if h.client.is_empty() { "-" } else { &h.client },
-                h.max_seq,
-                h.gaps_dropped,
-                h.duplicates,
-                if gaps.is_empty() {
-                    "-".to_owned()
-                } else {
-                    gaps.join(",")
-                },
-                h.first_seq.map_or("-".to_owned(), |f| f.to_string()),
-                if recent.is_empty() {
-                    "-".to_owned()
-                } else {
-                    recent.join(",")
-                },
-                h.version.map_or("-".to_owned(), |v| v.to_string())
-            );
-            push_line(&body, &mut buf);
-        }
-        for (client, c) in &self.clients {
-            let hours: Vec<String> = c
-                .hours
-                .iter()
-                .map(|(h, (n, b))| format!("{h}:{n}:{b}"))
-                .collect();
-            let body = format!(
-                "K {client} {} {} {} {}",
-                c.last_upload.map_or("-".to_owned(), |l| l.to_string()),
-                if hours.is_empty() {
-                    "-".to_owned()
-                } else {
-                    hours.join(",")
-                },
-                c.versions.encode(),
-                c.health.encode()
-            );
-            push_line(&body, &mut buf);
-        }
+        let buf = self.snapshot();
         argus_core::publish::replace_durably(&self.dir.join("ledger"), &buf)
             .map_err(|e| io::Error::other(e.to_string()))?;
         if let Some(log) = self.log.as_mut() {
@@ -447,122 +432,6 @@ impl Ledger {
         }
         self.log_lines = 0;
         Ok(())
-    }
-
-    fn load_snapshot_line(&mut self, line: &[u8]) -> bool {
-        let Some(body) = checked(line) else {
-            return false;
-        };
-        let f: Vec<&str> = body.split(' ').collect();
-        match f.as_slice() {
-            ["H", host, client, max, dropped, dups, gaps, rest @ ..] if rest.len() <= 3 => {
-                let first = &rest[..rest.len().min(1)];
-                let mut recent = BTreeMap::new();
-                if let Some(list) = rest.get(1).filter(|l| **l != "-") {
-                    for item in list.split(',') {
-                        let Some((q, h)) = item.split_once(':') else {
-                            return false;
-                        };
-                        let Ok(q) = q.parse() else { return false };
-                        recent.insert(q, h.to_owned());
-                    }
-                }
-                let parse_gaps = || -> Option<Vec<(u64, u64)>> {
-                    if *gaps == "-" {
-                        return Some(Vec::new());
-                    }
-                    gaps.split(',')
-                        .map(|g| {
-                            let (a, b) = g.split_once('-')?;
-                            Some((a.parse().ok()?, b.parse().ok()?))
-                        })
-                        .collect()
-                };
-                let (Ok(max_seq), Ok(gaps_dropped), Ok(duplicates), Some(gaps)) = (
-                    max.parse::<u64>(),
-                    dropped.parse(),
-                    dups.parse(),
-                    parse_gaps(),
-                ) else {
-                    return false;
-                };
-                let version = match rest.get(2) {
-                    None | Some(&"-") => None,
-                    Some(v) => match v.parse() {
-                        Ok(v) => Some(v),
-                        Err(_) => return false,
-                    },
-                };
-                // Snapshots written before `first_seq` counted every sequence from 1.
-                let first_seq = match first.first() {
-                    None => (max_seq > 0).then_some(1),
-                    Some(&"-") => None,
-                    Some(f) => match f.parse() {
-                        Ok(f) => Some(f),
-                        Err(_) => return false,
-                    },
-                };
-                self.hosts.insert(
-                    (*host).to_owned(),
-                    HostState {
-                        client: if *client == "-" {
-                            String::new()
-                        } else {
-                            (*client).to_owned()
-                        },
-                        first_seq,
-                        max_seq,
-                        gaps,
-                        gaps_dropped,
-                        duplicates,
-                        recent,
-                        version,
-                    },
-                );
-                true
-            }
-            ["K", client, last, hours, rest @ ..] if rest.len() <= 2 => {
-                let Some(versions) = rest
-                    .first()
-                    .map_or(Some(Versions::default()), |v| Versions::decode(v))
-                else {
-                    return false;
-                };
-                let Some(health) = rest.get(1).map_or(Some(Default::default()), |h| {
-                    crate::health::SensorHealth::decode(h)
-                }) else {
-                    return false;
-                };
-                let last_upload = if *last == "-" {
-                    None
-                } else {
-                    last.parse().ok()
-                };
-                let mut map = BTreeMap::new();
-                if *hours != "-" {
-                    for h in hours.split(',') {
-                        let mut it = h.split(':').map(str::parse::<i64>);
-                        let (Some(Ok(hour)), Some(Ok(n)), Some(Ok(b))) =
-                            (it.next(), it.next(), it.next())
-                        else {
-                            return false;
-                        };
-                        map.insert(hour, (n.unsigned_abs(), b.unsigned_abs()));
-                    }
-                }
-                self.clients.insert(
-                    (*client).to_owned(),
-                    ClientState {
-                        last_upload,
-                        hours: map,
-                        versions,
-                        health,
-                    },
-                );
-                true
-            }
-            _ => false,
-        }
     }
 }
 
@@ -583,14 +452,29 @@ fn fill_gap(gaps: &mut Vec<(u64, u64)>, seq: u64) {
     }
 }
 
+/// One log line read back: the fact it holds, or `None` when it is damaged. Not an API: the
+/// fuzz targets' way in to the line format.
+#[doc(hidden)]
+pub fn decode_line(line: &[u8]) -> Option<Fact> {
+    decode(line)
+}
+
+/// A fact as one sealed log line, newline included. Not an API: see [`decode_line`].
+#[doc(hidden)]
+pub fn encode_line(fact: &Fact, out: &mut Vec<u8>) {
+    encode(fact, out);
+}
+
 /// The short content hash the ledger keeps per chunk: the first 8 bytes of its SHA-256, hex.
 pub fn short_hash(sha256: &[u8; 32]) -> String {
     argus_core::manifest::hex(&sha256[..8])
 }
 
 mod lines;
+mod snapshot;
 
-use lines::{checked, decode, encode, push_line};
+pub(crate) use lines::is_short_hash;
+use lines::{decode, encode};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 //! Unit tests of the ledger: gaps, duplicates, versions, reloads, compaction, torn lines.
 
+use super::lines::push_line;
 use super::*;
 use std::fs;
 
@@ -274,4 +275,96 @@ fn sensor_health_counts_each_upload_once_and_survives_compaction() {
     l.compact().expect("compact");
     drop(l);
     check(&Ledger::load(dir.path()).expect("reload"));
+}
+
+/// Found by the `ledger` fuzz target: a log line whose chunk hash held a `,` was taken, and the
+/// snapshot written from it could not be read back, losing the host at the next compaction.
+#[test]
+fn a_chunk_hash_that_is_not_hex_is_a_damaged_line() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/ledger-sha-with-comma.bin"
+    ));
+    let mut log = Vec::new();
+    for body in data.split(|&b| b == b'\n') {
+        push_line(&String::from_utf8_lossy(body), &mut log);
+    }
+    let ledger = Ledger::from_texts(b"", &log);
+    let read = Ledger::from_texts(&ledger.snapshot(), b"");
+    assert_eq!(read.hosts, ledger.hosts);
+    assert_eq!(read.clients, ledger.clients);
+    let mut line = Vec::new();
+    push_line("C s1 2 c1 00,00", &mut line);
+    assert_eq!(decode_line(&line), None);
+    line.clear();
+    push_line("C s1 2 c1 00000000000000aa", &mut line);
+    assert!(decode_line(&line).is_some());
+}
+
+/// Found by the `ledger` fuzz target: a client's hourly byte count above `i64::MAX` was written
+/// to the snapshot as the u64 it is but read back as an i64, so the client's line was refused
+/// and the client vanished at the next compaction.
+#[test]
+fn hourly_counts_past_i64_survive_the_snapshot() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/ledger-bytes-past-i64.bin"
+    ));
+    let at = data.iter().position(|&b| b == 0).expect("a NUL");
+    let sealed = |text: &[u8]| {
+        let mut out = Vec::new();
+        for body in text.split(|&b| b == b'\n') {
+            push_line(&String::from_utf8_lossy(body), &mut out);
+        }
+        out
+    };
+    let ledger = Ledger::from_texts(&sealed(&data[..at]), &sealed(&data[at + 1..]));
+    assert!(!ledger.clients.is_empty());
+    let read = Ledger::from_texts(&ledger.snapshot(), b"");
+    assert_eq!(read.hosts, ledger.hosts);
+    assert_eq!(read.clients, ledger.clients);
+}
+
+/// Found by the `ledger` fuzz target: a host whose chunks came from the client id `-` (a valid
+/// one) read back from the snapshot with no client, since `-` also stands for "none yet".
+#[test]
+fn a_client_named_dash_survives_the_snapshot() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/ledger-client-dash.bin"
+    ));
+    let mut log = Vec::new();
+    for body in data.split(|&b| b == b'\n') {
+        push_line(&String::from_utf8_lossy(body), &mut log);
+    }
+    let ledger = Ledger::from_texts(b"", &log);
+    assert_eq!(ledger.hosts["s5"].client, "-");
+    let read = Ledger::from_texts(&ledger.snapshot(), b"");
+    assert_eq!(read.hosts, ledger.hosts);
+    let mut line = Vec::new();
+    push_line("C s1 2  00000000000000aa", &mut line);
+    assert_eq!(decode_line(&line), None, "a chunk from no client");
+}
+
+/// Found by the `ledger` fuzz target: log lines whose byte counts add up past `u64::MAX` in one
+/// hour overflowed the hour's counter (a panic in a build with overflow checks).
+#[test]
+fn hourly_counts_saturate() {
+    let data = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fuzz/ledger-bytes-overflow.bin"
+    ));
+    let mut log = Vec::new();
+    for body in data.split(|&b| b == b'\n') {
+        push_line(&String::from_utf8_lossy(body), &mut log);
+    }
+    let ledger = Ledger::from_texts(b"", &log);
+    let read = Ledger::from_texts(&ledger.snapshot(), b"");
+    assert_eq!(read.clients, ledger.clients);
+    let mut big = Vec::new();
+    for stem in ["a", "b"] {
+        push_line(&format!("U C 3 {} {stem}", u64::MAX - 1), &mut big);
+    }
+    let ledger = Ledger::from_texts(b"", &big);
+    assert_eq!(ledger.clients["C"].hours[&0], (2, u64::MAX));
 }

@@ -121,10 +121,18 @@ pub(crate) fn load_with_sources(path: &Path) -> Result<(Config, Format, Sources)
             format!("cannot read {}: {e}", argus_core::escape::EscapedPath(path)),
         )
     })?;
-    let format = sniff_format(path, &text);
+    parse_with_sources(path, &text)
+}
+
+/// [`load_with_sources`] of a file's text: `path` names it (its extension chooses TOML).
+pub(crate) fn parse_with_sources(
+    path: &Path,
+    text: &str,
+) -> Result<(Config, Format, Sources), ConfigError> {
+    let format = sniff_format(path, text);
     let raw = match format {
-        Format::Toml => raw_from_toml(&text),
-        Format::Recipe => raw_from_recipe(&text),
+        Format::Toml => raw_from_toml(text),
+        Format::Recipe => raw_from_recipe(text),
     }
     .map_err(|problems| ConfigError {
         path: Some(path.to_path_buf()),

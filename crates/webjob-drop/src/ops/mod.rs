@@ -67,6 +67,9 @@ pub const REASON_FILE: &str = "reason";
 mod quarantine;
 mod requeue;
 
+/// The reason file's format, for the fuzz targets: not an API.
+#[doc(hidden)]
+pub use quarantine::{Intent, intent_text, parse_intent, unescape};
 pub use quarantine::{
     Quarantined, QuarantinedGroup, Recovery, list_quarantine, quarantine_group, recover_quarantine,
 };

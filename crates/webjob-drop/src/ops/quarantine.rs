@@ -241,17 +241,7 @@ fn write_intent(
     names: &[&OsStr],
     reason: &str,
 ) -> Result<()> {
-    let mut text = String::from(
-        "# This upload group was moved here whole by webjob-drop; Reason says why, Source where from.\n",
-    );
-    // Every value is escaped: one line each, whatever bytes the names hold.
-    text += &format!("Reason={}\n", Escaped(reason.as_bytes()));
-    text += &format!("Source={}\n", Escaped(source.as_os_str().as_bytes()));
-    text += &format!("Stem={}\n", Escaped(stem.as_bytes()));
-    for name in names {
-        text += &format!("Part={}\n", Escaped(name.as_bytes()));
-    }
-    text += "End=\n";
+    let text = intent_text(source, stem, names, reason);
     let path = pending.join(REASON_FILE);
     let mut file = OpenOptions::new()
         .write(true)
@@ -265,11 +255,30 @@ fn write_intent(
     Ok(())
 }
 
+/// The reason file's text: why, where from, the stem and every part, then `End=`.
+#[doc(hidden)]
+pub fn intent_text(source: &Path, stem: &OsStr, names: &[&OsStr], reason: &str) -> String {
+    let mut text = String::from(
+        "# This upload group was moved here whole by webjob-drop; Reason says why, Source where from.\n",
+    );
+    // Every value is escaped: one line each, whatever bytes the names hold.
+    text += &format!("Reason={}\n", Escaped(reason.as_bytes()));
+    text += &format!("Source={}\n", Escaped(source.as_os_str().as_bytes()));
+    text += &format!("Stem={}\n", Escaped(stem.as_bytes()));
+    for name in names {
+        text += &format!("Part={}\n", Escaped(name.as_bytes()));
+    }
+    text += "End=\n";
+    text
+}
+
 /// The intent recorded in a pending directory.
-pub(super) struct Intent {
-    pub(super) source: PathBuf,
-    pub(super) stem: OsString,
-    pub(super) parts: Vec<OsString>,
+#[doc(hidden)]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Intent {
+    pub source: PathBuf,
+    pub stem: OsString,
+    pub parts: Vec<OsString>,
 }
 
 /// Reads a pending directory's intent; `None` when it is missing or was not completely written.
@@ -280,19 +289,26 @@ pub(super) fn read_intent(pending: &Path) -> Result<Option<Intent>> {
         Err(e) if is_not_found(&e) => return Ok(None),
         Err(e) => return Err(e).at("read", &path),
     };
-    let kv = KeyValues::parse(&text);
+    parse_intent(&text).map_err(|reason| Error::Recovery {
+        path: pending.to_path_buf(),
+        reason,
+    })
+}
+
+/// The intent a reason file's text records: `None` when it was not completely written, an
+/// error naming the bad line when it is complete but damaged.
+#[doc(hidden)]
+pub fn parse_intent(text: &[u8]) -> std::result::Result<Option<Intent>, String> {
+    let kv = KeyValues::parse(text);
     let complete = text.ends_with(b"\n") && kv.iter().last().is_some_and(|(k, _)| k == b"End");
     if !complete {
         return Ok(None);
     }
-    let one = |key: &'static str| -> Result<OsString> {
+    let one = |key: &'static str| -> std::result::Result<OsString, String> {
         let mut values = kv.get_all(key);
         match (values.next().and_then(unescape), values.next()) {
             (Some(v), None) => Ok(OsString::from_vec(v)),
-            _ => Err(Error::Recovery {
-                path: pending.to_path_buf(),
-                reason: format!("the {REASON_FILE} file has no valid {key} line"),
-            }),
+            _ => Err(format!("the {REASON_FILE} file has no valid {key} line")),
         }
     };
     let source = PathBuf::from(one("Source")?);
@@ -301,10 +317,7 @@ pub(super) fn read_intent(pending: &Path) -> Result<Option<Intent>> {
     for value in kv.get_all("Part") {
         let name = unescape(value)
             .filter(|n| !n.is_empty() && !n.contains(&b'/') && n != b"." && n != b"..")
-            .ok_or_else(|| Error::Recovery {
-                path: pending.to_path_buf(),
-                reason: format!("the {REASON_FILE} file has an invalid Part line"),
-            })?;
+            .ok_or_else(|| format!("the {REASON_FILE} file has an invalid Part line"))?;
         parts.push(OsString::from_vec(name));
     }
     Ok(Some(Intent {
@@ -461,7 +474,8 @@ pub fn list_quarantine(quarantine_dir: &Path) -> Result<Vec<QuarantinedGroup>> {
 }
 
 /// Reverses [`Escaped`]: `\\`, `\n`, `\r`, `\t` and `\xNN`; `None` for anything else after `\`.
-pub(super) fn unescape(text: &[u8]) -> Option<Vec<u8>> {
+#[doc(hidden)]
+pub fn unescape(text: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len());
     let mut bytes = text.iter();
     while let Some(&b) = bytes.next() {
