@@ -1,7 +1,7 @@
 //! Packet captures with chosen time stamps, for making real argus data at chosen times: the
 //! classic pcap format (a 24-byte header, then a 16-byte header per packet) of Ethernet frames.
 //! [`capture`] writes one UDP datagram per frame; [`capture_frames`] writes any frames (see
-//! [`packet`](crate::packet) for building them), including frames cut short by the snap length.
+//! [`packet`] for building them), including frames cut short by the snap length.
 //! `argus -r FILE -w OUT` turns them into flow records whose start times are the packets' times.
 
 use std::net::Ipv4Addr;
