@@ -406,3 +406,51 @@ fn runs_of_zeros_between_records_are_left_out_once_and_counted() {
         .expect("an upload");
     assert_eq!(site.pass().summary.quarantined, 1);
 }
+
+/// Found by the `walker` fuzz target: filing by record time read the upload record by record
+/// and stopped at the first zero word the walker had left out, failing the upload.
+#[test]
+fn by_record_time_runs_of_zeros_are_left_out_as_by_upload_day() {
+    let first = argus_sample_named("hostA.argus");
+    let second = argus_sample_named("hostB.argus");
+    let mut gapped = first.clone();
+    gapped.extend([0u8; 4096]);
+    gapped.extend(&second);
+    let mut whole = first;
+    whole.extend(&second);
+    let at = an_hour_ago();
+    let days = |data: Vec<u8>| {
+        let mut site = Site::new();
+        site.config.day_boundary = DayBoundary::Record;
+        site.config.oper_codec = argus_core::codec::Codec::NONE;
+        // The samples are years old: a clock window that takes them.
+        site.config.max_record_lag = std::time::Duration::from_secs(40 * 366 * 86_400);
+        Upload::at("sensor-1", at)
+            .out(data)
+            .with_manifest("sensor-1", 1)
+            .write(&site.config.drop_dir)
+            .expect("an upload");
+        let outcome = site.pass();
+        assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+        assert_eq!(
+            (outcome.summary.ingested, outcome.summary.quarantined),
+            (1, 0)
+        );
+        let host_dir = site.day_file(at);
+        let host_dir = host_dir.parent().expect("a host directory");
+        Site::files(host_dir)
+            .into_iter()
+            .map(|f| {
+                let name = f.file_name().expect("a name").to_owned();
+                (name, fs::read(&f).expect("a day file"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let without = days(whole);
+    assert!(!without.is_empty());
+    assert_eq!(
+        days(gapped),
+        without,
+        "the same day files, the zeros left out"
+    );
+}

@@ -2,6 +2,9 @@
 //! filing records by the day they happened needs. Meant for data the [`Walker`](super::Walker)
 //! found clean; memory stays at one record (at most 256 KiB).
 //!
+//! Runs of zero words between records (see [`Report::zero_gaps`](super::Report::zero_gaps))
+//! are skipped, as the walker skips them.
+//!
 //! A record's time is its start time in Unix seconds: for a flow record the first 4 bytes after
 //! the header of its time DSR (type `0x03`), big-endian, in both versions; for a MAR its own
 //! time (bytes 32..36, 36..40 in an INTERFACE MAR). A record without one (another type, a flow
@@ -52,10 +55,18 @@ impl<R: Read> Records<R> {
 
     fn next_record(&mut self) -> io::Result<Option<RecordInfo>> {
         let mut h = [0u8; 4];
-        match read_full(&mut self.input, &mut h)? {
-            0 => return Ok(None),
-            4 => {}
-            n => return Err(short(self.offset, 4, n)),
+        loop {
+            match read_full(&mut self.input, &mut h)? {
+                0 => return Ok(None),
+                4 => {}
+                n => return Err(short(self.offset, 4, n)),
+            }
+            // A zero word where a record starts, inside a stream: part of a run of zeros the
+            // walker leaves out as a gap (what a power loss leaves); skipped the same way.
+            if h != [0; 4] || self.stream.is_none() {
+                break;
+            }
+            self.offset += 4;
         }
         let len = usize::from(u16::from_be_bytes([h[2], h[3]])) * 4;
         if len < 4 || (self.stream.is_none() && len != MAR_LEN as usize) {

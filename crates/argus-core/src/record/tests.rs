@@ -391,6 +391,13 @@ fn runs_of_zeros_between_records_are_skipped_and_kept_as_gaps() {
             "in pieces of {piece}"
         );
     }
+    // Records, reading the same bytes one record at a time, steps over the same gaps.
+    let read: Vec<RecordInfo> = Records::new(&s[..])
+        .collect::<io::Result<_>>()
+        .expect("records");
+    let offsets: Vec<u64> = read.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [0, 128, gap + 4096, gap + 4096 + 128]);
+    assert_eq!(read.iter().filter(|r| r.opens_stream).count(), 1);
     // Zeros inside a record are damage, as before.
     let mut inside = mar(1);
     let mut rec = far(&[&dsr(0x01, 3)]);
