@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [TARGET] [--time S]`: the coverage-guided fuzz targets of `fuzz/`, built
+//! `cargo xtask fuzz [TARGET] [--time S] [--runs N] [--seed N]`: the coverage-guided fuzz targets of `fuzz/`, built
 //! with libFuzzer (the `libfuzzer-sys` crate) and LLVM's coverage instrumentation, set by hand
 //! through stable `-C` flags, so that no nightly toolchain and no cargo plugin is needed.
 //!
@@ -6,6 +6,11 @@
 //! `target/fuzz/corpus/TARGET` (kept between runs), seeded from `fuzz/seeds/TARGET`, the argus
 //! samples of argus-core, and the recipe's files in `../shared/seed` when present. A crash
 //! leaves its input in `target/fuzz/artifacts/TARGET/` and fails the command.
+//!
+//! `--runs N --seed N` make a run repeatable: libFuzzer's random choices start from the seed
+//! and each target stops after N inputs (or at `--time`, whichever comes first), so that the
+//! same commit over the same corpus tries the same inputs. CI runs that way; a longer search
+//! for new findings is a plain `cargo xtask fuzz`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -48,19 +53,33 @@ const RUSTFLAGS: &str = "-Cpasses=sancov-module \
     -Cllvm-args=-sanitizer-coverage-trace-compares \
     --cfg fuzzing";
 
+/// How long each target runs, and from which random seed.
+#[derive(Clone, Copy)]
+struct Budget {
+    seconds: u64,
+    runs: Option<u64>,
+    seed: Option<u64>,
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut only = None;
-    let mut seconds: u64 = 60;
+    let mut budget = Budget {
+        seconds: 60,
+        runs: None,
+        seed: None,
+    };
     let mut it = args.iter();
+    let number = |it: &mut std::slice::Iter<'_, String>, what: &str| {
+        it.next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .ok_or_else(|| format!("{what} takes a positive number"))
+    };
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--time" => {
-                seconds = it
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .filter(|&s| s > 0)
-                    .ok_or("--time takes a number of seconds")?;
-            }
+            "--time" => budget.seconds = number(&mut it, "--time")?,
+            "--runs" => budget.runs = Some(number(&mut it, "--runs")?),
+            "--seed" => budget.seed = Some(number(&mut it, "--seed")?),
             name if TARGETS.iter().any(|(t, _)| *t == name) => only = Some(name.to_owned()),
             other => {
                 let names: Vec<&str> = TARGETS.iter().map(|(t, _)| *t).collect();
@@ -86,7 +105,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
-        results.push(run_target(&bin_dir, name, seeds, seconds)?);
+        results.push(run_target(&bin_dir, name, seeds, budget)?);
     }
     eprintln!(
         "xtask fuzz: {:<18} {:>6} {:>12} {:>8} {:>9}",
@@ -156,7 +175,7 @@ fn run_target(
     bin_dir: &Path,
     name: &'static str,
     seeds: &[&str],
-    seconds: u64,
+    budget: Budget,
 ) -> Result<Outcome, String> {
     let root = crate::root();
     let work = crate::util::target_dir().join("fuzz");
@@ -168,7 +187,9 @@ fn run_target(
     let mut prefix = artifacts.into_os_string();
     prefix.push("/");
     let mut cmd = Command::new(bin_dir.join(name));
-    cmd.arg(format!("-max_total_time={seconds}"))
+    cmd.arg(format!("-max_total_time={}", budget.seconds))
+        .args(budget.runs.map(|n| format!("-runs={n}")))
+        .args(budget.seed.map(|n| format!("-seed={n}")))
         .arg("-print_final_stats=1")
         // A parser that takes seconds over a few kilobytes is a finding too.
         .arg("-timeout=10")
@@ -181,7 +202,14 @@ fn run_target(
         .args(seeds.iter().map(|s| root.join(s)).filter(|p| p.is_dir()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    eprintln!("xtask fuzz: {name}: {seconds} s");
+    match budget.runs {
+        Some(n) => eprintln!(
+            "xtask fuzz: {name}: {n} inputs, at most {} s",
+            budget.seconds
+        ),
+        None => eprintln!("xtask fuzz: {name}: {} s", budget.seconds),
+    }
+    let started = std::time::Instant::now();
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {}: {e}", bin_dir.join(name).display()))?;
@@ -217,7 +245,7 @@ fn run_target(
     });
     Ok(Outcome {
         name,
-        seconds,
+        seconds: started.elapsed().as_secs(),
         execs: stat("stat::number_of_executed_units:"),
         edges: field("cov:"),
         features: field("ft:"),

@@ -23,7 +23,7 @@ usage: cargo xtask COMMAND
 
 commands:
   ci      the full check CI runs: rustfmt, clippy (warnings are errors), every test, cargo-deny,
-          each fuzz target for a few seconds
+          each fuzz target for 200,000 inputs from a fixed seed
   demo    lay out a dropzone of real argus uploads in ./demo (or --dir DIR), run one
           process_argus pass on it, and show what came out
   dist    release build and a reproducible tarball target/dist/argus-webjob-VERSION-TARGET.tar.gz
@@ -34,7 +34,8 @@ commands:
   bench   measure process_argus against its baselines in one run and print the ratios
           (--only abcdefgh, --small N, --big-mib N, --big-count N, --rss-mib N)
   fuzz    build the fuzz targets of fuzz/ with libFuzzer and run each (or only TARGET) for
-          --time S seconds (60); a crash leaves its input in target/fuzz/artifacts/TARGET/
+          --time S seconds (60), or --runs N inputs from --seed N; a crash leaves its input in
+          target/fuzz/artifacts/TARGET/
 ";
 
 fn main() -> ExitCode {
