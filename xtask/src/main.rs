@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("__maxrss") => bench::maxrss(&args[1..]),
+        Some("__backlog") => bench::lay_out_backlog(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -41,8 +41,13 @@ pub(crate) fn sample(name: &str) -> Result<Vec<u8>, String> {
 
 /// True when `tool` runs.
 pub(crate) fn have(tool: &str) -> bool {
+    have_exact(tool, "--version")
+}
+
+/// True when `tool ARG` runs (for tools without `--version`).
+pub(crate) fn have_exact(tool: &str, arg: &str) -> bool {
     Command::new(tool)
-        .arg("--version")
+        .arg(arg)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
