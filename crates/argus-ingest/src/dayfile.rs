@@ -6,17 +6,20 @@
 //! joins the compressed file as a new member, never a second file.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argus_core::codec::{Codec, Compression, open_decoded};
 use argus_core::escape::EscapedPath;
+use argus_core::failpoint;
 use argus_core::host::Hostname;
 use argus_core::publish::{Publisher, SyncMode};
 use argus_core::stamp;
 use time::{Date, Duration, OffsetDateTime};
+
+use crate::members::{self, Assembled};
 
 /// The base name of a host's day file (without compression suffix).
 pub fn day_name(host: &Hostname, day: Date) -> String {
@@ -103,6 +106,20 @@ pub struct Compressed {
     pub done: Vec<PathBuf>,
     /// Files that could not be compressed, with the reason (left as they were).
     pub failed: Vec<(PathBuf, argus_core::Error)>,
+    /// Bytes of those day files whose compressed form was taken from archive members.
+    pub reused: u64,
+    /// Bytes compressed afresh.
+    pub compressed: u64,
+}
+
+/// Where the compressed form of a closed day may be taken from: the archives of its uploads,
+/// with the notes ([`crate::members`]) the commit kept of which piece is which upload.
+#[derive(Clone, Copy, Debug)]
+pub struct FromArchives<'a> {
+    /// Where the notes are (`state_dir`).
+    pub state_dir: &'a Path,
+    /// Where the archives are (`archive_dir`).
+    pub archive_dir: &'a Path,
 }
 
 /// Compresses each listed plain day file of `oper_dir` with `codec`, atomically (the compressed
@@ -113,6 +130,19 @@ pub fn compress_days(
     days: &[DayFile],
     codec: Codec,
     threads: usize,
+) -> Compressed {
+    compress_days_from(oper_dir, days, codec, threads, None)
+}
+
+/// [`compress_days`], taking what it can from archive members (`from`): every piece of a day
+/// that is a whole upload whose archive, in `codec`'s format, decodes to the piece's bytes is
+/// copied, not compressed again; the notes of each compressed day are then forgotten.
+pub fn compress_days_from(
+    oper_dir: &Path,
+    days: &[DayFile],
+    codec: Codec,
+    threads: usize,
+    from: Option<FromArchives<'_>>,
 ) -> Compressed {
     if codec.compression() == Compression::None || days.is_empty() {
         return Compressed::default();
@@ -127,12 +157,16 @@ pub fn compress_days(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(day) = days.get(i) else { break };
                     let plain = oper_dir.join(&day.name);
-                    let outcome = compress_one(oper_dir, &plain, codec);
+                    let outcome = compress_one(oper_dir, &plain, codec, from);
                     let mut r = result
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     match outcome {
-                        Ok(path) => r.done.push(path),
+                        Ok((path, assembled)) => {
+                            r.done.push(path);
+                            r.reused += assembled.reused;
+                            r.compressed += assembled.compressed;
+                        }
                         Err(e) => r.failed.push((plain, e)),
                     }
                 }
@@ -146,39 +180,51 @@ pub fn compress_days(
     r
 }
 
-fn compress_one(oper_dir: &Path, plain: &Path, codec: Codec) -> argus_core::Result<PathBuf> {
+fn compress_one(
+    oper_dir: &Path,
+    plain: &Path,
+    codec: Codec,
+    from: Option<FromArchives<'_>>,
+) -> argus_core::Result<(PathBuf, Assembled)> {
     let io = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source: io::Error| argus_core::Error::Io { op, path, source }
     };
     let publisher = Publisher::open(oper_dir)?.with_sync(SyncMode::EachFile);
-    let name = plain
+    let base = plain
         .file_name()
-        .map(|n| format!("{}{}", n.to_string_lossy(), codec.suffix()))
+        .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let name = format!("{base}{}", codec.suffix());
     let mut staged = publisher.stage(&name)?;
     let src = File::open(plain).map_err(io("open", plain))?;
-    let mut reader = BufReader::with_capacity(256 * 1024, src);
+    let len = src.metadata().map_err(io("stat", plain))?.len();
+    let sources = from.map_or_else(Vec::new, |f| members::noted(f.state_dir, &base));
+    let archive_dir = from.map_or(oper_dir, |f| f.archive_dir);
     let temp = staged.temp_path().to_path_buf();
-    let mut encoder = codec.encoder(std::io::BufWriter::with_capacity(256 * 1024, &mut staged));
-    io::copy(&mut reader, &mut encoder).map_err(io("compress", plain))?;
-    encoder
-        .finish()
-        .and_then(|w| {
-            w.into_inner()
-                .map(|_| ())
-                .map_err(io::IntoInnerError::into_error)
-        })
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, &mut staged);
+    let assembled = members::assemble(&src, len, codec, archive_dir, &sources, &mut out)
+        .map_err(io("compress", plain))?;
+    out.into_inner()
+        .map(|_| ())
+        .map_err(io::IntoInnerError::into_error)
         .map_err(io("write", &temp))?;
+    failpoint::hit("day-assembled");
     let published = publisher.publish(staged)?;
+    failpoint::hit("day-published");
     fs::remove_file(plain).map_err(io("remove", plain))?;
     publisher.sync_dir()?;
+    if let Some(f) = from {
+        members::forget(f.state_dir, &base);
+    }
     log::info!(
-        "compressed {} to {}",
+        "compressed {} to {} ({} bytes taken from archive members, {} compressed)",
         EscapedPath(plain),
-        EscapedPath(&published)
+        EscapedPath(&published),
+        assembled.reused,
+        assembled.compressed
     );
-    Ok(published)
+    Ok((published, assembled))
 }
 
 /// Settles the one state a crash during compression can leave: a plain day file next to its
@@ -230,8 +276,8 @@ fn same_content(plain: &Path, packed: &Path) -> io::Result<bool> {
     let mut x = vec![0u8; 64 * 1024];
     let mut y = vec![0u8; 64 * 1024];
     loop {
-        let n = read_full(&mut a, &mut x)?;
-        let m = read_full(&mut b, &mut y)?;
+        let n = crate::members::read_full(&mut a, &mut x)?;
+        let m = crate::members::read_full(&mut b, &mut y)?;
         if n != m || x[..n] != y[..m] {
             return Ok(false);
         }
@@ -239,19 +285,6 @@ fn same_content(plain: &Path, packed: &Path) -> io::Result<bool> {
             return Ok(true);
         }
     }
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]

@@ -43,7 +43,8 @@
 //! - [`watch`]: the daemon, with a [`watch::Control`] to stop or reload it.
 //! - [`dropzone`]: the uploads of the configured clients in a WebJob dropzone.
 //! - [`journal`] and [`ledger`]: the write-ahead journal, and every sensor's chunks.
-//! - [`dayfile`]: the per-host day files, their names, closing and compression.
+//! - [`dayfile`]: the per-host day files, their names, closing and compression;
+//!   [`members`]: a closed day compressed from its uploads' archive members.
 //! - [`hooks`]: the follow-on stages' durable queue and its runners.
 //! - [`quarantine`]: which quarantined groups have expired.
 //! - [`report`]: what a pass did; [`status`]: every client's state, for `status` and metrics.
@@ -65,6 +66,7 @@ pub mod health;
 pub mod hooks;
 pub mod journal;
 pub mod ledger;
+pub mod members;
 pub mod quarantine;
 pub mod report;
 pub mod retention_warning;

@@ -30,6 +30,9 @@ pub struct Summary {
     pub purged: u64,
     /// Day files compressed.
     pub compressed: u64,
+    /// Bytes of those day files whose compressed form was taken from archive members, not
+    /// compressed again ([`crate::members`]).
+    pub reused_bytes: u64,
     /// argus records appended.
     pub records: u64,
     /// Quarantined groups deleted by `quarantine_days`.
@@ -62,6 +65,7 @@ impl Summary {
             recovered,
             purged,
             compressed,
+            reused_bytes,
             records,
             expired,
             hooks_ran,
@@ -79,6 +83,7 @@ impl Summary {
         self.recovered += recovered;
         self.purged += purged;
         self.compressed += compressed;
+        self.reused_bytes += reused_bytes;
         self.records += records;
         self.expired += expired;
         self.hooks_ran += hooks_ran;

@@ -19,6 +19,7 @@ pub(crate) fn summary_json(s: &Summary) -> String {
         recovered: s.recovered,
         purged: s.purged,
         compressed: s.compressed,
+        reused_bytes: s.reused_bytes,
         duplicates: s.duplicates,
         expired: s.expired,
         hooks_ran: s.hooks_ran,
@@ -43,6 +44,7 @@ struct SummaryJson<'a> {
     recovered: u64,
     purged: u64,
     compressed: u64,
+    reused_bytes: u64,
     duplicates: u64,
     expired: u64,
     hooks_ran: u64,
@@ -71,7 +73,7 @@ mod tests {
         };
         assert_eq!(
             summary_json(&s),
-            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"duplicates\":0,\"expired\":0,\"hooks_ran\":0,\"hooks_failed\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
+            "{\"ingested\":3,\"bytes\":0,\"empty\":0,\"day_files\":0,\"quarantined\":0,\"in_flight\":0,\"orphans\":0,\"foreign\":0,\"recovered\":0,\"purged\":0,\"compressed\":0,\"reused_bytes\":0,\"duplicates\":0,\"expired\":0,\"hooks_ran\":0,\"hooks_failed\":0,\"elapsed_ms\":0,\"failed\":\"disk \\\"full\\\"\\n\"}"
         );
     }
 }

@@ -104,6 +104,7 @@ pub(super) fn commit(
     failpoint::hit("synced");
     lap("appended and synced");
 
+    let notes = plan.sources(config, &good, &entries);
     let archived = archive(config, good, sync)?;
     failpoint::hit("archives-durable");
     lap("archived");
@@ -132,6 +133,14 @@ pub(super) fn commit(
     remove_groups(config, queue, archived)?;
     lap("removed");
     journal.clear().or_store(Action::Clear, Store::Journal)?;
+    // Only a hint for when the day closes: a note that is lost costs a compression.
+    for (day, sources) in &notes {
+        if let Err(e) = crate::members::note(&config.state_dir, day, sources) {
+            log::warn!(
+                "cannot note which archives {day} holds (it will be compressed afresh when it closes): {e}"
+            );
+        }
+    }
     Ok(plan.targets.into_keys().collect())
 }
 
@@ -235,6 +244,46 @@ impl Plan {
                 }
             })
             .collect()
+    }
+
+    /// The pieces that are whole uploads appended to plain day files, by day file name, with
+    /// the archive each upload goes to: what a closed day can take from archive members
+    /// ([`crate::members`]). None unless the archives and the day files use the same codec.
+    fn sources(
+        &self,
+        config: &Config,
+        good: &[ReadyUpload],
+        entries: &[Entry],
+    ) -> BTreeMap<String, Vec<crate::members::Source>> {
+        let mut notes: BTreeMap<String, Vec<crate::members::Source>> = BTreeMap::new();
+        if config.archive_codec != config.oper_codec
+            || config.oper_codec.compression() == Compression::None
+        {
+            return notes;
+        }
+        for (part, entry) in self.parts.iter().zip(entries) {
+            let (Some(day), Some(piece)) = (&part.day, self.piece(good, part)) else {
+                continue;
+            };
+            let g = &good[part.upload];
+            let plain = self.targets[day].compression == Compression::None;
+            let whole = g.len > 0 && piece.segments == [ByteRange::new(0, g.len)];
+            let names = (
+                day.file_name().and_then(|n| n.to_str()),
+                g.archive_dest().file_name().and_then(|n| n.to_str()),
+            );
+            if let (true, true, (Some(day), Some(archive))) = (plain, whole, names) {
+                notes
+                    .entry(day.to_owned())
+                    .or_default()
+                    .push(crate::members::Source {
+                        offset: entry.size_before,
+                        len: g.len,
+                        archive: archive.to_owned(),
+                    });
+            }
+        }
+        notes
     }
 
     /// Appends every piece to its day file, oldest upload first.

@@ -2,13 +2,15 @@
 //! groups past `quarantine_days`, compressing the day
 //! files of closed days (their `day_closed` hook events queued first), and running due hooks.
 
+use argus_core::codec::Compression;
 use argus_core::escape::EscapedPath;
 use argus_core::retention;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::dayfile;
+use crate::dayfile::{self, FromArchives};
 use crate::dropzone;
+use crate::members;
 use crate::retention_warning::RetentionWarning;
 
 use super::Engine;
@@ -126,13 +128,28 @@ impl Engine {
         // Queued before the compression, so that no crash can lose them; each runs once its
         // day file is in its final place.
         crate::hooks::day_closed(config, &self.queue, &days, now)?;
-        let done = dayfile::compress_days(
+        // Closed days take what they can from their uploads' archives when both are written
+        // alike (same codec, same level); the notes of days that are gone, or were noted
+        // before the codecs parted, are dropped.
+        let from = (config.archive_codec == config.oper_codec).then_some(FromArchives {
+            state_dir: &config.state_dir,
+            archive_dir: &config.archive_dir,
+        });
+        let done = dayfile::compress_days_from(
             &config.oper_dir,
             &days,
             config.oper_codec,
             self.options.threads,
+            from,
         );
+        let open: std::collections::HashSet<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| from.is_some() && Compression::split_suffix(n).1 == Compression::None)
+            .collect();
+        members::prune(&config.state_dir, |day| open.contains(day));
         self.summary.compressed += done.done.len() as u64;
+        self.summary.reused_bytes += done.reused;
         for (path, e) in done.failed {
             let e = Error::File {
                 action: Action::Compress,

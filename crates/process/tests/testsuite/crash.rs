@@ -234,7 +234,14 @@ fn failpoints(moves: bool) {
         ("removed", 1),
         ("removed", uploads / 2),
         ("removed", uploads),
+        // Closing the day of three days ago: its compressed form assembled (with gzip
+        // archives, from their members), complete, then published.
+        ("day-assembled", 1),
+        ("day-published", 1),
     ];
+    if !moves {
+        cases.extend([("day-member", 1), ("day-member", 3)]);
+    }
     if moves {
         cases.extend([
             ("archived", 1),

@@ -4,6 +4,7 @@
 
 mod argus5;
 mod badinput;
+mod compress_once;
 mod concurrency;
 mod crash;
 mod diskfull;
