@@ -182,8 +182,8 @@ fn appended_members_are_read_by_the_system_tools() {
     }
 }
 
-/// A gzip member larger than what is compressed in memory (streamed), between two small ones
-/// (compressed whole), read back by the system's gzip.
+/// gzip data larger than one member (written as several), between two small ones (one member
+/// each), read back by the system's gzip.
 #[test]
 fn gzip_members_of_both_encoders_are_read_by_gzip() {
     if !have("gzip") {
