@@ -336,6 +336,17 @@ impl Codec {
             }
         }
     }
+
+    /// [`Codec::encoder`], compressing data larger than one gzip member on `threads` helper
+    /// threads ([`GzipEncoder::with_threads`]); the output is the same bytes. bzip2 and xz
+    /// compress on the caller's thread.
+    pub fn parallel_encoder<W: Write>(self, out: W, threads: usize) -> Encoder<W> {
+        match self.encoder(out) {
+            #[cfg(feature = "gzip")]
+            Encoder::Gzip(e) => Encoder::Gzip(e.with_threads(threads)),
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for Codec {

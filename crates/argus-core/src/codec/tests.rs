@@ -211,3 +211,44 @@ fn a_compiled_out_format_fails_at_the_first_read_or_write() {
         "bzip2 is not compiled into this build (cargo feature `bzip2` of argus-core)"
     );
 }
+
+/// Members compressed on helper threads are the bytes one thread writes, at every size
+/// around the member limit, whatever the writes' sizes.
+#[test]
+fn gzip_on_helper_threads_writes_what_one_thread_writes() {
+    let data: Vec<u8> = (0..5 * GZIP_WHOLE_LIMIT + 11)
+        .map(|i| u8::try_from((i * 13 + i / 1000) % 251).expect("byte"))
+        .collect();
+    let codec = Compression::Gzip.codec();
+    for len in [
+        0,
+        GZIP_WHOLE_LIMIT,
+        GZIP_WHOLE_LIMIT + 1,
+        2 * GZIP_WHOLE_LIMIT,
+        data.len(),
+    ] {
+        let one = {
+            let mut e = codec.encoder(Vec::new());
+            e.write_all(&data[..len]).expect("write");
+            e.finish().expect("finish")
+        };
+        for threads in [2, 3, 8] {
+            for step in [len.max(1), 65_536, 1_000_003] {
+                let mut e = codec.parallel_encoder(Vec::new(), threads);
+                for piece in data[..len].chunks(step) {
+                    e.write_all(piece).expect("write");
+                }
+                let many = e.finish().expect("finish");
+                assert!(
+                    many == one,
+                    "length {len}, {threads} threads, writes of {step}"
+                );
+            }
+        }
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&one[..])
+            .read_to_end(&mut out)
+            .expect("decode");
+        assert!(out == data[..len]);
+    }
+}

@@ -80,6 +80,9 @@ pub struct Config {
     pub drop_warn: u8,
     /// A sensor whose argus restarted more than this many times in 24 hours is `RESTARTING`.
     pub restart_warn: u32,
+    /// At most this many threads compress (uploads, blocks of a large upload, closed days);
+    /// 0: one per core (`available_parallelism`, as [`crate::engine::Options::threads`] says).
+    pub compress_threads: u32,
     /// Where Prometheus metrics are written after each run (node_exporter's textfile
     /// collector reads `*.prom`); `None` writes none.
     pub metrics_file: Option<PathBuf>,
@@ -122,6 +125,7 @@ impl Config {
     /// | `day_boundary` | by record time |
     /// | `max_record_lag`, `max_clock_skew`, `clock_policy` | 7 days, 1 h, quarantine |
     /// | `drop_warn`, `restart_warn` | 1 %, 3 |
+    /// | `compress_threads` | 0: one per core |
     /// | `log_dir`, `metrics_file` | none |
     pub fn new(
         drop_dir: PathBuf,
@@ -161,6 +165,7 @@ impl Config {
             clock_policy: ClockPolicy::Quarantine,
             drop_warn: 1,
             restart_warn: 3,
+            compress_threads: 0,
             metrics_file: None,
         }
     }

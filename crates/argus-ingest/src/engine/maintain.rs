@@ -139,7 +139,7 @@ impl Engine {
             &config.oper_dir,
             &days,
             config.oper_codec,
-            self.options.threads,
+            super::compress_threads(config, &self.options),
             from,
         );
         let open: std::collections::HashSet<&str> = names

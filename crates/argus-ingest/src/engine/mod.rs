@@ -84,7 +84,8 @@ pub struct Options {
     pub batch_uploads: usize,
     /// At most about this many bytes of `.out` per batch.
     pub batch_bytes: u64,
-    /// Threads that validate and compress uploads.
+    /// Threads that validate and compress uploads, the blocks of a large upload and closed
+    /// days (one per core by default); the config's `compress_threads` caps them.
     pub threads: usize,
     /// When set (by a signal), work stops between two batches.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -103,6 +104,18 @@ pub trait Progress: Send + Sync + std::fmt::Debug {
     fn advance(&self, uploads: u64, bytes: u64);
     /// The ingest ended (done, stopped or failed).
     fn end(&self);
+}
+
+/// The threads that compress: [`Options::threads`], capped by the config's
+/// `compress_threads` when it is not 0.
+pub(crate) fn compress_threads(config: &Config, options: &Options) -> usize {
+    let cap = usize::try_from(config.compress_threads).unwrap_or(usize::MAX);
+    let threads = if cap == 0 {
+        options.threads
+    } else {
+        options.threads.min(cap)
+    };
+    threads.max(1)
 }
 
 impl Default for Options {
@@ -372,7 +385,7 @@ impl Engine {
         // cores keep busy while a commit waits on the device; at most three batches are open.
         let config = self.config.clone();
         let config = &config;
-        let threads = self.options.threads;
+        let threads = compress_threads(&self.config, &self.options);
         let content = std::sync::Arc::clone(&self.options.content);
         self.committed_archives.clear();
         std::thread::scope(|scope| {
@@ -448,5 +461,34 @@ impl Engine {
                 self.trouble.get_or_insert(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compress_threads_caps_the_threads_and_zero_leaves_them() {
+        let mut config = Config::new(
+            "/srv/in".into(),
+            "/srv/oper".into(),
+            "/srv/arch".into(),
+            vec!["c".into()],
+        );
+        let options = Options {
+            threads: 8,
+            ..Options::default()
+        };
+        assert_eq!(compress_threads(&config, &options), 8);
+        config.compress_threads = 3;
+        assert_eq!(compress_threads(&config, &options), 3);
+        config.compress_threads = 32;
+        assert_eq!(compress_threads(&config, &options), 8);
+        let none = Options {
+            threads: 0,
+            ..Options::default()
+        };
+        assert_eq!(compress_threads(&config, &none), 1);
     }
 }

@@ -120,18 +120,19 @@ pub(super) fn prepare_all(
     threads: usize,
 ) -> Result<Vec<Prepared>, Error> {
     let started = Instant::now();
+    let n = uploads.len();
+    let workers = threads.clamp(1, n.max(1));
     let shared = PrepareContext {
         config,
         content,
         publisher: Publisher::open(&config.archive_dir)?,
         archive_dev: fs::metadata(&config.archive_dir).map(|m| m.dev()).ok(),
+        block_threads: threads / workers,
     };
-    let n = uploads.len();
     let slots: Vec<Mutex<Option<Prepared>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let inputs: Vec<Mutex<Option<Upload>>> =
         uploads.into_iter().map(|u| Mutex::new(Some(u))).collect();
     let next = AtomicUsize::new(0);
-    let workers = threads.clamp(1, n.max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -161,6 +162,9 @@ pub(super) struct PrepareContext<'a> {
     pub(super) content: &'a dyn Content,
     pub(super) publisher: Publisher,
     pub(super) archive_dev: Option<u64>,
+    /// Helper threads each upload's compression may use beyond its own: the threads the
+    /// uploads of a small batch leave idle, for the blocks of a large upload.
+    pub(super) block_threads: usize,
 }
 
 pub(super) fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
@@ -258,7 +262,7 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
         let mut staged = staged;
         let v = {
             let mut sink = io::BufWriter::with_capacity(buffer_size(len), &mut staged);
-            let mut encoder = codec.encoder(&mut sink);
+            let mut encoder = codec.parallel_encoder(&mut sink, shared.block_threads);
             let v = verify(
                 &out,
                 len,

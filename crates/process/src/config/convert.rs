@@ -49,6 +49,8 @@ oper_compression = \"{oc}\"
 oper_compression_level = {ol}
 # A day file is compressed once its (UTC) day ended this many days ago.
 oper_compress_after_days = {ocad}
+# Threads that compress (uploads, blocks of a large upload, closed days); 0: one per core.
+compress_threads = {cthreads}
 # Which day file a record goes to: \"record\" (the UTC day it started; each upload is split,
 # every piece beginning with a copy of its MAR/START) or \"upload\" (the day of the upload's
 # time stamp, as the recipe did).
@@ -116,6 +118,7 @@ hook_retry_delay = \"{hretry}\"
         stale = format_duration(config.stale_after),
         dropwarn = config.drop_warn,
         restartwarn = config.restart_warn,
+        cthreads = config.compress_threads,
         depth = config.scan_depth,
         rescan = format_duration(config.rescan_interval),
         qdays = config.quarantine_days,

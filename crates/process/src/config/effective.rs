@@ -198,6 +198,15 @@ pub(crate) fn effective(config: &Config, sources: &Sources) -> Vec<Setting> {
         config.restart_warn.to_string(),
         Some("argus restarts in 24 hours: RESTARTING".to_owned()),
     );
+    r.push(
+        "compress_threads",
+        json!(config.compress_threads),
+        config.compress_threads.to_string(),
+        (config.compress_threads == 0).then(|| {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            format!("one per core: {cores} here")
+        }),
+    );
     r.path("state_dir", Some(&config.state_dir), "");
     r.path("quarantine_dir", Some(&config.quarantine_dir), "");
     r.duration("orphan_after", config.orphan_after);

@@ -182,7 +182,7 @@ const RECIPE_KEYS: [(&str, &str); 8] = [
 ];
 
 /// Every TOML key, in the order `convert-config` prints them.
-const TOML_KEYS: [&str; 35] = [
+const TOML_KEYS: [&str; 36] = [
     "drop_dir",
     "oper_dir",
     "archive_dir",
@@ -218,6 +218,7 @@ const TOML_KEYS: [&str; 35] = [
     "clock_policy",
     "drop_warn",
     "restart_warn",
+    "compress_threads",
 ];
 
 /// Values as read, before validation. Compression may come as a recipe command.

@@ -415,3 +415,33 @@ fn every_setting_is_shown_in_units_with_its_source() {
     let boundary = rows.iter().find(|r| r.key == "day_boundary").expect("row");
     assert_eq!(boundary.shown, "upload");
 }
+
+#[test]
+fn compress_threads_caps_the_cores_and_zero_means_one_per_core() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = |extra: &str| {
+        let text = format!("{BASE}{extra}\n");
+        load_with_sources(&write(dir.path(), "p.toml", &text)).expect("valid")
+    };
+    let (config, _, sources) = read("");
+    assert_eq!(config.compress_threads, 0);
+    let rows = effective(&config, &sources);
+    let row = rows
+        .iter()
+        .find(|r| r.key == "compress_threads")
+        .expect("row");
+    assert!(row.line().contains("one per core"), "{}", row.line());
+    let (config, _, sources) = read("compress_threads = 1");
+    assert_eq!(config.compress_threads, 1);
+    let rows = effective(&config, &sources);
+    let row = rows
+        .iter()
+        .find(|r| r.key == "compress_threads")
+        .expect("row");
+    assert_eq!(row.line(), "compress_threads = 1 (file)");
+    assert!(
+        problems_with("compress_threads = -1").contains("compress_threads"),
+        "a negative count is refused"
+    );
+    assert!(problems_with("compress_threads = \"2\"").contains("compress_threads"));
+}

@@ -84,6 +84,7 @@ impl Raw {
         config.clock_policy = clock_policy;
         config.drop_warn = drop_warn;
         config.restart_warn = counts.restart_warn;
+        config.compress_threads = counts.compress_threads;
         // What the engine refuses, but for what a missing directory (reported) would cause.
         for invalid in config.check() {
             if !invalid.settings().iter().any(|s| missing.contains(s)) {
@@ -214,6 +215,7 @@ impl Raw {
         let quarantine_days = number("quarantine_days", defaults.quarantine_days, 100_000);
         let hook_attempts = number("hook_attempts", defaults.hooks.attempts, 1000).max(1);
         let restart_warn = number("restart_warn", defaults.restart_warn, 100_000);
+        let compress_threads = number("compress_threads", defaults.compress_threads, 1024);
         let hook_concurrency = number("hook_concurrency", 2, 64).max(1) as usize;
         let archive_level = has_archive_level.then(|| number("archive_compression_level", 6, 9));
         let oper_level = has_oper_level.then(|| number("oper_compression_level", 6, 9));
@@ -263,6 +265,7 @@ impl Raw {
             hook_attempts,
             hook_concurrency,
             restart_warn,
+            compress_threads,
             archive_codec,
             oper_codec,
         }
@@ -382,6 +385,7 @@ struct Counts {
     hook_attempts: u32,
     hook_concurrency: usize,
     restart_warn: u32,
+    compress_threads: u32,
     archive_codec: Codec,
     oper_codec: Codec,
 }

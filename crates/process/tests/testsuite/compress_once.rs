@@ -321,3 +321,50 @@ fn pieces_of_an_upload_split_by_record_time_are_compressed_afresh() {
         "{summary:?}"
     );
 }
+
+/// A large upload is compressed in 1 MiB members on helper threads (one per core); kill -9
+/// while they work, at the first member and later ones, then a clean pass: the upload once in
+/// its day file, its archive whole, nothing left behind.
+#[test]
+fn kill_9_in_a_parallel_compression_leaves_every_record_once() {
+    let a = read(&sample("hostA.argus"));
+    let mut big = Vec::new();
+    while big.len() < 6 << 20 {
+        big.extend_from_slice(&a);
+    }
+    let small = read(&sample("argus5/hostB.argus"));
+    for n in [1, 3, 6] {
+        let server = Server::new();
+        server.write_toml(&["client1"], KEEP_OPEN);
+        let big_stem = write(&server, "sensor1", 0, &big);
+        let small_stem = write(&server, "sensor1", 1, &small);
+        let mut cmd = server.command();
+        cmd.env("ARGUS_WEBJOB_FAILPOINT", format!("gzip-member:{n}"));
+        let out = test_support::server::wait_within(
+            test_support::server::spawn_piped(&mut cmd),
+            std::time::Duration::from_secs(120),
+        );
+        assert!(
+            support::killed(&out),
+            "gzip-member:{n} must kill the pass: {}",
+            support::ended(&out)
+        );
+        let summary = pass(&server);
+        assert_eq!(summary.get("ingested").u64(), 2, "after gzip-member:{n}");
+        let day = server.oper_dir().join(day_name("sensor1", at(0)));
+        assert!(
+            read(&day) == [&big[..], &small[..]].concat(),
+            "gzip-member:{n}: each upload once, in order"
+        );
+        assert!(decoded(&archive(&server, &big_stem)) == big);
+        assert!(gzip_dc(&archive(&server, &big_stem)) == big);
+        assert!(decoded(&archive(&server, &small_stem)) == small);
+        for dir in [server.drop_dir(), server.archive_dir(), server.oper_dir()] {
+            for name in Server::files(&dir) {
+                let name = name.to_string_lossy().into_owned();
+                assert!(!name.starts_with(".argus-tmp"), "{name} left behind");
+            }
+        }
+        assert_eq!(Server::files(&server.drop_dir()), Vec::<PathBuf>::new());
+    }
+}
