@@ -19,6 +19,8 @@
 //! - (g) walker throughput on argus 5 data against argus 3 data (see `bench/walk.rs`).
 //! - (h) the cost of filing by record time: uploads across midnight split over two day files,
 //!   against the same uploads by upload day (see `bench/split.rs`).
+//! - (i) growth: 5 rounds of 20,000 uploads from 10,000 sensors into one server, the last
+//!   round's pass against the first's, and peak RSS (see `bench/growth.rs`).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -31,6 +33,7 @@ use webjob_drop::fixture::Upload;
 use crate::util;
 
 mod floors;
+mod growth;
 mod latency;
 mod rotation;
 mod split;
@@ -42,17 +45,23 @@ struct Settings {
     big_mib: usize,
     big_count: usize,
     rss_mib: usize,
+    rounds: usize,
+    round_uploads: usize,
+    sensors: usize,
     /// A `process_argus` to measure instead of this tree's (an older build, for an A/B).
     ours: Option<std::path::PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Settings, String> {
     let mut s = Settings {
-        only: vec!['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
+        only: vec!['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'],
         small: 2000,
         big_mib: 64,
         big_count: 8,
         rss_mib: 512,
+        rounds: 5,
+        round_uploads: 20_000,
+        sensors: 10_000,
         ours: None,
     };
     let mut it = args.iter();
@@ -72,10 +81,13 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--big-mib" => s.big_mib = number(value()?)?,
             "--big-count" => s.big_count = number(value()?)?,
             "--rss-mib" => s.rss_mib = number(value()?)?,
+            "--rounds" => s.rounds = number(value()?)?,
+            "--round-uploads" => s.round_uploads = number(value()?)?,
+            "--sensors" => s.sensors = number(value()?)?,
             "--ours" => s.ours = Some(value()?.into()),
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefgh] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--ours PROCESS_ARGUS]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefghi] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--rounds N] [--round-uploads N] [--sensors N] [--ours PROCESS_ARGUS]"
                 ));
             }
         }
@@ -129,6 +141,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     {
         notes.push(note);
     }
+    if settings.only.contains(&'i') {
+        let shape = growth::Shape {
+            rounds: settings.rounds,
+            uploads: settings.round_uploads,
+            sensors: settings.sensors,
+        };
+        let (row, note) = growth::run(&ours, &work.join("i"), &shape)?;
+        rows.push(row);
+        notes.push(note);
+    }
     if settings.only.contains(&'g') {
         let (row, note) = walk::run(&work.join("g"))?;
         rows.push(row);
@@ -179,7 +201,7 @@ fn timed(cmd: &mut Command) -> Result<Duration, String> {
     Ok(elapsed)
 }
 
-fn sync() -> Result<(), String> {
+pub(crate) fn sync() -> Result<(), String> {
     timed(Command::new("sync").stdout(Stdio::null())).map(drop)
 }
 
@@ -566,7 +588,7 @@ fn memory(ours: &Path, dir: &Path, big_mib: usize) -> Result<String, String> {
 
 /// Peak RSS in KiB of `process_argus --config CONFIG`, measured in a fresh child of a fresh
 /// process (`xtask __maxrss`), so that no earlier child's peak counts.
-fn max_rss_kib(ours: &Path, config: &Path) -> Result<u64, String> {
+pub(crate) fn max_rss_kib(ours: &Path, config: &Path) -> Result<u64, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = Command::new(me)
         .arg("__maxrss")
