@@ -46,6 +46,8 @@
 //! - [`dayfile`]: the per-host day files, their names, closing and compression;
 //!   [`members`]: a closed day compressed from its uploads' archive members.
 //! - [`hooks`]: the follow-on stages' durable queue and its runners.
+//! - [`catalog`]: what the archive held at its last listing, so that a pass lists it only when
+//!   a purge may be due.
 //! - [`quarantine`]: which quarantined groups have expired.
 //! - [`report`]: what a pass did; [`status`]: every client's state, for `status` and metrics.
 //! - [`retention_warning`]: purges worth a warning; [`space`]: the free-space floor.
@@ -55,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod config;
 pub mod content;
 pub mod counters;

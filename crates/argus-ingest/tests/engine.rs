@@ -454,3 +454,72 @@ fn by_record_time_runs_of_zeros_are_left_out_as_by_upload_day() {
         "the same day files, the zeros left out"
     );
 }
+
+/// The archive is listed (a stat per archived upload, growing with history) only when a purge
+/// may be due: the catalog a purge leaves knows the oldest archive and the bytes of them all,
+/// and each commit adds to it. Files added by hand are seen within a day.
+#[test]
+fn the_archive_is_listed_only_when_a_purge_may_be_due() {
+    let mut site = Site::new();
+    site.config.archive_days = 2;
+    let catalog = || argus_ingest::catalog::Catalog::load(&site.config.state_dir);
+    let now = OffsetDateTime::now_utc();
+    let old = now - time::Duration::hours(30);
+    Upload::at("sensor-1", old)
+        .out(argus_sample())
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    let first = engine::run(&site.config, &Options::default(), now);
+    assert!(first.error.is_none(), "{:?}", first.summary.failed);
+    let kept = catalog().expect("a purge keeps a catalog");
+    assert_eq!(kept.oldest, Some(old.unix_timestamp()));
+    let archived = Site::files(&site.config.archive_dir);
+    assert_eq!(archived.len(), 1);
+    let size = fs::metadata(&archived[0]).expect("archive").len();
+    assert_eq!(kept.bytes, size);
+
+    // Another upload: counted before it is archived.
+    Upload::at("sensor-1", now - time::Duration::hours(1))
+        .out(argus_sample())
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    // And an archive of three days ago put there by hand: not seen until a listing.
+    let by_hand = site.config.archive_dir.join(format!(
+        "sensor-1_{}_harvest_argus.out.gz",
+        argus_core::stamp::format_datetime(now - time::Duration::days(3))
+    ));
+    fs::write(&by_hand, b"restored by hand").expect("a file by hand");
+    let second = engine::run(&site.config, &Options::default(), now);
+    assert!(second.error.is_none(), "{:?}", second.summary.failed);
+    assert_eq!(second.summary.purged, 0, "no listing: nothing looked due");
+    assert!(by_hand.exists());
+    let counted = catalog().expect("catalog");
+    let archives: u64 = Site::files(&site.config.archive_dir)
+        .iter()
+        .filter(|p| **p != by_hand)
+        .map(|p| fs::metadata(p).expect("archive").len())
+        .sum();
+    assert_eq!(counted.bytes, archives);
+    assert_eq!(counted.listed_at, kept.listed_at);
+
+    // The first upload ages past archive_days 18 hours later: the catalog knows, the archive
+    // is listed, both old archives go.
+    let later = now + time::Duration::hours(19);
+    let third = engine::run(&site.config, &Options::default(), later);
+    assert!(third.error.is_none(), "{:?}", third.summary.failed);
+    assert_eq!(third.summary.purged, 2);
+    assert!(!by_hand.exists());
+    let relisted = catalog().expect("catalog");
+    assert_eq!(relisted.listed_at, later.unix_timestamp());
+    assert_eq!(relisted.bytes, archives - size);
+
+    // A setting that changes what is ours, or a day without a listing, lists again.
+    let mut other = site.config.clone();
+    other.clients = vec!["sensor-*".to_owned(), "extra".to_owned()];
+    assert!(relisted.due(&other, later));
+    assert!(!relisted.due(&site.config, later + time::Duration::hours(23)));
+    assert!(relisted.due(&site.config, later + time::Duration::hours(24)));
+    // A catalog that does not read is a listing.
+    fs::write(site.config.state_dir.join("archive-catalog"), b"{\"listed").expect("torn");
+    assert_eq!(catalog(), None);
+}

@@ -203,15 +203,7 @@ pub fn plan_any(
     policy: &Policy,
     now: OffsetDateTime,
 ) -> Vec<Deletion> {
-    let mut ours: Vec<(OffsetDateTime, &Entry)> = entries
-        .iter()
-        .filter_map(|e| {
-            let matched = patterns.iter().find_map(|p| p.matches(&e.name))?;
-            Some((matched.time.unwrap_or(e.mtime), e))
-        })
-        .collect();
-    ours.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-
+    let ours = judged(entries, patterns);
     let mut doomed = Vec::new();
     let mut kept = Vec::new();
     let max_age = Duration::days(i64::from(policy.max_age_days));
@@ -236,6 +228,23 @@ pub fn plan_any(
         }
     }
     doomed
+}
+
+/// The entries any of `patterns` matches, each with the time its age is judged by (from the
+/// name, or the mtime as fallback), oldest first (ties broken by name).
+pub fn judged<'a>(
+    entries: &'a [Entry],
+    patterns: &[NamePattern],
+) -> Vec<(OffsetDateTime, &'a Entry)> {
+    let mut ours: Vec<(OffsetDateTime, &Entry)> = entries
+        .iter()
+        .filter_map(|e| {
+            let matched = patterns.iter().find_map(|p| p.matches(&e.name))?;
+            Some((matched.time.unwrap_or(e.mtime), e))
+        })
+        .collect();
+    ours.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    ours
 }
 
 fn deletion(entry: &Entry, time: OffsetDateTime, reason: Reason) -> Deletion {

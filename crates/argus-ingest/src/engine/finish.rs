@@ -18,6 +18,24 @@ use super::{Engine, chunks, day_pieces};
 use crate::error::{Action, Context, Error, error_chain};
 
 impl Engine {
+    /// Counts `bytes` about to be archived in the archive catalog (the oldest of them stamped
+    /// `oldest`), before they are: a crash
+    /// may leave the catalog counting bytes that were not archived (a listing comes early),
+    /// never the other way round. A catalog that cannot be kept is forgotten.
+    fn catalog_archives(&mut self, bytes: u64, oldest: Option<time::OffsetDateTime>) {
+        let Some(catalog) = &mut self.catalog else {
+            return;
+        };
+        catalog.add(bytes, oldest);
+        if let Err(e) = catalog.save(&self.config.state_dir) {
+            log::warn!("cannot keep the archive catalog (the next purge lists the archive): {e}");
+            self.catalog = None;
+            if let Err(e) = crate::catalog::Catalog::forget(&self.config.state_dir) {
+                log::warn!("cannot remove the archive catalog: {e}");
+            }
+        }
+    }
+
     /// Quarantines what preparing found bad, leaves out chunks already ingested, and commits.
     pub(super) fn finish_batch(&mut self, prepared: Vec<Prepared>) -> Result<(), Error> {
         let mut good = Vec::new();
@@ -93,6 +111,10 @@ impl Engine {
             good.iter().map(|g| g.upload.client().to_owned()).collect();
         self.committed_archives
             .extend(good.iter().map(|g| g.archive_dest().to_path_buf()));
+        self.catalog_archives(
+            good.iter().map(ReadyUpload::archive_len).sum(),
+            good.iter().map(|g| g.upload.uploaded_at()).min(),
+        );
         let result = commit(
             &self.config,
             &mut self.journal,

@@ -7,6 +7,7 @@ use argus_core::escape::EscapedPath;
 use argus_core::retention;
 use time::OffsetDateTime;
 
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::dayfile::{self, FromArchives};
 use crate::dropzone;
@@ -57,6 +58,9 @@ impl Engine {
         if config.archive_days == 0 && config.archive_max_size.is_none() {
             return Ok(());
         }
+        if self.catalog.as_ref().is_some_and(|c| !c.due(config, now)) {
+            return Ok(());
+        }
         let entries = retention::list(&config.archive_dir)?;
         let (plan, patterns) = purge_plan(config, &entries, now)?;
         let fresh = |name: &str| {
@@ -85,7 +89,27 @@ impl Engine {
                 ),
             }
         }
-        self.summary.purged += retention::apply(&config.archive_dir, &plan)?.len() as u64;
+        let applied = retention::apply(&config.archive_dir, &plan);
+        // Kept only when the whole plan was carried out; else the next purge lists again.
+        let catalog = applied
+            .is_ok()
+            .then(|| Catalog::after(config, &entries, &patterns, &plan, now));
+        match &catalog {
+            Some(c) => {
+                if let Err(e) = c.save(&config.state_dir) {
+                    log::warn!(
+                        "cannot keep the archive catalog (the next purge lists the archive): {e}"
+                    );
+                }
+            }
+            None => {
+                if let Err(e) = Catalog::forget(&config.state_dir) {
+                    log::warn!("cannot remove the archive catalog: {e}");
+                }
+            }
+        }
+        self.catalog = catalog;
+        self.summary.purged += applied?.len() as u64;
         Ok(())
     }
 

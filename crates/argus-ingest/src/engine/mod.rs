@@ -231,6 +231,8 @@ pub struct Engine {
     committed_archives: std::collections::BTreeSet<PathBuf>,
     /// The day files appended to since the summary was last taken.
     touched_days: std::collections::BTreeSet<PathBuf>,
+    /// The archive as of its last listing ([`crate::catalog`]); none: list it.
+    catalog: Option<crate::catalog::Catalog>,
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<Error>,
@@ -281,6 +283,7 @@ impl Engine {
             config.oper_compress_after_days,
         );
         crate::hooks::closed_baseline(&config, &closed)?;
+        let catalog = crate::catalog::Catalog::load(&config.state_dir);
         Ok(Engine {
             config,
             options,
@@ -294,6 +297,7 @@ impl Engine {
             },
             committed_archives: std::collections::BTreeSet::new(),
             touched_days: std::collections::BTreeSet::new(),
+            catalog,
             trouble: None,
         })
     }

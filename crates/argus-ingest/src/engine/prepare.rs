@@ -69,6 +69,15 @@ impl ReadyUpload {
         }
     }
 
+    /// The bytes its archive takes: what was written to the staged archive, or the upload's
+    /// length when it is moved.
+    pub(super) fn archive_len(&self) -> u64 {
+        match &self.archive {
+            Archive::Staged(s) => s.written(),
+            Archive::Move(_) => self.len,
+        }
+    }
+
     pub(super) fn append_len(&self) -> u64 {
         ByteRange::total(&self.segments)
     }
