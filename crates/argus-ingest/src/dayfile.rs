@@ -54,6 +54,35 @@ pub fn target(oper_dir: &Path, host: &Hostname, day: Date) -> (PathBuf, Compress
     (oper_dir.join(name), Compression::None)
 }
 
+/// Opens the file an upload of `host` on `day` is appended to, as [`target`] chooses it, in as
+/// few calls as an open day allows: the plain file is opened first (one call when it exists,
+/// as it does for every batch of an open day after its first), and only when it does not are
+/// the compressed names looked for, then the plain file created. On failure, the path that
+/// could not be opened.
+pub fn open_target(
+    oper_dir: &Path,
+    host: &Hostname,
+    day: Date,
+) -> Result<(PathBuf, Compression, File), (PathBuf, std::io::Error)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let plain = oper_dir.join(day_name(host, day));
+    let existing = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&plain);
+    match existing {
+        Ok(file) => return Ok((plain, Compression::None, file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err((plain, e)),
+    }
+    let (path, compression) = target(oper_dir, host, day);
+    match open_for_append(&path) {
+        Ok(file) => Ok((path, compression, file)),
+        Err(e) => Err((path, e)),
+    }
+}
+
 /// A day file name taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DayFile {

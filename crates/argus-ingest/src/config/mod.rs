@@ -81,7 +81,7 @@ pub struct Config {
     /// A sensor whose argus restarted more than this many times in 24 hours is `RESTARTING`.
     pub restart_warn: u32,
     /// At most this many threads compress (uploads, blocks of a large upload, closed days);
-    /// 0: one per core (`available_parallelism`, as [`crate::engine::Options::threads`] says).
+    /// 0: one per core (`available_parallelism`, the engine's `Options::threads`).
     pub compress_threads: u32,
     /// Where Prometheus metrics are written after each run (node_exporter's textfile
     /// collector reads `*.prom`); `None` writes none.

@@ -156,8 +156,8 @@ impl Plan {
     fn new(config: &Config, good: &[ReadyUpload]) -> Result<Plan, Error> {
         let mut targets: BTreeMap<PathBuf, DayTarget> = BTreeMap::new();
         let mut parts: Vec<Part> = Vec::with_capacity(good.len());
-        // Which file a (host, day) goes to is looked up once per batch.
-        let mut chosen: BTreeMap<(&Hostname, Date), (PathBuf, Compression)> = BTreeMap::new();
+        // Which file a (host, day) goes to is looked up, and opened, once per batch.
+        let mut chosen: BTreeMap<(&Hostname, Date), PathBuf> = BTreeMap::new();
         for (index, g) in good.iter().enumerate() {
             if g.pieces.is_empty() {
                 parts.push(Part {
@@ -167,20 +167,28 @@ impl Plan {
                 });
             }
             for (p, piece) in g.pieces.iter().enumerate() {
-                let (path, compression) = chosen
-                    .entry((&g.host, piece.day))
-                    .or_insert_with(|| dayfile::target(&config.oper_dir, &g.host, piece.day))
-                    .clone();
-                if !targets.contains_key(&path) {
-                    let file = dayfile::open_for_append(&path).or_file(Action::Open, &path)?;
-                    let start_len = file.metadata().or_file(Action::Stat, &path)?.len();
-                    let target = DayTarget {
-                        file,
-                        compression,
-                        start_len,
-                    };
-                    targets.insert(path.clone(), target);
-                }
+                let path = match chosen.get(&(&g.host, piece.day)) {
+                    Some(path) => path.clone(),
+                    None => {
+                        let (path, compression, file) =
+                            dayfile::open_target(&config.oper_dir, &g.host, piece.day).map_err(
+                                |(path, e)| Error::File {
+                                    action: Action::Open,
+                                    path,
+                                    source: e.into(),
+                                },
+                            )?;
+                        let start_len = file.metadata().or_file(Action::Stat, &path)?.len();
+                        let target = DayTarget {
+                            file,
+                            compression,
+                            start_len,
+                        };
+                        targets.insert(path.clone(), target);
+                        chosen.insert((&g.host, piece.day), path.clone());
+                        path
+                    }
+                };
                 parts.push(Part {
                     upload: index,
                     piece: Some(p),
