@@ -65,7 +65,7 @@ pub fn note(state_dir: &Path, day_name: &str, sources: &[Source]) -> io::Result<
 }
 
 /// The notes of day file `day_name`, by offset; lines that do not read (a torn last line) are
-/// left out. None when there are none.
+/// left out; empty when there are none.
 pub fn noted(state_dir: &Path, day_name: &str) -> Vec<Source> {
     let Ok(file) = File::open(note_path(state_dir, day_name)) else {
         return Vec::new();
