@@ -168,6 +168,21 @@ impl<R: Read> Read for StreamRanges<'_, R> {
     }
 }
 
+/// Reads into `buf` until it is full or the input ends (retrying interrupted reads): the
+/// bytes read, fewer than `buf.len()` only at the end of the input.
+pub fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -305,8 +305,8 @@ fn same_content(plain: &Path, packed: &Path) -> io::Result<bool> {
     let mut x = vec![0u8; 64 * 1024];
     let mut y = vec![0u8; 64 * 1024];
     loop {
-        let n = crate::members::read_full(&mut a, &mut x)?;
-        let m = crate::members::read_full(&mut b, &mut y)?;
+        let n = argus_core::ranges::read_full(&mut a, &mut x)?;
+        let m = argus_core::ranges::read_full(&mut b, &mut y)?;
         if n != m || x[..n] != y[..m] {
             return Ok(false);
         }

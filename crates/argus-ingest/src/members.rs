@@ -15,11 +15,12 @@
 //! archive purged, replaced or of another format) only means that piece is compressed afresh.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use argus_core::codec::{Codec, Compression};
+use argus_core::ranges::read_full;
 use serde::{Deserialize, Serialize};
 
 /// The directory of the notes, under the state directory.
@@ -225,22 +226,10 @@ fn compress_range(
     Ok(())
 }
 
-pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = Codec::new(Compression::Gzip, 6)

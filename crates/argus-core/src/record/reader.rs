@@ -12,6 +12,8 @@
 
 use std::io::{self, Read};
 
+use crate::ranges::read_full;
+
 use super::{MAR_LEN, Version, cause, dsr_len, kind, stream_version};
 
 /// One record, as [`Records`] reads it.
@@ -151,19 +153,6 @@ pub fn record_time(rec: &[u8]) -> Option<u32> {
 /// The version of a record's header nibble, when it is one this crate knows.
 pub fn record_version(rec: &[u8]) -> Option<Version> {
     Version::from_number(rec.first()? & 0x0f)
-}
-
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match input.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 fn short(offset: u64, need: usize, have: usize) -> io::Error {
