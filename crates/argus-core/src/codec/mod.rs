@@ -344,7 +344,10 @@ impl Codec {
         match self.encoder(out) {
             #[cfg(feature = "gzip")]
             Encoder::Gzip(e) => Encoder::Gzip(e.with_threads(threads)),
-            other => other,
+            other => {
+                let _one_thread = threads;
+                other
+            }
         }
     }
 }
