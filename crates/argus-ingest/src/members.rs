@@ -15,7 +15,7 @@
 //! archive purged, replaced or of another format) only means that piece is compressed afresh.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -169,13 +169,11 @@ fn reusable(day: &File, s: &Source, codec: Codec, archive_dir: &Path) -> io::Res
     if s.archive.contains('/') || s.archive.starts_with('.') {
         return Ok(None);
     }
-    let open = || {
-        fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(archive_dir.join(&s.archive))
-    };
-    let mut reader = BufReader::with_capacity(128 * 1024, open()?);
+    let archive = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(archive_dir.join(&s.archive))?;
+    let mut reader = BufReader::with_capacity(128 * 1024, &archive);
     if Compression::sniff(reader.fill_buf()?) != codec.compression() {
         return Ok(None);
     }
@@ -200,7 +198,9 @@ fn reusable(day: &File, s: &Source, codec: Codec, archive_dir: &Path) -> io::Res
     if at != s.len {
         return Ok(None);
     }
-    open().map(Some)
+    // The very file checked, from its start.
+    (&archive).seek(io::SeekFrom::Start(0))?;
+    Ok(Some(archive))
 }
 
 /// Compresses `len` bytes of `day` from `offset` as one member.

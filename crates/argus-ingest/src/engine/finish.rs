@@ -19,20 +19,12 @@ use crate::error::{Action, Context, Error, error_chain};
 
 impl Engine {
     /// Counts `bytes` about to be archived in the archive catalog (the oldest of them stamped
-    /// `oldest`), before they are: a crash
-    /// may leave the catalog counting bytes that were not archived (a listing comes early),
-    /// never the other way round. A catalog that cannot be kept is forgotten.
+    /// `oldest`), before they are: a crash may leave the catalog counting bytes that were not
+    /// archived (a listing comes early), never the other way round.
     fn catalog_archives(&mut self, bytes: u64, oldest: Option<time::OffsetDateTime>) {
-        let Some(catalog) = &mut self.catalog else {
-            return;
-        };
-        catalog.add(bytes, oldest);
-        if let Err(e) = catalog.save(&self.config.state_dir) {
-            log::warn!("cannot keep the archive catalog (the next purge lists the archive): {e}");
-            self.catalog = None;
-            if let Err(e) = crate::catalog::Catalog::forget(&self.config.state_dir) {
-                log::warn!("cannot remove the archive catalog: {e}");
-            }
+        if let Some(mut catalog) = self.catalog.take() {
+            catalog.add(bytes, oldest);
+            self.keep_catalog(Some(catalog));
         }
     }
 

@@ -94,23 +94,30 @@ impl Engine {
         let catalog = applied
             .is_ok()
             .then(|| Catalog::after(config, &entries, &patterns, &plan, now));
-        match &catalog {
-            Some(c) => {
-                if let Err(e) = c.save(&config.state_dir) {
-                    log::warn!(
-                        "cannot keep the archive catalog (the next purge lists the archive): {e}"
-                    );
-                }
-            }
-            None => {
-                if let Err(e) = Catalog::forget(&config.state_dir) {
-                    log::warn!("cannot remove the archive catalog: {e}");
-                }
-            }
-        }
-        self.catalog = catalog;
+        self.keep_catalog(catalog);
         self.summary.purged += applied?.len() as u64;
         Ok(())
+    }
+
+    /// Keeps `catalog` in memory and in the state directory, or forgets it (`None`, or one
+    /// that cannot be saved): the next purge then lists the archive.
+    pub(super) fn keep_catalog(&mut self, catalog: Option<Catalog>) {
+        let state_dir = &self.config.state_dir;
+        self.catalog = match catalog.map(|c| c.save(state_dir).map(|()| c)) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                log::warn!(
+                    "cannot keep the archive catalog (the next purge lists the archive): {e}"
+                );
+                None
+            }
+            None => None,
+        };
+        if self.catalog.is_none()
+            && let Err(e) = Catalog::forget(state_dir)
+        {
+            log::warn!("cannot remove the archive catalog: {e}");
+        }
     }
 
     /// Deletes quarantined groups older than `quarantine_days`.
@@ -166,12 +173,14 @@ impl Engine {
             super::compress_threads(config, &self.options),
             from,
         );
-        let open: std::collections::HashSet<&str> = names
+        let plain: std::collections::HashSet<&str> = names
             .iter()
             .map(String::as_str)
-            .filter(|n| from.is_some() && Compression::split_suffix(n).1 == Compression::None)
+            .filter(|n| Compression::split_suffix(n).1 == Compression::None)
             .collect();
-        members::prune(&config.state_dir, |day| open.contains(day));
+        members::prune(&config.state_dir, |day| {
+            from.is_some() && plain.contains(day)
+        });
         self.summary.compressed += done.done.len() as u64;
         self.summary.reused_bytes += done.reused;
         for (path, e) in done.failed {
