@@ -423,22 +423,21 @@ fn compress_threads_caps_the_cores_and_zero_means_one_per_core() {
         let text = format!("{BASE}{extra}\n");
         load_with_sources(&write(dir.path(), "p.toml", &text)).expect("valid")
     };
-    let (config, _, sources) = read("");
-    assert_eq!(config.compress_threads, 0);
-    let rows = effective(&config, &sources);
-    let row = rows
-        .iter()
-        .find(|r| r.key == "compress_threads")
-        .expect("row");
-    assert!(row.line().contains("one per core"), "{}", row.line());
-    let (config, _, sources) = read("compress_threads = 1");
-    assert_eq!(config.compress_threads, 1);
-    let rows = effective(&config, &sources);
-    let row = rows
-        .iter()
-        .find(|r| r.key == "compress_threads")
-        .expect("row");
-    assert_eq!(row.line(), "compress_threads = 1 (file)");
+    let shown = |extra: &str| {
+        let (config, _, sources) = read(extra);
+        let line = effective(&config, &sources)
+            .iter()
+            .find(|r| r.key == "compress_threads")
+            .map(Setting::line)
+            .expect("row");
+        (config.compress_threads, line)
+    };
+    let (threads, line) = shown("");
+    assert_eq!(threads, 0);
+    assert!(line.contains("one per core"), "{line}");
+    let (threads, line) = shown("compress_threads = 1");
+    assert_eq!(threads, 1);
+    assert_eq!(line, "compress_threads = 1 (file)");
     assert!(
         problems_with("compress_threads = -1").contains("compress_threads"),
         "a negative count is refused"
