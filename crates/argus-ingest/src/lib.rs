@@ -49,6 +49,8 @@
 //! - [`catalog`]: what the archive held at its last listing, so that a pass lists it only when
 //!   a purge may be due.
 //! - [`quarantine`]: which quarantined groups have expired.
+//! - [`metrics`]: the Prometheus text exposition of the counters and the status, and the
+//!   metrics file written after each run.
 //! - [`report`]: what a pass did; [`status`]: every client's state, for `status` and metrics.
 //! - [`retention_warning`]: purges worth a warning; [`space`]: the free-space floor.
 //! - [`counters`]: what the runs did, kept across them for metrics.
@@ -70,6 +72,7 @@ pub mod hooks;
 pub mod journal;
 pub mod ledger;
 pub mod members;
+pub mod metrics;
 pub mod quarantine;
 pub mod report;
 pub mod retention_warning;

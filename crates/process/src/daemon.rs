@@ -86,7 +86,7 @@ struct Service;
 impl Observer for Service {
     fn batch(&mut self, config: &Config, summary: Summary, _last: bool) {
         let ok = summary.failed.is_none();
-        crate::metrics::after_run(config, Some((&summary, ok)), OffsetDateTime::now_utc());
+        argus_ingest::metrics::after_run(config, Some((&summary, ok)), OffsetDateTime::now_utc());
     }
 
     fn reloaded(&mut self, config: &Config) {

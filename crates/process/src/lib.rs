@@ -17,7 +17,6 @@ mod daemon;
 mod exit;
 mod hooks_command;
 mod logging;
-mod metrics;
 mod progress;
 mod quarantine_command;
 mod render;
@@ -217,7 +216,7 @@ fn run_pass(config: Option<PathBuf>, args: &PassArgs, interactive: bool) -> Exit
     if !args.dry_run {
         let ok = outcome.summary.failed.is_none() && matches!(exit, Exit::Ok | Exit::Quarantined);
         let counted = (exit != Exit::Locked).then_some((&outcome.summary, ok));
-        metrics::after_run(&config, counted, time::OffsetDateTime::now_utc());
+        argus_ingest::metrics::after_run(&config, counted, time::OffsetDateTime::now_utc());
     }
     if args.json {
         say(&render::summary_json(&outcome.summary));

@@ -9,7 +9,6 @@ use crate::cli::StatusFormat;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::metrics;
 use crate::status_render::{render_hours, render_json, render_table};
 use argus_ingest::retention_warning::RetentionWarning;
 use argus_ingest::space;
@@ -48,7 +47,7 @@ pub(crate) fn run(config: &Config, format: StatusFormat, now: OffsetDateTime) ->
     }
     let text = if format == StatusFormat::Prometheus {
         let counters = argus_ingest::counters::Counters::load(&config.state_dir);
-        metrics::render(config, now, &counters, &rows, hooks)
+        argus_ingest::metrics::render(config, now, &counters, &rows, hooks)
     } else if json {
         render_json(
             &rows,

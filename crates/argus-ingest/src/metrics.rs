@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use argus_ingest::counters::Counters;
-use argus_ingest::report::Summary;
-use argus_ingest::status::{Hooks, Row, State};
+use crate::counters::Counters;
+use crate::report::Summary;
+use crate::status::{Hooks, Row, State};
 
 /// The counters, in the order they are written, each with its help text.
 const COUNTERS: [(&str, &str); 10] = [
@@ -70,7 +70,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// The exposition: counters and run times from `counters`, gauges from the status `rows` and
 /// the hook queue.
-pub(crate) fn render(
+pub fn render(
     config: &Config,
     now: OffsetDateTime,
     counters: &Counters,
@@ -140,7 +140,7 @@ pub(crate) fn render(
     let _ = writeln!(
         out,
         "argus_webjob_ingest_stopped {}",
-        u8::from(argus_ingest::space::shortage(config).is_some())
+        u8::from(crate::space::shortage(config).is_some())
     );
     family(
         &mut out,
@@ -149,7 +149,7 @@ pub(crate) fn render(
         "Free bytes of the file system of the day files and of the archives.",
     );
     for (dir, path) in [("oper", &config.oper_dir), ("archive", &config.archive_dir)] {
-        if let Ok((free, _)) = argus_ingest::space::space(path) {
+        if let Ok((free, _)) = crate::space::space(path) {
             let _ = writeln!(out, "argus_webjob_free_bytes{{dir=\"{dir}\"}} {free}");
         }
     }
@@ -239,7 +239,7 @@ pub(crate) fn render(
 /// The sensors' health, from their argus management records: counters of all time (alert on
 /// their rates) and the newest MAR's time and clock offset.
 fn health_families(out: &mut String, rows: &[Row]) {
-    type Figure = fn(&argus_ingest::health::SensorHealth) -> Option<i64>;
+    type Figure = fn(&crate::health::SensorHealth) -> Option<i64>;
     let families: [(&str, &str, &str, Figure); 7] = [
         (
             "client_packets_received_total",
@@ -301,7 +301,7 @@ fn health_families(out: &mut String, rows: &[Row]) {
 /// After a run: counts `summary` (unless it is `None`: nothing new to count), and writes
 /// `metrics_file` when one is configured. Problems are logged, never fatal: metrics must not
 /// stop an ingest.
-pub(crate) fn after_run(config: &Config, summary: Option<(&Summary, bool)>, now: OffsetDateTime) {
+pub fn after_run(config: &Config, summary: Option<(&Summary, bool)>, now: OffsetDateTime) {
     let mut counters = Counters::load(&config.state_dir);
     if let Some((summary, ok)) = summary {
         counters.record(summary, ok, now);
@@ -313,15 +313,12 @@ pub(crate) fn after_run(config: &Config, summary: Option<(&Summary, bool)>, now:
         return;
     };
     let text = match (
-        argus_ingest::status::gather(config, now),
-        argus_ingest::status::hooks(config),
+        crate::status::gather(config, now),
+        crate::status::hooks(config),
     ) {
         (Ok(rows), Ok(hooks)) => render(config, now, &counters, &rows, hooks),
         (Err(e), _) | (_, Err(e)) => {
-            log::warn!(
-                "cannot gather the metrics: {}",
-                argus_ingest::error_chain(&e)
-            );
+            log::warn!("cannot gather the metrics: {}", crate::error_chain(&e));
             return;
         }
     };
