@@ -34,7 +34,7 @@ impl Upload {
 
     /// Size of `.out` as scanned.
     pub fn out_len(&self) -> u64 {
-        self.group.out().len()
+        self.group.out_len()
     }
 
     /// Path of `.rdy`.

@@ -561,7 +561,7 @@ fn parts_are_read_safely_and_only_as_scanned() {
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut g.open_out().expect("open"), &mut out).expect("read");
     assert_eq!(out, b"\x83\x10\x00\x20argus");
-    assert_eq!(g.out().len(), 9);
+    assert_eq!(g.out().len(), Some(9));
     assert_eq!(g.rdy().kind(), PartKind::Rdy);
 
     // Swapped for a FIFO after the scan: refused at once, no blocking.

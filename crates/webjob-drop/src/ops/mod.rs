@@ -89,7 +89,7 @@ pub struct Removed {
 
 /// True when `meta` (from `lstat`) still describes the file the scan saw: same inode, same size.
 fn is_same_file(meta: &fs::Metadata, part: &Part) -> bool {
-    FileId::of(meta) == part.id() && meta.len() == part.len()
+    part.id() == Some(FileId::of(meta)) && part.len() == Some(meta.len())
 }
 
 /// Order in which parts leave the dropzone on removal: data first, `.rdy` last.
@@ -125,6 +125,14 @@ pub fn remove_group_unsynced(group: &Group) -> Result<Removed> {
     let mut report = Removed::default();
     for part in parts {
         let path = part.path();
+        // A part the scan did not stat (the `.env` and `.rdy` of a complete group) is
+        // guarded by the `.out` removed before it: the WebJob server writes no file of a stem
+        // while any is left, so once the scanned `.out` was proven the same and removed, the
+        // rest of the stem is still the upload that was read.
+        if part.id().is_none() {
+            remove(path, &mut report)?;
+            continue;
+        }
         match fs::symlink_metadata(path) {
             Ok(meta) if is_same_file(&meta, part) => {}
             Ok(_) => {

@@ -153,9 +153,18 @@ fn check_quarantine_dir(files: &Files, quarantine_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Moves one part if it is still the file the scan saw. `Ok(false)`: it is gone.
+/// Moves one part if it is still the file the scan saw. `Ok(false)`: it is gone. A part the
+/// scan did not stat (see [`Part`]) is moved as it is: the group's `.out` is checked when it
+/// moves, and a changed one rolls the whole move back.
 fn move_part(part: &Part, to: &Path) -> Result<bool> {
     let from = part.path();
+    if part.id().is_none() {
+        return match rename_noreplace(from, to) {
+            Ok(()) => Ok(true),
+            Err(argus_core::Error::Io { source, .. }) if is_not_found(&source) => Ok(false),
+            Err(e) => Err(e.into()),
+        };
+    }
     match fs::symlink_metadata(from) {
         Ok(meta) if is_same_file(&meta, part) => {}
         Ok(_) => {

@@ -175,6 +175,67 @@ fn removal_stops_before_rdy_when_a_part_changed() {
     assert_eq!(fs::read(&env).expect("env"), b"Hostname=other\n");
 }
 
+/// The scan a consumer that opens the parts itself makes: no open check.
+fn lean_scan(z: &Zone) -> crate::scan::Scan {
+    Dropzone::new(&z.incoming)
+        .with_open_check(false)
+        .scan(&selection())
+        .expect("scan")
+}
+
+#[test]
+fn a_lean_scan_stats_only_the_out_and_err_of_a_complete_group() {
+    let z = zone();
+    write_group(&z);
+    // write_group leaves a stale `.lck`: a group with a lock is stat'ed whole (its age
+    // matters); without it, only `.out` and `.err` are.
+    let lck = z.incoming.join(format!("{STEM}.lck"));
+    let stated = |parts: &[Part]| -> Vec<String> {
+        parts
+            .iter()
+            .filter(|p| p.id().is_some())
+            .map(|p| p.ext().to_string_lossy().into_owned())
+            .collect()
+    };
+    let locked = lean_scan(&z);
+    let parts = locked.complete[0].files().parts();
+    assert_eq!(stated(parts).len(), parts.len(), "{parts:?}");
+    fs::remove_file(&lck).expect("unlock");
+    let s = lean_scan(&z);
+    let group = &s.complete[0];
+    assert_eq!(stated(group.files().parts()), ["out", "err"]);
+    assert_eq!(
+        group.out_len(),
+        fs::metadata(group.out().path()).expect("stat").len()
+    );
+    // Unstat'ed parts are read through their descriptor: a regular file opens.
+    group.read_env().expect("env");
+    group.manifests().expect("err");
+}
+
+#[test]
+fn a_replaced_out_stops_a_lean_removal_before_anything_is_removed() {
+    let z = zone();
+    write_group(&z);
+    fs::remove_file(z.incoming.join(format!("{STEM}.lck"))).expect("unlock");
+    let s = lean_scan(&z);
+    let before = contents(&z.incoming);
+    let out = z.incoming.join(format!("{STEM}.out"));
+    replace(&out, b"other bytes");
+    let opened = s.complete[0].open_out().expect_err("changed");
+    assert!(matches!(opened, Error::Changed { .. }), "{opened}");
+    let err = remove_group(&s.complete[0]).expect_err("changed");
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    let mut after = contents(&z.incoming);
+    assert_eq!(
+        after.remove(&format!("{STEM}.out")).as_deref(),
+        Some(&b"other bytes"[..])
+    );
+    let mut expected = before;
+    expected.remove(&format!("{STEM}.out"));
+    assert_eq!(after, expected, "nothing else removed");
+}
+
 #[test]
 fn finishing_a_removed_group_is_harmless() {
     let z = zone();
@@ -344,6 +405,27 @@ fn failed_quarantine_moves_parts_back() {
         contents(&z.quarantine).is_empty(),
         "no pending directory left"
     );
+}
+
+#[test]
+fn a_lean_scans_group_is_quarantined_whole_or_not_at_all() {
+    let z = zone();
+    let mut original = write_group(&z);
+    fs::remove_file(z.incoming.join(format!("{STEM}.lck"))).expect("unlock");
+    original.remove(&format!("{STEM}.lck"));
+    // `.out` replaced after the scan: `.rdy` (not stat'ed) moved first, then the check of
+    // `.out` undoes the move.
+    let s = lean_scan(&z);
+    let out = z.incoming.join(format!("{STEM}.out"));
+    replace(&out, &fs::read(&out).expect("read"));
+    let err = quarantine_group(&s.complete[0], &z.quarantine, "x").expect_err("changed");
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    assert_eq!(contents(&z.incoming), original);
+    // Scanned again, it moves whole.
+    let s = lean_scan(&z);
+    let q = quarantine_group(&s.complete[0], &z.quarantine, "x").expect("quarantine");
+    assert_eq!(q.moved.len(), original.len());
+    assert!(contents(&z.incoming).is_empty());
 }
 
 #[test]

@@ -78,6 +78,12 @@ impl Group {
         &self.files.parts[self.out]
     }
 
+    /// The size of `.out` as the scan saw it (a complete group's `.out` is always stat'ed; the
+    /// reading checks the size again).
+    pub fn out_len(&self) -> u64 {
+        self.out().len().unwrap_or_default()
+    }
+
     /// The `.err` part.
     pub fn err(&self) -> &Part {
         &self.files.parts[self.err]

@@ -46,7 +46,7 @@ use argus_core::escape::EscapedPath;
 
 use crate::error::{Error, IoContext, Result};
 use crate::name::{Selection, StemMatch, split_part_name};
-use crate::safe::{FileId, FileKind, open_regular};
+use crate::safe::{FileKind, open_regular};
 
 mod group;
 mod part;
@@ -54,6 +54,7 @@ mod part;
 pub use group::{
     Foreign, ForeignReason, Group, Ignored, IgnoredReason, InFlight, Invalid, InvalidReason,
 };
+use part::Meta;
 pub use part::{Files, GroupFiles, Part, PartKind};
 
 /// How many levels of subdirectories a scan descends into by default (per-client and per-job
@@ -288,15 +289,8 @@ impl Ctx<'_> {
             let upload =
                 split.filter(|(stem, _)| self.selection.classify(stem) != StemMatch::NotUpload);
             if let Some((stem, ext)) = upload {
-                match Part::from_entry(&entry, ext) {
-                    Ok(part) => stems.entry(stem.to_vec()).or_default().push(part),
-                    Err(e) if crate::safe::is_not_found(&e) => {}
-                    Err(e) => scan.errors.push(Error::Io {
-                        op: "stat",
-                        path: entry.path(),
-                        source: e,
-                    }),
-                }
+                let part = Part::from_entry(&entry, ext, file_type);
+                stems.entry(stem.to_vec()).or_default().push(part);
             } else if file_type == FileKind::Directory && depth < self.max_depth {
                 subdirs.push(entry.path());
             } else {
@@ -349,6 +343,7 @@ impl Ctx<'_> {
                 } else {
                     ForeignReason::OtherClient
                 };
+                stat_parts(&mut files, ALL, scan);
                 let held = files.held_by_server(self.now, self.lock_stale_after);
                 scan.foreign.push(Foreign {
                     files,
@@ -377,6 +372,15 @@ impl Ctx<'_> {
             }
         };
         let uploaded_at = parsed.map(|p| p.uploaded_at);
+        // A group that may be complete needs only its `.out` and `.err` stat'ed: the size of
+        // `.out` plans the work, its identity guards the reading and the removal; an empty
+        // `.err` (an old harvester's) need not be opened. Every other group is stat'ed whole
+        // (ages, sizes, identities for the quarantine). A `.lck` makes it the latter.
+        if files.part(PartKind::Rdy).is_some() && files.part(PartKind::Lck).is_none() {
+            stat_parts(&mut files, &[PartKind::Out, PartKind::Err], scan);
+        } else {
+            stat_parts(&mut files, ALL, scan);
+        }
         // Until the server removes its lock, it may still be writing or finishing the group:
         // neither complete nor invalid yet, whatever its parts look like now.
         let held = files.held_by_server(self.now, self.lock_stale_after);
@@ -399,11 +403,7 @@ impl Ctx<'_> {
             }
             // Prove the part can be read, and take the metadata of what was opened.
             match open_regular(&part.path) {
-                Ok((_file, meta)) => {
-                    part.len = meta.len();
-                    part.id = FileId::of(&meta);
-                    part.modified = meta.modified().ok();
-                }
+                Ok((_file, meta)) => part.meta = Some(Meta::of(&meta)),
                 Err(Error::NotRegular { file_type, .. }) => {
                     reasons.push(not_regular(part, file_type));
                 }
@@ -439,6 +439,7 @@ impl Ctx<'_> {
                 });
             }
             _ => {
+                stat_parts(&mut files, ALL, scan);
                 let invalid = Invalid {
                     files,
                     client,
@@ -450,6 +451,39 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// Every kind of part, for [`stat_parts`].
+const ALL: &[PartKind] = &[
+    PartKind::Out,
+    PartKind::Err,
+    PartKind::Env,
+    PartKind::Rdy,
+    PartKind::Lck,
+    PartKind::Other,
+];
+
+/// Stats the parts of `files` of the given kinds that are not yet. A part that is gone leaves
+/// the group, as if the listing had not seen it; one that cannot be stat'ed leaves it too, with
+/// an error for the scan.
+fn stat_parts(files: &mut Files, kinds: &[PartKind], scan: &mut Scan) {
+    files.parts.retain_mut(|part| {
+        if !kinds.contains(&part.kind) {
+            return true;
+        }
+        match part.stat() {
+            Ok(()) => true,
+            Err(e) if crate::safe::is_not_found(&e) => false,
+            Err(e) => {
+                scan.errors.push(Error::Io {
+                    op: "stat",
+                    path: part.path.clone(),
+                    source: e,
+                });
+                false
+            }
+        }
+    });
 }
 
 fn not_regular(part: &Part, file_type: FileKind) -> InvalidReason {

@@ -71,16 +71,38 @@ impl fmt::Display for PartKind {
     }
 }
 
-/// One file of an upload, as the scan saw it (metadata without following links).
+/// One file of an upload, as the scan saw it.
+///
+/// Its kind of file comes from the directory listing. Its metadata (size, time, inode; taken
+/// without following links) is known for every part of every group, except the `.env` and
+/// `.rdy` of a complete [`Group`](super::Group) found without the open check, which the scan
+/// does not stat: they are read through [`Part::open`], whose descriptor tells what they are,
+/// and the removal guards the group by its `.out` (see `ops::remove_group`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Part {
     pub(super) path: PathBuf,
     pub(super) ext: OsString,
     pub(super) kind: PartKind,
     pub(super) file_type: FileKind,
+    pub(super) meta: Option<Meta>,
+}
+
+/// What a stat of a part found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Meta {
     pub(super) len: u64,
     pub(super) modified: Option<SystemTime>,
     pub(super) id: FileId,
+}
+
+impl Meta {
+    pub(super) fn of(meta: &std::fs::Metadata) -> Meta {
+        Meta {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            id: FileId::of(meta),
+        }
+    }
 }
 
 impl Part {
@@ -109,32 +131,36 @@ impl Part {
         self.file_type
     }
 
-    /// Size in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
+    /// Size in bytes when the scan stat'ed the part (see [`Part`]).
+    pub fn len(&self) -> Option<u64> {
+        self.meta.map(|m| m.len)
     }
 
-    /// True when the file is empty (a normal `.err`, `.rdy`, or quiet `.out`).
+    /// True when the scan found the file empty (a normal `.err`, `.rdy`, or quiet `.out`);
+    /// false when it is not, or was not stat'ed.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == Some(0)
     }
 
-    /// Modification time, if the file system reports one.
+    /// Modification time, if the scan stat'ed the part and the file system reports one.
     pub fn modified(&self) -> Option<SystemTime> {
-        self.modified
+        self.meta.and_then(|m| m.modified)
     }
 
-    /// Device and inode.
-    pub fn id(&self) -> FileId {
-        self.id
+    /// Device and inode, when the scan stat'ed the part.
+    pub fn id(&self) -> Option<FileId> {
+        self.meta.map(|m| m.id)
     }
 
     /// Opens the part for reading, safely: without following a link, without blocking on a FIFO,
-    /// and only if it is still the very file the scan saw (same inode, same size), else
-    /// [`Error::Changed`].
+    /// only if it is a regular file, and, when the scan stat'ed it, only if it is still the very
+    /// file the scan saw (same inode, same size), else [`Error::Changed`].
     pub fn open(&self) -> Result<File> {
         let (file, meta) = open_regular(&self.path)?;
-        if FileId::of(&meta) != self.id || meta.len() != self.len {
+        if self
+            .meta
+            .is_some_and(|m| m.id != FileId::of(&meta) || m.len != meta.len())
+        {
             return Err(Error::Changed {
                 path: self.path.clone(),
             });
@@ -142,17 +168,26 @@ impl Part {
         Ok(file)
     }
 
-    pub(super) fn from_entry(entry: &DirEntry, ext: &[u8]) -> std::io::Result<Part> {
-        let meta = entry.metadata()?;
-        Ok(Part {
+    /// A part known by its directory entry alone: its kind of file from the listing (no stat
+    /// where the file system reports it), no metadata yet.
+    pub(super) fn from_entry(entry: &DirEntry, ext: &[u8], file_type: FileKind) -> Part {
+        Part {
             path: entry.path(),
             ext: OsString::from_vec(ext.to_vec()),
             kind: PartKind::from_ext(ext),
-            file_type: FileKind::of(meta.file_type()),
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            id: FileId::of(&meta),
-        })
+            file_type,
+            meta: None,
+        }
+    }
+
+    /// Stats the part (without following a link) unless it is stat'ed already.
+    pub(super) fn stat(&mut self) -> std::io::Result<()> {
+        if self.meta.is_none() {
+            let meta = std::fs::symlink_metadata(&self.path)?;
+            self.file_type = FileKind::of(meta.file_type());
+            self.meta = Some(Meta::of(&meta));
+        }
+        Ok(())
     }
 }
 
@@ -191,14 +226,14 @@ impl Files {
         self.parts.iter().find(|p| p.kind == kind)
     }
 
-    /// The newest modification time of the files.
+    /// The newest modification time of the files the scan stat'ed.
     pub fn last_modified(&self) -> Option<SystemTime> {
-        self.parts.iter().filter_map(|p| p.modified).max()
+        self.parts.iter().filter_map(Part::modified).max()
     }
 
-    /// Total size of the files in bytes.
+    /// Total size in bytes of the files the scan stat'ed.
     pub fn total_len(&self) -> u64 {
-        self.parts.iter().map(|p| p.len).sum()
+        self.parts.iter().filter_map(Part::len).sum()
     }
 
     /// True while the WebJob server's `STEM.lck` holds the upload: the lock exists and is
@@ -207,7 +242,7 @@ impl Files {
     /// not yet the end of the upload; an older lock is the leftover of a server that died.
     pub fn held_by_server(&self, now: SystemTime, stale_after: Duration) -> bool {
         self.part(PartKind::Lck).is_some_and(|lck| {
-            lck.modified
+            lck.modified()
                 .and_then(|m| now.duration_since(m).ok())
                 .is_none_or(|age| age < stale_after)
         })
