@@ -337,10 +337,25 @@ impl Codec {
         }
     }
 
-    /// [`Codec::encoder`], compressing data larger than one gzip member on `threads` helper
-    /// threads ([`GzipEncoder::with_threads`]); the output is the same bytes. bzip2 and xz
-    /// compress on the caller's thread.
+    /// [`Codec::encoder`], compressing on `threads` threads: gzip compresses data larger than
+    /// one member on helper threads ([`GzipEncoder::with_threads`]), the same bytes as one
+    /// thread; xz uses liblzma's multithreaded encoder (independent blocks of three times the
+    /// dictionary, the same for any number of threads above one; about three blocks of memory
+    /// per thread, as `xz -T`). bzip2 compresses on the caller's thread.
     pub fn parallel_encoder<W: Write>(self, out: W, threads: usize) -> Encoder<W> {
+        #[cfg(feature = "xz")]
+        if self.compression == Compression::Xz && threads > 1 {
+            let stream = liblzma::stream::MtStreamBuilder::new()
+                .threads(u32::try_from(threads).unwrap_or(u32::MAX))
+                .preset(self.level)
+                .check(liblzma::stream::Check::Crc64)
+                .encoder();
+            // Without threads in this liblzma, one thread.
+            if let Ok(stream) = stream {
+                return Encoder::Xz(liblzma::write::XzEncoder::new_stream(out, stream));
+            }
+            return self.encoder(out);
+        }
         match self.encoder(out) {
             #[cfg(feature = "gzip")]
             Encoder::Gzip(e) => Encoder::Gzip(e.with_threads(threads)),

@@ -214,6 +214,53 @@ fn a_compiled_out_format_fails_at_the_first_read_or_write() {
 
 /// Members compressed on helper threads are the bytes one thread writes, at every size
 /// around the member limit, whatever the writes' sizes.
+#[cfg(feature = "xz")]
+#[test]
+fn xz_on_threads_is_blocks_that_any_xz_reader_reads_whole() {
+    // Level 1 has a 1 MiB dictionary: blocks of 3 MiB, so 7 MiB makes three blocks.
+    let codec = Compression::Xz.with_level(1).expect("level");
+    let data: Vec<u8> = (0..7 << 20)
+        .map(|i: usize| u8::try_from((i * 7 + i / 4096) % 253).expect("byte"))
+        .collect();
+    let encode = |threads: usize| {
+        let mut e = codec.parallel_encoder(Vec::new(), threads);
+        for piece in data.chunks(1_000_003) {
+            e.write_all(piece).expect("write");
+        }
+        e.finish().expect("finish")
+    };
+    let (two, four) = (encode(2), encode(4));
+    assert!(two == four, "the blocks do not depend on the thread count");
+    let one = encode(1);
+    assert!(one != two, "one thread writes one block, threads several");
+    for packed in [&one, &two] {
+        let mut out = Vec::new();
+        codec
+            .compression()
+            .decoder(&packed[..])
+            .read_to_end(&mut out)
+            .expect("decode");
+        assert!(out == data);
+    }
+    // The system's xz reads it too.
+    if let Ok(mut child) = std::process::Command::new("xz")
+        .args(["-dc"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        let feed = std::thread::scope(|s| {
+            let writer = s.spawn(move || stdin.write_all(&two));
+            let out = child.wait_with_output().expect("xz -dc");
+            writer.join().expect("writer").expect("write to xz");
+            out
+        });
+        assert!(feed.status.success());
+        assert!(feed.stdout == data, "xz -dc of the threaded stream");
+    }
+}
+
 #[test]
 fn gzip_on_helper_threads_writes_what_one_thread_writes() {
     let data: Vec<u8> = (0..5 * GZIP_WHOLE_LIMIT + 11)
