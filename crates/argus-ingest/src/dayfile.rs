@@ -259,7 +259,11 @@ fn compress_one(
 /// Settles the one state a crash during compression can leave: a plain day file next to its
 /// compressed copy. When the compressed file decodes to exactly the plain file's bytes, the plain
 /// file is removed; otherwise both are kept and reported (never guessed). Returns what was removed.
+///
+/// `names` is the directory's listing: a compressed copy is looked up in it, not probed for
+/// on disk.
 pub fn settle(oper_dir: &Path, names: &[String]) -> argus_core::Result<Vec<PathBuf>> {
+    let listed: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
     let mut removed = Vec::new();
     for name in names {
         let Some(day) = parse_day_file(name) else {
@@ -269,10 +273,11 @@ pub fn settle(oper_dir: &Path, names: &[String]) -> argus_core::Result<Vec<PathB
             continue;
         }
         for c in [Compression::Gzip, Compression::Bzip2, Compression::Xz] {
-            let packed = oper_dir.join(format!("{name}{}", c.suffix()));
-            if !packed.exists() {
+            let packed_name = format!("{name}{}", c.suffix());
+            if !listed.contains(packed_name.as_str()) {
                 continue;
             }
+            let packed = oper_dir.join(packed_name);
             let plain = oper_dir.join(name);
             if same_content(&plain, &packed).unwrap_or(false) {
                 fs::remove_file(&plain).map_err(|source| argus_core::Error::Io {

@@ -523,3 +523,34 @@ fn the_archive_is_listed_only_when_a_purge_may_be_due() {
     fs::write(site.config.state_dir.join("archive-catalog"), b"{\"listed").expect("torn");
     assert_eq!(catalog(), None);
 }
+
+#[test]
+fn leftovers_are_looked_for_only_after_an_end_that_was_not_clean() {
+    let site = Site::new();
+    let at = an_hour_ago();
+    Upload::at("sensor-1", at)
+        .out(argus_sample())
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    assert!(site.pass().error.is_none());
+    let marker = site.config.state_dir.join("clean-exit");
+    assert!(marker.exists(), "a clean end is marked");
+    // What a crash while writing an archive leaves (a clean end leaves none).
+    let leftover = site
+        .config
+        .archive_dir
+        .join(".argus-tmp.x1y2z3.sensor-1.out.gz");
+    fs::write(&leftover, b"half an archive").expect("a leftover");
+    assert!(site.pass().error.is_none());
+    assert!(
+        leftover.exists(),
+        "after a clean end no directory is listed for leftovers"
+    );
+    // A crash: the engine removed the marker when it started and never wrote it again.
+    fs::remove_file(&marker).expect("the marker");
+    let outcome = site.pass();
+    assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+    assert!(!leftover.exists(), "after a crash the leftovers go");
+    assert!(marker.exists());
+    assert_eq!(Site::files(&site.config.archive_dir).len(), 1);
+}

@@ -147,6 +147,13 @@ impl Engine {
                     );
                 }
                 // A day file counts once per pass, however many batches append to it.
+                if let Some(names) = &mut self.oper_names {
+                    names.extend(
+                        days.iter().filter_map(|d| {
+                            d.file_name().and_then(|n| n.to_str()).map(str::to_owned)
+                        }),
+                    );
+                }
                 self.touched_days.extend(days);
                 self.summary.duplicates += dup_count;
                 // The batch's sensors may have entered or left a health condition. Should the

@@ -99,6 +99,20 @@ impl Engine {
         Ok(())
     }
 
+    /// Lists the archive into a new catalog, deleting nothing; the purge judges it when it
+    /// runs (a catalog over a limit is due).
+    pub(super) fn catalog_archive(&mut self, now: OffsetDateTime) -> Result<(), Error> {
+        let config = &self.config;
+        if config.archive_days == 0 && config.archive_max_size.is_none() {
+            return Ok(());
+        }
+        let entries = retention::list(&config.archive_dir)?;
+        let (_, patterns) = purge_plan(config, &entries, now)?;
+        let catalog = Catalog::after(config, &entries, &patterns, &[], now);
+        self.keep_catalog(Some(catalog));
+        Ok(())
+    }
+
     /// Keeps `catalog` in memory and in the state directory, or forgets it (`None`, or one
     /// that cannot be saved): the next purge then lists the archive.
     pub(super) fn keep_catalog(&mut self, catalog: Option<Catalog>) {
@@ -154,7 +168,10 @@ impl Engine {
 
     pub(super) fn compress(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
-        let names = dir_names(&config.oper_dir)?;
+        let names: Vec<String> = match self.oper_names.take() {
+            Some(names) => names.into_iter().collect(),
+            None => dir_names(&config.oper_dir)?,
+        };
         let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
         // Queued before the compression, so that no crash can lose them; each runs once its
         // day file is in its final place.

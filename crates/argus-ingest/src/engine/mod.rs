@@ -191,6 +191,19 @@ pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
 
 /// `config` as the engine runs it for `content`: by upload day when its records cannot be
 /// split by record time.
+/// `STATE_DIR/clean-exit`: present while no engine runs and the last one ended without a
+/// crash (see [`Engine::start`]).
+const CLEAN_EXIT: &str = "clean-exit";
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // An unwinding panic drops the staged files too, but is no clean end to count on.
+        if !std::thread::panicking() {
+            self.mark_clean_exit();
+        }
+    }
+}
+
 fn for_content(mut config: Config, content: &dyn Content) -> Config {
     if !content.by_record_time() {
         config.day_boundary = crate::config::DayBoundary::Upload;
@@ -233,6 +246,10 @@ pub struct Engine {
     touched_days: std::collections::BTreeSet<PathBuf>,
     /// The archive as of its last listing ([`crate::catalog`]); none: list it.
     catalog: Option<crate::catalog::Catalog>,
+    /// The day-file directory's names as `start` listed and settled them, plus the day files
+    /// written since: the first maintenance closes days from it instead of listing again
+    /// (later ones list; the daemon runs for days).
+    oper_names: Option<std::collections::BTreeSet<String>>,
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<Error>,
@@ -258,9 +275,19 @@ impl Engine {
         };
         let lock = Lock::acquire(config.state_dir.join("lock"), contention)?;
 
-        // Under the lock nobody else writes here: temporary files are leftovers of a crash.
-        for dir in [&config.archive_dir, &config.oper_dir, &config.state_dir] {
-            publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
+        // Under the lock nobody else writes here: temporary files are leftovers of a crash,
+        // and only a crash (or a state directory from before the marker) leaves no
+        // `clean-exit`. Its removal is made durable before anything is written, so a crash of
+        // this engine is always followed by a cleaning; a clean end lists no directory.
+        let clean_exit = config.state_dir.join(CLEAN_EXIT);
+        match std::fs::remove_file(&clean_exit) {
+            Ok(()) => publish::sync_dir(&config.state_dir)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                for dir in [&config.archive_dir, &config.oper_dir, &config.state_dir] {
+                    publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
+                }
+            }
+            Err(e) => return Err(e).or_file(Action::Clear, &clean_exit),
         }
         dropzone::recover_quarantine(&config.quarantine_dir)
             .or_store(Action::Recover, Store::Quarantine)?;
@@ -275,8 +302,9 @@ impl Engine {
         ledger
             .compact_if_needed()
             .or_store(Action::Compact, Store::Ledger)?;
-        let names = dir_names(&config.oper_dir)?;
-        dayfile::settle(&config.oper_dir, &names)?;
+        let mut names = dir_names(&config.oper_dir)?;
+        let settled = dayfile::settle(&config.oper_dir, &names)?;
+        names.retain(|n| !settled.iter().any(|p| p.file_name() == Some(n.as_ref())));
         let closed = dayfile::closed_days(
             &names,
             OffsetDateTime::now_utc(),
@@ -298,8 +326,18 @@ impl Engine {
             committed_archives: std::collections::BTreeSet::new(),
             touched_days: std::collections::BTreeSet::new(),
             catalog,
+            oper_names: Some(names.into_iter().collect()),
             trouble: None,
         })
+    }
+
+    /// Marks a clean end: no temporary file of this engine is left (each is removed when
+    /// dropped), so the next start need not look for any.
+    fn mark_clean_exit(&self) {
+        let path = self.config.state_dir.join(CLEAN_EXIT);
+        if let Err(e) = std::fs::File::create(&path) {
+            log::debug!("cannot mark the clean end (the next start cleans up): {e}");
+        }
     }
 
     /// The configuration in use.
@@ -331,6 +369,7 @@ impl Engine {
             publish::create_dir_all_durably(log_dir)?;
         }
         self.config = config;
+        self.oper_names = None;
         Ok(())
     }
 
@@ -363,6 +402,16 @@ impl Engine {
             self.purge(OffsetDateTime::now_utc())?;
             if let Some(shortage) = crate::space::shortage(&self.config) {
                 return Err(shortage.into());
+            }
+        } else if self.catalog.is_none() && !found.complete.is_empty() {
+            // Without a catalog the next purge lists the archive: list it now, while it holds
+            // what earlier passes left, rather than after this ingest added to it. Should that
+            // fail, the maintenance lists (and reports) as usual.
+            if let Err(e) = self.catalog_archive(OffsetDateTime::now_utc()) {
+                log::warn!(
+                    "cannot list the archive before the ingest: {}",
+                    error_chain(&e)
+                );
             }
         }
         for (bad, reason) in found.invalid {
