@@ -28,6 +28,10 @@ const FILE: &str = "archive-catalog";
 /// A listing is trusted for at most this long.
 pub const RELIST_AFTER: time::Duration = time::Duration::days(1);
 
+/// How far a listing may lie after the `now` it is judged at: a pass takes its time once and
+/// may list the archive a little later (before its ingest).
+pub const CLOCK_SLACK: time::Duration = time::Duration::minutes(10);
+
 /// The archive as of its last listing, and what was archived since.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -90,7 +94,8 @@ impl Catalog {
                 now.saturating_sub(t) > i64::from(config.archive_days).saturating_mul(86_400)
             });
         let full = config.archive_max_size.is_some_and(|cap| self.bytes > cap);
-        let stale = now < self.listed_at
+        // A listing "from the future" by more than the slack means the clock was set back.
+        let stale = self.listed_at.saturating_sub(now) > CLOCK_SLACK.whole_seconds()
             || now.saturating_sub(self.listed_at) >= RELIST_AFTER.whole_seconds();
         aged || full || stale || self.clients != config.clients || self.job != config.job
     }

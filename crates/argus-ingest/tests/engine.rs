@@ -519,6 +519,10 @@ fn the_archive_is_listed_only_when_a_purge_may_be_due() {
     assert!(relisted.due(&other, later));
     assert!(!relisted.due(&site.config, later + time::Duration::hours(23)));
     assert!(relisted.due(&site.config, later + time::Duration::hours(24)));
+    // A pass judges at the time it started, a little before it listed; a clock set back
+    // further lists again.
+    assert!(!relisted.due(&site.config, later - time::Duration::minutes(5)));
+    assert!(relisted.due(&site.config, later - time::Duration::hours(1)));
     // A catalog that does not read is a listing.
     fs::write(site.config.state_dir.join("archive-catalog"), b"{\"listed").expect("torn");
     assert_eq!(catalog(), None);
