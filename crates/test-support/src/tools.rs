@@ -35,6 +35,18 @@ pub fn root(why: &str) -> bool {
     ok
 }
 
+/// True when the machine has at least `n` cores. When not, says so loudly; under CI (two
+/// cores or more) that is a failure.
+pub fn cores(n: usize, why: &str) -> bool {
+    let have = std::thread::available_parallelism().map_or(1, usize::from);
+    let ok = have >= n;
+    if !ok {
+        assert!(!in_ci(), "{n} cores are required under CI=true ({why})");
+        eprintln!("SKIPPED: {have} core(s) here, {n} needed ({why})");
+    }
+    ok
+}
+
 /// Records `ra` reads from an argus file (plain or compressed), management records included.
 ///
 /// ra prints management records only when its rc file says so (`RA_PRINT_MAN_RECORDS`, set in

@@ -39,9 +39,15 @@ use crate::error::{Error, Result};
 
 #[cfg(feature = "gzip")]
 mod gzip;
+#[cfg(any(feature = "gzip", feature = "bzip2"))]
+mod members;
 
 #[cfg(feature = "gzip")]
 pub use gzip::{GZIP_WHOLE_LIMIT, GzipEncoder};
+#[cfg(feature = "bzip2")]
+pub use members::BZIP2_MEMBER_BLOCKS;
+#[cfg(any(feature = "gzip", feature = "bzip2"))]
+pub use members::MemberEncoder;
 
 /// A compression format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -321,7 +327,9 @@ impl Codec {
         match self.compression {
             Compression::None => Encoder::None(out),
             #[cfg(feature = "gzip")]
-            Compression::Gzip => Encoder::Gzip(GzipEncoder::new(out, level)),
+            Compression::Gzip => {
+                Encoder::Gzip(MemberEncoder::new(out, members::Packer::Gzip(level)))
+            }
             #[cfg(feature = "bzip2")]
             Compression::Bzip2 => Encoder::Bzip2(bzip2::write::BzEncoder::new(
                 out,
@@ -338,11 +346,17 @@ impl Codec {
     }
 
     /// [`Codec::encoder`], compressing on `threads` threads: gzip compresses data larger than
-    /// one member on helper threads ([`GzipEncoder::with_threads`]), the same bytes as one
-    /// thread; xz uses liblzma's multithreaded encoder (independent blocks of three times the
-    /// dictionary, the same for any number of threads above one; about three blocks of memory
-    /// per thread, as `xz -T`). bzip2 compresses on the caller's thread.
+    /// one member on helper threads ([`MemberEncoder::with_threads`]), the same bytes as one
+    /// thread; bzip2 writes streams of [`BZIP2_MEMBER_BLOCKS`] blocks, compressed on helper
+    /// threads (the same bytes for any number of threads above one); xz uses liblzma's
+    /// multithreaded encoder (independent blocks of three times the dictionary, the same for
+    /// any number of threads above one; about three blocks of memory per thread, as `xz -T`).
     pub fn parallel_encoder<W: Write>(self, out: W, threads: usize) -> Encoder<W> {
+        #[cfg(feature = "bzip2")]
+        if self.compression == Compression::Bzip2 && threads > 1 {
+            let packer = members::Packer::Bzip2(self.level);
+            return Encoder::Bzip2Members(MemberEncoder::new(out, packer).with_threads(threads));
+        }
         #[cfg(feature = "xz")]
         if self.compression == Compression::Xz && threads > 1 {
             let stream = liblzma::stream::MtStreamBuilder::new()
@@ -390,6 +404,9 @@ pub enum Encoder<W: Write> {
     /// bzip2.
     #[cfg(feature = "bzip2")]
     Bzip2(bzip2::write::BzEncoder<W>),
+    /// bzip2 as a series of streams, on helper threads ([`Codec::parallel_encoder`]).
+    #[cfg(feature = "bzip2")]
+    Bzip2Members(MemberEncoder<W>),
     /// xz.
     #[cfg(feature = "xz")]
     Xz(liblzma::write::XzEncoder<W>),
@@ -410,6 +427,8 @@ impl<W: Write> Encoder<W> {
             Encoder::Gzip(e) => e.finish(),
             #[cfg(feature = "bzip2")]
             Encoder::Bzip2(e) => e.finish(),
+            #[cfg(feature = "bzip2")]
+            Encoder::Bzip2Members(e) => e.finish(),
             #[cfg(feature = "xz")]
             Encoder::Xz(e) => e.finish(),
         }
@@ -425,6 +444,8 @@ impl<W: Write> Write for Encoder<W> {
             Encoder::Gzip(e) => e.write(buf),
             #[cfg(feature = "bzip2")]
             Encoder::Bzip2(e) => e.write(buf),
+            #[cfg(feature = "bzip2")]
+            Encoder::Bzip2Members(e) => e.write(buf),
             #[cfg(feature = "xz")]
             Encoder::Xz(e) => e.write(buf),
         }
@@ -438,6 +459,8 @@ impl<W: Write> Write for Encoder<W> {
             Encoder::Gzip(e) => e.write_all(buf),
             #[cfg(feature = "bzip2")]
             Encoder::Bzip2(e) => e.write_all(buf),
+            #[cfg(feature = "bzip2")]
+            Encoder::Bzip2Members(e) => e.write_all(buf),
             #[cfg(feature = "xz")]
             Encoder::Xz(e) => e.write_all(buf),
         }
@@ -451,6 +474,8 @@ impl<W: Write> Write for Encoder<W> {
             Encoder::Gzip(e) => e.flush(),
             #[cfg(feature = "bzip2")]
             Encoder::Bzip2(e) => e.flush(),
+            #[cfg(feature = "bzip2")]
+            Encoder::Bzip2Members(e) => e.flush(),
             #[cfg(feature = "xz")]
             Encoder::Xz(e) => e.flush(),
         }

@@ -212,8 +212,45 @@ fn a_compiled_out_format_fails_at_the_first_read_or_write() {
     );
 }
 
-/// Members compressed on helper threads are the bytes one thread writes, at every size
-/// around the member limit, whatever the writes' sizes.
+/// What the system's `tool -dc` makes of `packed`; `None` when the tool is not installed.
+fn system_decodes(tool: &str, packed: &[u8]) -> Option<Vec<u8>> {
+    let mut child = std::process::Command::new(tool)
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut stdin = child.stdin.take().expect("stdin");
+    let out = std::thread::scope(|s| {
+        let writer = s.spawn(move || stdin.write_all(packed));
+        let out = child.wait_with_output().expect("wait");
+        writer.join().expect("writer").expect("write");
+        out
+    });
+    assert!(out.status.success(), "{tool} -dc failed");
+    Some(out.stdout)
+}
+
+/// Encodes `data` with `codec` on `threads` threads, in writes of about a megabyte.
+fn encode_on(codec: Codec, threads: usize, data: &[u8]) -> Vec<u8> {
+    let mut e = codec.parallel_encoder(Vec::new(), threads);
+    for piece in data.chunks(1_000_003) {
+        e.write_all(piece).expect("write");
+    }
+    e.finish().expect("finish")
+}
+
+/// Decodes `packed`, all members, with our decoder.
+fn decode(codec: Codec, packed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    codec
+        .compression()
+        .decoder(packed)
+        .read_to_end(&mut out)
+        .expect("decode");
+    out
+}
+
 #[cfg(feature = "xz")]
 #[test]
 fn xz_on_threads_is_blocks_that_any_xz_reader_reads_whole() {
@@ -222,45 +259,60 @@ fn xz_on_threads_is_blocks_that_any_xz_reader_reads_whole() {
     let data: Vec<u8> = (0..7 << 20)
         .map(|i: usize| u8::try_from((i * 7 + i / 4096) % 253).expect("byte"))
         .collect();
-    let encode = |threads: usize| {
-        let mut e = codec.parallel_encoder(Vec::new(), threads);
-        for piece in data.chunks(1_000_003) {
-            e.write_all(piece).expect("write");
-        }
-        e.finish().expect("finish")
-    };
-    let (two, four) = (encode(2), encode(4));
+    let (two, four) = (encode_on(codec, 2, &data), encode_on(codec, 4, &data));
     assert!(two == four, "the blocks do not depend on the thread count");
-    let one = encode(1);
+    let one = encode_on(codec, 1, &data);
     assert!(one != two, "one thread writes one block, threads several");
-    for packed in [&one, &two] {
-        let mut out = Vec::new();
-        codec
-            .compression()
-            .decoder(&packed[..])
-            .read_to_end(&mut out)
-            .expect("decode");
-        assert!(out == data);
-    }
-    // The system's xz reads it too.
-    if let Ok(mut child) = std::process::Command::new("xz")
-        .args(["-dc"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        let feed = std::thread::scope(|s| {
-            let writer = s.spawn(move || stdin.write_all(&two));
-            let out = child.wait_with_output().expect("xz -dc");
-            writer.join().expect("writer").expect("write to xz");
-            out
-        });
-        assert!(feed.status.success());
-        assert!(feed.stdout == data, "xz -dc of the threaded stream");
+    assert!(decode(codec, &one) == data);
+    assert!(decode(codec, &two) == data);
+    if let Some(out) = system_decodes("xz", &two) {
+        assert!(out == data, "xz -dc of the threaded stream");
     }
 }
 
+#[cfg(feature = "bzip2")]
+#[test]
+fn bzip2_on_threads_is_streams_that_any_bzip2_reader_reads_whole() {
+    // Level 1: blocks of 100 kB, streams of four; 1.9 MB makes five streams, the last short.
+    let codec = Compression::Bzip2.with_level(1).expect("level");
+    // Compressible about as much as flow records (a 16-letter alphabet, no long repeats).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..1_900_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'a' + u8::try_from(x % 16).expect("byte")
+        })
+        .collect();
+    let two = encode_on(codec, 2, &data);
+    for threads in [3, 8] {
+        assert!(
+            encode_on(codec, threads, &data) == two,
+            "the streams do not depend on the thread count ({threads})"
+        );
+    }
+    let streams = two.windows(4).filter(|w| w == b"BZh1").count();
+    assert_eq!(streams, 5, "streams of {BZIP2_MEMBER_BLOCKS} blocks");
+    let one = encode_on(codec, 1, &data);
+    assert!(decode(codec, &one) == data);
+    assert!(decode(codec, &two) == data);
+    assert!(
+        two.len() < one.len() + one.len() / 100,
+        "streams cost at most 1 %: {} against {}",
+        two.len(),
+        one.len()
+    );
+    if let Some(out) = system_decodes("bzip2", &two) {
+        assert!(out == data, "bzip2 -dc of the threaded streams");
+    }
+    // Data of one stream or less is one stream, as one thread writes it.
+    let small = &data[..300_000];
+    assert!(encode_on(codec, 2, small) == encode_on(codec, 1, small));
+}
+
+/// Members compressed on helper threads are the bytes one thread writes, at every size
+/// around the member limit, whatever the writes' sizes.
 #[test]
 fn gzip_on_helper_threads_writes_what_one_thread_writes() {
     let data: Vec<u8> = (0..5 * GZIP_WHOLE_LIMIT + 11)
