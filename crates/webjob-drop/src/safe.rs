@@ -71,13 +71,27 @@ pub fn open_regular(path: &Path) -> Result<(File, Metadata)> {
 }
 
 /// Reads a whole (small) file opened with [`open_regular`], refusing more than `limit` bytes so
-/// that a hostile upload cannot exhaust memory.
-pub(crate) fn read_limited(mut file: File, path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    (&mut file)
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .at("read", path)?;
+/// that a hostile upload cannot exhaust memory. `len` is its size at the open: a read that
+/// comes back short of the room given is the end of a regular file, so a file that did not
+/// grow is read in one call.
+pub(crate) fn read_limited(mut file: File, path: &Path, limit: u64, len: u64) -> Result<Vec<u8>> {
+    let room = usize::try_from(len.min(limit).saturating_add(1)).unwrap_or(usize::MAX);
+    let mut bytes = vec![0; room];
+    let got = loop {
+        match file.read(&mut bytes) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).at("read", path),
+        }
+    };
+    bytes.truncate(got);
+    if got == room {
+        // It grew since the open: read on, to the limit.
+        (&mut file)
+            .take(limit.saturating_add(1).saturating_sub(got as u64))
+            .read_to_end(&mut bytes)
+            .at("read", path)?;
+    }
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
         return Err(Error::TooLarge {
             path: path.to_path_buf(),
@@ -144,12 +158,26 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("big");
         std::fs::write(&path, vec![b'x'; 11]).expect("write");
-        let (f, _) = open_regular(&path).expect("open");
+        let (f, meta) = open_regular(&path).expect("open");
         assert!(matches!(
-            read_limited(f, &path, 10),
+            read_limited(f, &path, 10, meta.len()),
             Err(Error::TooLarge { limit: 10, .. })
         ));
-        let (f, _) = open_regular(&path).expect("open");
-        assert_eq!(read_limited(f, &path, 11).expect("fits").len(), 11);
+        let (f, meta) = open_regular(&path).expect("open");
+        assert_eq!(
+            read_limited(f, &path, 11, meta.len()).expect("fits").len(),
+            11
+        );
+        // Sizes from an open before the file grew, or shrank: what is there, to the limit.
+        for (said, limit, read) in [
+            (0, 20, Some(11)),
+            (5, 20, Some(11)),
+            (5, 8, None),
+            (30, 20, Some(11)),
+        ] {
+            let (f, _) = open_regular(&path).expect("open");
+            let got = read_limited(f, &path, limit, said).ok().map(|b| b.len());
+            assert_eq!(got, read, "said {said}, limit {limit}");
+        }
     }
 }

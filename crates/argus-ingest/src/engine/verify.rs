@@ -61,7 +61,9 @@ pub(super) fn verify(
     whole: bool,
     mut check: Box<dyn Check>,
 ) -> Result<Walked, VerifyError> {
-    let mut reader = ReadAt { file: out, pos: 0 };
+    // Exactly the `len` bytes that were checked at the open, no probe for more: a writer
+    // that went on after `.rdy` brings nothing unchecked into the archive either.
+    let mut reader = ReadAt { file: out, pos: 0 }.take(len);
     let mut buf = vec![0u8; buffer_size(len)];
     let mut chunk = 0;
     let mut left = manifests.first().map_or(u64::MAX, |m| m.bytes);
@@ -149,6 +151,35 @@ impl Read for ReadAt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exactly_the_bytes_checked_at_the_open_are_read() {
+        let sample = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../argus-core/testdata/hostC.argus"),
+        )
+        .expect("the argus sample");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.out");
+        // The upload as opened, then bytes a writer added after `.rdy`.
+        std::fs::write(&path, [&sample[..], b"added later"].concat()).expect("write");
+        let file = File::open(&path).expect("open");
+        let mut copied = Vec::new();
+        let walked = verify(
+            &file,
+            sample.len() as u64,
+            &[],
+            &mut copied,
+            false,
+            crate::content::Content::check(&crate::content::ArgusRecords),
+        )
+        .expect("clean argus data");
+        assert!(walked.records > 0);
+        assert!(
+            copied == sample,
+            "the archive copy stops at the checked length"
+        );
+    }
 
     #[test]
     fn a_read_failure_is_ours_not_the_uploads() {

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -132,12 +132,15 @@ impl Group {
     /// is normal.
     pub fn manifests(&self) -> Result<Vec<Result<Manifest, ManifestError>>> {
         let part = self.err();
-        read_manifests(BufReader::new(part.open()?)).at("read", part.path())
+        // The size opened, no probe for more.
+        let (file, len) = part.open_with_len()?;
+        read_manifests(BufReader::new(file.take(len))).at("read", part.path())
     }
 }
 
 pub(super) fn read_small(part: &Part) -> Result<Vec<u8>> {
-    read_limited(part.open()?, part.path(), MAX_TEXT_LEN)
+    let (file, len) = part.open_with_len()?;
+    read_limited(file, part.path(), MAX_TEXT_LEN, len)
 }
 
 impl fmt::Display for Group {

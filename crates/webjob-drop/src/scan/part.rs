@@ -156,6 +156,11 @@ impl Part {
     /// only if it is a regular file, and, when the scan stat'ed it, only if it is still the very
     /// file the scan saw (same inode, same size), else [`Error::Changed`].
     pub fn open(&self) -> Result<File> {
+        self.open_with_len().map(|(file, _)| file)
+    }
+
+    /// [`Part::open`], with the size of what was opened.
+    pub(crate) fn open_with_len(&self) -> Result<(File, u64)> {
         let (file, meta) = open_regular(&self.path)?;
         if self
             .meta
@@ -165,7 +170,7 @@ impl Part {
                 path: self.path.clone(),
             });
         }
-        Ok(file)
+        Ok((file, meta.len()))
     }
 
     /// A part known by its directory entry alone: its kind of file from the listing (no stat
