@@ -189,8 +189,6 @@ pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
     }
 }
 
-/// `config` as the engine runs it for `content`: by upload day when its records cannot be
-/// split by record time.
 /// `STATE_DIR/clean-exit`: present while no engine runs and the last one ended without a
 /// crash (see [`Engine::start`]).
 const CLEAN_EXIT: &str = "clean-exit";
@@ -204,6 +202,8 @@ impl Drop for Engine {
     }
 }
 
+/// `config` as the engine runs it for `content`: by upload day when its records cannot be
+/// split by record time.
 fn for_content(mut config: Config, content: &dyn Content) -> Config {
     if !content.by_record_time() {
         config.day_boundary = crate::config::DayBoundary::Upload;
