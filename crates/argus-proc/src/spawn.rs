@@ -307,13 +307,36 @@ mod tests {
         let stat = crate::procfs::stat(pid).expect("stat");
         assert_eq!(stat.session, pid, "session leader");
         assert_eq!(stat.pgrp, pid, "process group leader");
-        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .expect("fds")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        let mut fds: Vec<i32> = fds.iter().map(|f| f.parse().expect("number")).collect();
-        fds.sort_unstable();
-        assert_eq!(fds, [0, 1, 2]);
+        let fds = || -> Vec<i32> {
+            let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .expect("fds")
+                .map(|e| {
+                    let name = e.expect("entry").file_name();
+                    name.to_string_lossy().parse().expect("number")
+                })
+                .collect();
+            fds.sort_unstable();
+            fds
+        };
+        // The child's dynamic loader holds a descriptor of its own for a moment after the exec
+        // (the library cache, libc): wait for it to go, then only the three remain. Whatever
+        // is seen, none is the parent's.
+        let mut seen = fds();
+        for _ in 0..200 {
+            if seen == [0, 1, 2] {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            seen = fds();
+        }
+        for fd in seen.iter().filter(|&&fd| fd > 2) {
+            let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
+            assert!(
+                !target.starts_with(dir.path()),
+                "fd {fd} inherited: {target:?}"
+            );
+        }
+        assert_eq!(seen, [0, 1, 2]);
         let stdin = std::fs::metadata(format!("/proc/{pid}/fd/0")).expect("stdin");
         let null = std::fs::metadata("/dev/null").expect("null");
         assert_eq!(stdin.rdev(), null.rdev());
