@@ -49,6 +49,14 @@ impl Site {
         files
     }
 
+    /// Drops an upload of the argus sample from `client`, stamped `at`.
+    fn drop_sample(&self, client: &str, at: OffsetDateTime) {
+        Upload::at(client, at)
+            .out(argus_sample())
+            .write(&self.config.drop_dir)
+            .expect("an upload");
+    }
+
     fn day_file(&self, at: OffsetDateTime) -> PathBuf {
         let host = Hostname::new("sensor-1").expect("a host name");
         argus_ingest::dayfile::target(&self.config.oper_dir, &host, at.date()).0
@@ -226,10 +234,7 @@ fn a_reload_cannot_move_the_state_directory() {
 fn a_cap_that_would_delete_every_archive_is_refused_before_anything_is_done() {
     let mut site = Site::new();
     let at = an_hour_ago();
-    Upload::at("sensor-1", at)
-        .out(argus_sample())
-        .write(&site.config.drop_dir)
-        .expect("an upload");
+    site.drop_sample("sensor-1", at);
     assert!(site.pass().error.is_none());
     let archived = Site::files(&site.config.archive_dir);
     assert_eq!(archived.len(), 1);
@@ -532,10 +537,7 @@ fn the_archive_is_listed_only_when_a_purge_may_be_due() {
 fn leftovers_are_looked_for_only_after_an_end_that_was_not_clean() {
     let site = Site::new();
     let at = an_hour_ago();
-    Upload::at("sensor-1", at)
-        .out(argus_sample())
-        .write(&site.config.drop_dir)
-        .expect("an upload");
+    site.drop_sample("sensor-1", at);
     assert!(site.pass().error.is_none());
     let marker = site.config.state_dir.join("clean-exit");
     assert!(marker.exists(), "a clean end is marked");
