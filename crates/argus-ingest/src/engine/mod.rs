@@ -426,10 +426,13 @@ impl Engine {
                 found.complete.iter().map(Upload::out_len).sum(),
             );
         }
+        let sizes: Vec<u64> = found.complete.iter().map(Upload::out_len).collect();
+        let threads = compress_threads(&self.config, &self.options);
         let lengths = batch::plan(
-            found.complete.iter().map(Upload::out_len),
+            &sizes,
             self.options.batch_uploads,
             self.options.batch_bytes,
+            threads,
         );
         let batches = batch::split(found.complete, &lengths);
         // A pipeline: batches are prepared (read, checked, compressed: CPU) one after the other
@@ -438,7 +441,6 @@ impl Engine {
         // cores keep busy while a commit waits on the device; at most three batches are open.
         let config = self.config.clone();
         let config = &config;
-        let threads = compress_threads(&self.config, &self.options);
         let content = std::sync::Arc::clone(&self.options.content);
         self.committed_archives.clear();
         std::thread::scope(|scope| {
