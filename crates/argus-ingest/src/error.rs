@@ -249,8 +249,11 @@ pub enum Error {
         source: Cause,
     },
     /// A thread of the engine panicked (a bug: the journal repairs what it left).
-    #[error("a thread preparing uploads panicked")]
+    #[error("a thread of the engine panicked")]
     Panicked,
+    /// The system would not start a thread (out of memory or of processes).
+    #[error("cannot start a thread")]
+    Thread(#[source] std::io::Error),
 }
 
 impl Error {

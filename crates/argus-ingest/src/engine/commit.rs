@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::dayfile;
 use crate::dropzone::{self, Rejected, Upload};
 use crate::hooks::Queue;
-use crate::journal::{Entry, Journal};
+use crate::journal::{Entry, Journal, Slot};
 use crate::ledger::{Fact, Ledger};
 use argus_core::failpoint;
 
@@ -80,13 +80,17 @@ pub(super) fn sizes_before(
 /// Steps 2-6 for validated uploads, in the order that is the invariant: nothing is removed
 /// from the dropzone before its data and its archive are durable, and the journal knows every
 /// day file's size before anything is appended. Returns the day files written.
+///
+/// The batch's groups are removed on a thread of their own, left in `removal`, while the next
+/// batch is committed: the batch before must be gone by then, its journal file cleared
+/// (this waits for it), and [`finish_removal`] waits for the last.
 pub(super) fn commit(
     config: &Config,
     journal: &mut Journal,
     ledger: &mut Ledger,
     queue: &Queue,
-    good: Vec<ReadyUpload>,
-    duplicates: Vec<Fact>,
+    (good, duplicates): (Vec<ReadyUpload>, Vec<Fact>),
+    removal: &mut Option<Removal>,
 ) -> Result<Vec<PathBuf>, Error> {
     let started = Instant::now();
     let lap = |what: &str| log::debug!("commit: {what} after {:?}", started.elapsed());
@@ -130,9 +134,11 @@ pub(super) fn commit(
     failpoint::hit("ledgered");
     lap("ledgered");
 
-    remove_groups(config, queue, archived)?;
-    lap("removed");
-    journal.clear().or_store(Action::Clear, Store::Journal)?;
+    // The journal has two files: the one the batch before was recorded in is free once its
+    // groups are gone, and this batch's removal takes the file this batch was recorded in.
+    finish_removal(journal, removal)?;
+    lap("the batch before removed");
+    *removal = Some(remove_groups(config, queue, archived, journal.hand_over())?);
     // Only a hint for when the day closes: a note that is lost costs a compression.
     for (day, sources) in &notes {
         if let Err(e) = crate::members::note(&config.state_dir, day, sources) {
@@ -408,15 +414,43 @@ struct Archived {
     salvaged: Vec<(Upload, String)>,
 }
 
-/// Removes the groups (.rdy last in each), then syncs each directory once. A salvaged upload
-/// goes to the quarantine whole; should that fail, it is removed like the others: its archive
-/// holds it whole too.
-fn remove_groups(config: &Config, queue: &Queue, archived: Archived) -> Result<(), Error> {
+/// The removal of a committed batch's groups, running on its own thread, and the journal file
+/// that holds the batch until they are gone.
+#[derive(Debug)]
+pub(super) struct Removal {
+    thread: std::thread::JoinHandle<Result<(), Error>>,
+    slot: Slot,
+}
+
+/// Waits for a batch's removal, if one runs, then clears its journal file: its uploads are
+/// complete. On an error the file keeps them, for the recovery of the next start (or of the
+/// rollback) to finish.
+pub(super) fn finish_removal(
+    journal: &mut Journal,
+    removal: &mut Option<Removal>,
+) -> Result<(), Error> {
+    let Some(Removal { thread, slot }) = removal.take() else {
+        return Ok(());
+    };
+    thread.join().map_err(|_| Error::Panicked)??;
+    journal
+        .clear_slot(slot)
+        .or_store(Action::Clear, Store::Journal)
+}
+
+/// Starts removing the groups (.rdy last in each), then syncing each directory once, on a
+/// thread of its own. A salvaged upload first goes to the quarantine whole, here; should that
+/// fail, it is removed like the others: its archive holds it whole too.
+fn remove_groups(
+    config: &Config,
+    queue: &Queue,
+    archived: Archived,
+    slot: Slot,
+) -> Result<Removal, Error> {
     let Archived {
         mut uploads,
         salvaged,
     } = archived;
-    remove_all(&uploads)?;
     for (upload, reason) in salvaged {
         let name = upload.display_name();
         let bad = Rejected::Upload(upload);
@@ -437,17 +471,31 @@ fn remove_groups(config: &Config, queue: &Queue, archived: Archived) -> Result<(
             }
         }
     }
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for upload in &uploads {
-        let dir = upload.dir().to_path_buf();
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
+    let remove = move || -> Result<(), Error> {
+        let started = Instant::now();
+        remove_all(&uploads)?;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for upload in &uploads {
+            let dir = upload.dir().to_path_buf();
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
         }
-    }
-    for dir in &dirs {
-        publish::sync_dir(dir)?;
-    }
-    Ok(())
+        for dir in &dirs {
+            publish::sync_dir(dir)?;
+        }
+        log::debug!(
+            "removed {} groups in {:?}",
+            uploads.len(),
+            started.elapsed()
+        );
+        Ok(())
+    };
+    let thread = std::thread::Builder::new()
+        .name("remove".to_owned())
+        .spawn(remove)
+        .map_err(Error::Thread)?;
+    Ok(Removal { thread, slot })
 }
 
 /// Removes finished groups on several threads; the first error is returned after all stopped.

@@ -10,7 +10,7 @@ use crate::dropzone::Rejected;
 use crate::journal::{ChunkRef, Journal};
 use crate::ledger::Fact;
 
-use super::commit::commit;
+use super::commit::{commit, finish_removal};
 use super::day_pieces::DayPiece;
 use super::prepare::{Prepared, ReadyUpload, already_archived};
 use super::recover::recover;
@@ -112,8 +112,8 @@ impl Engine {
             &mut self.journal,
             &mut self.ledger,
             &self.queue,
-            good,
-            duplicates,
+            (good, duplicates),
+            &mut self.removal,
         );
         match result {
             Ok(days) => {
@@ -169,7 +169,11 @@ impl Engine {
                 Ok(())
             }
             Err(fatal) => {
-                // Roll back what the journal knows right away, so nothing half done stays.
+                // Roll back what the journal knows right away, so nothing half done stays; the
+                // batch before first finishes its removal (or leaves it to the recovery).
+                if let Err(e) = finish_removal(&mut self.journal, &mut self.removal) {
+                    log::error!("{}", error_chain(&e));
+                }
                 match Journal::open(&self.config.state_dir) {
                     Ok((mut journal, entries)) => {
                         let hooks = (&self.queue, &self.config.hooks);

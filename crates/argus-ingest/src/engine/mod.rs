@@ -253,6 +253,9 @@ pub struct Engine {
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<Error>,
+    /// The last committed batch's groups being removed (while the next batch is committed);
+    /// `ingest` waits for it before it returns.
+    removal: Option<commit::Removal>,
 }
 
 impl Engine {
@@ -328,6 +331,7 @@ impl Engine {
             catalog,
             oper_names: Some(names.into_iter().collect()),
             trouble: None,
+            removal: None,
         })
     }
 
@@ -473,6 +477,9 @@ impl Engine {
                 }
                 Ok(())
             })();
+            // The last batch's groups are gone (or, on an error, left to the recovery).
+            let removed = commit::finish_removal(&mut self.journal, &mut self.removal);
+            let committed = committed.and(removed);
             if let Some(p) = &progress {
                 p.end();
             }

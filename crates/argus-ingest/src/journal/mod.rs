@@ -1,11 +1,14 @@
 //! The ingest journal: what makes ingest exactly-once across crashes.
 //!
 //! Before any byte of a batch of uploads is appended to a day file, one line per upload is
-//! written to `STATE_DIR/journal` and synced: the upload's `.rdy` and `.out`, the day file, its
-//! size before the append, and the archive path. Then, per batch: append every `.out` in order,
-//! sync the day files and archive data, publish the archives, remove the groups (`.rdy` last), and
-//! clear the journal. A crash anywhere leaves either a journal the next run can act on, or nothing
-//! to do.
+//! written to the journal and synced: the upload's `.rdy` and `.out`, the day file, its size
+//! before the append, and the archive path. Then, per batch: append every `.out` in order, sync
+//! the day files and archive data, publish the archives, remove the groups (`.rdy` last), and
+//! clear the batch's lines. The removal runs while the next batch is committed, so the journal
+//! is two files ([`FILES`]) that batches take in turn: one holds the batch being committed, the
+//! other the batch before it until its groups are gone (and are durably so). A crash anywhere
+//! leaves either a journal the next run can act on, or nothing to do; recovery reads both
+//! files as one.
 //!
 //! On start, [`plan_recovery`] decides from each entry's facts:
 //!
@@ -127,49 +130,46 @@ pub fn facts<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<crate::led
     merged.iter().flat_map(Entry::facts).collect()
 }
 
-/// The journal file.
+/// The journal's two files, in `STATE_DIR`: batches take them in turn, so that the groups of
+/// one batch are removed while the next is committed, its entries kept until they are gone.
+pub const FILES: [&str; 2] = ["journal", "journal.2"];
+
+/// The journal: two files, one taking the batch being committed while the other may still hold
+/// the batch before it, whose groups are being removed.
 #[derive(Debug)]
 pub struct Journal {
-    file: File,
-    len: u64,
+    files: [File; 2],
+    lens: [u64; 2],
+    /// The file the next batch is recorded in.
+    current: usize,
 }
 
+/// One of the journal's files, handed over with the batch it holds (see [`Journal::hand_over`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(usize);
+
 impl Journal {
-    /// Opens (creating) `STATE_DIR/journal` and returns the entries it holds from an interrupted
-    /// run, in order. Damaged lines are skipped with a warning.
+    /// Opens (creating) the journal's files and returns the entries they hold from an
+    /// interrupted run: the first file's, then the second's, each in order. Damaged lines are
+    /// skipped with a warning.
     pub fn open(state_dir: &Path) -> io::Result<(Journal, Vec<Entry>)> {
-        let path = state_dir.join("journal");
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)?;
         let mut entries = Vec::new();
-        let mut reader = BufReader::new(&file);
-        let mut line = Vec::new();
-        let mut number = 0;
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 {
-                break;
-            }
-            number += 1;
-            match decode(&line) {
-                Some(entry) => entries.push(entry),
-                None => log::warn!(
-                    "journal {} line {number} is damaged (a crash while it was written?) and is ignored",
-                    path.display()
-                ),
-            }
-        }
-        let len = file.metadata()?.len();
-        Ok((Journal { file, len }, entries))
+        let [a, b] = FILES.map(|name| open_one(&state_dir.join(name), &mut entries));
+        let (a, b) = (a?, b?);
+        Ok((
+            Journal {
+                lens: [a.1, b.1],
+                files: [a.0, b.0],
+                current: 0,
+            },
+            entries,
+        ))
     }
 
     /// True when the journal holds nothing.
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.lens == [0, 0]
     }
 
     /// Appends entries and makes them durable before returning.
@@ -181,30 +181,78 @@ impl Journal {
         for e in entries {
             encode(e, &mut buf);
         }
-        if let Err(e) = self
-            .file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data())
-        {
+        let (file, len) = (&mut self.files[self.current], &mut self.lens[self.current]);
+        if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
             // Leave no half-written batch behind: it would only be skipped as damaged, but a clean
             // journal is easier to read for an operator.
-            let _ignored = self.file.set_len(self.len);
+            let _ignored = file.set_len(*len);
             return Err(e);
         }
-        self.len += buf.len() as u64;
+        *len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Hands over the file holding the batch recorded so far (complete, its groups about to be
+    /// removed): later batches are recorded in the other file, which must be empty (its batch
+    /// cleared with [`clear_slot`](Self::clear_slot)).
+    pub fn hand_over(&mut self) -> Slot {
+        let slot = Slot(self.current);
+        self.current = 1 - self.current;
+        debug_assert_eq!(
+            self.lens[self.current], 0,
+            "the journal file taken over is not empty"
+        );
+        slot
+    }
+
+    /// Empties one file, durably: every upload it recorded is complete and removed.
+    pub fn clear_slot(&mut self, slot: Slot) -> io::Result<()> {
+        let (file, len) = (&mut self.files[slot.0], &mut self.lens[slot.0]);
+        if *len == 0 {
+            return Ok(());
+        }
+        file.set_len(0)?;
+        file.sync_data()?;
+        *len = 0;
         Ok(())
     }
 
     /// Empties the journal, durably: every recorded upload is complete.
     pub fn clear(&mut self) -> io::Result<()> {
-        if self.len == 0 {
-            return Ok(());
-        }
-        self.file.set_len(0)?;
-        self.file.sync_data()?;
-        self.len = 0;
+        self.clear_slot(Slot(0))?;
+        self.clear_slot(Slot(1))?;
+        self.current = 0;
         Ok(())
     }
+}
+
+/// Opens (creating) one journal file, adding the entries it holds to `entries`; returns it and
+/// its length.
+fn open_one(path: &Path, entries: &mut Vec<Entry>) -> io::Result<(File, u64)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)?;
+    let mut reader = BufReader::new(&file);
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        number += 1;
+        match decode(&line) {
+            Some(entry) => entries.push(entry),
+            None => log::warn!(
+                "journal {} line {number} is damaged (a crash while it was written?) and is ignored",
+                path.display()
+            ),
+        }
+    }
+    let len = file.metadata()?.len();
+    Ok((file, len))
 }
 
 const FIELDS: usize = 13;
@@ -424,6 +472,9 @@ pub fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Reco
     }
     plan.truncate = cuts.iter().map(|(p, c)| (p.to_path_buf(), *c)).collect();
 
+    // Re-appended in the order they were first appended: by their size before, which grows
+    // from batch to batch (the journal's two files may hold two batches, in either order).
+    let mut reappend: Vec<(u64, PathBuf, Source, Segments)> = Vec::new();
     for (e, f) in &states {
         if !complete(f) {
             plan.redo.push((*e).clone());
@@ -442,7 +493,7 @@ pub fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Reco
                 None
             };
             match source {
-                Some(s) => plan.reappend.push((day.clone(), s, e.segments.clone())),
+                Some(s) => reappend.push((e.size_before, day.clone(), s, e.segments.clone())),
                 None => plan.lost.push((*e).clone()),
             }
         }
@@ -450,6 +501,11 @@ pub fn plan_recovery(entries: &[Entry], facts: impl Fn(&Entry) -> Facts) -> Reco
             plan.remove.push((*e).clone());
         }
     }
+    reappend.sort_by_key(|r| r.0);
+    plan.reappend = reappend
+        .into_iter()
+        .map(|(_, day, source, segments)| (day, source, segments))
+        .collect();
     plan
 }
 

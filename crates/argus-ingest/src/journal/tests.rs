@@ -131,6 +131,72 @@ fn journal_survives_reopen_and_clears() {
 }
 
 #[test]
+fn batches_take_the_two_files_in_turn_and_recovery_reads_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut j, _) = Journal::open(dir.path()).expect("open");
+    let first = [entry(1, "/o/h_20261127", 0), entry(2, "/o/h_20261127", 10)];
+    let second = [entry(3, "/o/h_20261127", 20)];
+    let third = [entry(4, "/o/h_20261127", 30)];
+    j.record(&first).expect("record");
+    let first_slot = j.hand_over();
+    j.record(&second).expect("record");
+    // The first batch's removal is under way: both batches are there after a crash.
+    let (_, old) = Journal::open(dir.path()).expect("reopen");
+    assert_eq!(old, [first.as_slice(), second.as_slice()].concat());
+    j.clear_slot(first_slot).expect("clear the first");
+    let second_slot = j.hand_over();
+    j.record(&third).expect("record");
+    let len = |name: &str| fs_len(&dir.path().join(name));
+    assert!(
+        len(FILES[0]) > 0 && len(FILES[1]) > 0,
+        "third in the first file"
+    );
+    // Read back in file order: the third batch first, then the second.
+    let (_, old) = Journal::open(dir.path()).expect("reopen");
+    assert_eq!(old, [third.as_slice(), second.as_slice()].concat());
+    j.clear_slot(second_slot).expect("clear the second");
+    assert!(!j.is_empty());
+    j.clear().expect("clear");
+    assert!(j.is_empty());
+    assert_eq!((len(FILES[0]), len(FILES[1])), (0, 0));
+    let (_, old) = Journal::open(dir.path()).expect("reopen");
+    assert!(old.is_empty());
+}
+
+fn fs_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+#[test]
+fn data_beyond_the_cut_is_appended_again_in_its_first_order_whatever_the_files_order() {
+    // The journal's files hold the batch of upload 3 (read first) and, second, the batch of
+    // uploads 1 and 2, all to one day; 1 was not archived, a reordering file system kept the
+    // others' archives. Upload 2 went before upload 3, and goes again before it.
+    let e = [
+        entry(3, "/o/h", 200),
+        entry(1, "/o/h", 100),
+        entry(2, "/o/h", 150),
+    ];
+    let facts = |x: &Entry| {
+        if x.size_before == 100 {
+            PENDING
+        } else {
+            ARCHIVED
+        }
+    };
+    let plan = plan_recovery(&e, facts);
+    assert_eq!(plan.truncate, [(PathBuf::from("/o/h"), 100)]);
+    let order: Vec<&Source> = plan.reappend.iter().map(|r| &r.1).collect();
+    assert_eq!(
+        order,
+        [
+            &Source::Out(e[2].out.clone()),
+            &Source::Out(e[0].out.clone())
+        ]
+    );
+}
+
+#[test]
 fn crash_before_any_archive_rolls_everything_back() {
     let e = [
         entry(1, "/o/h", 100),

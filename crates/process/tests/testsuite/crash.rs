@@ -185,8 +185,12 @@ impl Scenario {
 
 /// Kills the pass at `name:n` over a backlog, then checks a clean run repairs it exactly once.
 fn failpoint_case(moves: bool, name: &str, n: usize) {
+    failpoint_case_of(moves, 30, name, n);
+}
+
+fn failpoint_case_of(moves: bool, uploads: usize, name: &str, n: usize) {
     let mut s = Scenario::new(moves);
-    s.add(30);
+    s.add(uploads);
     let fp = format!("{name}:{n}");
     let context = format!(
         "failpoint {fp} (archives {})",
@@ -264,6 +268,22 @@ fn failpoints_with_archives_moved_from_the_dropzone() {
     failpoints(true);
 }
 
+#[test]
+fn failpoints_while_the_batch_before_is_removed() {
+    // 80 uploads are two batches (32, then 48): the first batch's groups are removed while the
+    // second is committed, its journal file kept until they are gone. A kill at any step of
+    // the second batch finds the first batch's removal anywhere between not begun and done.
+    for (name, n) in [
+        ("journaled", 2),
+        ("synced", 2),
+        ("archives-durable", 2),
+        ("removed", 16),
+        ("removed", 40),
+    ] {
+        failpoint_case_of(false, 80, name, n);
+    }
+}
+
 /// splitmix64: small, good enough, reproducible.
 struct Rng(u64);
 
@@ -324,8 +344,10 @@ fn random_kills(moves: bool, iterations: u64, first: usize) {
             "iteration {iteration} seed {seed} (PROCESS_CRASH_SEED={base}), kill after {delay:?} of {cap_ms} ms"
         );
         // Where the kill landed, for the record.
-        let journal =
-            std::fs::metadata(s.server.state_dir().join("journal")).map_or(0, |m| m.len());
+        let journal: u64 = argus_ingest::journal::FILES
+            .iter()
+            .map(|name| std::fs::metadata(s.server.state_dir().join(name)).map_or(0, |m| m.len()))
+            .sum();
         let pending = s
             .ledger
             .uploads

@@ -120,7 +120,10 @@ fn wait_ingested(server: &Server, ledger: &Ledger, daemon: &Daemon, deadline: Du
 }
 
 fn journal_len(server: &Server) -> u64 {
-    fs::metadata(server.state_dir().join("journal")).map_or(0, |m| m.len())
+    argus_ingest::journal::FILES
+        .iter()
+        .map(|name| fs::metadata(server.state_dir().join(name)).map_or(0, |m| m.len()))
+        .sum()
 }
 
 /// A server for the daemon: quick gzip archives, no retention.

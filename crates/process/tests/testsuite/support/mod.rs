@@ -294,9 +294,10 @@ impl Ledger {
             let reason = fs::read_to_string(dir.join("reason")).expect("reason");
             assert!(reason.contains("argus data is damaged"), "{stem}: {reason}");
         }
-        let journal = server.state_dir().join("journal");
-        let len = fs::metadata(&journal).map_or(0, |m| m.len());
-        assert_eq!(len, 0, "the journal is empty after a complete run");
+        for name in argus_ingest::journal::FILES {
+            let len = fs::metadata(server.state_dir().join(name)).map_or(0, |m| m.len());
+            assert_eq!(len, 0, "the journal ({name}) is empty after a complete run");
+        }
         assert_ra_reads_every_record(&server.oper_dir());
     }
 
