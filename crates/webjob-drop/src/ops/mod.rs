@@ -123,13 +123,18 @@ pub fn remove_group_unsynced(group: &Group) -> Result<Removed> {
     let mut parts: Vec<&Part> = files.parts().iter().collect();
     parts.sort_by_key(|p| removal_rank(p.kind()));
     let mut report = Removed::default();
+    // A lean scan's group (some parts not stat'ed) is guarded by its `.out` alone; a full
+    // scan's, part by part.
+    let lean = parts.iter().any(|p| p.id().is_none());
+    let mut out_proven = false;
     for part in parts {
         let path = part.path();
-        // A part the scan did not stat (the `.env` and `.rdy` of a complete group) is
-        // guarded by the `.out` removed before it: the WebJob server writes no file of a stem
-        // while any is left, so once the scanned `.out` was proven the same and removed, the
-        // rest of the stem is still the upload that was read.
-        if part.id().is_none() {
+        // A part the scan did not stat (the `.env` and `.rdy` of a complete group), and in a
+        // lean group any part after a `.out` proven the same (the `.err`), is guarded by that
+        // `.out`, removed before it: the WebJob server writes no file of a stem while any is
+        // left, so once the scanned `.out` was proven the same and removed, the rest of the
+        // stem is still the upload that was read.
+        if part.id().is_none() || (lean && out_proven) {
             remove(path, &mut report)?;
             continue;
         }
@@ -147,6 +152,7 @@ pub fn remove_group_unsynced(group: &Group) -> Result<Removed> {
             Err(e) => return Err(e).at("stat", path),
         }
         remove(path, &mut report)?;
+        out_proven |= part.kind() == PartKind::Out;
     }
     log::debug!("removed upload {}", group.files());
     Ok(report)

@@ -237,6 +237,37 @@ fn a_replaced_out_stops_a_lean_removal_before_anything_is_removed() {
 }
 
 #[test]
+fn a_lean_removal_is_guarded_by_the_out_alone_and_a_full_one_part_by_part() {
+    // The `.err` is stat'ed by both scans (its size decides whether it is read), but once
+    // the `.out` of a lean scan's group is proven the same and removed, the `.err` is not
+    // stat'ed again: whatever the stem holds then is the upload that was read.
+    for lean in [true, false] {
+        let z = zone();
+        write_group(&z);
+        fs::remove_file(z.incoming.join(format!("{STEM}.lck"))).expect("unlock");
+        let s = if lean { lean_scan(&z) } else { scan(&z) };
+        let err = z.incoming.join(format!("{STEM}.err"));
+        assert!(
+            s.complete[0]
+                .files()
+                .parts()
+                .iter()
+                .any(|p| p.path() == err && p.id().is_some())
+        );
+        replace(&err, b"rewritten\n");
+        let removed = remove_group(&s.complete[0]);
+        if lean {
+            removed.expect("guarded by the .out");
+            assert!(contents(&z.incoming).is_empty(), "the whole group removed");
+        } else {
+            let e = removed.expect_err("the .err changed");
+            assert!(matches!(e, Error::Changed { .. }), "{e}");
+            assert!(z.incoming.join(format!("{STEM}.rdy")).exists());
+        }
+    }
+}
+
+#[test]
 fn finishing_a_removed_group_is_harmless() {
     let z = zone();
     fs::write(z.incoming.join("unrelated.txt"), b"x").expect("write");
