@@ -77,7 +77,18 @@ pub fn append_file(dst: &File, src: &File) -> io::Result<Appended> {
 /// bytes the source gained after it was checked are never copied, and a source that lost some
 /// fails with [`io::ErrorKind::UnexpectedEof`] (and `dst` is truncated back). Does not sync.
 pub fn append_file_exact(dst: &File, src: &File, len: u64) -> io::Result<Appended> {
-    let size_before = dst.metadata()?.len();
+    append_file_exact_at(dst, src, len, dst.metadata()?.len())
+}
+
+/// [`append_file_exact`] for a caller that knows where `dst` ends (it opened `dst`, holds it
+/// under its lock and counts what it appends): the bytes go at `size_before`, without asking
+/// the file's size again, and an error truncates back to it.
+pub fn append_file_exact_at(
+    dst: &File,
+    src: &File,
+    len: u64,
+    size_before: u64,
+) -> io::Result<Appended> {
     let result = copy_range(dst, src, size_before, Some(len)).and_then(|done| {
         if done.0 == len {
             Ok(done)
@@ -411,6 +422,19 @@ mod tests {
             std::fs::read(&dst_path).expect("read"),
             b"day:checkedchecked"
         );
+        // At a size the caller knows: there, and truncated back to it on a short source.
+        let dst = rw(&dst_path);
+        let done = append_file_exact_at(&dst, &src, 7, 18).expect("append");
+        assert_eq!((done.size_before, done.read), (18, 7));
+        let done = append_file_exact_at(&dst, &src, 3, 25).expect("append");
+        assert_eq!(done.size_before, 25);
+        assert_eq!(
+            std::fs::read(&dst_path).expect("read"),
+            b"day:checkedcheckedcheckedche"
+        );
+        let err = append_file_exact_at(&dst, &src, 100, 28).expect_err("too short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(std::fs::metadata(&dst_path).expect("stat").len(), 28);
     }
 
     #[test]

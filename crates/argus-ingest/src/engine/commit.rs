@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use argus_core::append::{append_encoded_exact, append_file_exact};
+use argus_core::append::{append_encoded_exact, append_file_exact_at};
 use argus_core::codec::{Codec, Compression};
 use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
@@ -102,7 +102,7 @@ pub(super) fn commit(
     failpoint::hit("journaled");
     lap("journaled");
 
-    plan.append(config, &good)?;
+    plan.append(config, &good, &entries)?;
     let sync = sync_mode(&good);
     plan.sync_days(config, sync)?;
     failpoint::hit("synced");
@@ -300,9 +300,16 @@ impl Plan {
         notes
     }
 
-    /// Appends every piece to its day file, oldest upload first.
-    fn append(&self, config: &Config, good: &[ReadyUpload]) -> Result<(), Error> {
-        for part in &self.parts {
+    /// Appends every piece to its day file, oldest upload first: a whole upload to a plain
+    /// day file at the size its journal entry gives (the day file's size when the batch
+    /// opened it, plus what the batch appended before), with no `fstat` per append.
+    fn append(
+        &self,
+        config: &Config,
+        good: &[ReadyUpload],
+        entries: &[Entry],
+    ) -> Result<(), Error> {
+        for (part, entry) in self.parts.iter().zip(entries) {
             let (Some(day), Some(piece)) = (&part.day, self.piece(good, part)) else {
                 continue;
             };
@@ -313,7 +320,7 @@ impl Plan {
             // shrank must not leave a partial chunk there.
             let whole = piece.segments == [ByteRange::new(0, g.len)];
             let appended = if t.compression == Compression::None && whole {
-                append_file_exact(&t.file, &g.out, g.len)
+                append_file_exact_at(&t.file, &g.out, g.len, entry.size_before)
             } else {
                 let codec = if t.compression == Compression::None {
                     Codec::NONE
