@@ -422,15 +422,12 @@ impl Engine {
             self.quarantine(&bad, &reason);
         }
         let progress = self.options.progress.clone();
+        let sizes: Vec<u64> = found.complete.iter().map(Upload::out_len).collect();
         if let Some(p) = &progress
             && !found.complete.is_empty()
         {
-            p.begin(
-                found.complete.len() as u64,
-                found.complete.iter().map(Upload::out_len).sum(),
-            );
+            p.begin(found.complete.len() as u64, sizes.iter().sum());
         }
-        let sizes: Vec<u64> = found.complete.iter().map(Upload::out_len).collect();
         let threads = compress_threads(&self.config, &self.options);
         let lengths = batch::plan(
             &sizes,
