@@ -2,6 +2,10 @@
 //! converts (`convert-config`) to TOML that validates to the same configuration.
 #![no_main]
 
+use std::path::Path;
+
+use argus_ingest::config::file;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&first, rest)) = data.split_first() else {
         return;
@@ -14,14 +18,14 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     } else {
         "process_argus.cfg"
     };
-    if let Ok((config, _recipe)) = process_argus::parse_config(name, text) {
-        let toml = process_argus::config_to_toml(&config);
-        match process_argus::parse_config("converted.toml", &toml) {
-            Ok((again, recipe)) => {
-                assert!(!recipe);
+    if let Ok((config, _format, _sources)) = file::parse_with_sources(Path::new(name), text) {
+        let toml = file::to_toml(&config);
+        match file::parse_with_sources(Path::new("converted.toml"), &toml) {
+            Ok((again, format, _)) => {
+                assert_eq!(format, file::Format::Toml);
                 assert_eq!(again, config, "through convert-config:\n{toml}");
             }
-            Err(problems) => panic!("convert-config wrote an invalid config {problems:?}:\n{toml}"),
+            Err(e) => panic!("convert-config wrote an invalid config {e}:\n{toml}"),
         }
     }
 });

@@ -11,8 +11,9 @@
 //! quarantine and compresses the day files of closed days; follow-on stages (hooks) run when
 //! data lands, from a durable queue. The daemon ([`watch`]) does the same as uploads arrive.
 //!
-//! The engine is configured by a typed [`config::Config`] (no file format: reading one is the
-//! program's business) and returns what it did as an [`engine::Outcome`]. It logs through the
+//! The engine is configured by a typed [`config::Config`], built by hand or read from
+//! process_argus' own files ([`config::file`](mod@config::file)), and returns what it did as an
+//! [`engine::Outcome`]. It logs through the
 //! `log` facade and never prints, exits or touches process-wide state.
 //!
 //! ```
@@ -36,7 +37,8 @@
 //!
 //! `examples/one_pass.rs` ingests a real upload and runs a hook written in Rust.
 //!
-//! - [`config`]: the engine's configuration, a typed value with documented defaults.
+//! - [`config`]: the engine's configuration, a typed value with documented defaults, and
+//!   [`config::file`](mod@config::file): process_argus' TOML and the recipe's `process_argus.cfg` read into one.
 //! - [`content`]: the seam for what uploads hold: argus records by default, or another WebJob
 //!   job's output with a check of its own (`examples/other_job.rs`).
 //! - [`engine`]: one pass (`engine::run`), or an [`engine::Engine`] kept for many.

@@ -62,7 +62,7 @@ fn listen(signals: &SignalFd, control: &Control, config_path: &Path) {
         };
         match sig {
             Signal::SIGTERM | Signal::SIGINT => control.stop(),
-            Signal::SIGHUP => match crate::config::load(config_path) {
+            Signal::SIGHUP => match argus_ingest::config::file::load(config_path) {
                 Ok((config, _)) => {
                     log::info!(
                         "reloading the configuration from {}",

@@ -8,9 +8,9 @@ use crate::cli::HooksAction;
 use argus_core::escape::Escaped;
 use time::OffsetDateTime;
 
-use crate::config::Config;
 use crate::exit::Exit;
 use crate::render::to_json;
+use argus_ingest::config::Config;
 
 use argus_ingest::hooks::Queue;
 use argus_ingest::hooks::{Listing, Queued};

@@ -1,5 +1,6 @@
-//! `process_argus`, the server side of argus-webjob: configuration, the exactly-once engine,
-//! the daemon, `status`.
+//! `process_argus`, the server side of argus-webjob: the command line over argus-ingest (its
+//! engine, daemon, status and configuration files), with the program's messages, rendering and
+//! exit statuses.
 //!
 //! The crate is a program. Its library exposes two things: [`cli`], the command line that
 //! `cargo xtask dist` generates the man pages and completions from, and [`main`], the whole
@@ -12,7 +13,6 @@ use std::process::ExitCode;
 
 pub mod cli;
 
-mod config;
 mod daemon;
 mod exit;
 mod hooks_command;
@@ -23,9 +23,11 @@ mod render;
 mod status_command;
 mod status_render;
 
+use argus_ingest::config::Config;
+use argus_ingest::config::file as config;
 use argus_ingest::engine;
 use cli::{Cli, Command, PassArgs, StatusFormat};
-use config::{Config, Format};
+use config::Format;
 use exit::Exit;
 
 /// Runs `process_argus` with the process' arguments and environment, and returns its exit
@@ -83,25 +85,6 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
-}
-
-/// Reads a configuration's text as `load` reads the file `file_name` (whose extension and
-/// content choose TOML or the recipe's format): the config and true for the recipe's format, or
-/// every problem. Not an API: the fuzz targets' way in (see `fuzz/`).
-#[doc(hidden)]
-pub fn parse_config(
-    file_name: &str,
-    text: &str,
-) -> Result<(argus_ingest::config::Config, bool), Vec<String>> {
-    config::parse_with_sources(std::path::Path::new(file_name), text)
-        .map(|(config, format, _)| (config, format == Format::Recipe))
-        .map_err(|e| e.problems)
-}
-
-/// The TOML `convert-config` prints for a config. Not an API: see [`parse_config`].
-#[doc(hidden)]
-pub fn config_to_toml(config: &argus_ingest::config::Config) -> String {
-    config::to_toml(config)
 }
 
 fn load(explicit: Option<PathBuf>) -> Result<(Config, Format, PathBuf), Exit> {

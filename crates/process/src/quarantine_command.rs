@@ -9,9 +9,9 @@ use crate::cli::QuarantineAction;
 use argus_core::escape::{Escaped, EscapedPath};
 use webjob_drop::QuarantinedGroup;
 
-use crate::config::Config;
 use crate::exit::Exit;
 use crate::render::to_json;
+use argus_ingest::config::Config;
 use argus_ingest::dropzone::client_of_stem;
 
 /// Runs `quarantine ACTION`.

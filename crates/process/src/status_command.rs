@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use crate::cli::StatusFormat;
 use time::OffsetDateTime;
 
-use crate::config::Config;
 use crate::status_render::{render_hours, render_json, render_table};
+use argus_ingest::config::Config;
 use argus_ingest::retention_warning::RetentionWarning;
 use argus_ingest::space;
 use argus_ingest::status::{State, gather, hooks};

@@ -1,6 +1,7 @@
 //! The engine's configuration as a typed value: what is ingested, from where, into where, and
-//! how it is kept. No file format lives here; the program that embeds the engine reads its own
-//! (process_argus reads TOML or the 2003 recipe's `process_argus.cfg`) and builds a [`Config`].
+//! how it is kept. A program builds a [`Config`] by hand from [`Config::new`]'s defaults, or
+//! reads process_argus' own files with [`file`](mod@file) (its TOML, or the 2003 recipe's
+//! `process_argus.cfg`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use argus_core::codec::Codec;
 
 mod check;
+pub mod file;
 mod hooks;
 
 pub use check::Invalid;

@@ -9,7 +9,7 @@ use argus_core::grammar::format_duration;
 use super::{ClockPolicy, Config, DayBoundary};
 
 /// The configuration as commented TOML (what `convert-config` prints).
-pub(crate) fn to_toml(config: &Config) -> String {
+pub fn to_toml(config: &Config) -> String {
     fn q(p: &Path) -> String {
         toml::Value::String(p.display().to_string()).to_string()
     }

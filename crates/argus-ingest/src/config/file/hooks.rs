@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-pub(crate) use argus_ingest::config::{Event, Hook, HookPolicy, Piece, parse_template};
+use crate::config::{Event, Hook, Piece, parse_template};
 
 use argus_core::grammar::{Kind, ValueError, parse_duration};
 
 /// The `[[hook]]` table that configures `hook`.
-pub(crate) fn hook_to_toml(hook: &Hook) -> String {
+pub(super) fn hook_to_toml(hook: &Hook) -> String {
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let mut words = vec![q(&hook.program)];
     for pieces in &hook.args {
@@ -40,7 +40,7 @@ pub(crate) fn hook_to_toml(hook: &Hook) -> String {
 }
 
 /// Parses the `[[hook]]` array; every problem goes to `problems`, named by the hook's position.
-pub(crate) fn parse_hooks(value: &toml::Value, problems: &mut Vec<String>) -> Vec<Hook> {
+pub(super) fn parse_hooks(value: &toml::Value, problems: &mut Vec<String>) -> Vec<Hook> {
     let Some(tables) = value.as_array() else {
         problems.push("hook must be an array of tables ([[hook]])".to_owned());
         return Vec::new();

@@ -16,26 +16,26 @@ use super::{ClockPolicy, Config, DayBoundary, Source, Sources};
 
 /// One effective setting.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub(crate) struct Setting {
+pub struct Setting {
     /// The TOML key.
-    pub(crate) key: String,
+    pub key: String,
     /// The value for a program: bytes, seconds, a path, a number, a list, or null for none.
-    pub(crate) value: Value,
+    pub value: Value,
     /// The value for a person, in units.
-    pub(crate) shown: String,
+    pub shown: String,
     /// `default`, `file` or `legacy`.
-    pub(crate) source: &'static str,
+    pub source: &'static str,
     /// With `legacy`: the recipe's key it was read from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) legacy_key: Option<&'static str>,
+    pub legacy_key: Option<&'static str>,
     /// What the value means, when that is more than the value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) note: Option<String>,
+    pub note: Option<String>,
 }
 
 impl Setting {
     /// `key = shown (note, source)`.
-    pub(crate) fn line(&self) -> String {
+    pub fn line(&self) -> String {
         let source = match self.legacy_key {
             Some(k) => format!("the recipe's {k}"),
             None => self.source.to_owned(),
@@ -141,7 +141,7 @@ impl Rows<'_> {
 }
 
 /// Every effective setting, in the order of the example configuration.
-pub(crate) fn effective(config: &Config, sources: &Sources) -> Vec<Setting> {
+pub fn effective(config: &Config, sources: &Sources) -> Vec<Setting> {
     let mut r = Rows {
         sources,
         rows: Vec::new(),

@@ -1,8 +1,12 @@
-//! process_argus configuration: TOML, or the 2003 recipe's `process_argus.cfg` read as is.
+//! process_argus' configuration files: its TOML, or the 2003 recipe's `process_argus.cfg` read
+//! as is, found where process_argus looks ([`locate`]), so that a program embedding the engine
+//! runs on a site's own file with the same checks and messages.
 //!
 //! Both formats end in one validated [`Config`]. Every problem is collected and reported at once,
 //! and no value is ever given to a shell: the recipe's `arch_zip="/bin/gzip -9"` is parsed into a
 //! codec, and `$`-expansions or backquotes in a recipe file are refused with a clear message.
+//! [`to_toml`] writes any config as commented TOML (`convert-config`), and [`effective`] lists
+//! every setting with its unit and where it came from (`check-config`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,16 +15,16 @@ use std::path::{Path, PathBuf};
 use argus_core::grammar::shell_value;
 
 /// Where `WEBJOB_HOME` points when unset, as in the recipe.
-pub(crate) const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
+pub const DEFAULT_WEBJOB_HOME: &str = "/usr/local/integrity";
 
-pub(crate) use argus_ingest::config::{ClockPolicy, Config, DayBoundary};
+use super::{ClockPolicy, Config, DayBoundary, Hook, HookPolicy};
 
 /// Where each key a file set came from; a key not here has its default.
-pub(crate) type Sources = BTreeMap<&'static str, Source>;
+pub type Sources = BTreeMap<&'static str, Source>;
 
 /// Where a setting's value came from (`check-config` shows it beside the value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
+pub enum Source {
     /// Not in the file: the documented default.
     Default,
     /// Set in the file under its own name.
@@ -31,7 +35,7 @@ pub(crate) enum Source {
 
 /// Which file format a config was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
     /// The TOML of this product.
     Toml,
     /// The recipe's `key="value"` shell assignments.
@@ -41,11 +45,11 @@ pub(crate) enum Format {
 /// A config that could not be used: every problem found, each on its own.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", self.render())]
-pub(crate) struct ConfigError {
+pub struct ConfigError {
     /// The file concerned, if any.
-    pub(crate) path: Option<PathBuf>,
+    pub path: Option<PathBuf>,
     /// Each problem, one sentence each.
-    pub(crate) problems: Vec<String>,
+    pub problems: Vec<String>,
 }
 
 impl ConfigError {
@@ -74,7 +78,7 @@ impl ConfigError {
 /// Finds the config file when `--config` is not given: `$PROCESS_ARGUS_CONFIG`, then
 /// `$WEBJOB_HOME/etc/process_argus.toml`, then `$WEBJOB_HOME/etc/process_argus.cfg` (the recipe's
 /// file). `env` is a lookup of environment variables (the process environment in production).
-pub(crate) fn locate(
+pub fn locate(
     explicit: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<PathBuf, ConfigError> {
@@ -109,12 +113,12 @@ pub(crate) fn locate(
 
 /// Reads and validates a config file; the format is chosen by content (a recipe file is made of
 /// `key="value"` shell assignments, TOML is anything else) so a `.cfg` written in TOML works too.
-pub(crate) fn load(path: &Path) -> Result<(Config, Format), ConfigError> {
+pub fn load(path: &Path) -> Result<(Config, Format), ConfigError> {
     load_with_sources(path).map(|(config, format, _)| (config, format))
 }
 
 /// [`load`], and where each setting came from (for `check-config`).
-pub(crate) fn load_with_sources(path: &Path) -> Result<(Config, Format, Sources), ConfigError> {
+pub fn load_with_sources(path: &Path) -> Result<(Config, Format, Sources), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::single(
             Some(path),
@@ -125,7 +129,7 @@ pub(crate) fn load_with_sources(path: &Path) -> Result<(Config, Format, Sources)
 }
 
 /// [`load_with_sources`] of a file's text: `path` names it (its extension chooses TOML).
-pub(crate) fn parse_with_sources(
+pub fn parse_with_sources(
     path: &Path,
     text: &str,
 ) -> Result<(Config, Format, Sources), ConfigError> {
@@ -354,12 +358,8 @@ mod effective;
 mod hooks;
 mod validate;
 
-pub(crate) use convert::to_toml;
-#[cfg(test)]
-use effective::Setting;
-pub(crate) use effective::effective;
-
-pub(crate) use hooks::{Hook, HookPolicy};
+pub use convert::to_toml;
+pub use effective::{Setting, effective};
 
 #[cfg(test)]
 mod tests;
