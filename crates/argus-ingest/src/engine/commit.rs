@@ -138,7 +138,10 @@ pub(super) fn commit(
     // groups are gone, and this batch's removal takes the file this batch was recorded in.
     finish_removal(journal, removal)?;
     lap("the batch before removed");
-    *removal = Some(remove_groups(config, queue, archived, journal.hand_over())?);
+    let slot = journal
+        .hand_over()
+        .or_store(Action::Write, Store::Journal)?;
+    *removal = Some(remove_groups(config, queue, archived, slot)?);
     // Only a hint for when the day closes: a note that is lost costs a compression.
     for (day, sources) in &notes {
         if let Err(e) = crate::members::note(&config.state_dir, day, sources) {

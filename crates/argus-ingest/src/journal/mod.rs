@@ -194,15 +194,19 @@ impl Journal {
 
     /// Hands over the file holding the batch recorded so far (complete, its groups about to be
     /// removed): later batches are recorded in the other file, which must be empty (its batch
-    /// cleared with [`clear_slot`](Self::clear_slot)).
-    pub fn hand_over(&mut self) -> Slot {
+    /// cleared with [`clear_slot`](Self::clear_slot)); when it is not, nothing changes and the
+    /// error says so (two batches in one file would be forgotten together).
+    pub fn hand_over(&mut self) -> io::Result<Slot> {
+        let other = 1 - self.current;
+        if self.lens[other] != 0 {
+            return Err(io::Error::other(format!(
+                "the journal file {} still holds a batch whose uploads are not all removed",
+                FILES[other]
+            )));
+        }
         let slot = Slot(self.current);
-        self.current = 1 - self.current;
-        debug_assert_eq!(
-            self.lens[self.current], 0,
-            "the journal file taken over is not empty"
-        );
-        slot
+        self.current = other;
+        Ok(slot)
     }
 
     /// Empties one file, durably: every upload it recorded is complete and removed.

@@ -138,13 +138,15 @@ fn batches_take_the_two_files_in_turn_and_recovery_reads_both() {
     let second = [entry(3, "/o/h_20261127", 20)];
     let third = [entry(4, "/o/h_20261127", 30)];
     j.record(&first).expect("record");
-    let first_slot = j.hand_over();
+    let first_slot = j.hand_over().expect("hand over");
     j.record(&second).expect("record");
+    // The first file still holds the first batch: it cannot be taken again.
+    assert!(j.hand_over().is_err(), "two batches in one file");
     // The first batch's removal is under way: both batches are there after a crash.
     let (_, old) = Journal::open(dir.path()).expect("reopen");
     assert_eq!(old, [first.as_slice(), second.as_slice()].concat());
     j.clear_slot(first_slot).expect("clear the first");
-    let second_slot = j.hand_over();
+    let second_slot = j.hand_over().expect("hand over");
     j.record(&third).expect("record");
     let len = |name: &str| fs_len(&dir.path().join(name));
     assert!(
