@@ -65,6 +65,7 @@ pub mod catalog;
 pub mod config;
 pub mod content;
 pub mod counters;
+mod day_catalog;
 pub mod dayfile;
 pub mod dropzone;
 pub mod engine;

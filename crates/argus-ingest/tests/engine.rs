@@ -560,3 +560,76 @@ fn leftovers_are_looked_for_only_after_an_end_that_was_not_clean() {
     assert!(marker.exists());
     assert_eq!(Site::files(&site.config.archive_dir).len(), 1);
 }
+
+#[test]
+fn closed_days_are_found_in_the_day_catalog_and_listed_after_a_crash_a_new_file_or_a_day() {
+    let site = Site::new();
+    let now = OffsetDateTime::now_utc();
+    let catalog = site.config.state_dir.join("day-catalog");
+    let marker = site.config.state_dir.join("clean-exit");
+    let plain = |days_ago: i64| {
+        let d = (now - time::Duration::days(days_ago)).date();
+        let name = format!(
+            "sensor-1_{:04}{:02}{:02}",
+            d.year(),
+            u8::from(d.month()),
+            d.day()
+        );
+        site.config.oper_dir.join(name)
+    };
+    let packed = |days_ago: i64| {
+        let mut name = plain(days_ago).into_os_string();
+        name.push(".gz");
+        PathBuf::from(name)
+    };
+    site.drop_sample("sensor-1", now - time::Duration::hours(1));
+    let first = engine::run(&site.config, &Options::default(), now);
+    assert!(first.error.is_none(), "{:?}", first.summary.failed);
+    assert!(catalog.exists() && plain(0).exists());
+
+    // A closed day's file put there by hand (restored from a backup): after a clean end the
+    // day files are not listed, so it is not seen yet.
+    fs::copy(plain(0), plain(4)).expect("a day file by hand");
+    let quiet = engine::run(&site.config, &Options::default(), now);
+    assert!(quiet.error.is_none(), "{:?}", quiet.summary.failed);
+    assert_eq!(quiet.summary.compressed, 0, "no listing after a clean end");
+    assert!(plain(4).exists());
+    // After a crash (the marker the engine removed at its start was never written again),
+    // the start lists them, and the closed day is compressed.
+    fs::remove_file(&marker).expect("the marker");
+    let relisted = engine::run(&site.config, &Options::default(), now);
+    assert!(relisted.error.is_none(), "{:?}", relisted.summary.failed);
+    assert_eq!(relisted.summary.compressed, 1);
+    assert!(!plain(4).exists() && packed(4).exists());
+
+    // A day file created by an ingest that ends before the maintenance (an embedder's, or a
+    // stop): the saved catalog does not name it, so it is removed, and the next start lists.
+    site.drop_sample("sensor-1", now - time::Duration::days(3));
+    {
+        let mut engine = Engine::start(site.config.clone(), Options::default()).expect("start");
+        let found = engine.scan(now).expect("scan");
+        engine.ingest(found).expect("ingest");
+    }
+    assert!(plain(3).exists() && marker.exists());
+    assert!(!catalog.exists(), "a new day file makes the catalog untrue");
+    let after_ingest = engine::run(&site.config, &Options::default(), now);
+    assert!(
+        after_ingest.error.is_none(),
+        "{:?}",
+        after_ingest.summary.failed
+    );
+    assert_eq!(after_ingest.summary.compressed, 1);
+    assert!(!plain(3).exists() && packed(3).exists());
+
+    // A listing is trusted for a day: one by hand is seen at the latest a day later, when the
+    // day of the first upload has closed too.
+    fs::copy(plain(0), plain(5)).expect("a day file by hand");
+    let same_day = engine::run(&site.config, &Options::default(), now);
+    assert_eq!(same_day.summary.compressed, 0);
+    let later = now + time::Duration::days(2);
+    let next_day = engine::run(&site.config, &Options::default(), later);
+    assert!(next_day.error.is_none(), "{:?}", next_day.summary.failed);
+    assert_eq!(next_day.summary.compressed, 2);
+    assert!(packed(0).exists() && packed(5).exists());
+    assert!(!plain(0).exists() && !plain(5).exists());
+}

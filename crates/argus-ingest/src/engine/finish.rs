@@ -147,12 +147,19 @@ impl Engine {
                     );
                 }
                 // A day file counts once per pass, however many batches append to it.
-                if let Some(names) = &mut self.oper_names {
-                    names.extend(
-                        days.iter().filter_map(|d| {
-                            d.file_name().and_then(|n| n.to_str()).map(str::to_owned)
-                        }),
+                if let Some(known) = &mut self.days {
+                    let before = known.plain.len();
+                    known.plain.extend(
+                        days.iter()
+                            .filter_map(|d| d.file_name().and_then(|n| n.to_str()))
+                            .filter(|n| super::listing::is_plain_day_file(n))
+                            .map(str::to_owned),
                     );
+                    // A day file the saved catalog does not name: until the maintenance saves
+                    // it again, the next start lists the directory.
+                    if known.plain.len() != before {
+                        self.forget_days();
+                    }
                 }
                 self.touched_days.extend(days);
                 self.summary.duplicates += dup_count;

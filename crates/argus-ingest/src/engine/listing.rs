@@ -7,6 +7,10 @@ use std::path::Path;
 
 use argus_core::codec::Compression;
 
+use time::OffsetDateTime;
+
+use crate::day_catalog::DayCatalog;
+use crate::dayfile;
 use crate::dropzone;
 
 use crate::error::{Action, Context, Error};
@@ -17,6 +21,28 @@ pub(super) fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
     let stem = base.strip_suffix(".out")?;
     stem.strip_suffix(job)?.strip_suffix('_')?;
     dropzone::client_of_stem(stem)
+}
+
+/// Lists the day-file directory: settles what an interrupted compression left (see
+/// [`dayfile::settle`]) and keeps the names of the plain day files.
+pub(super) fn list_day_files(oper_dir: &Path, now: OffsetDateTime) -> Result<DayCatalog, Error> {
+    let names = dir_names(oper_dir)?;
+    let settled = dayfile::settle(oper_dir, &names)?;
+    let plain = names
+        .into_iter()
+        .filter(|n| !settled.iter().any(|p| p.file_name() == Some(n.as_ref())))
+        .filter(|n| is_plain_day_file(n))
+        .collect();
+    Ok(DayCatalog {
+        listed_at: now.unix_timestamp(),
+        oper_dir: oper_dir.to_path_buf(),
+        plain,
+    })
+}
+
+/// Whether `name` is a day file's, not compressed.
+pub(super) fn is_plain_day_file(name: &str) -> bool {
+    dayfile::parse_day_file(name).is_some_and(|d| d.compression == Compression::None)
 }
 
 /// The names in `dir` that are valid UTF-8 (no name this program writes is not), sorted.

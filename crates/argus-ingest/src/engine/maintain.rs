@@ -9,13 +9,14 @@ use time::OffsetDateTime;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::day_catalog::DayCatalog;
 use crate::dayfile::{self, FromArchives};
 use crate::dropzone;
 use crate::members;
 use crate::retention_warning::RetentionWarning;
 
 use super::Engine;
-use super::listing::{archive_client, dir_names};
+use super::listing::{archive_client, list_day_files};
 use crate::error::{Action, Context, Error, Store, error_chain};
 
 /// What retention deletes of the archive's `entries`: uploads of the configured clients older
@@ -168,10 +169,14 @@ impl Engine {
 
     pub(super) fn compress(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
-        let names: Vec<String> = match self.oper_names.take() {
-            Some(names) => names.into_iter().collect(),
-            None => dir_names(&config.oper_dir)?,
+        let compressing = config.oper_codec.compression() != Compression::None;
+        let known = match self.days.take() {
+            // Uncompressed day files stay plain for ever: their names are listed every time,
+            // never kept (they would grow with history).
+            Some(known) if compressing && known.fresh(&config.oper_dir, now) => known,
+            _ => list_day_files(&config.oper_dir, now)?,
         };
+        let names: Vec<String> = known.plain.iter().cloned().collect();
         let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
         // Queued before the compression, so that no crash can lose them; each runs once its
         // day file is in its final place.
@@ -190,17 +195,22 @@ impl Engine {
             super::compress_threads(config, &self.options),
             from,
         );
-        let plain: std::collections::HashSet<&str> = names
-            .iter()
-            .map(String::as_str)
-            .filter(|n| Compression::split_suffix(n).1 == Compression::None)
-            .collect();
         members::prune(&config.state_dir, |day| {
-            from.is_some() && plain.contains(day)
+            from.is_some() && known.plain.contains(day)
         });
         self.summary.compressed += done.done.len() as u64;
         self.summary.reused_bytes += done.reused;
+        let mut known = known;
+        if compressing {
+            for day in &days {
+                known.plain.remove(&day.name);
+            }
+        }
+        let failed = !done.failed.is_empty();
         for (path, e) in done.failed {
+            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                known.plain.insert(name.to_owned());
+            }
             let e = Error::File {
                 action: Action::Compress,
                 path,
@@ -209,7 +219,20 @@ impl Engine {
             log::error!("{}", error_chain(&e));
             self.trouble.get_or_insert(e);
         }
+        self.keep_days(known, compressing && !failed);
         Ok(())
+    }
+
+    /// Keeps the plain day files known for the next maintenance, and, when `durable`, in the
+    /// state directory for the next start; otherwise (day files left plain by a failed
+    /// compression, for a listing to settle, or never compressed) the next start lists them.
+    fn keep_days(&mut self, known: DayCatalog, durable: bool) {
+        let state_dir = &self.config.state_dir;
+        self.days_saved = durable && save_days(state_dir, &known);
+        if !durable && let Err(e) = DayCatalog::forget(state_dir) {
+            log::warn!("cannot remove the day files' catalog: {e}");
+        }
+        self.days = Some(known);
     }
 
     /// Runs due hook events until none is due or `budget` is spent (a cron pass); what is
@@ -236,5 +259,20 @@ impl Engine {
     /// The hook queue, for the daemon's workers.
     pub fn hook_queue(&self) -> &crate::hooks::Queue {
         &self.queue
+    }
+}
+
+/// Saves `days` as `STATE_DIR/day-catalog`; whether it was (a catalog that cannot be saved is
+/// removed, and the next start lists the day files).
+pub(super) fn save_days(state_dir: &std::path::Path, days: &DayCatalog) -> bool {
+    match days.save(state_dir) {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("cannot keep the day files' catalog (the next start lists them): {e}");
+            if let Err(e) = DayCatalog::forget(state_dir) {
+                log::warn!("cannot remove the day files' catalog: {e}");
+            }
+            false
+        }
     }
 }

@@ -34,6 +34,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use argus_core::codec::Compression;
 use argus_core::escape::EscapedPath;
 use argus_core::lock::{Contention, Lock};
 use argus_core::publish;
@@ -41,6 +42,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::content::{ArgusRecords, Content};
+use crate::day_catalog::DayCatalog;
 use crate::dayfile;
 use crate::dropzone::{self, Rejected, Scanned, Upload};
 use crate::journal::Journal;
@@ -68,7 +70,8 @@ pub use preflight::preflight;
 
 use self::dry_run::dry_run;
 use self::limits::{open_file_limit, uploads_within};
-use self::listing::dir_names;
+use self::listing::list_day_files;
+use self::maintain::save_days;
 use self::prepare::{Prepared, prepare_all};
 use self::recover::recover;
 use crate::error::Context;
@@ -246,10 +249,13 @@ pub struct Engine {
     touched_days: std::collections::BTreeSet<PathBuf>,
     /// The archive as of its last listing ([`crate::catalog`]); none: list it.
     catalog: Option<crate::catalog::Catalog>,
-    /// The day-file directory's names as `start` listed and settled them, plus the day files
-    /// written since: the first maintenance closes days from it instead of listing again
-    /// (later ones list; the daemon runs for days).
-    oper_names: Option<std::collections::BTreeSet<String>>,
+    /// The plain day files as the last listing found them, plus the day files written since
+    /// ([`crate::day_catalog`]): maintenance closes days from it, and lists the directory
+    /// again only when it is gone (a reload) or a day old.
+    days: Option<DayCatalog>,
+    /// Whether `STATE_DIR/day-catalog` holds `days` (a start trusts it after a clean end);
+    /// otherwise it is removed.
+    days_saved: bool,
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<Error>,
@@ -283,15 +289,19 @@ impl Engine {
         // `clean-exit`. Its removal is made durable before anything is written, so a crash of
         // this engine is always followed by a cleaning; a clean end lists no directory.
         let clean_exit = config.state_dir.join(CLEAN_EXIT);
-        match std::fs::remove_file(&clean_exit) {
-            Ok(()) => publish::sync_dir(&config.state_dir)?,
+        let clean = match std::fs::remove_file(&clean_exit) {
+            Ok(()) => {
+                publish::sync_dir(&config.state_dir)?;
+                true
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 for dir in [&config.archive_dir, &config.oper_dir, &config.state_dir] {
                     publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
                 }
+                false
             }
             Err(e) => return Err(e).or_file(Action::Clear, &clean_exit),
-        }
+        };
         dropzone::recover_quarantine(&config.quarantine_dir)
             .or_store(Action::Recover, Store::Quarantine)?;
         let mut ledger = Ledger::open(&config.state_dir).or_store(Action::Open, Store::Ledger)?;
@@ -305,14 +315,23 @@ impl Engine {
         ledger
             .compact_if_needed()
             .or_store(Action::Compact, Store::Ledger)?;
-        let mut names = dir_names(&config.oper_dir)?;
-        let settled = dayfile::settle(&config.oper_dir, &names)?;
-        names.retain(|n| !settled.iter().any(|p| p.file_name() == Some(n.as_ref())));
-        let closed = dayfile::closed_days(
-            &names,
-            OffsetDateTime::now_utc(),
-            config.oper_compress_after_days,
-        );
+        let now = OffsetDateTime::now_utc();
+        // Only day files that are compressed leave the plain ones: a catalog of the others
+        // would be the whole directory.
+        let compressing = config.oper_codec.compression() != Compression::None;
+        let (days, days_saved) = match (clean && compressing)
+            .then(|| DayCatalog::load(&config.state_dir, &config.oper_dir, now))
+            .flatten()
+        {
+            Some(days) => (days, true),
+            None => {
+                let days = list_day_files(&config.oper_dir, now)?;
+                let saved = compressing && save_days(&config.state_dir, &days);
+                (days, saved)
+            }
+        };
+        let names: Vec<String> = days.plain.iter().cloned().collect();
+        let closed = dayfile::closed_days(&names, now, config.oper_compress_after_days);
         crate::hooks::closed_baseline(&config, &closed)?;
         let catalog = crate::catalog::Catalog::load(&config.state_dir);
         Ok(Engine {
@@ -329,10 +348,22 @@ impl Engine {
             committed_archives: std::collections::BTreeSet::new(),
             touched_days: std::collections::BTreeSet::new(),
             catalog,
-            oper_names: Some(names.into_iter().collect()),
+            days: Some(days),
+            days_saved,
             trouble: None,
             removal: None,
         })
+    }
+
+    /// Removes `STATE_DIR/day-catalog` once it no longer holds every plain day file: the next
+    /// start lists them.
+    fn forget_days(&mut self) {
+        if self.days_saved {
+            self.days_saved = false;
+            if let Err(e) = DayCatalog::forget(&self.config.state_dir) {
+                log::warn!("cannot remove the day files' catalog: {e}");
+            }
+        }
     }
 
     /// Marks a clean end: no temporary file of this engine is left (each is removed when
@@ -373,7 +404,8 @@ impl Engine {
             publish::create_dir_all_durably(log_dir)?;
         }
         self.config = config;
-        self.oper_names = None;
+        self.days = None;
+        self.forget_days();
         Ok(())
     }
 

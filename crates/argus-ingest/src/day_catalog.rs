@@ -1,0 +1,121 @@
+//! The plain day files of the day-file directory as of its last listing, so that a pass lists
+//! that directory (every day file of every host ever kept: the one name list of a pass that
+//! grows with history) only when it cannot trust what the passes before it left.
+//!
+//! The engine keeps the names of the day files not yet compressed (`STATE_DIR/day-catalog`,
+//! JSON through serde_json): those of the last listing, plus every day file a commit appended
+//! to since, less the days compressed. Closed days are found in it, and it is all they are
+//! found in: a compressed day file is never read for that. A start lists the directory instead
+//! when the last engine did not end cleanly (a crash may have created a day file the catalog
+//! does not name, or left a compression half done for the listing to settle), when the catalog
+//! is missing, unreadable or of another directory, and when a day has passed since the listing
+//! (so that day files added by hand are seen within a day). The catalog only decides when a day
+//! file is compressed, never whether data is kept: a day file it does not name stays as it is
+//! until the next listing.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::catalog::{CLOCK_SLACK, RELIST_AFTER};
+
+/// The file, under the state directory.
+const FILE: &str = "day-catalog";
+
+/// The plain day files known, and when the directory was last listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DayCatalog {
+    /// When the directory was listed (Unix seconds).
+    pub(crate) listed_at: i64,
+    /// The directory listed.
+    pub(crate) oper_dir: PathBuf,
+    /// The names of its plain day files, and of those written since.
+    pub(crate) plain: BTreeSet<String>,
+}
+
+fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(FILE)
+}
+
+impl DayCatalog {
+    /// Whether the listing is still to be trusted at `now`: of `oper_dir`, less than a day
+    /// old, and not from a clock ahead of this one.
+    pub(crate) fn fresh(&self, oper_dir: &Path, now: OffsetDateTime) -> bool {
+        let now = now.unix_timestamp();
+        self.oper_dir == oper_dir
+            && self.listed_at <= now + CLOCK_SLACK.whole_seconds()
+            && now - self.listed_at < RELIST_AFTER.whole_seconds()
+    }
+
+    /// The catalog kept in `state_dir`, when it is fresh for `oper_dir` at `now`; none means a
+    /// listing.
+    pub(crate) fn load(state_dir: &Path, oper_dir: &Path, now: OffsetDateTime) -> Option<Self> {
+        let text = fs::read(path(state_dir)).ok()?;
+        let catalog: DayCatalog = serde_json::from_slice(&text).ok()?;
+        catalog.fresh(oper_dir, now).then_some(catalog)
+    }
+
+    /// Keeps the catalog in `state_dir`: a temporary file, synced, renamed over the last one.
+    pub(crate) fn save(&self, state_dir: &Path) -> io::Result<()> {
+        let mut temp = tempfile::Builder::new()
+            .prefix(argus_core::publish::TEMP_PREFIX)
+            .tempfile_in(state_dir)?;
+        serde_json::to_writer(io::BufWriter::new(&mut temp), self)?;
+        temp.write_all(b"\n")?;
+        temp.as_file().sync_data()?;
+        temp.persist(path(state_dir)).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Forgets the catalog: the next start lists the directory.
+    pub(crate) fn forget(state_dir: &Path) -> io::Result<()> {
+        match fs::remove_file(path(state_dir)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(unix: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(unix).expect("a time")
+    }
+
+    #[test]
+    fn a_catalog_is_trusted_for_a_day_of_its_own_directory() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let oper = Path::new("/srv/operational");
+        let listed = 1_800_000_000;
+        let catalog = DayCatalog {
+            listed_at: listed,
+            oper_dir: oper.to_path_buf(),
+            plain: ["h_20270115".to_owned()].into(),
+        };
+        assert_eq!(DayCatalog::load(state.path(), oper, at(listed)), None);
+        catalog.save(state.path()).expect("save");
+        assert_eq!(
+            DayCatalog::load(state.path(), oper, at(listed + 3600)),
+            Some(catalog.clone())
+        );
+        let day = RELIST_AFTER.whole_seconds();
+        assert_eq!(DayCatalog::load(state.path(), oper, at(listed + day)), None);
+        assert_eq!(
+            DayCatalog::load(state.path(), Path::new("/srv/other"), at(listed)),
+            None
+        );
+        // Listed by a clock ahead of this one: not to be trusted for a day from now.
+        assert_eq!(DayCatalog::load(state.path(), oper, at(listed - day)), None);
+        fs::write(path(state.path()), b"{\"listed_at\":").expect("tear it");
+        assert_eq!(DayCatalog::load(state.path(), oper, at(listed)), None);
+        DayCatalog::forget(state.path()).expect("forget");
+        assert!(!path(state.path()).exists());
+        DayCatalog::forget(state.path()).expect("forget again");
+    }
+}
