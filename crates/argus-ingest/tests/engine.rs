@@ -590,10 +590,17 @@ fn closed_days_are_found_in_the_day_catalog_and_listed_after_a_crash_a_new_file_
     // A closed day's file put there by hand (restored from a backup): after a clean end the
     // day files are not listed, so it is not seen yet.
     fs::copy(plain(0), plain(4)).expect("a day file by hand");
+    let inode = || std::os::unix::fs::MetadataExt::ino(&fs::metadata(&catalog).expect("catalog"));
+    let saved = inode();
     let quiet = engine::run(&site.config, &Options::default(), now);
     assert!(quiet.error.is_none(), "{:?}", quiet.summary.failed);
     assert_eq!(quiet.summary.compressed, 0, "no listing after a clean end");
     assert!(plain(4).exists());
+    assert_eq!(
+        inode(),
+        saved,
+        "a pass that changed no day file rewrites no catalog"
+    );
     // After a crash (the marker the engine removed at its start was never written again),
     // the start lists them, and the closed day is compressed.
     fs::remove_file(&marker).expect("the marker");

@@ -170,11 +170,11 @@ impl Engine {
     pub(super) fn compress(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
         let compressing = config.oper_codec.compression() != Compression::None;
-        let known = match self.days.take() {
+        let (known, listed) = match self.days.take() {
             // Uncompressed day files stay plain for ever: their names are listed every time,
             // never kept (they would grow with history).
-            Some(known) if compressing && known.fresh(&config.oper_dir, now) => known,
-            _ => list_day_files(&config.oper_dir, now)?,
+            Some(known) if compressing && known.fresh(&config.oper_dir, now) => (known, false),
+            _ => (list_day_files(&config.oper_dir, now)?, true),
         };
         let names: Vec<String> = known.plain.iter().cloned().collect();
         let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
@@ -219,7 +219,13 @@ impl Engine {
             log::error!("{}", error_chain(&e));
             self.trouble.get_or_insert(e);
         }
-        self.keep_days(known, compressing && !failed);
+        if self.days_saved && !listed && days.is_empty() {
+            // The saved catalog still names every plain day file (a new one would have
+            // removed it): nothing to write.
+            self.days = Some(known);
+        } else {
+            self.keep_days(known, compressing && !failed);
+        }
         Ok(())
     }
 
