@@ -640,3 +640,34 @@ fn closed_days_are_found_in_the_day_catalog_and_listed_after_a_crash_a_new_file_
     assert!(packed(0).exists() && packed(5).exists());
     assert!(!plain(0).exists() && !plain(5).exists());
 }
+
+#[test]
+fn a_day_catalog_is_not_kept_while_day_files_stay_plain() {
+    let mut site = Site::new();
+    let now = OffsetDateTime::now_utc();
+    let catalog = site.config.state_dir.join("day-catalog");
+    site.drop_sample("sensor-1", now - time::Duration::hours(1));
+    assert!(site.pass().error.is_none());
+    assert!(catalog.exists());
+    // Day files no longer compressed: every one stays plain, no catalog is kept.
+    let gzip = site.config.oper_codec;
+    site.config.oper_codec = argus_core::codec::Compression::None.codec();
+    let d = (now - time::Duration::days(4)).date();
+    let by_hand = site.config.oper_dir.join(format!(
+        "sensor-1_{:04}{:02}{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    ));
+    fs::copy(site.day_file(now), &by_hand).expect("a day file by hand");
+    let plain = site.pass();
+    assert!(plain.error.is_none(), "{:?}", plain.summary.failed);
+    assert_eq!(plain.summary.compressed, 0);
+    assert!(!catalog.exists(), "the catalog of before is untrue by now");
+    // Compressed again: the day file written meanwhile is found by a listing.
+    site.config.oper_codec = gzip;
+    let again = site.pass();
+    assert!(again.error.is_none(), "{:?}", again.summary.failed);
+    assert_eq!(again.summary.compressed, 1);
+    assert!(!by_hand.exists() && catalog.exists());
+}

@@ -170,10 +170,10 @@ impl Engine {
     pub(super) fn compress(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
         let compressing = config.oper_codec.compression() != Compression::None;
+        // Uncompressed day files stay plain for ever: their names are kept in memory only
+        // (a saved catalog would grow with history).
         let (known, listed) = match self.days.take() {
-            // Uncompressed day files stay plain for ever: their names are listed every time,
-            // never kept (they would grow with history).
-            Some(known) if compressing && known.fresh(&config.oper_dir, now) => (known, false),
+            Some(known) if known.fresh(&config.oper_dir, now) => (known, false),
             _ => (list_day_files(&config.oper_dir, now)?, true),
         };
         let names: Vec<String> = known.plain.iter().cloned().collect();

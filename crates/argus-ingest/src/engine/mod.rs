@@ -326,7 +326,15 @@ impl Engine {
             Some(days) => (days, true),
             None => {
                 let days = list_day_files(&config.oper_dir, now)?;
-                let saved = compressing && save_days(&config.state_dir, &days);
+                let saved = if compressing {
+                    save_days(&config.state_dir, &days)
+                } else {
+                    // One left from when they were, untrue by now.
+                    if let Err(e) = DayCatalog::forget(&config.state_dir) {
+                        log::warn!("cannot remove the day files' catalog: {e}");
+                    }
+                    false
+                };
                 (days, saved)
             }
         };
