@@ -671,3 +671,29 @@ fn a_day_catalog_is_not_kept_while_day_files_stay_plain() {
     assert_eq!(again.summary.compressed, 1);
     assert!(!by_hand.exists() && catalog.exists());
 }
+
+#[test]
+fn without_a_catalog_the_archive_is_listed_before_the_ingest_adds_to_it() {
+    let mut site = Site::new();
+    site.config.archive_days = 30;
+    let real_now = OffsetDateTime::now_utc();
+    // A pass that judges by a time two hours ahead: a listing by the maintenance would be
+    // dated then, one before the ingest is dated by the clock.
+    let now = real_now + time::Duration::hours(2);
+    site.drop_sample("sensor-1", real_now - time::Duration::hours(1));
+    let outcome = engine::run(&site.config, &Options::default(), now);
+    assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+    let catalog =
+        argus_ingest::catalog::Catalog::load(&site.config.state_dir).expect("a catalog is kept");
+    assert!(
+        catalog.listed_at < now.unix_timestamp() - 3600,
+        "listed at {}, before the ingest (the pass judges at {})",
+        catalog.listed_at,
+        now.unix_timestamp()
+    );
+    let archived: u64 = Site::files(&site.config.archive_dir)
+        .iter()
+        .map(|p| fs::metadata(p).expect("archive").len())
+        .sum();
+    assert_eq!(catalog.bytes, archived, "the ingest added what it archived");
+}
