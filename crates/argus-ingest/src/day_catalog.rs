@@ -59,8 +59,21 @@ impl DayCatalog {
         catalog.fresh(oper_dir, now).then_some(catalog)
     }
 
-    /// Keeps the catalog in `state_dir`: a temporary file, synced, renamed over the last one.
-    pub(crate) fn save(&self, state_dir: &Path) -> io::Result<()> {
+    /// Keeps the catalog in `state_dir`; whether it was (one that cannot be saved is removed,
+    /// with a warning: the next start lists the day files).
+    pub(crate) fn keep(&self, state_dir: &Path) -> bool {
+        match self.save(state_dir) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("cannot keep the day files' catalog (the next start lists them): {e}");
+                discard(state_dir);
+                false
+            }
+        }
+    }
+
+    /// The catalog in `state_dir`: a temporary file, synced, renamed over the last one.
+    fn save(&self, state_dir: &Path) -> io::Result<()> {
         let mut temp = tempfile::Builder::new()
             .prefix(argus_core::publish::TEMP_PREFIX)
             .tempfile_in(state_dir)?;
@@ -72,11 +85,19 @@ impl DayCatalog {
     }
 
     /// Forgets the catalog: the next start lists the directory.
-    pub(crate) fn forget(state_dir: &Path) -> io::Result<()> {
+    fn forget(state_dir: &Path) -> io::Result<()> {
         match fs::remove_file(path(state_dir)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+}
+
+/// Removes the catalog kept in `state_dir`, if any (it no longer names every plain day file);
+/// a failure is a warning.
+pub(crate) fn discard(state_dir: &Path) {
+    if let Err(e) = DayCatalog::forget(state_dir) {
+        log::warn!("cannot remove the day files' catalog: {e}");
     }
 }
 

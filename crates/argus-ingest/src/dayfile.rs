@@ -112,10 +112,14 @@ pub fn parse_day_file(name: &str) -> Option<DayFile> {
 
 /// Plain day files whose day ended at least `after_days` days before `now`: the ones to compress.
 /// Pure; sorted by name.
-pub fn closed_days(names: &[String], now: OffsetDateTime, after_days: u32) -> Vec<DayFile> {
+pub fn closed_days<S: AsRef<str>>(
+    names: impl IntoIterator<Item = S>,
+    now: OffsetDateTime,
+    after_days: u32,
+) -> Vec<DayFile> {
     let mut out: Vec<DayFile> = names
-        .iter()
-        .filter_map(|n| parse_day_file(n))
+        .into_iter()
+        .filter_map(|n| parse_day_file(n.as_ref()))
         .filter(|d| d.compression == Compression::None)
         .filter(|d| {
             d.day

@@ -176,8 +176,7 @@ impl Engine {
             Some(known) if known.fresh(&config.oper_dir, now) => (known, false),
             _ => (list_day_files(&config.oper_dir, now)?, true),
         };
-        let names: Vec<String> = known.plain.iter().cloned().collect();
-        let days = dayfile::closed_days(&names, now, config.oper_compress_after_days);
+        let days = dayfile::closed_days(&known.plain, now, config.oper_compress_after_days);
         // Queued before the compression, so that no crash can lose them; each runs once its
         // day file is in its final place.
         crate::hooks::day_closed(config, &self.queue, &days, now)?;
@@ -234,9 +233,9 @@ impl Engine {
     /// compression, for a listing to settle, or never compressed) the next start lists them.
     fn keep_days(&mut self, known: DayCatalog, durable: bool) {
         let state_dir = &self.config.state_dir;
-        self.days_saved = durable && save_days(state_dir, &known);
-        if !durable && let Err(e) = DayCatalog::forget(state_dir) {
-            log::warn!("cannot remove the day files' catalog: {e}");
+        self.days_saved = durable && known.keep(state_dir);
+        if !durable {
+            crate::day_catalog::discard(state_dir);
         }
         self.days = Some(known);
     }
@@ -265,20 +264,5 @@ impl Engine {
     /// The hook queue, for the daemon's workers.
     pub fn hook_queue(&self) -> &crate::hooks::Queue {
         &self.queue
-    }
-}
-
-/// Saves `days` as `STATE_DIR/day-catalog`; whether it was (a catalog that cannot be saved is
-/// removed, and the next start lists the day files).
-pub(super) fn save_days(state_dir: &std::path::Path, days: &DayCatalog) -> bool {
-    match days.save(state_dir) {
-        Ok(()) => true,
-        Err(e) => {
-            log::warn!("cannot keep the day files' catalog (the next start lists them): {e}");
-            if let Err(e) = DayCatalog::forget(state_dir) {
-                log::warn!("cannot remove the day files' catalog: {e}");
-            }
-            false
-        }
     }
 }

@@ -71,7 +71,6 @@ pub use preflight::preflight;
 use self::dry_run::dry_run;
 use self::limits::{open_file_limit, uploads_within};
 use self::listing::list_day_files;
-use self::maintain::save_days;
 use self::prepare::{Prepared, prepare_all};
 use self::recover::recover;
 use crate::error::Context;
@@ -327,19 +326,16 @@ impl Engine {
             None => {
                 let days = list_day_files(&config.oper_dir, now)?;
                 let saved = if compressing {
-                    save_days(&config.state_dir, &days)
+                    days.keep(&config.state_dir)
                 } else {
                     // One left from when they were, untrue by now.
-                    if let Err(e) = DayCatalog::forget(&config.state_dir) {
-                        log::warn!("cannot remove the day files' catalog: {e}");
-                    }
+                    crate::day_catalog::discard(&config.state_dir);
                     false
                 };
                 (days, saved)
             }
         };
-        let names: Vec<String> = days.plain.iter().cloned().collect();
-        let closed = dayfile::closed_days(&names, now, config.oper_compress_after_days);
+        let closed = dayfile::closed_days(&days.plain, now, config.oper_compress_after_days);
         crate::hooks::closed_baseline(&config, &closed)?;
         let catalog = crate::catalog::Catalog::load(&config.state_dir);
         Ok(Engine {
@@ -368,9 +364,7 @@ impl Engine {
     fn forget_days(&mut self) {
         if self.days_saved {
             self.days_saved = false;
-            if let Err(e) = DayCatalog::forget(&self.config.state_dir) {
-                log::warn!("cannot remove the day files' catalog: {e}");
-            }
+            crate::day_catalog::discard(&self.config.state_dir);
         }
     }
 
