@@ -1,11 +1,15 @@
-//! The plain day files of the day-file directory as of its last listing, so that a pass lists
-//! that directory (every day file of every host ever kept: the one name list of a pass that
-//! grows with history) only when it cannot trust what the passes before it left.
+//! The day files of the day-file directory that wait for their day to close, as of its last
+//! listing, so that a pass lists that directory (every day file of every host ever kept: the
+//! one name list of a pass that grows with history) only when it cannot trust what the passes
+//! before it left.
 //!
-//! The engine keeps the names of the day files not yet compressed (`STATE_DIR/day-catalog`,
-//! JSON through serde_json): those of the last listing, plus every day file a commit appended
-//! to since, less the days compressed. Closed days are found in it, and it is all they are
-//! found in: a compressed day file is never read for that. A start lists the directory instead
+//! A day file waits for one of two things ([`Closing`]): its compression, or, when day files
+//! stay plain and a `day_closed` hook is configured, its `day_closed` event. Without either,
+//! nothing waits and no catalog is kept. The engine keeps the names of the day files that wait
+//! (`STATE_DIR/day-catalog`, JSON through serde_json): those of the last listing, plus every
+//! day file a commit created (or, for compression, appended to) since, less the days closed.
+//! Closed days are found in it, and it is all they are found in: a day file closed before is
+//! never read for that. A start lists the directory instead
 //! when the last engine did not end cleanly (a crash may have created a day file the catalog
 //! does not name, or left a compression half done for the listing to settle), when the catalog
 //! is missing, unreadable or of another directory, and when a day has passed since the listing
@@ -26,14 +30,26 @@ use crate::catalog::{CLOCK_SLACK, RELIST_AFTER};
 /// The file, under the state directory.
 const FILE: &str = "day-catalog";
 
-/// The plain day files known, and when the directory was last listed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a closed day is waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Closing {
+    /// Its compression: every plain day file waits.
+    Compress,
+    /// Its `day_closed` event (day files stay plain): the day files not yet announced wait.
+    Announce,
+}
+
+/// The day files that wait, and when the directory was last listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DayCatalog {
+    /// What they wait for; a catalog kept for the other is not trusted.
+    pub(crate) closing: Closing,
     /// When the directory was listed (Unix seconds).
     pub(crate) listed_at: i64,
     /// The directory listed.
     pub(crate) oper_dir: PathBuf,
-    /// The names of its plain day files, and of those written since.
+    /// The names of its plain day files that wait, and of those written since.
     pub(crate) plain: BTreeSet<String>,
 }
 
@@ -42,21 +58,27 @@ fn path(state_dir: &Path) -> PathBuf {
 }
 
 impl DayCatalog {
-    /// Whether the listing is still to be trusted at `now`: of `oper_dir`, less than a day
-    /// old, and not from a clock ahead of this one.
-    pub(crate) fn fresh(&self, oper_dir: &Path, now: OffsetDateTime) -> bool {
+    /// Whether the listing is still to be trusted at `now`: for `closing`, of `oper_dir`,
+    /// less than a day old, and not from a clock ahead of this one.
+    pub(crate) fn fresh(&self, closing: Closing, oper_dir: &Path, now: OffsetDateTime) -> bool {
         let now = now.unix_timestamp();
-        self.oper_dir == oper_dir
+        self.closing == closing
+            && self.oper_dir == oper_dir
             && self.listed_at <= now + CLOCK_SLACK.whole_seconds()
             && now - self.listed_at < RELIST_AFTER.whole_seconds()
     }
 
-    /// The catalog kept in `state_dir`, when it is fresh for `oper_dir` at `now`; none means a
-    /// listing.
-    pub(crate) fn load(state_dir: &Path, oper_dir: &Path, now: OffsetDateTime) -> Option<Self> {
+    /// The catalog kept in `state_dir`, when it is fresh for `closing` and `oper_dir` at
+    /// `now`; none means a listing.
+    pub(crate) fn load(
+        state_dir: &Path,
+        closing: Closing,
+        oper_dir: &Path,
+        now: OffsetDateTime,
+    ) -> Option<Self> {
         let text = fs::read(path(state_dir)).ok()?;
         let catalog: DayCatalog = serde_json::from_slice(&text).ok()?;
-        catalog.fresh(oper_dir, now).then_some(catalog)
+        catalog.fresh(closing, oper_dir, now).then_some(catalog)
     }
 
     /// Keeps the catalog in `state_dir`; whether it was (one that cannot be saved is removed,
@@ -115,26 +137,49 @@ mod tests {
         let oper = Path::new("/srv/operational");
         let listed = 1_800_000_000;
         let catalog = DayCatalog {
+            closing: Closing::Compress,
             listed_at: listed,
             oper_dir: oper.to_path_buf(),
             plain: ["h_20270115".to_owned()].into(),
         };
-        assert_eq!(DayCatalog::load(state.path(), oper, at(listed)), None);
+        assert_eq!(
+            DayCatalog::load(state.path(), Closing::Compress, oper, at(listed)),
+            None
+        );
         catalog.save(state.path()).expect("save");
         assert_eq!(
-            DayCatalog::load(state.path(), oper, at(listed + 3600)),
+            DayCatalog::load(state.path(), Closing::Compress, oper, at(listed + 3600)),
             Some(catalog.clone())
         );
         let day = RELIST_AFTER.whole_seconds();
-        assert_eq!(DayCatalog::load(state.path(), oper, at(listed + day)), None);
         assert_eq!(
-            DayCatalog::load(state.path(), Path::new("/srv/other"), at(listed)),
+            DayCatalog::load(state.path(), Closing::Compress, oper, at(listed + day)),
+            None
+        );
+        assert_eq!(
+            DayCatalog::load(
+                state.path(),
+                Closing::Compress,
+                Path::new("/srv/other"),
+                at(listed)
+            ),
+            None
+        );
+        // Kept while day files were compressed: not what waits for an announcement.
+        assert_eq!(
+            DayCatalog::load(state.path(), Closing::Announce, oper, at(listed)),
             None
         );
         // Listed by a clock ahead of this one: not to be trusted for a day from now.
-        assert_eq!(DayCatalog::load(state.path(), oper, at(listed - day)), None);
+        assert_eq!(
+            DayCatalog::load(state.path(), Closing::Compress, oper, at(listed - day)),
+            None
+        );
         fs::write(path(state.path()), b"{\"listed_at\":").expect("tear it");
-        assert_eq!(DayCatalog::load(state.path(), oper, at(listed)), None);
+        assert_eq!(
+            DayCatalog::load(state.path(), Closing::Compress, oper, at(listed)),
+            None
+        );
         DayCatalog::forget(state.path()).expect("forget");
         assert!(!path(state.path()).exists());
         DayCatalog::forget(state.path()).expect("forget again");

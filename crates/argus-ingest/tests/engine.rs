@@ -697,3 +697,98 @@ fn without_a_catalog_the_archive_is_listed_before_the_ingest_adds_to_it() {
         .sum();
     assert_eq!(catalog.bytes, archived, "the ingest added what it archived");
 }
+
+#[test]
+fn with_day_files_plain_a_day_closed_hook_waits_on_the_days_not_yet_announced() {
+    use argus_ingest::config::{Event, Hook, parse_template};
+    let mut site = Site::new();
+    site.config.oper_codec = argus_core::codec::Compression::None.codec();
+    // Each run leaves a file of its own, named by the day announced.
+    let marks = site.config.oper_dir.with_file_name("marks");
+    fs::create_dir(&marks).expect("a directory");
+    let template = format!("{}/{{day}}.XXXXXX", marks.display());
+    site.config.hooks.hooks.push(Hook {
+        name: "closed".to_owned(),
+        on: Event::DayClosed,
+        program: "/usr/bin/mktemp".to_owned(),
+        args: vec![parse_template(&template, Event::DayClosed).expect("a template")],
+        timeout: std::time::Duration::from_secs(30),
+    });
+    let announced = || -> Vec<String> {
+        let mut days: Vec<String> = names(&marks)
+            .iter()
+            .map(|n| n.split('.').next().expect("a day").to_owned())
+            .collect();
+        days.sort();
+        days
+    };
+    let now = OffsetDateTime::now_utc();
+    let day = |days_ago: i64| {
+        argus_core::stamp::format_date((now - time::Duration::days(days_ago)).date())
+    };
+    let catalog = site.config.state_dir.join("day-catalog");
+    let closed = site.config.state_dir.join("hooks").join("closed");
+    let marker = site.config.state_dir.join("clean-exit");
+    let pass = |at: OffsetDateTime| {
+        let outcome = engine::run(&site.config, &Options::default(), at);
+        assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+    };
+
+    site.drop_sample("sensor-1", now - time::Duration::days(3));
+    site.drop_sample("sensor-1", now);
+    pass(now);
+    assert_eq!(announced(), [day(3)], "the closed day, once");
+    let waiting = fs::read_to_string(&catalog).expect("a catalog of the days that wait");
+    assert!(
+        waiting.contains(&day(0)) && !waiting.contains(&day(3)),
+        "{waiting}"
+    );
+
+    // Late data for the day announced is not a new day; a day file begun for an older day is.
+    site.drop_sample(
+        "sensor-1",
+        now - time::Duration::days(3) + time::Duration::hours(1),
+    );
+    site.drop_sample("sensor-1", now - time::Duration::days(5));
+    pass(now);
+    assert_eq!(announced(), [day(5), day(3)]);
+
+    // A quiet pass after a clean end lists nothing and rewrites nothing: a closed day's file
+    // put there by hand is not seen yet.
+    let by_hand = site.config.oper_dir.join(format!("sensor-1_{}", day(7)));
+    fs::copy(site.day_file(now), &by_hand).expect("a day file by hand");
+    let inode = || std::os::unix::fs::MetadataExt::ino(&fs::metadata(&catalog).expect("catalog"));
+    let saved = inode();
+    pass(now);
+    assert_eq!(announced(), [day(5), day(3)]);
+    assert_eq!(inode(), saved, "a quiet pass rewrites no catalog");
+
+    // After a crash the start lists the day files: the days announced (hooks/closed) stay
+    // announced, the one by hand is announced, and hooks/closed keeps one line a day file.
+    fs::remove_file(&marker).expect("the marker");
+    pass(now);
+    assert_eq!(announced(), [day(7), day(5), day(3)]);
+    let lines = fs::read_to_string(&closed).expect("hooks/closed");
+    assert_eq!(
+        lines.lines().filter(|l| !l.is_empty()).count(),
+        3,
+        "{lines}"
+    );
+
+    // Two days on, today has closed too: its event is queued once (due then, so it waits).
+    pass(now + time::Duration::days(2));
+    pass(now + time::Duration::days(2));
+    let queued: Vec<Vec<u8>> = Site::files(&site.config.state_dir.join("hooks").join("pending"))
+        .iter()
+        .map(|p| fs::read(p).expect("an event"))
+        .collect();
+    assert_eq!(queued.len(), 1);
+    let today = format!("sensor-1_{}", day(0));
+    assert!(
+        queued[0]
+            .windows(today.len())
+            .any(|w| w == today.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&queued[0])
+    );
+}

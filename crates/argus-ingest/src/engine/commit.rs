@@ -79,7 +79,8 @@ pub(super) fn sizes_before(
 
 /// Steps 2-6 for validated uploads, in the order that is the invariant: nothing is removed
 /// from the dropzone before its data and its archive are durable, and the journal knows every
-/// day file's size before anything is appended. Returns the day files written.
+/// day file's size before anything is appended. Returns the day files written, each with
+/// whether the batch began it (it was empty).
 ///
 /// The batch's groups are removed on a thread of their own, left in `removal`, while the next
 /// batch is committed: the batch before must be gone by then, its journal file cleared
@@ -91,7 +92,7 @@ pub(super) fn commit(
     queue: &Queue,
     (good, duplicates): (Vec<ReadyUpload>, Vec<Fact>),
     removal: &mut Option<Removal>,
-) -> Result<Vec<PathBuf>, Error> {
+) -> Result<Vec<(PathBuf, bool)>, Error> {
     let started = Instant::now();
     let lap = |what: &str| log::debug!("commit: {what} after {:?}", started.elapsed());
     let plan = Plan::new(config, &good)?;
@@ -150,7 +151,11 @@ pub(super) fn commit(
             );
         }
     }
-    Ok(plan.targets.into_keys().collect())
+    Ok(plan
+        .targets
+        .into_iter()
+        .map(|(path, t)| (path, t.start_len == 0))
+        .collect())
 }
 
 /// Where each piece of each upload of a batch goes: the day files, opened once, and the parts

@@ -5,7 +5,10 @@
 
 use argus_core::escape::EscapedPath;
 
+use std::path::PathBuf;
+
 use crate::config::{ClockPolicy, Config, DayBoundary};
+use crate::day_catalog::Closing;
 use crate::dropzone::Rejected;
 use crate::journal::{ChunkRef, Journal};
 use crate::ledger::Fact;
@@ -149,19 +152,25 @@ impl Engine {
                 // A day file counts once per pass, however many batches append to it.
                 if let Some(known) = &mut self.days {
                     let before = known.plain.len();
-                    known.plain.extend(
-                        days.iter()
-                            .filter_map(|d| d.file_name().and_then(|n| n.to_str()))
+                    // Compression waits for every plain day file; an announcement only for a
+                    // day file begun since (late data for a day announced is not a new day).
+                    let waits = |(path, begun): &(PathBuf, bool)| {
+                        (known.closing == Closing::Compress || *begun)
+                            .then(|| path.file_name().and_then(|n| n.to_str()))
+                            .flatten()
                             .filter(|n| super::listing::is_plain_day_file(n))
-                            .map(str::to_owned),
-                    );
+                            .map(str::to_owned)
+                    };
+                    let new: Vec<String> = days.iter().filter_map(waits).collect();
+                    known.plain.extend(new);
                     // A day file the saved catalog does not name: until the maintenance saves
                     // it again, the next start lists the directory.
                     if known.plain.len() != before {
                         self.forget_days();
                     }
                 }
-                self.touched_days.extend(days);
+                self.touched_days
+                    .extend(days.into_iter().map(|(path, _)| path));
                 self.summary.duplicates += dup_count;
                 // The batch's sensors may have entered or left a health condition. Should the
                 // event not be queued, the next batch of that sensor queues it.

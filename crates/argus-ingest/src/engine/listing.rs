@@ -2,6 +2,7 @@
 //! and the client an archived upload's name belongs to. The purge and `--dry-run` both read
 //! them, so they live below both.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
@@ -9,7 +10,8 @@ use argus_core::codec::Compression;
 
 use time::OffsetDateTime;
 
-use crate::day_catalog::DayCatalog;
+use crate::config::{Config, Event};
+use crate::day_catalog::{Closing, DayCatalog};
 use crate::dayfile;
 use crate::dropzone;
 
@@ -23,19 +25,46 @@ pub(super) fn archive_client<'a>(name: &'a str, job: &str) -> Option<&'a str> {
     dropzone::client_of_stem(stem)
 }
 
+/// What closed days wait for under `config`: their compression, or, when day files stay plain,
+/// their `day_closed` event if a hook wants one; `None` when nothing does.
+pub(super) fn closing(config: &Config) -> Option<Closing> {
+    if config.oper_codec.compression() != Compression::None {
+        Some(Closing::Compress)
+    } else if config.hooks.on(Event::DayClosed).next().is_some() {
+        Some(Closing::Announce)
+    } else {
+        None
+    }
+}
+
 /// Lists the day-file directory: settles what an interrupted compression left (see
 /// [`dayfile::settle`]) and keeps the names of the plain day files.
-pub(super) fn list_day_files(oper_dir: &Path, now: OffsetDateTime) -> Result<DayCatalog, Error> {
+pub(super) fn plain_day_files(oper_dir: &Path) -> Result<BTreeSet<String>, Error> {
     let names = dir_names(oper_dir)?;
     let settled = dayfile::settle(oper_dir, &names)?;
-    let plain = names
+    Ok(names
         .into_iter()
         .filter(|n| !settled.iter().any(|p| p.file_name() == Some(n.as_ref())))
         .filter(|n| is_plain_day_file(n))
-        .collect();
+        .collect())
+}
+
+/// The day files that wait for `closing`, from a listing of the day-file directory (which
+/// settles what a crash left): the plain ones, less those announced when the wait is for a
+/// `day_closed` event (see [`crate::hooks::unannounced`]).
+pub(super) fn list_days(
+    config: &Config,
+    closing: Closing,
+    now: OffsetDateTime,
+) -> Result<DayCatalog, Error> {
+    let mut plain = plain_day_files(&config.oper_dir)?;
+    if closing == Closing::Announce {
+        crate::hooks::unannounced(config, &mut plain, now)?;
+    }
     Ok(DayCatalog {
+        closing,
         listed_at: now.unix_timestamp(),
-        oper_dir: oper_dir.to_path_buf(),
+        oper_dir: config.oper_dir.clone(),
         plain,
     })
 }

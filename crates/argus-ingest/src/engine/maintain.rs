@@ -2,7 +2,6 @@
 //! groups past `quarantine_days`, compressing the day
 //! files of closed days (their `day_closed` hook events queued first), and running due hooks.
 
-use argus_core::codec::Compression;
 use argus_core::escape::EscapedPath;
 use argus_core::retention;
 use time::OffsetDateTime;
@@ -16,7 +15,7 @@ use crate::members;
 use crate::retention_warning::RetentionWarning;
 
 use super::Engine;
-use super::listing::{archive_client, list_day_files};
+use super::listing::{self, archive_client};
 use crate::error::{Action, Context, Error, Store, error_chain};
 
 /// What retention deletes of the archive's `entries`: uploads of the configured clients older
@@ -169,12 +168,15 @@ impl Engine {
 
     pub(super) fn compress(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
-        let compressing = config.oper_codec.compression() != Compression::None;
-        // Uncompressed day files stay plain for ever: their names are kept in memory only
-        // (a saved catalog would grow with history).
+        let Some(closing) = listing::closing(config) else {
+            // Day files stay plain and no hook waits for their days: nothing to close.
+            self.days = None;
+            members::prune(&config.state_dir, |_| false);
+            return Ok(());
+        };
         let (known, listed) = match self.days.take() {
-            Some(known) if known.fresh(&config.oper_dir, now) => (known, false),
-            _ => (list_day_files(&config.oper_dir, now)?, true),
+            Some(known) if known.fresh(closing, &config.oper_dir, now) => (known, false),
+            _ => (listing::list_days(config, closing, now)?, true),
         };
         let days = dayfile::closed_days(&known.plain, now, config.oper_compress_after_days);
         // Queued before the compression, so that no crash can lose them; each runs once its
@@ -199,11 +201,10 @@ impl Engine {
         });
         self.summary.compressed += done.done.len() as u64;
         self.summary.reused_bytes += done.reused;
+        // Compressed, or announced: they wait no more (but for a failed compression).
         let mut known = known;
-        if compressing {
-            for day in &days {
-                known.plain.remove(&day.name);
-            }
+        for day in &days {
+            known.plain.remove(&day.name);
         }
         let failed = !done.failed.is_empty();
         for (path, e) in done.failed {
@@ -223,14 +224,14 @@ impl Engine {
             // removed it): nothing to write.
             self.days = Some(known);
         } else {
-            self.keep_days(known, compressing && !failed);
+            self.keep_days(known, !failed);
         }
         Ok(())
     }
 
-    /// Keeps the plain day files known for the next maintenance, and, when `durable`, in the
+    /// Keeps the day files that wait for the next maintenance, and, when `durable`, in the
     /// state directory for the next start; otherwise (day files left plain by a failed
-    /// compression, for a listing to settle, or never compressed) the next start lists them.
+    /// compression, for a listing to settle) the next start lists them.
     fn keep_days(&mut self, known: DayCatalog, durable: bool) {
         let state_dir = &self.config.state_dir;
         self.days_saved = durable && known.keep(state_dir);

@@ -34,7 +34,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use argus_core::codec::Compression;
 use argus_core::escape::EscapedPath;
 use argus_core::lock::{Contention, Lock};
 use argus_core::publish;
@@ -43,7 +42,6 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::content::{ArgusRecords, Content};
 use crate::day_catalog::DayCatalog;
-use crate::dayfile;
 use crate::dropzone::{self, Rejected, Scanned, Upload};
 use crate::journal::Journal;
 use crate::ledger::Ledger;
@@ -70,7 +68,7 @@ pub use preflight::preflight;
 
 use self::dry_run::dry_run;
 use self::limits::{open_file_limit, uploads_within};
-use self::listing::list_day_files;
+use self::listing::list_days;
 use self::prepare::{Prepared, prepare_all};
 use self::recover::recover;
 use crate::error::Context;
@@ -248,9 +246,10 @@ pub struct Engine {
     touched_days: std::collections::BTreeSet<PathBuf>,
     /// The archive as of its last listing ([`crate::catalog`]); none: list it.
     catalog: Option<crate::catalog::Catalog>,
-    /// The plain day files as the last listing found them, plus the day files written since
-    /// ([`crate::day_catalog`]): maintenance closes days from it, and lists the directory
-    /// again only when it is gone (a reload) or a day old.
+    /// The day files that wait for their day to close as the last listing found them, plus
+    /// those written since ([`crate::day_catalog`]): maintenance closes days from it, and lists
+    /// the directory again only when it is gone (a reload) or a day old. None while nothing
+    /// waits (day files plain, no `day_closed` hook).
     days: Option<DayCatalog>,
     /// Whether `STATE_DIR/day-catalog` holds `days` (a start trusts it after a clean end);
     /// otherwise it is removed.
@@ -315,28 +314,29 @@ impl Engine {
             .compact_if_needed()
             .or_store(Action::Compact, Store::Ledger)?;
         let now = OffsetDateTime::now_utc();
-        // Only day files that are compressed leave the plain ones: a catalog of the others
-        // would be the whole directory.
-        let compressing = config.oper_codec.compression() != Compression::None;
-        let (days, days_saved) = match (clean && compressing)
-            .then(|| DayCatalog::load(&config.state_dir, &config.oper_dir, now))
-            .flatten()
-        {
-            Some(days) => (days, true),
-            None => {
-                let days = list_day_files(&config.oper_dir, now)?;
-                let saved = if compressing {
-                    days.keep(&config.state_dir)
-                } else {
-                    // One left from when they were, untrue by now.
-                    crate::day_catalog::discard(&config.state_dir);
-                    false
-                };
-                (days, saved)
+        // What waits for its day to close is kept (a catalog of every plain day file would be
+        // the whole directory when none is compressed, and is kept only for an announcement).
+        let closing = listing::closing(&config);
+        let loaded = closing
+            .filter(|_| clean)
+            .and_then(|c| DayCatalog::load(&config.state_dir, c, &config.oper_dir, now));
+        let (days, days_saved) = match (loaded, closing) {
+            (Some(days), _) => (Some(days), true),
+            (None, Some(closing)) => {
+                let days = list_days(&config, closing, now)?;
+                let saved = days.keep(&config.state_dir);
+                (Some(days), saved)
+            }
+            (None, None) => {
+                // Nothing waits; a crash may still have left a compression (of a
+                // configuration before) to settle.
+                if !clean {
+                    listing::plain_day_files(&config.oper_dir)?;
+                }
+                crate::day_catalog::discard(&config.state_dir);
+                (None, false)
             }
         };
-        let closed = dayfile::closed_days(&days.plain, now, config.oper_compress_after_days);
-        crate::hooks::closed_baseline(&config, &closed)?;
         let catalog = crate::catalog::Catalog::load(&config.state_dir);
         Ok(Engine {
             config,
@@ -352,7 +352,7 @@ impl Engine {
             committed_archives: std::collections::BTreeSet::new(),
             touched_days: std::collections::BTreeSet::new(),
             catalog,
-            days: Some(days),
+            days,
             days_saved,
             trouble: None,
             removal: None,

@@ -89,30 +89,22 @@ const CLOSED_LINES: StateLines = StateLines::new(b' ', 4);
 
 /// Queues the `day_closed` events of `days`, the plain day files whose day is closed, before
 /// they are compressed: each event names the file as it will be, and runs once it is there.
-/// A day compressed is closed for good. When day files are not compressed, `hooks/closed`
-/// lists the days already announced (see [`closed_baseline`]).
+/// A day compressed is closed for good. When day files are not compressed, `days` are those
+/// not yet announced, and `hooks/closed` remembers them from now on (for a listing after a
+/// crash: see [`unannounced`]).
 pub fn day_closed(
     config: &Config,
     queue: &Queue,
     days: &[DayFile],
     now: OffsetDateTime,
 ) -> argus_core::Result<()> {
-    if config.hooks.on(Event::DayClosed).next().is_none() {
+    if config.hooks.on(Event::DayClosed).next().is_none() || days.is_empty() {
         return Ok(());
     }
     let codec = config.oper_codec;
     let compressing = codec.compression() != Compression::None;
-    let closed_file = config.state_dir.join("hooks").join("closed");
-    let announced = if compressing {
-        BTreeSet::new()
-    } else {
-        read_closed(&closed_file)?.unwrap_or_default()
-    };
     let mut events = Vec::new();
     for d in days {
-        if announced.contains(&d.name) {
-            continue;
-        }
         let name = if compressing {
             format!("{}{}", d.name, codec.suffix())
         } else {
@@ -130,42 +122,65 @@ pub fn day_closed(
     }
     queue.enqueue(&events)?;
     if !compressing {
-        write_closed(&closed_file, days)?;
+        append_closed(&closed_path(config), days.iter().map(|d| d.name.as_str()))?;
     }
     Ok(())
 }
 
-/// At start, when day files are not compressed and `hooks/closed` does not exist yet (no
-/// `day_closed` hook ran here before): the days closed until now are listed without events,
-/// for they closed before any `day_closed` hook existed.
-pub fn closed_baseline(config: &Config, days: &[DayFile]) -> argus_core::Result<()> {
-    if config.hooks.on(Event::DayClosed).next().is_none()
-        || config.oper_codec.compression() != Compression::None
-    {
-        return Ok(());
+/// Leaves in `plain`, every plain day file a listing found, those whose `day_closed` event is
+/// still to come when day files are not compressed: `hooks/closed` lists the days announced.
+/// The first time (no `hooks/closed` yet, so no `day_closed` hook ran here before), the days
+/// closed by `now` are listed there without events, for they closed before any such hook
+/// existed. Reading `hooks/closed` costs what the listing does (a name per day file), so it
+/// is read only with one; it is trimmed then to the day files that still exist.
+pub fn unannounced(
+    config: &Config,
+    plain: &mut BTreeSet<String>,
+    now: OffsetDateTime,
+) -> argus_core::Result<()> {
+    let closed_file = closed_path(config);
+    let (announced, on_disk) = match read_closed(&closed_file)? {
+        Some((announced, bytes)) => (announced, Some(bytes)),
+        None => {
+            let closed = crate::dayfile::closed_days(&*plain, now, config.oper_compress_after_days);
+            if !closed.is_empty() {
+                log::info!(
+                    "{} day files closed before the first day_closed hook; no event for them",
+                    closed.len()
+                );
+            }
+            (closed.into_iter().map(|d| d.name).collect(), None)
+        }
+    };
+    let mut kept = Vec::new();
+    plain.retain(|name| {
+        let waits = !announced.contains(name);
+        if !waits {
+            CLOSED_LINES.seal(name.as_bytes(), &mut kept);
+        }
+        waits
+    });
+    if on_disk.as_deref() != Some(kept.as_slice()) {
+        argus_core::publish::replace_durably(&closed_file, &kept)?;
     }
-    let closed_file = config.state_dir.join("hooks").join("closed");
-    if read_closed(&closed_file)?.is_some() {
-        return Ok(());
-    }
-    if !days.is_empty() {
-        log::info!(
-            "{} day files closed before the first day_closed hook; no event for them",
-            days.len()
-        );
-    }
-    write_closed(&closed_file, days)
+    Ok(())
 }
 
-fn read_closed(path: &Path) -> argus_core::Result<Option<BTreeSet<String>>> {
+fn closed_path(config: &Config) -> std::path::PathBuf {
+    config.state_dir.join("hooks").join("closed")
+}
+
+/// The days `hooks/closed` lists, and its bytes; `None` when it does not exist.
+fn read_closed(path: &Path) -> argus_core::Result<Option<(BTreeSet<String>, Vec<u8>)>> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(
+        Ok(bytes) => Ok(Some((
             bytes
                 .split_inclusive(|&b| b == b'\n')
                 .filter_map(|l| CLOSED_LINES.unseal_str(l))
                 .map(str::to_owned)
                 .collect(),
-        )),
+            bytes,
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(argus_core::Error::Io {
             op: "read",
@@ -175,13 +190,33 @@ fn read_closed(path: &Path) -> argus_core::Result<Option<BTreeSet<String>>> {
     }
 }
 
-/// Lists `days`: the closed days that exist as plain files (the others need no memory).
-fn write_closed(path: &Path, days: &[DayFile]) -> argus_core::Result<()> {
-    let mut out = Vec::new();
-    for d in days {
-        CLOSED_LINES.seal(d.name.as_bytes(), &mut out);
+/// Adds `names` to `hooks/closed`, durably: appended after a newline, which ends the torn line
+/// a crash during an earlier append may have left (the seal drops it, and the empty line).
+fn append_closed<'a>(path: &Path, names: impl Iterator<Item = &'a str>) -> argus_core::Result<()> {
+    use std::io::Write;
+    let mut out = vec![b'\n'];
+    for name in names {
+        CLOSED_LINES.seal(name.as_bytes(), &mut out);
     }
-    argus_core::publish::replace_durably(path, &out)
+    let io = |op: &'static str| {
+        move |source| argus_core::Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let new = !path.exists();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io("open"))?;
+    file.write_all(&out).map_err(io("append to"))?;
+    file.sync_data().map_err(io("sync"))?;
+    match path.parent() {
+        Some(dir) if new => argus_core::publish::sync_dir(dir),
+        _ => Ok(()),
+    }
 }
 
 /// The lines of `hooks/health`: a space, then 4 bytes of SHA-256.

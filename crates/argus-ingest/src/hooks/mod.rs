@@ -31,7 +31,7 @@ mod events;
 mod queue;
 mod run;
 
-pub use events::{closed_baseline, day_closed, events, ingested, sensor_health};
+pub use events::{day_closed, events, ingested, sensor_health, unannounced};
 pub use queue::{Claim, Listing, Queue, Queued};
 pub use run::Ran;
 
