@@ -775,6 +775,23 @@ fn with_day_files_plain_a_day_closed_hook_waits_on_the_days_not_yet_announced() 
         "{lines}"
     );
 
+    // hooks/closed removed by hand: a day announced meanwhile is not written to a new one, so
+    // the next listing takes every closed day as announced, as the first one did.
+    fs::remove_file(&closed).expect("hooks/closed");
+    site.drop_sample("sensor-1", now - time::Duration::days(9));
+    pass(now);
+    assert_eq!(announced(), [day(9), day(7), day(5), day(3)]);
+    assert!(!closed.exists());
+    fs::remove_file(&marker).expect("the marker");
+    pass(now);
+    assert_eq!(announced(), [day(9), day(7), day(5), day(3)], "none again");
+    let lines = fs::read_to_string(&closed).expect("hooks/closed");
+    assert_eq!(
+        lines.lines().filter(|l| !l.is_empty()).count(),
+        4,
+        "{lines}"
+    );
+
     // Two days on, today has closed too: its event is queued once (due then, so it waits).
     pass(now + time::Duration::days(2));
     pass(now + time::Duration::days(2));

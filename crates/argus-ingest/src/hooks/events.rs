@@ -192,6 +192,8 @@ fn read_closed(path: &Path) -> argus_core::Result<Option<(BTreeSet<String>, Vec<
 
 /// Adds `names` to `hooks/closed`, durably: appended after a newline, which ends the torn line
 /// a crash during an earlier append may have left (the seal drops it, and the empty line).
+/// A `hooks/closed` that is gone (removed by hand) is left so: the next listing lists every
+/// closed day in it again, these included, without events (see [`unannounced`]).
 fn append_closed<'a>(path: &Path, names: impl Iterator<Item = &'a str>) -> argus_core::Result<()> {
     use std::io::Write;
     let mut out = vec![b'\n'];
@@ -205,18 +207,19 @@ fn append_closed<'a>(path: &Path, names: impl Iterator<Item = &'a str>) -> argus
             source,
         }
     };
-    let new = !path.exists();
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(io("open"))?;
+    let mut file = match std::fs::OpenOptions::new().append(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::warn!(
+                "{} is gone: the next listing of the day files takes every closed day as announced",
+                argus_core::escape::EscapedPath(path)
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(io("open")(e)),
+    };
     file.write_all(&out).map_err(io("append to"))?;
-    file.sync_data().map_err(io("sync"))?;
-    match path.parent() {
-        Some(dir) if new => argus_core::publish::sync_dir(dir),
-        _ => Ok(()),
-    }
+    file.sync_data().map_err(io("sync"))
 }
 
 /// The lines of `hooks/health`: a space, then 4 bytes of SHA-256.
