@@ -582,7 +582,7 @@ fn closed_days_are_found_in_the_day_catalog_and_listed_after_a_crash_a_new_file_
         name.push(".gz");
         PathBuf::from(name)
     };
-    site.drop_sample("sensor-1", now - time::Duration::hours(1));
+    site.drop_sample("sensor-1", now);
     let first = engine::run(&site.config, &Options::default(), now);
     assert!(first.error.is_none(), "{:?}", first.summary.failed);
     assert!(catalog.exists() && plain(0).exists());
@@ -646,7 +646,7 @@ fn a_day_catalog_is_not_kept_while_day_files_stay_plain() {
     let mut site = Site::new();
     let now = OffsetDateTime::now_utc();
     let catalog = site.config.state_dir.join("day-catalog");
-    site.drop_sample("sensor-1", now - time::Duration::hours(1));
+    site.drop_sample("sensor-1", now);
     assert!(site.pass().error.is_none());
     assert!(catalog.exists());
     // Day files no longer compressed: every one stays plain, no catalog is kept.
@@ -747,7 +747,7 @@ fn with_day_files_plain_a_day_closed_hook_waits_on_the_days_not_yet_announced() 
     // Late data for the day announced is not a new day; a day file begun for an older day is.
     site.drop_sample(
         "sensor-1",
-        now - time::Duration::days(3) + time::Duration::hours(1),
+        now - time::Duration::days(3) + time::Duration::seconds(1),
     );
     site.drop_sample("sensor-1", now - time::Duration::days(5));
     pass(now);
