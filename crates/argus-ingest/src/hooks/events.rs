@@ -122,7 +122,9 @@ pub fn day_closed(
     }
     queue.enqueue(&events)?;
     if !compressing {
+        argus_core::failpoint::hit("day-closed-queued");
         append_closed(&closed_path(config), days.iter().map(|d| d.name.as_str()))?;
+        argus_core::failpoint::hit("day-closed-noted");
     }
     Ok(())
 }

@@ -278,6 +278,45 @@ fn without_compression_each_day_closes_once_and_days_closed_before_the_hook_do_n
 }
 
 #[test]
+fn without_compression_kill_9_as_a_day_closes_announces_it_once() {
+    // Killed after its event is queued and before hooks/closed names the day, then after.
+    for point in ["day-closed-queued", "day-closed-noted"] {
+        let server = Server::new();
+        let hooks = server.root.path().join("hooks");
+        let program = recorder(&hooks);
+        let extra = format!(
+            "oper_compression = \"none\"\noper_compress_after_days = 0\n[[hook]]\non = \"day_closed\"\ncommand = [\"{}\", \"{{day_file}}\"]\n",
+            program.display()
+        );
+        server.write_toml(&["client1"], &extra);
+        let mut ledger = Ledger::default();
+        let samples = good_samples();
+        ledger.write(
+            &server,
+            "client1",
+            HOST,
+            day_start(1) + time::Duration::hours(2),
+            &samples[0],
+        );
+        let child = spawn_piped(server.command().env("ARGUS_WEBJOB_FAILPOINT", point));
+        let out = wait_within(child, DEADLINE);
+        assert!(killed(&out), "{point}: {}", stderr(&out));
+        assert!(runs(&hooks).is_empty(), "{point}: no hook ran yet");
+        for _ in 0..2 {
+            let out = server.run(&[]);
+            assert_eq!(status(&out), 0, "{point}: {}", stderr(&out));
+        }
+        let yesterday = server
+            .oper_dir()
+            .join(support::day_name(HOST, day_start(1)));
+        let closed: Vec<String> = runs(&hooks).iter().map(|r| text(&r[1])).collect();
+        assert_eq!(closed, [yesterday.display().to_string()], "{point}");
+        assert!(hooks_list(&server).get("pending").items().is_empty());
+        ledger.assert_exactly_once(&server, ".gz");
+    }
+}
+
+#[test]
 fn kill_9_at_any_commit_step_or_during_a_hook_loses_no_event_and_none_runs_early() {
     let points = [
         "journaled",
