@@ -62,6 +62,18 @@ impl Site {
         argus_ingest::dayfile::target(&self.config.oper_dir, &host, at.date()).0
     }
 
+    /// Adds a hook on `on`: `program` with one argument, `template`.
+    fn add_hook(&mut self, on: argus_ingest::config::Event, program: &str, template: &str) {
+        use argus_ingest::config::{Hook, parse_template};
+        self.config.hooks.hooks.push(Hook {
+            name: format!("hook-{}", self.config.hooks.hooks.len() + 1),
+            on,
+            program: program.to_owned(),
+            args: vec![parse_template(template, on).expect("a template")],
+            timeout: std::time::Duration::from_secs(30),
+        });
+    }
+
     fn pass(&self) -> engine::Outcome {
         engine::run(&self.config, &Options::default(), OffsetDateTime::now_utc())
     }
@@ -294,18 +306,12 @@ fn the_sensors_packets_and_stops_come_from_its_management_records_once() {
 
 #[test]
 fn a_sensor_health_hook_runs_once_as_a_sensor_enters_and_leaves_a_condition() {
-    use argus_ingest::config::{Event, Hook, parse_template};
+    use argus_ingest::config::Event;
     let mut site = Site::new();
     let marks = site.config.oper_dir.with_file_name("marks");
     fs::create_dir(&marks).expect("a directory");
     let template = format!("{}/{{client}}-{{previous}}-{{state}}", marks.display());
-    site.config.hooks.hooks.push(Hook {
-        name: "health".to_owned(),
-        on: Event::SensorHealth,
-        program: "/usr/bin/touch".to_owned(),
-        args: vec![parse_template(&template, Event::SensorHealth).expect("a template")],
-        timeout: std::time::Duration::from_secs(30),
-    });
+    site.add_hook(Event::SensorHealth, "/usr/bin/touch", &template);
     // argus 3.0.8's hostA ends with a MAR/STOP written at 1795800059 (`ra` prints it).
     let data = argus_sample_named("hostA.argus");
     let last_mar = OffsetDateTime::from_unix_timestamp(1_795_800_059).expect("a time");
@@ -700,20 +706,14 @@ fn without_a_catalog_the_archive_is_listed_before_the_ingest_adds_to_it() {
 
 #[test]
 fn with_day_files_plain_a_day_closed_hook_waits_on_the_days_not_yet_announced() {
-    use argus_ingest::config::{Event, Hook, parse_template};
+    use argus_ingest::config::Event;
     let mut site = Site::new();
     site.config.oper_codec = argus_core::codec::Compression::None.codec();
     // Each run leaves a file of its own, named by the day announced.
     let marks = site.config.oper_dir.with_file_name("marks");
     fs::create_dir(&marks).expect("a directory");
     let template = format!("{}/{{day}}.XXXXXX", marks.display());
-    site.config.hooks.hooks.push(Hook {
-        name: "closed".to_owned(),
-        on: Event::DayClosed,
-        program: "/usr/bin/mktemp".to_owned(),
-        args: vec![parse_template(&template, Event::DayClosed).expect("a template")],
-        timeout: std::time::Duration::from_secs(30),
-    });
+    site.add_hook(Event::DayClosed, "/usr/bin/mktemp", &template);
     let announced = || -> Vec<String> {
         let mut days: Vec<String> = names(&marks)
             .iter()

@@ -5,8 +5,6 @@
 
 use argus_core::escape::EscapedPath;
 
-use std::path::PathBuf;
-
 use crate::config::{ClockPolicy, Config, DayBoundary};
 use crate::day_catalog::Closing;
 use crate::dropzone::Rejected;
@@ -154,15 +152,14 @@ impl Engine {
                     let before = known.plain.len();
                     // Compression waits for every plain day file; an announcement only for a
                     // day file begun since (late data for a day announced is not a new day).
-                    let waits = |(path, begun): &(PathBuf, bool)| {
-                        (known.closing == Closing::Compress || *begun)
-                            .then(|| path.file_name().and_then(|n| n.to_str()))
-                            .flatten()
+                    let every = known.closing == Closing::Compress;
+                    known.plain.extend(
+                        days.iter()
+                            .filter(|(_, begun)| every || *begun)
+                            .filter_map(|(path, _)| path.file_name().and_then(|n| n.to_str()))
                             .filter(|n| super::listing::is_plain_day_file(n))
-                            .map(str::to_owned)
-                    };
-                    let new: Vec<String> = days.iter().filter_map(waits).collect();
-                    known.plain.extend(new);
+                            .map(str::to_owned),
+                    );
                     // A day file the saved catalog does not name: until the maintenance saves
                     // it again, the next start lists the directory.
                     if known.plain.len() != before {

@@ -1,6 +1,7 @@
 //! Names the engine reads back from the directories it fills: a directory's entries, sorted,
-//! and the client an archived upload's name belongs to. The purge and `--dry-run` both read
-//! them, so they live below both.
+//! and the client an archived upload's name belongs to (the purge and `--dry-run` both read
+//! them, so they live below both); and the day files that wait for their day to close, which
+//! the start and the maintenance both list.
 
 use std::collections::BTreeSet;
 use std::fs;

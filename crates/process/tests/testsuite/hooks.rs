@@ -231,9 +231,9 @@ fn each_event_runs_once_with_its_arguments_as_plain_bytes() {
     assert_eq!(runs(&hooks).len(), all.len(), "no event ran twice");
 }
 
-#[test]
-fn without_compression_each_day_closes_once_and_days_closed_before_the_hook_do_not() {
-    let server = Server::new();
+/// Configures `server` for client1 with day files left plain, days closing at their end, and
+/// a `day_closed` hook that records its runs; returns the directory of the records.
+fn plain_days_with_a_day_closed_hook(server: &Server) -> PathBuf {
     let hooks = server.root.path().join("hooks");
     let program = recorder(&hooks);
     let extra = format!(
@@ -241,6 +241,13 @@ fn without_compression_each_day_closes_once_and_days_closed_before_the_hook_do_n
         program.display()
     );
     server.write_toml(&["client1"], &extra);
+    hooks
+}
+
+#[test]
+fn without_compression_each_day_closes_once_and_days_closed_before_the_hook_do_not() {
+    let server = Server::new();
+    let hooks = plain_days_with_a_day_closed_hook(&server);
     let mut ledger = Ledger::default();
     let samples = good_samples();
     // A day closed long before the hook was configured.
@@ -282,13 +289,7 @@ fn without_compression_kill_9_as_a_day_closes_announces_it_once() {
     // Killed after its event is queued and before hooks/closed names the day, then after.
     for point in ["day-closed-queued", "day-closed-noted"] {
         let server = Server::new();
-        let hooks = server.root.path().join("hooks");
-        let program = recorder(&hooks);
-        let extra = format!(
-            "oper_compression = \"none\"\noper_compress_after_days = 0\n[[hook]]\non = \"day_closed\"\ncommand = [\"{}\", \"{{day_file}}\"]\n",
-            program.display()
-        );
-        server.write_toml(&["client1"], &extra);
+        let hooks = plain_days_with_a_day_closed_hook(&server);
         let mut ledger = Ledger::default();
         let samples = good_samples();
         ledger.write(

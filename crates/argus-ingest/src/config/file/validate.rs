@@ -117,22 +117,15 @@ impl Raw {
                 }
             }
         };
-        let drop_dir = path("drop_dir", true);
-        let oper_dir = path("oper_dir", true);
-        let archive_dir = path("archive_dir", true);
-        let log_dir = path("log_dir", false);
-        let state_dir = path("state_dir", false);
-        let quarantine_dir = path("quarantine_dir", false);
-        let metrics_file = path("metrics_file", false);
-
+        // In this order: the problems are reported in it.
         Paths {
-            drop_dir,
-            oper_dir,
-            archive_dir,
-            log_dir,
-            state_dir,
-            quarantine_dir,
-            metrics_file,
+            drop_dir: path("drop_dir", true),
+            oper_dir: path("oper_dir", true),
+            archive_dir: path("archive_dir", true),
+            log_dir: path("log_dir", false),
+            state_dir: path("state_dir", false),
+            quarantine_dir: path("quarantine_dir", false),
+            metrics_file: path("metrics_file", false),
         }
     }
 
