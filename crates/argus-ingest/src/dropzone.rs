@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use argus_core::host::Hostname;
 use argus_core::manifest::Manifest;
 use time::{Date, OffsetDateTime};
-use webjob_drop::{Dropzone, Group, Selection};
+use webjob_drop::{Dropzone, Group, OpenedPart, Selection};
 
 use crate::config::Config;
 
@@ -64,11 +64,31 @@ impl Upload {
 
     /// The validated `Hostname` of `.env`, or why there is none.
     pub fn hostname(&self) -> Result<Hostname, String> {
-        let env = self
-            .group
-            .read_env()
+        self.hostname_in(self.open_env())
+    }
+
+    /// [`Upload::hostname`] from a `.env` opened before (by [`Upload::open_parts`]).
+    pub(crate) fn hostname_in(
+        &self,
+        env: Result<OpenedPart, webjob_drop::Error>,
+    ) -> Result<Hostname, String> {
+        let env = env
+            .and_then(|env| self.group.read_env_from(env))
             .map_err(|e| format!("cannot read .env: {}", argus_core::error_chain(&e)))?;
         env.hostname().map_err(|e| format!(".env: {e}"))
+    }
+
+    fn open_env(&self) -> Result<OpenedPart, webjob_drop::Error> {
+        self.group.open_env()
+    }
+
+    /// Opens `.env` and `.out` safely, as [`Upload::hostname`] and [`Upload::open_out`] do,
+    /// to read them later: a read-ahead opens a batch's parts before the preparers read them.
+    pub(crate) fn open_parts(&self) -> OpenedParts {
+        OpenedParts {
+            env: self.open_env(),
+            out: self.open_out(),
+        }
     }
 
     /// The chunk manifests of `.err` (none for uploads of the old shell harvester), or why they
@@ -92,6 +112,31 @@ impl Upload {
         self.group
             .open_out()
             .map_err(|e| argus_core::error_chain(&e))
+    }
+}
+
+/// An upload's `.env` and `.out`, opened (or why not) by [`Upload::open_parts`].
+#[derive(Debug)]
+pub(crate) struct OpenedParts {
+    pub(crate) env: Result<OpenedPart, webjob_drop::Error>,
+    pub(crate) out: Result<File, String>,
+}
+
+impl OpenedParts {
+    /// Tells the kernel that the first `bytes` of each part are about to be read, so that what
+    /// is not in the page cache is read from the disk now, beside other uploads' reads, not
+    /// one file at a time as the preparers come to it (`POSIX_FADV_WILLNEED`: only advice).
+    pub(crate) fn read_ahead(&self, bytes: u64) {
+        let len = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let env = self.env.as_ref().ok().map(OpenedPart::file);
+        for file in [env, self.out.as_ref().ok()].into_iter().flatten() {
+            let _advice_only = nix::fcntl::posix_fadvise(
+                file,
+                0,
+                len,
+                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+            );
+        }
     }
 }
 

@@ -809,3 +809,82 @@ fn with_day_files_plain_a_day_closed_hook_waits_on_the_days_not_yet_announced() 
         String::from_utf8_lossy(&queued[0])
     );
 }
+
+#[test]
+fn uploads_opened_ahead_of_their_preparers_keep_their_own_parts_and_checks() {
+    let site = Site::new();
+    let at = an_hour_ago();
+    let samples = [
+        "hostA.argus",
+        "hostB.argus",
+        "hostC.argus",
+        "hostD.chunk2.argus",
+    ]
+    .map(argus_sample_named);
+    // Four sensors with different data, their uploads interleaved: batches larger than the
+    // two preparers, whose parts are opened ahead of them.
+    let mut written = Vec::new();
+    for i in 0..24_usize {
+        let sensor = i % samples.len();
+        let client = format!("sensor-{}", sensor + 1);
+        let stamp = at + time::Duration::seconds(i64::try_from(i).expect("small"));
+        written.push(
+            Upload::at(&client, stamp)
+                .out(samples[sensor].clone())
+                .write(&site.config.drop_dir)
+                .expect("an upload"),
+        );
+    }
+    let options = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let mut engine = Engine::start(site.config.clone(), options).expect("the engine");
+    let found = engine.scan(OffsetDateTime::now_utc()).expect("scan");
+    // After the scan: one `.out` is replaced by a copy of itself (not the file the scan saw:
+    // left for the next scan), one `.env` by a link (refused: quarantined). Opened ahead or
+    // not, the checks are the same.
+    let copied = written[9].path("out");
+    let copy = copied.with_extension("copy");
+    fs::copy(&copied, &copy).expect("copy");
+    fs::rename(&copy, &copied).expect("rename");
+    let linked = written[14].path("env");
+    fs::remove_file(&linked).expect("rm");
+    std::os::unix::fs::symlink("/etc/hostname", &linked).expect("symlink");
+    engine.ingest(found).expect("the ingest");
+    let (summary, error) = engine.take_summary();
+    assert!(
+        matches!(&error, Some(Error::NotQuarantined { upload, .. }) if upload.contains(&written[9].stem)),
+        "{error:?}"
+    );
+    assert_eq!((summary.ingested, summary.quarantined), (22, 1));
+    assert_eq!(
+        Site::files(&site.config.drop_dir).len(),
+        4,
+        "the group left"
+    );
+    assert_eq!(
+        names(&site.config.quarantine_dir),
+        [written[14].stem.clone()],
+        "the group quarantined (a directory)"
+    );
+
+    // The next scan sees the copy as it is now: ingested.
+    let found = engine.scan(OffsetDateTime::now_utc()).expect("scan");
+    engine.ingest(found).expect("the ingest");
+    let (summary, error) = engine.take_summary();
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(summary.ingested, 1);
+    assert!(Site::files(&site.config.drop_dir).is_empty());
+    for (sensor, sample) in samples.iter().enumerate() {
+        let refused = usize::from(14 % samples.len() == sensor);
+        let host = Hostname::new(&format!("sensor-{}", sensor + 1)).expect("a host name");
+        let day = argus_ingest::dayfile::target(&site.config.oper_dir, &host, at.date()).0;
+        assert_eq!(
+            fs::read(&day).expect("the day file"),
+            sample.repeat(6 - refused),
+            "{} holds its own uploads, each once",
+            day.display()
+        );
+    }
+}

@@ -99,5 +99,5 @@ pub use ops::{
 pub use safe::{FileId, FileKind, open_regular};
 pub use scan::{
     Dropzone, Files, Foreign, ForeignReason, Group, GroupFiles, Ignored, IgnoredReason, InFlight,
-    Invalid, InvalidReason, Part, PartKind, Scan,
+    Invalid, InvalidReason, OpenedPart, Part, PartKind, Scan,
 };

@@ -532,6 +532,22 @@ fn the_scan_changes_nothing() {
     assert_eq!(snapshot(&root), before);
 }
 
+/// Replaces the file at `path` with a link to `/etc/passwd`.
+fn swap_for_link(path: &Path) {
+    fs::remove_file(path).expect("rm");
+    std::os::unix::fs::symlink("/etc/passwd", path).expect("symlink");
+}
+
+fn refused_as_link<T>(opened: webjob_drop::Result<T>) -> bool {
+    matches!(
+        opened,
+        Err(Error::NotRegular {
+            file_type: FileKind::Symlink,
+            ..
+        })
+    )
+}
+
 #[test]
 fn parts_are_read_safely_and_only_as_scanned() {
     let (_base, root) = dropzone();
@@ -575,19 +591,45 @@ fn parts_are_read_safely_and_only_as_scanned() {
         })
     ));
     // Swapped for a link to /etc/passwd: refused, never followed.
-    fs::remove_file(w.path("out")).expect("rm");
-    std::os::unix::fs::symlink("/etc/passwd", w.path("out")).expect("symlink");
-    assert!(matches!(
-        g.open_out(),
-        Err(Error::NotRegular {
-            file_type: FileKind::Symlink,
-            ..
-        })
-    ));
+    swap_for_link(&w.path("out"));
+    assert!(refused_as_link(g.open_out()));
     // Replaced by another regular file: not what the scan saw.
     fs::remove_file(w.path("out")).expect("rm");
     fs::write(w.path("out"), b"different and longer").expect("w");
     assert!(matches!(g.open_out(), Err(Error::Changed { .. })));
+}
+
+#[test]
+fn an_env_opened_ahead_is_read_as_read_env_reads_it() {
+    let (_base, root) = dropzone();
+    let env = b"KidHostname=evil\nHostname=sensor1\n".to_vec();
+    let w = Upload::new("client1", T1)
+        .env(env.clone())
+        .write(&root)
+        .expect("w");
+    let s = scan(&root, &["client1"]);
+    let g = &s.complete[0];
+    // Opened ahead, then the file is swapped: the reader gets what it opened.
+    let opened = g.open_env().expect("open");
+    assert_eq!(
+        opened.file().metadata().expect("stat").len(),
+        env.len() as u64
+    );
+    fs::remove_file(w.path("env")).expect("rm");
+    fs::write(w.path("env"), b"Hostname=other\n").expect("w");
+    let host = g
+        .read_env_from(opened)
+        .expect("read")
+        .hostname()
+        .expect("host");
+    assert_eq!(host.as_str(), "sensor1");
+    // Opened now, it is not the file the scan saw.
+    assert!(matches!(g.read_env(), Err(Error::Changed { .. })));
+    assert!(matches!(g.open_env(), Err(Error::Changed { .. })));
+
+    // Swapped for a link: refused at the open, never followed.
+    swap_for_link(&w.path("env"));
+    assert!(refused_as_link(g.open_env()));
 }
 
 #[test]
@@ -634,6 +676,12 @@ fn hostile_env_records_never_yield_a_host() {
     let s = scan(&root, &["client1"]);
     let big = s.complete.last().expect("group");
     assert!(matches!(big.read_env(), Err(Error::TooLarge { .. })));
+    // Opened ahead, it is refused by the read just the same.
+    let opened = big.open_env().expect("open");
+    assert!(matches!(
+        big.read_env_from(opened),
+        Err(Error::TooLarge { .. })
+    ));
 }
 
 #[test]

@@ -184,7 +184,7 @@ pub(super) fn check_only(
     content: &dyn Content,
     upload: &Upload,
 ) -> Result<(Hostname, u64), String> {
-    let (host, out, len, manifests) = open_checked(upload)?;
+    let (host, out, len, manifests) = open_checked(upload, upload.open_parts())?;
     let archive = config
         .archive_dir
         .join(archive_name(upload, config.archive_codec));

@@ -26,11 +26,12 @@ pub(super) fn open_file_limit() -> u64 {
 
 /// How many uploads a batch may hold so that the pipeline stays within `limit` open files: up
 /// to three batches are open at once (one committing, one prepared, one being prepared), each
-/// upload with two files (its `.out` and its staged archive) and, while committing, a day file
-/// of its own at worst; plus a margin for everything else.
+/// upload with two files (its `.out` and its staged archive), in the batch being prepared also
+/// its `.env` (opened ahead of its reading) and, while committing, a day file of its own at
+/// worst; plus a margin for everything else.
 pub(super) fn uploads_within(limit: u64) -> usize {
     const MARGIN: u64 = 64;
-    usize::try_from(limit.saturating_sub(MARGIN) / 7)
+    usize::try_from(limit.saturating_sub(MARGIN) / 8)
         .unwrap_or(usize::MAX)
         .max(1)
 }

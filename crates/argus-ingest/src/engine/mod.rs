@@ -24,9 +24,12 @@
 //! - batches hold at most 256 uploads and about 1 GiB, and grow from 32 (`batch`) so that the
 //!   first commit, which nothing overlaps, starts early;
 //! - a pipeline: the next batch is prepared on its own thread while one commits, and one
-//!   prepared batch may wait, so up to three batches hold open files at once (about 7 per
+//!   prepared batch may wait, so up to three batches hold open files at once (about 8 per
 //!   upload); batches shrink to fit the soft limit on open files (`limits`), which `main`
 //!   first raises to the hard one (an embedding program keeps its own limits);
+//! - a batch's parts are opened, and their reading started, ahead of the preparers
+//!   (`prepare::read_ahead`): uploads whose pages the kernel dropped while they waited cost
+//!   one round of reads side by side instead of a read each preparer waits for;
 //! - a commit syncs its files together from a few threads, or with one `syncfs` for 16 or more,
 //!   which is also the day files' sync when they share the archives' file system; groups are
 //!   removed from 16 threads, since an unlink with online discard waits on the device.

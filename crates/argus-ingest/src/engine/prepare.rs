@@ -21,7 +21,7 @@ use time::Date;
 
 use crate::config::Config;
 use crate::content::Content;
-use crate::dropzone::Upload;
+use crate::dropzone::{OpenedParts, Upload};
 use crate::journal::ChunkRef;
 
 use super::verify::{VerifyError, Walked, buffer_size, verify};
@@ -141,8 +141,13 @@ pub(super) fn prepare_all(
     let slots: Vec<Mutex<Option<Prepared>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let inputs: Vec<Mutex<Option<Upload>>> =
         uploads.into_iter().map(|u| Mutex::new(Some(u))).collect();
+    let ahead: Vec<Mutex<Ahead>> = (0..n).map(|_| Mutex::new(Ahead::Waiting)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
+        // With more uploads than preparers, one thread opens the batch's parts ahead of them.
+        if n > workers {
+            s.spawn(|| read_ahead(&inputs, &ahead, workers));
+        }
         for _ in 0..workers {
             s.spawn(|| {
                 loop {
@@ -153,7 +158,12 @@ pub(super) fn prepare_all(
                     let Some(upload) = take(&inputs[i]) else {
                         continue;
                     };
-                    let result = prepare(&shared, upload);
+                    let taken = std::mem::replace(&mut *lock(&ahead[i]), Ahead::Taken);
+                    let parts = match taken {
+                        Ahead::Opened(parts) => parts,
+                        Ahead::Waiting | Ahead::Taken => upload.open_parts(),
+                    };
+                    let result = prepare(&shared, upload, parts);
                     *slots[i]
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
@@ -163,6 +173,45 @@ pub(super) fn prepare_all(
     });
     log::debug!("prepared {n} uploads in {:?}", started.elapsed());
     Ok(slots.into_iter().filter_map(|slot| take(&slot)).collect())
+}
+
+/// How much of each part the read-ahead asks the kernel to read: all of a small upload; the
+/// kernel's own read-ahead takes over as a large one is read.
+const READ_AHEAD_BYTES: u64 = 1 << 20;
+
+/// An upload's parts as the read-ahead left them for its preparer.
+#[derive(Debug)]
+enum Ahead {
+    /// Not opened yet: the preparer that comes first opens them.
+    Waiting,
+    /// Opened, their reading started.
+    Opened(OpenedParts),
+    /// Taken by the preparer.
+    Taken,
+}
+
+/// Opens the parts of a batch's uploads in order, each with its reading started, for the
+/// preparers to take: a part that is not in the page cache (uploads wait in the dropzone for
+/// an hour, and the kernel may have dropped their pages) is read beside the others, instead
+/// of each preparer waiting for its next file in turn. It begins after the first upload of
+/// each preparer (which they open at once) and passes over those the preparers took.
+fn read_ahead(inputs: &[Mutex<Option<Upload>>], ahead: &[Mutex<Ahead>], skip: usize) {
+    for (input, slot) in inputs.iter().zip(ahead).skip(skip) {
+        // Holding the slot keeps its preparer waiting for the opens, not opening them again.
+        let mut slot = lock(slot);
+        if !matches!(*slot, Ahead::Waiting) {
+            continue;
+        }
+        let Some(parts) = lock(input).as_ref().map(Upload::open_parts) else {
+            continue;
+        };
+        parts.read_ahead(READ_AHEAD_BYTES);
+        *slot = Ahead::Opened(parts);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What every prepare thread shares: set up once per batch, not once per upload.
@@ -183,15 +232,15 @@ pub(super) fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
 }
 
 /// Validation common to a real pass and a dry run: the host name and the safely opened `.out`.
+/// `parts` are the upload's `.env` and `.out`, opened ([`Upload::open_parts`]).
 pub(super) fn open_checked(
     upload: &Upload,
+    parts: OpenedParts,
 ) -> Result<(Hostname, File, u64, Vec<Manifest>), String> {
-    let host = upload.hostname()?;
+    let host = upload.hostname_in(parts.env)?;
     let manifests = upload.manifests()?;
-    // Opening checks that it is the very file the scan saw, size included.
-    let out = upload
-        .open_out()
-        .map_err(|e| format!("cannot open .out: {e}"))?;
+    // Opening checked that it is the very file the scan saw, size included.
+    let out = parts.out.map_err(|e| format!("cannot open .out: {e}"))?;
     let len = upload.out_len();
     let claimed: u64 = manifests.iter().map(|m| m.bytes).sum();
     if !manifests.is_empty() && claimed != len {
@@ -221,9 +270,9 @@ pub(super) fn already_archived(archive: &Path) -> String {
     )
 }
 
-pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload) -> Prepared {
+pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload, parts: OpenedParts) -> Prepared {
     let config = shared.config;
-    let (host, out, len, manifests) = match open_checked(&upload) {
+    let (host, out, len, manifests) = match open_checked(&upload, parts) {
         Ok(v) => v,
         Err(reason) => return Prepared::Refused(upload, reason),
     };

@@ -120,7 +120,20 @@ impl Group {
     /// Reads and parses `.env` (at most [`MAX_TEXT_LEN`] bytes). Use [`Env::hostname`] for the
     /// validated host name.
     pub fn read_env(&self) -> Result<Env> {
-        read_small(self.env()).map(|bytes| Env::parse(&bytes))
+        self.open_env().and_then(|env| self.read_env_from(env))
+    }
+
+    /// Opens `.env` safely (see [`Part::open`]), to be read later by [`Group::read_env_from`]:
+    /// for a caller that opens the parts of many uploads ahead of reading them.
+    pub fn open_env(&self) -> Result<OpenedPart> {
+        self.env()
+            .open_with_len()
+            .map(|(file, len)| OpenedPart { file, len })
+    }
+
+    /// [`Group::read_env`] of a `.env` opened by [`Group::open_env`].
+    pub fn read_env_from(&self, env: OpenedPart) -> Result<Env> {
+        read_limited(env.file, self.env().path(), MAX_TEXT_LEN, env.len).map(|b| Env::parse(&b))
     }
 
     /// Reads and parses `.rdy` (at most [`MAX_TEXT_LEN`] bytes; often empty).
@@ -135,6 +148,20 @@ impl Group {
         // The size opened, no probe for more.
         let (file, len) = part.open_with_len()?;
         read_manifests(BufReader::new(file.take(len))).at("read", part.path())
+    }
+}
+
+/// A part opened safely, with the size it had when opened ([`Group::open_env`]).
+#[derive(Debug)]
+pub struct OpenedPart {
+    file: File,
+    len: u64,
+}
+
+impl OpenedPart {
+    /// The open file (to give the kernel advice on it, say).
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 

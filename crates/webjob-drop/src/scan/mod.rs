@@ -53,6 +53,7 @@ mod part;
 
 pub use group::{
     Foreign, ForeignReason, Group, Ignored, IgnoredReason, InFlight, Invalid, InvalidReason,
+    OpenedPart,
 };
 use part::Meta;
 pub use part::{Files, GroupFiles, Part, PartKind};
