@@ -164,9 +164,7 @@ pub(super) fn prepare_all(
                         Ahead::Waiting | Ahead::Taken => upload.open_parts(),
                     };
                     let result = prepare(&shared, upload, parts);
-                    *slots[i]
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+                    *lock(&slots[i]) = Some(result);
                 }
             });
         }
@@ -210,6 +208,7 @@ fn read_ahead(inputs: &[Mutex<Option<Upload>>], ahead: &[Mutex<Ahead>], skip: us
     }
 }
 
+/// The value behind `m`, even if a thread panicked holding it (each slot is written whole).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -226,9 +225,7 @@ pub(super) struct PrepareContext<'a> {
 }
 
 pub(super) fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
-    m.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()
+    lock(m).take()
 }
 
 /// Validation common to a real pass and a dry run: the host name and the safely opened `.out`.
