@@ -4,8 +4,8 @@
 //! - (a) backlog: 2,000 small uploads (one real sample each), the recipe's `process_argus.cfg`
 //!   with `gzip -6`: the recipe's own script (from `../shared/seed/`, skipped when absent) against
 //!   process_argus on an identical copy. Their day files must come out byte-identical. The
-//!   same uploads against the data and metadata floors (`bench/floors.rs`), with CPU seconds
-//!   per uploaded MiB and system calls per upload.
+//!   same uploads against the data and metadata floors (`bench/floors.rs`), alone and both at
+//!   once, with CPU seconds per uploaded MiB and system calls per upload.
 //! - (b) large: 8 uploads of 64 MiB, no compression, against `cat UPLOAD >> DAY` and `sync`.
 //! - (c) large with gzip -6, against `cat UPLOAD >> DAY`, `gzip -6` of the upload, and `sync`;
 //!   and against the data floor, `libdeflate-gzip -6` of the same files on all cores, with CPU
@@ -240,6 +240,8 @@ fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Vec<Row>, String> {
         dir.join("ours"),
         dir.join("floor"),
         dir.join("strace"),
+        dir.join("both-data"),
+        dir.join("both-metadata"),
     ];
     let start = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
     let mut bytes = 0u64;
@@ -252,17 +254,19 @@ fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Vec<Row>, String> {
     // The floors first: each ends with the deletions a pass makes, so the file system settles
     // before the next timed run.
     let groups = floors::groups(&trees[2].join("incoming"))?;
-    let outs: Vec<PathBuf> = groups
-        .iter()
-        .flatten()
-        .filter(|p| p.extension().is_some_and(|e| e == "out"))
-        .cloned()
-        .collect();
+    let outs = floors::outs(&groups);
     let data_cpu = floors::children_cpu();
     let data_floor = floors::data(&outs)?;
     let data_cpu = floors::children_cpu() - data_cpu;
     sync()?;
     let metadata_floor = floors::metadata(&groups, &trees[2].join("archive"))?;
+    sync()?;
+    // Both floors at once on the same cores: the work no pass can avoid, with nothing else.
+    let both = floors::both(
+        &floors::groups(&trees[4].join("incoming"))?,
+        &floors::groups(&trees[5].join("incoming"))?,
+        &trees[5].join("archive"),
+    )?;
     settle();
 
     let recipe = if recipe_here {
@@ -291,6 +295,14 @@ fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Vec<Row>, String> {
         cpu.as_secs_f64() / mib,
         data_cpu.as_secs_f64() / mib,
     );
+    if let Some(both) = both {
+        println!(
+            "bench (a): both floors at once: {:.3} s, ours {:.3} s: {:.2}x",
+            both.as_secs_f64(),
+            mine.as_secs_f64(),
+            both.as_secs_f64() / mine.as_secs_f64().max(1e-9)
+        );
+    }
     let mut strace = Command::new(ours);
     strace.env("WEBJOB_HOME", &trees[3]);
     match floors::syscalls(strace, &dir.join("strace.txt"))? {

@@ -61,6 +61,29 @@ pub(crate) fn data(files: &[PathBuf]) -> Result<Option<Duration>, String> {
     Ok(Some(began.elapsed()))
 }
 
+/// Both floors at once, as one pass would have to do them: the data floor over the `.out` files
+/// of `data_groups` while the metadata floor runs over `metadata_groups` (another copy of the
+/// same uploads: the data floor keeps reading what the other removes). `None` without
+/// libdeflate-gzip.
+pub(crate) fn both(
+    data_groups: &[Vec<PathBuf>],
+    metadata_groups: &[Vec<PathBuf>],
+    archive: &Path,
+) -> Result<Option<Duration>, String> {
+    let outs = outs(data_groups);
+    let began = Instant::now();
+    let (data, metadata) = std::thread::scope(|s| {
+        let data = s.spawn(|| data(&outs));
+        let metadata = metadata(metadata_groups, archive);
+        let data = data
+            .join()
+            .unwrap_or_else(|_| Err("a thread panicked".into()));
+        (data, metadata)
+    });
+    metadata?;
+    Ok(data?.map(|_| began.elapsed()))
+}
+
 /// The metadata floor on the file system of `dir`: for each of `groups` (the files of one
 /// upload each), one archive file created in `archive` and the group's files removed, on one
 /// thread per core, then one `sync`.
@@ -106,6 +129,16 @@ pub(crate) fn groups(dropzone: &Path) -> Result<Vec<Vec<PathBuf>>, String> {
         }
     }
     Ok(by_stem.into_values().collect())
+}
+
+/// The `.out` file of each of `groups`.
+pub(crate) fn outs(groups: &[Vec<PathBuf>]) -> Vec<PathBuf> {
+    groups
+        .iter()
+        .flatten()
+        .filter(|p| p.extension().is_some_and(|e| e == "out"))
+        .cloned()
+        .collect()
 }
 
 /// What `strace -f -c` counted over one run: calls and failed calls per system call.
