@@ -8,8 +8,8 @@
 //!   once, with CPU seconds per uploaded MiB and system calls per upload.
 //! - (b) large: 8 uploads of 64 MiB, no compression, against `cat UPLOAD >> DAY` and `sync`.
 //! - (c) large with gzip -6, against `cat UPLOAD >> DAY`, `gzip -6` of the upload, and `sync`;
-//!   and against the data floor, `libdeflate-gzip -6` of the same files on all cores, with CPU
-//!   seconds per uploaded MiB.
+//!   and against the data floor, `libdeflate-gzip -6` of the same files on all cores (alone,
+//!   and while the files are appended to a day file and synced), with CPU seconds per MiB.
 //! - (d) memory: peak RSS for one 512 MiB upload against one of 1 MiB.
 //! - (e) rotation: flows lost cutting argus' live output under traffic, the recipe's
 //!   harvest script against harvest_argus (see `bench/rotation.rs`).
@@ -498,7 +498,15 @@ fn large(ours: &Path, dir: &Path, s: &Settings, gzip: bool) -> Result<Vec<Row>, 
     let floor = if gzip {
         let cpu = floors::children_cpu();
         let floor = floors::data(&inputs)?;
-        Some((floor, floors::children_cpu() - cpu))
+        let cpu = floors::children_cpu() - cpu;
+        sync()?;
+        if let Some(both) = floors::data_with_appends(&inputs, &base.join("day-both"))? {
+            println!(
+                "bench {label}: the data floor with the durable appends to a day file at once: {:.0} MB/s",
+                (s.big_count * s.big_mib) as f64 * 1.048_576 / both.as_secs_f64().max(1e-9)
+            );
+        }
+        Some((floor, cpu))
     } else {
         None
     };

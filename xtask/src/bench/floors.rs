@@ -84,6 +84,29 @@ pub(crate) fn both(
     Ok(data?.map(|_| began.elapsed()))
 }
 
+/// The data floor of `files` while the same files are appended to `day` and made durable, at
+/// once: the least a pass of large uploads does (it also writes each upload to a day file).
+/// `None` without libdeflate-gzip.
+pub(crate) fn data_with_appends(files: &[PathBuf], day: &Path) -> Result<Option<Duration>, String> {
+    let began = Instant::now();
+    let (data, appended) = std::thread::scope(|s| {
+        let data = s.spawn(|| data(files));
+        let appended = (|| -> std::io::Result<()> {
+            let mut out = fs::OpenOptions::new().create(true).append(true).open(day)?;
+            for f in files {
+                std::io::copy(&mut fs::File::open(f)?, &mut out)?;
+            }
+            out.sync_data()
+        })();
+        let data = data
+            .join()
+            .unwrap_or_else(|_| Err("a thread panicked".into()));
+        (data, appended)
+    });
+    appended.map_err(|e| format!("appending to {}: {e}", day.display()))?;
+    Ok(data?.map(|_| began.elapsed()))
+}
+
 /// The metadata floor on the file system of `dir`: for each of `groups` (the files of one
 /// upload each), one archive file created in `archive` and the group's files removed, on one
 /// thread per core, then one `sync`.
