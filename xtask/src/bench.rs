@@ -290,11 +290,14 @@ fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Vec<Row>, String> {
             .stdout(Stdio::null()),
     )?;
     let cpu = floors::children_cpu() - cpu;
-    println!(
-        "bench (a): CPU per uploaded MiB: ours {:.4} s, libdeflate-gzip -6 {:.4} s ({mib:.1} MiB)",
-        cpu.as_secs_f64() / mib,
-        data_cpu.as_secs_f64() / mib,
-    );
+    let ours_cpu = cpu.as_secs_f64() / mib;
+    match data_floor {
+        Some(_) => println!(
+            "bench (a): CPU per uploaded MiB: ours {ours_cpu:.4} s, libdeflate-gzip -6 {:.4} s ({mib:.1} MiB)",
+            data_cpu.as_secs_f64() / mib,
+        ),
+        None => println!("bench (a): CPU per uploaded MiB: ours {ours_cpu:.4} s ({mib:.1} MiB)"),
+    }
     if let Some(both) = both {
         println!(
             "bench (a): both floors at once: {:.3} s, ours {:.3} s: {:.2}x",
