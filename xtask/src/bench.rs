@@ -5,7 +5,8 @@
 //!   with `gzip -6`: the recipe's own script (from `../shared/seed/`, skipped when absent) against
 //!   process_argus on an identical copy. Their day files must come out byte-identical. The
 //!   same uploads against the data and metadata floors (`bench/floors.rs`), alone and both at
-//!   once, with CPU seconds per uploaded MiB and system calls per upload.
+//!   once, with CPU seconds per uploaded MiB and system calls per upload. process_argus and
+//!   the floors are measured three times (`--passes N`) and their medians compared.
 //! - (b) large: 8 uploads of 64 MiB, no compression, against `cat UPLOAD >> DAY` and `sync`.
 //! - (c) large with gzip -6, against `cat UPLOAD >> DAY`, `gzip -6` of the upload, and `sync`;
 //!   and against the data floor, `libdeflate-gzip -6` of the same files on all cores (alone,
@@ -48,6 +49,8 @@ struct Settings {
     rounds: usize,
     round_uploads: usize,
     sensors: usize,
+    /// How many times (a) measures process_argus and its floors (their medians are compared).
+    passes: usize,
     /// A `process_argus` to measure instead of this tree's (an older build, for an A/B).
     ours: Option<std::path::PathBuf>,
 }
@@ -62,6 +65,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         rounds: 5,
         round_uploads: 20_000,
         sensors: 10_000,
+        passes: 3,
         ours: None,
     };
     let mut it = args.iter();
@@ -84,10 +88,11 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--rounds" => s.rounds = number(value()?)?,
             "--round-uploads" => s.round_uploads = number(value()?)?,
             "--sensors" => s.sensors = number(value()?)?,
+            "--passes" => s.passes = number(value()?)?,
             "--ours" => s.ours = Some(value()?.into()),
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefghi] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--rounds N] [--round-uploads N] [--sensors N] [--ours PROCESS_ARGUS]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefghi] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--rounds N] [--round-uploads N] [--sensors N] [--passes N] [--ours PROCESS_ARGUS]"
                 ));
             }
         }
@@ -119,7 +124,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     if settings.only.contains(&'a') {
-        rows.extend(backlog(&ours, &work.join("a"), settings.small)?);
+        rows.extend(backlog(
+            &ours,
+            &work.join("a"),
+            settings.small,
+            settings.passes,
+        )?);
     }
     if settings.only.contains(&'b') {
         rows.extend(large(&ours, &work.join("b"), &settings, false)?);
@@ -222,27 +232,42 @@ fn recipe_cfg(root: &Path, clients: &str, zip: &str) -> Result<(), String> {
 /// How long ext4 (without a journal) keeps freed inodes from being reused, plus a second.
 pub(crate) const SETTLE: Duration = Duration::from_secs(61);
 
+/// What one of (a)'s passes measured, each on its own copies of the uploads: process_argus
+/// (wall and CPU time) and the floors.
+struct Pass {
+    ours: Duration,
+    ours_cpu: Duration,
+    data: Option<Duration>,
+    data_cpu: Duration,
+    metadata: Duration,
+    both: Option<Duration>,
+}
+
 /// (a) The recipe's script against process_argus on 2,000 small uploads, and process_argus
 /// against the data and metadata floors of the same uploads; then the system calls of a pass
-/// per upload, and its CPU time per uploaded MiB.
-fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Vec<Row>, String> {
+/// per upload, and its CPU time per uploaded MiB. process_argus and the floors are measured
+/// `passes` times (the file system settling in between) and the medians compared: a single
+/// figure on a shared machine is too noisy for a ratio. The recipe (about 20 s) runs once.
+fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<Row>, String> {
     let script = crate::root().join("../shared/seed/process_argus");
     let recipe_here = script.exists();
-    println!("bench (a): {count} small uploads, recipe config with gzip -6");
+    let passes = passes.max(1);
+    println!(
+        "bench (a): {count} small uploads, recipe config with gzip -6; {passes} passes of ours and the floors"
+    );
     let samples = [
         util::sample("hostA.argus")?,
         util::sample("hostB.argus")?,
         util::sample("hostC.argus")?,
         util::sample("hostD.chunk2.argus")?,
     ];
-    let trees = [
-        dir.join("recipe"),
-        dir.join("ours"),
-        dir.join("floor"),
-        dir.join("strace"),
-        dir.join("both-data"),
-        dir.join("both-metadata"),
-    ];
+    let tree = |name: &str, k: usize| dir.join(format!("{name}-{k}"));
+    let mut trees = vec![dir.join("recipe"), dir.join("strace")];
+    for k in 0..passes {
+        for name in ["ours", "floor", "both-data", "both-metadata"] {
+            trees.push(tree(name, k));
+        }
+    }
     let start = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
     let mut bytes = 0u64;
     for tree in &trees {
@@ -251,50 +276,87 @@ fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Vec<Row>, String> {
     sync()?;
     let mib = bytes as f64 / f64::from(1 << 20);
 
-    // The floors first: each ends with the deletions a pass makes, so the file system settles
-    // before the next timed run.
-    let groups = floors::groups(&trees[2].join("incoming"))?;
-    let outs = floors::outs(&groups);
-    let data_cpu = floors::children_cpu();
-    let data_floor = floors::data(&outs)?;
-    let data_cpu = floors::children_cpu() - data_cpu;
-    sync()?;
-    let metadata_floor = floors::metadata(&groups, &trees[2].join("archive"))?;
-    sync()?;
-    // Both floors at once on the same cores: the work no pass can avoid, with nothing else.
-    let both = floors::both(
-        &floors::groups(&trees[4].join("incoming"))?,
-        &floors::groups(&trees[5].join("incoming"))?,
-        &trees[5].join("archive"),
-    )?;
-    settle();
+    let mut recipe = None;
+    let mut measured = Vec::new();
+    for k in 0..passes {
+        // The floors first: each ends with the deletions a pass makes, so the file system
+        // settles before the next timed run.
+        let floor_tree = tree("floor", k);
+        let groups = floors::groups(&floor_tree.join("incoming"))?;
+        let outs = floors::outs(&groups);
+        let data_cpu = floors::children_cpu();
+        let data = floors::data(&outs)?;
+        let data_cpu = floors::children_cpu() - data_cpu;
+        sync()?;
+        let metadata = floors::metadata(&groups, &floor_tree.join("archive"))?;
+        sync()?;
+        // Both floors at once on the same cores: the work no pass can avoid, with nothing else.
+        let both = floors::both(
+            &floors::groups(&tree("both-data", k).join("incoming"))?,
+            &floors::groups(&tree("both-metadata", k).join("incoming"))?,
+            &tree("both-metadata", k).join("archive"),
+        )?;
+        settle();
 
-    let recipe = if recipe_here {
-        let t = timed(
-            Command::new("sh")
-                .arg(&script)
-                .env("WEBJOB_HOME", &trees[0])
+        if k == 0 {
+            if recipe_here {
+                recipe = Some(timed(
+                    Command::new("sh")
+                        .arg(&script)
+                        .env("WEBJOB_HOME", &trees[0])
+                        .stdout(Stdio::null()),
+                )?);
+                sync()?;
+                settle();
+            } else {
+                println!("bench (a): the recipe's script ../shared/seed/process_argus is not here");
+            }
+        }
+        let cpu = floors::children_cpu();
+        let mine = timed(
+            Command::new(ours)
+                .env("WEBJOB_HOME", tree("ours", k))
                 .stdout(Stdio::null()),
         )?;
-        sync()?;
-        settle();
-        Some(t)
-    } else {
-        println!("bench (a): the recipe's script ../shared/seed/process_argus is not here");
-        None
-    };
-    let cpu = floors::children_cpu();
-    let mine = timed(
-        Command::new(ours)
-            .env("WEBJOB_HOME", &trees[1])
-            .stdout(Stdio::null()),
-    )?;
-    let cpu = floors::children_cpu() - cpu;
-    let ours_cpu = cpu.as_secs_f64() / mib;
+        let ours_cpu = floors::children_cpu() - cpu;
+        let secs =
+            |t: Option<Duration>| t.map_or("-".to_owned(), |t| format!("{:.3} s", t.as_secs_f64()));
+        println!(
+            "bench (a): pass {}: ours {:.3} s; floors: data {}, metadata {:.3} s, both at once {}",
+            k + 1,
+            mine.as_secs_f64(),
+            secs(data),
+            metadata.as_secs_f64(),
+            secs(both),
+        );
+        measured.push(Pass {
+            ours: mine,
+            ours_cpu,
+            data,
+            data_cpu,
+            metadata,
+            both,
+        });
+        if k + 1 < passes {
+            settle();
+        }
+    }
+    let median = |of: fn(&Pass) -> Option<Duration>| median(measured.iter().filter_map(of));
+    let mine = median(|p| Some(p.ours)).unwrap_or_default();
+    let data_floor = median(|p| p.data);
+    let metadata_floor = median(|p| Some(p.metadata)).unwrap_or_default();
+    let both = median(|p| p.both);
+    let ours_cpu = median(|p| Some(p.ours_cpu))
+        .unwrap_or_default()
+        .as_secs_f64()
+        / mib;
     match data_floor {
         Some(_) => println!(
             "bench (a): CPU per uploaded MiB: ours {ours_cpu:.4} s, libdeflate-gzip -6 {:.4} s ({mib:.1} MiB)",
-            data_cpu.as_secs_f64() / mib,
+            median(|p| p.data.map(|_| p.data_cpu))
+                .unwrap_or_default()
+                .as_secs_f64()
+                / mib,
         ),
         None => println!("bench (a): CPU per uploaded MiB: ours {ours_cpu:.4} s ({mib:.1} MiB)"),
     }
@@ -307,7 +369,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Vec<Row>, String> {
         );
     }
     let mut strace = Command::new(ours);
-    strace.env("WEBJOB_HOME", &trees[3]);
+    strace.env("WEBJOB_HOME", &trees[1]);
     match floors::syscalls(strace, &dir.join("strace.txt"))? {
         Some(calls) => println!("bench (a): system calls per upload: {}", calls.per(count)),
         None => println!("bench (a): strace is not installed: no system call counts"),
@@ -323,7 +385,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize) -> Result<Vec<Row>, String> {
                 let r = argus_core::record::walk(f).map_err(|e| e.to_string())?;
                 Ok((r.valid_len, r.records, r.starts))
             };
-            let (a, b) = (walk(&trees[0])?, walk(&trees[1])?);
+            let (a, b) = (walk(&trees[0])?, walk(&tree("ours", 0))?);
             if a != b {
                 return Err(format!(
                     "(a): day file {day} differs: recipe (bytes, records, streams) {a:?}, process_argus {b:?}"
@@ -414,6 +476,13 @@ pub(crate) fn lay_out_backlog(args: &[String]) -> Result<(), String> {
 }
 
 /// Lets the file system settle after a mass deletion (see [`SETTLE`]).
+/// The median of `times` (the upper one of an even count); `None` when there are none.
+fn median(times: impl Iterator<Item = Duration>) -> Option<Duration> {
+    let mut times: Vec<Duration> = times.collect();
+    times.sort_unstable();
+    times.get(times.len() / 2).copied()
+}
+
 fn settle() {
     println!("bench (a): the file system settles for {SETTLE:?} after the deletions");
     std::thread::sleep(SETTLE);
