@@ -252,8 +252,12 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
     let script = crate::root().join("../shared/seed/process_argus");
     let recipe_here = script.exists();
     let passes = passes.max(1);
+    let times = match passes {
+        1 => "once".to_owned(),
+        n => format!("{n} times"),
+    };
     println!(
-        "bench (a): {count} small uploads, recipe config with gzip -6; {passes} passes of ours and the floors"
+        "bench (a): {count} small uploads, recipe config with gzip -6; ours and the floors measured {times}"
     );
     let samples = [
         util::sample("hostA.argus")?,
@@ -262,7 +266,8 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
         util::sample("hostD.chunk2.argus")?,
     ];
     let tree = |name: &str, k: usize| dir.join(format!("{name}-{k}"));
-    let mut trees = vec![dir.join("recipe"), dir.join("strace")];
+    let (recipe_tree, strace_tree) = (dir.join("recipe"), dir.join("strace"));
+    let mut trees = vec![recipe_tree.clone(), strace_tree.clone()];
     for k in 0..passes {
         for name in ["ours", "floor", "both-data", "both-metadata"] {
             trees.push(tree(name, k));
@@ -303,7 +308,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
                 recipe = Some(timed(
                     Command::new("sh")
                         .arg(&script)
-                        .env("WEBJOB_HOME", &trees[0])
+                        .env("WEBJOB_HOME", &recipe_tree)
                         .stdout(Stdio::null()),
                 )?);
                 sync()?;
@@ -369,7 +374,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
         );
     }
     let mut strace = Command::new(ours);
-    strace.env("WEBJOB_HOME", &trees[1]);
+    strace.env("WEBJOB_HOME", &strace_tree);
     match floors::syscalls(strace, &dir.join("strace.txt"))? {
         Some(calls) => println!("bench (a): system calls per upload: {}", calls.per(count)),
         None => println!("bench (a): strace is not installed: no system call counts"),
@@ -385,7 +390,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
                 let r = argus_core::record::walk(f).map_err(|e| e.to_string())?;
                 Ok((r.valid_len, r.records, r.starts))
             };
-            let (a, b) = (walk(&trees[0])?, walk(&tree("ours", 0))?);
+            let (a, b) = (walk(&recipe_tree)?, walk(&tree("ours", 0))?);
             if a != b {
                 return Err(format!(
                     "(a): day file {day} differs: recipe (bytes, records, streams) {a:?}, process_argus {b:?}"
@@ -475,7 +480,6 @@ pub(crate) fn lay_out_backlog(args: &[String]) -> Result<(), String> {
     backlog_tree(Path::new(dir), &samples, start, count).map(drop)
 }
 
-/// Lets the file system settle after a mass deletion (see [`SETTLE`]).
 /// The median of `times` (the upper one of an even count); `None` when there are none.
 fn median(times: impl Iterator<Item = Duration>) -> Option<Duration> {
     let mut times: Vec<Duration> = times.collect();
@@ -483,6 +487,7 @@ fn median(times: impl Iterator<Item = Duration>) -> Option<Duration> {
     times.get(times.len() / 2).copied()
 }
 
+/// Lets the file system settle after a mass deletion (see [`SETTLE`]).
 fn settle() {
     println!("bench (a): the file system settles for {SETTLE:?} after the deletions");
     std::thread::sleep(SETTLE);
@@ -571,14 +576,14 @@ fn large(ours: &Path, dir: &Path, s: &Settings, gzip: bool) -> Result<Vec<Row>, 
         let cpu = floors::children_cpu();
         let floor = floors::data(&inputs)?;
         let cpu = floors::children_cpu() - cpu;
-        sync()?;
-        if let Some(both) = floors::data_with_appends(&inputs, &base.join("day-both"))? {
-            println!(
-                "bench {label}: the data floor with the durable appends to a day file at once: {:.0} MB/s",
-                (s.big_count * s.big_mib) as f64 * 1.048_576 / both.as_secs_f64().max(1e-9)
-            );
-        }
-        Some((floor, cpu))
+        let with_appends = match floor {
+            Some(_) => {
+                sync()?;
+                floors::data_with_appends(&inputs, &base.join("day-both"))?
+            }
+            None => None,
+        };
+        Some((floor, cpu, with_appends))
     } else {
         None
     };
@@ -595,16 +600,24 @@ fn large(ours: &Path, dir: &Path, s: &Settings, gzip: bool) -> Result<Vec<Row>, 
     let cpu = floors::children_cpu() - cpu;
     let _ignored = fs::remove_dir_all(dir);
     let mib = (s.big_count * s.big_mib) as f64;
+    let mbps = |t: Duration| mib * 1.048_576 / t.as_secs_f64().max(1e-9);
     let mut rows = Vec::new();
     match floor {
-        Some((Some(floor), floor_cpu)) => {
+        Some((Some(floor), floor_cpu, with_appends)) => {
             println!(
                 "bench {label}: CPU per uploaded MiB: ours {:.4} s, libdeflate-gzip -6 {:.4} s; ours {:.0} MB/s, the floor {:.0} MB/s",
                 cpu.as_secs_f64() / mib,
                 floor_cpu.as_secs_f64() / mib,
-                mib * 1.048_576 / mine.as_secs_f64().max(1e-9),
-                mib * 1.048_576 / floor.as_secs_f64().max(1e-9),
+                mbps(mine),
+                mbps(floor),
             );
+            if let Some(both) = with_appends {
+                println!(
+                    "bench {label}: the data floor with the durable appends to a day file at once: {:.0} MB/s, ours at {:.2}x of it",
+                    mbps(both),
+                    both.as_secs_f64() / mine.as_secs_f64().max(1e-9),
+                );
+            }
             rows.push(Row {
                 name: format!("{label} data floor (libdeflate-gzip -6, all cores) / ours"),
                 ours: mine,
@@ -613,7 +626,7 @@ fn large(ours: &Path, dir: &Path, s: &Settings, gzip: bool) -> Result<Vec<Row>, 
                 met: floor.as_secs_f64() / mine.as_secs_f64().max(1e-9) >= 1.0 / 1.2,
             });
         }
-        Some((None, _)) => println!(
+        Some((None, _, _)) => println!(
             "bench {label}: libdeflate-gzip is not installed (Debian libdeflate-tools): no data floor"
         ),
         None => {}
