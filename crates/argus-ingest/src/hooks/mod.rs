@@ -286,13 +286,18 @@ fn run_one(queue: &Queue, policy: &HookPolicy, id: &str, stop: &AtomicBool) -> O
                     policy.attempts
                 );
             } else {
-                q.due = now + retry_delay(q.attempts, policy.retry_delay);
+                // From the end of this run, not its start (a run may take longer than the
+                // delay), and from the next whole second (`due` is in seconds), so that the
+                // next run waits the whole delay.
+                let ended = OffsetDateTime::now_utc();
+                let ended_up = ended.unix_timestamp() + i64::from(ended.nanosecond() > 0);
+                let delay = retry_delay(q.attempts, policy.retry_delay);
+                q.due = ended_up + delay;
                 log::warn!(
-                    "hook {} failed ({why}); run {} of {} in {}s",
+                    "hook {} failed ({why}); run {} of {} in {delay}s",
                     hook.name,
                     q.attempts + 1,
                     policy.attempts,
-                    q.due - now
                 );
             }
             settle(queue, &claim, &q, last);

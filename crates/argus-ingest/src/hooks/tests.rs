@@ -98,6 +98,32 @@ fn a_run_gets_its_arguments_as_bytes_and_its_status_counts() {
 }
 
 #[test]
+fn a_failed_run_waits_the_whole_retry_delay_from_its_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::open(dir.path()).expect("queue");
+    // The run fails (times out) after twice the delay: counted from the run's start, the
+    // retry would be due as soon as it ends, and the same drain would run it again.
+    let slow = hook("slow", "/bin/sleep", &["300"], Duration::from_secs(2));
+    let mut p = policy(vec![slow], 3);
+    p.retry_delay = Duration::from_secs(1);
+    queue.enqueue(&queued(&p, b"s")).expect("enqueue");
+    let shared = Mutex::new(p);
+    let until = Until::NothingDue(Instant::now() + Duration::from_secs(60));
+    let stop = AtomicBool::new(false);
+    let drained = drain(&queue, &shared, until, &stop, &Bell::default());
+    let ended = OffsetDateTime::now_utc();
+    assert_eq!(drained.failed, 1, "run once, not retried at once");
+    let listing = queue.list().expect("list");
+    assert_eq!(listing.pending.len(), 1);
+    assert_eq!(listing.pending[0].attempts, 1);
+    assert!(
+        listing.pending[0].due > ended.unix_timestamp(),
+        "due {} is after the run's end {ended}",
+        listing.pending[0].due
+    );
+}
+
+#[test]
 fn a_hanging_command_is_killed_with_its_process_group_at_the_timeout() {
     let dir = tempfile::tempdir().expect("tempdir");
     let queue = Queue::open(dir.path()).expect("queue");

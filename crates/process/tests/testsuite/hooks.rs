@@ -426,8 +426,9 @@ fn a_failing_hook_is_retried_then_kept_as_failed_then_retried_by_hand() {
     assert_eq!(pending[0].get("hook").str(), "load");
     server.run(&[]);
     assert_eq!(runs(&hooks).len(), 1, "not due yet");
-    // Run 2, once due, fails for the last time: kept as failed, and status warns.
-    std::thread::sleep(Duration::from_millis(1100));
+    // Run 2, once due, fails for the last time: kept as failed, and status warns. (Due a
+    // whole delay after run 1 ended, counted from the next whole second: at most 2 s.)
+    std::thread::sleep(Duration::from_millis(2100));
     server.run(&[]);
     assert_eq!(runs(&hooks).len(), 2);
     let listing = hooks_list(&server);
