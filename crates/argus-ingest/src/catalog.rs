@@ -112,8 +112,9 @@ impl Catalog {
         let mut temp = tempfile::Builder::new()
             .prefix(argus_core::publish::TEMP_PREFIX)
             .tempfile_in(state_dir)?;
-        serde_json::to_writer(&mut temp, self)?;
-        temp.write_all(b"\n")?;
+        let mut text = serde_json::to_vec(self)?;
+        text.push(b'\n');
+        temp.write_all(&text)?;
         temp.persist(path(state_dir)).map_err(|e| e.error)?;
         Ok(())
     }

@@ -99,8 +99,11 @@ impl DayCatalog {
         let mut temp = tempfile::Builder::new()
             .prefix(argus_core::publish::TEMP_PREFIX)
             .tempfile_in(state_dir)?;
-        serde_json::to_writer(io::BufWriter::new(&mut temp), self)?;
-        temp.write_all(b"\n")?;
+        // Whole, so that a failed write is an error here (a BufWriter's last flush would be
+        // dropped with its error).
+        let mut text = serde_json::to_vec(self)?;
+        text.push(b'\n');
+        temp.write_all(&text)?;
         temp.as_file().sync_data()?;
         temp.persist(path(state_dir)).map_err(|e| e.error)?;
         Ok(())
