@@ -51,7 +51,7 @@ impl Lock {
                 file.lock().at("lock", &path)?;
             }
             Err(TryLockError::WouldBlock) => {
-                if let Some(holder) = held_by_another(&mut file) {
+                if let Some(holder) = held_by_another(&mut file).at("lock", &path)? {
                     return Err(Error::Locked {
                         path,
                         holder: (!holder.is_empty()).then(|| holder.chars().take(64).collect()),
@@ -88,7 +88,7 @@ const RELEASE_GRACE: Duration = Duration::from_secs(1);
 /// process that has not written its pid yet), retrying every 5 ms for [`RELEASE_GRACE`]. Returns
 /// what the file says once it names a holder or the grace has passed, and `None` once the lock
 /// is taken.
-fn held_by_another(file: &mut File) -> Option<String> {
+fn held_by_another(file: &mut File) -> std::io::Result<Option<String>> {
     let deadline = Instant::now() + RELEASE_GRACE;
     loop {
         let mut holder = String::new();
@@ -97,13 +97,13 @@ fn held_by_another(file: &mut File) -> Option<String> {
             .and_then(|_| file.read_to_string(&mut holder));
         let holder = holder.trim();
         if !holder.is_empty() || Instant::now() >= deadline {
-            return Some(holder.to_owned());
+            return Ok(Some(holder.to_owned()));
         }
         std::thread::sleep(Duration::from_millis(5));
         match file.try_lock() {
-            Ok(()) => return None,
+            Ok(()) => return Ok(None),
             Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(_)) => return Some(String::new()),
+            Err(TryLockError::Error(e)) => return Err(e),
         }
     }
 }
