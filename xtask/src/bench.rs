@@ -301,7 +301,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
             &floors::groups(&tree("both-metadata", k).join("incoming"))?,
             &tree("both-metadata", k).join("archive"),
         )?;
-        settle();
+        settle("(a)");
 
         if k == 0 {
             if recipe_here {
@@ -312,7 +312,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
                         .stdout(Stdio::null()),
                 )?);
                 sync()?;
-                settle();
+                settle("(a)");
             } else {
                 println!("bench (a): the recipe's script ../shared/seed/process_argus is not here");
             }
@@ -343,7 +343,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
             both,
         });
         if k + 1 < passes {
-            settle();
+            settle("(a)");
         }
     }
     let median = |of: fn(&Pass) -> Option<Duration>| median(measured.iter().filter_map(of));
@@ -487,9 +487,9 @@ fn median(times: impl Iterator<Item = Duration>) -> Option<Duration> {
     times.get(times.len() / 2).copied()
 }
 
-/// Lets the file system settle after a mass deletion (see [`SETTLE`]).
-fn settle() {
-    println!("bench (a): the file system settles for {SETTLE:?} after the deletions");
+/// Lets the file system settle after a mass deletion (see [`SETTLE`]), saying so for `part`.
+pub(crate) fn settle(part: &str) {
+    println!("bench {part}: the file system settles for {SETTLE:?} after the deletions");
     std::thread::sleep(SETTLE);
 }
 
@@ -613,7 +613,7 @@ fn large(ours: &Path, dir: &Path, s: &Settings, gzip: bool) -> Result<Vec<Row>, 
             );
             if let Some(both) = with_appends {
                 println!(
-                    "bench {label}: the data floor with the durable appends to a day file at once: {:.0} MB/s, ours at {:.2}x of it",
+                    "bench {label}: the data floor with the durable appends to a day file at once: {:.0} MB/s, floor / ours {:.2}x",
                     mbps(both),
                     both.as_secs_f64() / mine.as_secs_f64().max(1e-9),
                 );

@@ -53,8 +53,7 @@ pub(crate) fn run(ours: &Path, dir: &Path, shape: &Shape) -> Result<(Row, String
                 .map_err(|e| format!("cannot write an upload: {e}"))?;
         }
         sync()?;
-        println!("bench (i): the file system settles for {:?}", super::SETTLE);
-        std::thread::sleep(super::SETTLE);
+        super::settle("(i)");
         let began = Instant::now();
         let kib = max_rss_kib(ours, &config)?;
         let took = began.elapsed();
