@@ -26,6 +26,11 @@ pub trait Check: Send {
     /// The next bytes.
     fn feed(&mut self, data: &[u8]);
 
+    /// Told, before the first byte, where the upload's chunks meet (offsets in its bytes):
+    /// what the check keeps for the sensor's health must not merge across them, because only
+    /// the chunks not ingested before count. A check that keeps nothing ignores it.
+    fn cut(&mut self, _offset: u64) {}
+
     /// True once the data is known to be damaged (what follows is read only to archive it).
     fn failed(&self) -> bool;
 
@@ -77,6 +82,10 @@ struct ArgusCheck(Walker);
 impl Check for ArgusCheck {
     fn feed(&mut self, data: &[u8]) {
         self.0.feed(data);
+    }
+
+    fn cut(&mut self, offset: u64) {
+        self.0.cut(offset);
     }
 
     fn failed(&self) -> bool {

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use argus_core::ranges::ByteRange;
-use argus_core::record::{MarCause, MarsSeen};
+use argus_core::record::MarsSeen;
 
 use crate::config::Config;
 
@@ -42,7 +42,10 @@ pub struct UploadHealth {
 
 impl UploadHealth {
     /// The figures of the MARs that lie in `segments` (the byte ranges an upload appends), and
-    /// its runs of zeros `gaps`; `None` when there is neither.
+    /// its runs of zeros `gaps`; `None` when there is neither. Segments may begin and end only
+    /// where the walk cut its MAR runs ([`MarsSeen::cut`]): where chunks meet (the engine's
+    /// check is told where), where runs of zeros begin and end, and where whole records end
+    /// (a salvaged prefix).
     pub fn of(mars: &MarsSeen, segments: &[ByteRange], gaps: &[ByteRange]) -> Option<UploadHealth> {
         let mut health = UploadHealth {
             gaps: gaps.to_vec(),
@@ -50,30 +53,29 @@ impl UploadHealth {
         };
         let mut hours: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
         let mut any = false;
-        for m in &mars.kept {
+        // A run lies wholly inside the segments or wholly outside: the walk cut the runs where
+        // chunks meet and where runs of zeros begin, the only places segments begin or end.
+        for run in &mars.runs {
             let inside = segments
                 .iter()
-                .any(|s| s.offset <= m.offset && m.offset - s.offset < s.len);
+                .any(|s| s.offset <= run.offset && run.offset - s.offset < s.len);
             if !inside {
                 continue;
             }
             any = true;
-            let now = i64::from(m.now.secs);
-            health.last_mar = Some(health.last_mar.map_or(now, |l| l.max(now)));
-            match m.cause {
-                MarCause::Start => {
-                    let started = i64::from(m.start.secs);
-                    if health.starts.last() != Some(&started) && health.starts.len() < STARTS_KEPT {
-                        health.starts.push(started);
-                    }
-                }
-                MarCause::Stop => health.stops += 1,
-                _ => {}
+            let newest = i64::from(run.newest.secs);
+            health.last_mar = Some(health.last_mar.map_or(newest, |l| l.max(newest)));
+            if let Some(started) = run.started.map(|t| i64::from(t.secs))
+                && health.starts.last() != Some(&started)
+                && health.starts.len() < STARTS_KEPT
+            {
+                health.starts.push(started);
             }
-            if m.pkts_rcvd > 0 || m.dropped > 0 {
-                let slot = hours.entry(now.div_euclid(3600)).or_default();
-                slot.0 = slot.0.saturating_add(m.pkts_rcvd);
-                slot.1 = slot.1.saturating_add(u64::from(m.dropped));
+            health.stops += run.stops;
+            if run.pkts_rcvd > 0 || run.dropped > 0 {
+                let slot = hours.entry(i64::from(run.hour)).or_default();
+                slot.0 = slot.0.saturating_add(run.pkts_rcvd);
+                slot.1 = slot.1.saturating_add(run.dropped);
             }
         }
         health.hours = hours.into_iter().map(|(h, (r, d))| (h, r, d)).collect();
@@ -495,7 +497,11 @@ mod tests {
     #[test]
     fn chunks_left_out_bring_no_mars() {
         let data = sample("", "hostA.argus");
-        let report = walk(&data[..]).expect("walk");
+        // As if a chunk ended after the MAR/START: the walk keeps the MARs on each side apart.
+        let mut walker = argus_core::record::Walker::new();
+        walker.cut(128);
+        walker.feed(&data);
+        let report = walker.finish();
         assert_eq!(UploadHealth::of(&report.mars_seen, &[], &[]), None);
         let past_start = [ByteRange::new(128, data.len() as u64 - 128)];
         let h = UploadHealth::of(&report.mars_seen, &past_start, &[]).expect("status MARs");

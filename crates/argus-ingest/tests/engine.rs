@@ -304,6 +304,60 @@ fn the_sensors_packets_and_stops_come_from_its_management_records_once() {
     }
 }
 
+/// The MARs of a chunk shipped before are left out with it, even where they and the new
+/// chunk's MARs fall in one hour with one argus start time: the walk keeps alike MARs as one
+/// run, and must not let a run reach over the place where two chunks meet.
+#[test]
+fn a_chunk_shipped_again_beside_a_new_one_brings_only_the_new_ones_mars() {
+    use argus_core::manifest::Manifest;
+    for (client, name, received, stops) in [
+        ("sensor-3", "hostA.argus", 1044, 1),
+        ("sensor-5", "argus5/hostA.argus", 1056 + 184, 0),
+    ] {
+        let site = Site::new();
+        let chunk = argus_sample_named(name);
+        let at = an_hour_ago();
+        Upload::at(client, at)
+            .out(chunk.clone())
+            .with_manifest(client, 1)
+            .write(&site.config.drop_dir)
+            .expect("an upload");
+        assert!(site.pass().error.is_none());
+        // Chunk 1 again, then chunk 2 (the same bytes: argus wrote alike traffic).
+        let manifest = |seq| Manifest {
+            host: Hostname::new(client).expect("a host name"),
+            seq,
+            start: None,
+            end: None,
+            bytes: chunk.len() as u64,
+            records: None,
+            sha256: argus_core::manifest::sha256(&chunk),
+        };
+        Upload::at(client, at + time::Duration::seconds(5))
+            .out(chunk.repeat(2))
+            .err(format!("{}\n{}\n", manifest(1), manifest(2)))
+            .write(&site.config.drop_dir)
+            .expect("an upload");
+        let outcome = site.pass();
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+        assert_eq!(outcome.summary.duplicates, 1, "{name}");
+        let host = Hostname::new(client).expect("a host name");
+        let day = argus_ingest::dayfile::target(&site.config.oper_dir, &host, at.date()).0;
+        assert_eq!(
+            fs::read(day).expect("the day file"),
+            chunk.repeat(2),
+            "{name}: chunk 2 appended once"
+        );
+        let ledger = argus_ingest::ledger::Ledger::load(&site.config.state_dir).expect("ledger");
+        let health = &ledger.clients[client].health;
+        assert_eq!(
+            (health.received, health.stops),
+            (2 * received, 2 * stops),
+            "{name}: chunk 1's MARs counted once, chunk 2's once"
+        );
+    }
+}
+
 #[test]
 fn a_sensor_health_hook_runs_once_as_a_sensor_enters_and_leaves_a_condition() {
     use argus_ingest::config::Event;

@@ -40,13 +40,12 @@ pub(crate) struct RunStats {
 impl RunStats {
     /// Adds what the MARs of a shipped chunk say of the sensor.
     pub(crate) fn note_mars(&mut self, mars: &argus_core::record::MarsSeen) {
-        for m in &mars.kept {
-            self.received = self.received.saturating_add(m.pkts_rcvd);
-            self.dropped = self.dropped.saturating_add(u64::from(m.dropped));
-            let now = i64::from(m.now.secs);
-            self.last_mar = Some(self.last_mar.map_or(now, |l| l.max(now)));
-            let started = i64::from(m.start.secs);
-            if m.cause == argus_core::record::MarCause::Start
+        for run in &mars.runs {
+            self.received = self.received.saturating_add(run.pkts_rcvd);
+            self.dropped = self.dropped.saturating_add(run.dropped);
+            let newest = i64::from(run.newest.secs);
+            self.last_mar = Some(self.last_mar.map_or(newest, |l| l.max(newest)));
+            if let Some(started) = run.started.map(|t| i64::from(t.secs))
                 && self.starts.last() != Some(&started)
             {
                 self.starts.push(started);

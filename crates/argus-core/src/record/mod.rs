@@ -46,7 +46,7 @@ mod verdict;
 mod walker;
 
 pub use mar::{
-    MARS_KEPT, Mar, MarBody, MarCause, MarCounters, MarError, MarInterface, MarReport, MarSeen,
+    MAR_RUNS_KEPT, Mar, MarBody, MarCause, MarCounters, MarError, MarInterface, MarReport, MarRun,
     MarTime, MarsSeen, SourceId, decode_mar,
 };
 pub use reader::{RecordInfo, Records, record_time, record_version};

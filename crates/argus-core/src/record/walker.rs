@@ -34,6 +34,8 @@ pub struct Walker {
     last_record: Option<u64>,
     mar_times: Option<(u32, u32)>,
     mars_seen: MarsSeen,
+    /// Offsets past the current record where the MAR runs are to be cut, ascending.
+    cuts: std::collections::VecDeque<u64>,
     zero_gaps: Vec<ByteRange>,
     /// The version of the current stream (`None` before the first record).
     version: Option<Version>,
@@ -81,12 +83,28 @@ impl Walker {
             last_record: None,
             mar_times: None,
             mars_seen: MarsSeen::default(),
+            cuts: std::collections::VecDeque::new(),
             zero_gaps: Vec::new(),
             version: None,
             streams: Vec::new(),
             listing: false,
             failed: None,
             check_dsrs,
+        }
+    }
+
+    /// Keeps the MARs before `offset` (of the bytes walked) and those after it in separate
+    /// runs ([`MarsSeen::cut`]): a caller that keeps byte ranges bounded there (the chunks of an
+    /// upload) finds each run wholly inside or outside them.
+    pub fn cut(&mut self, offset: u64) {
+        if offset <= self.rec_start {
+            // Every MAR noted so far lies before it.
+            self.mars_seen.cut();
+            return;
+        }
+        let at = self.cuts.partition_point(|&c| c < offset);
+        if self.cuts.get(at) != Some(&offset) {
+            self.cuts.insert(at, offset);
         }
     }
 
@@ -237,6 +255,11 @@ impl Walker {
                 self.open_stream(v);
             }
             if head.len() == len {
+                let passed = self.cuts.partition_point(|&c| c <= self.rec_start);
+                if passed > 0 {
+                    self.cuts.drain(..passed);
+                    self.mars_seen.cut();
+                }
                 self.mars_seen.note(head, self.rec_start);
             }
             let at = if why == cause::INTERFACE { 36 } else { 32 };
@@ -397,7 +420,11 @@ impl Walker {
                 self.fail(Corruption::TooManyZeroGaps);
                 return;
             }
-            _ => self.zero_gaps.push(ByteRange::new(self.rec_start, n)),
+            _ => {
+                // What leaves the run out must not leave out MARs on either side of it.
+                self.mars_seen.cut();
+                self.zero_gaps.push(ByteRange::new(self.rec_start, n));
+            }
         }
         self.rec_start += n;
     }

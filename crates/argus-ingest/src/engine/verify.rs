@@ -68,6 +68,11 @@ pub(super) fn verify(
     let mut chunk = 0;
     let mut left = manifests.first().map_or(u64::MAX, |m| m.bytes);
     let mut hasher = Sha256::new();
+    let mut end = 0u64;
+    for m in manifests {
+        end = end.saturating_add(m.bytes);
+        check.cut(end);
+    }
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,

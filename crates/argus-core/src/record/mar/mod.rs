@@ -16,7 +16,7 @@ mod seen;
 #[cfg(test)]
 mod tests;
 
-pub use seen::{MARS_KEPT, MarSeen, MarsSeen};
+pub use seen::{MAR_RUNS_KEPT, MarRun, MarsSeen};
 
 /// Length of an argus 5 INTERFACE MAR (`struct ArgusMarInfStruct` and its header).
 const MAR_INTERFACE_LEN: usize = 52;
