@@ -65,7 +65,7 @@ impl MarRun {
             return Err(next);
         }
         self.last_offset = next.offset;
-        self.mars += 1;
+        self.mars += next.mars;
         self.newest =
             if (next.newest.secs, next.newest.usecs) > (self.newest.secs, self.newest.usecs) {
                 next.newest
