@@ -1,5 +1,5 @@
-//! One argus management record (MAR) of either version, decoded, and noted twice into the runs
-//! a walk keeps for a sensor's health (alike: one run; apart: two).
+//! One argus management record (MAR) of either version, decoded, and noted three times into the
+//! runs a walk keeps for a sensor's health: twice alike (one run), then after a cut (another).
 #![no_main]
 
 use argus_core::record::{MarsSeen, decode_mar};

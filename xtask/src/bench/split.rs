@@ -66,7 +66,8 @@ pub(crate) fn run(ours: &Path, dir: &Path) -> Result<Option<String>, String> {
         }
         let _ = Command::new("sync").status();
         // A file system that has just freed many inodes (the previous run's removals) is slower
-        // for reasons neither mode owns: each run starts from a settled one, as in part (a).
+        // for reasons neither mode owns: each run starts from a settled one, as in parts (a)
+        // and (i).
         super::settle("(h)");
         let began = Instant::now();
         let run = Command::new(ours)

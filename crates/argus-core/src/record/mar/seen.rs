@@ -66,12 +66,7 @@ impl MarRun {
         }
         self.last_offset = next.offset;
         self.mars += next.mars;
-        self.newest =
-            if (next.newest.secs, next.newest.usecs) > (self.newest.secs, self.newest.usecs) {
-                next.newest
-            } else {
-                self.newest
-            };
+        self.newest = self.newest.max(next.newest);
         self.started = self.started.or(next.started);
         self.stops += next.stops;
         self.pkts_rcvd = self.pkts_rcvd.saturating_add(next.pkts_rcvd);
