@@ -102,6 +102,21 @@ impl Publisher {
         if fs::symlink_metadata(&dest).is_ok() {
             return Err(Error::Exists { path: dest });
         }
+        self.stage_at(name, dest)
+    }
+
+    /// [`stage`](Self::stage) without the early look at `name`: one file-system call less per
+    /// file, for a caller that can undo its work when the final rename finds `name` taken
+    /// ([`Error::Exists`] from [`publish`](Self::publish) or in a [`BatchReport`]). Where a
+    /// name is free nearly always, that look would fail nearly always.
+    pub fn stage_optimistic(&self, name: impl AsRef<OsStr>) -> Result<Staged> {
+        let name = name.as_ref();
+        check_name(name)?;
+        let dest = self.dir.join(name);
+        self.stage_at(name, dest)
+    }
+
+    fn stage_at(&self, name: &OsStr, dest: PathBuf) -> Result<Staged> {
         // The final name is kept in the temp name (shortened) so an operator can tell what a
         // leftover was; the prefix alone is what recognises it.
         let hint: String = String::from_utf8_lossy(name.as_bytes())
@@ -115,8 +130,10 @@ impl Publisher {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(&self.dir)
             .at("create temporary file in", &self.dir)?;
+        let (file, temp) = temp.into_parts();
         Ok(Staged {
-            temp,
+            file,
+            temp: Temp::Removed(temp),
             dest,
             written: 0,
         })
@@ -127,8 +144,7 @@ impl Publisher {
     pub fn publish(&self, staged: Staged) -> Result<PathBuf> {
         if self.sync != SyncMode::Never {
             staged
-                .temp
-                .as_file()
+                .file
                 .sync_data()
                 .at("fsync", staged.temp.path())?;
         }
@@ -156,12 +172,44 @@ impl Publisher {
 
 /// A file being written under a temporary name; see [`Publisher::stage`].
 ///
-/// Dropping it without publishing removes the temporary file.
+/// Dropping it without publishing removes the temporary file, unless it was
+/// [kept](Staged::keep_on_drop).
 #[derive(Debug)]
 pub struct Staged {
-    temp: tempfile::NamedTempFile,
+    file: File,
+    temp: Temp,
     dest: PathBuf,
     written: u64,
+}
+
+/// A staged file's temporary name, and who removes it when the file is not published.
+#[derive(Debug)]
+enum Temp {
+    /// Removed when the [`Staged`] is dropped.
+    Removed(tempfile::TempPath),
+    /// Left in place: its caller removes it.
+    Kept(PathBuf),
+}
+
+impl Temp {
+    fn path(&self) -> &Path {
+        match self {
+            Temp::Removed(p) => p,
+            Temp::Kept(p) => p,
+        }
+    }
+
+    /// Stops the drop from removing the name; it is the caller's from now on.
+    fn keep(self) -> Result<PathBuf> {
+        match self {
+            Temp::Removed(p) => p.keep().map_err(|e| Error::Io {
+                op: "keep",
+                path: e.path.to_path_buf(),
+                source: e.error,
+            }),
+            Temp::Kept(p) => Ok(p),
+        }
+    }
 }
 
 impl Staged {
@@ -177,7 +225,16 @@ impl Staged {
 
     /// The open temporary file, for positioned or bulk writes (`copy_file_range`).
     pub fn file(&self) -> &File {
-        self.temp.as_file()
+        &self.file
+    }
+
+    /// From now on, dropping it leaves the temporary file in place, for a caller whose own
+    /// record (a journal) names [`temp_path`](Self::temp_path): whether that name still exists
+    /// then tells whether the file was published, and the caller removes it once it knows.
+    pub fn keep_on_drop(&mut self) -> Result<()> {
+        let temp = std::mem::replace(&mut self.temp, Temp::Kept(PathBuf::new()));
+        self.temp = Temp::Kept(temp.keep()?);
+        Ok(())
     }
 
     /// Bytes written through the `Write` implementation so far.
@@ -188,25 +245,20 @@ impl Staged {
     fn rename_into_place(self) -> Result<PathBuf> {
         rename_noreplace(self.temp.path(), &self.dest)?;
         // The temporary name no longer exists: stop the drop guard from removing anything.
-        let (_file, temp_path) = self.temp.into_parts();
-        let _kept: PathBuf = temp_path.keep().map_err(|e| Error::Io {
-            op: "keep",
-            path: self.dest.clone(),
-            source: e.error,
-        })?;
+        let _kept: PathBuf = self.temp.keep()?;
         Ok(self.dest)
     }
 }
 
 impl Write for Staged {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.temp.as_file_mut().write(buf)?;
+        let n = self.file.write(buf)?;
         self.written += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.temp.as_file_mut().flush()
+        self.file.flush()
     }
 }
 
@@ -256,7 +308,7 @@ impl Batch<'_> {
             SyncMode::EachFile => sync_each(&self.staged)?,
             SyncMode::FileSystem => {
                 let first = &self.staged[0];
-                nix::unistd::syncfs(first.temp.as_file())
+                nix::unistd::syncfs(&first.file)
                     .map_err(io::Error::from)
                     .at("syncfs", &publisher.dir)?;
             }
@@ -282,7 +334,7 @@ fn sync_each(staged: &[Staged]) -> Result<()> {
     const THREADS: usize = 8;
     if staged.len() <= 2 {
         for s in staged {
-            s.temp.as_file().sync_data().at("fsync", s.temp.path())?;
+            s.file.sync_data().at("fsync", s.temp.path())?;
         }
         return Ok(());
     }
@@ -294,7 +346,7 @@ fn sync_each(staged: &[Staged]) -> Result<()> {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(s) = staged.get(i) else { break };
-                    if let Err(e) = s.temp.as_file().sync_data().at("fsync", s.temp.path()) {
+                    if let Err(e) = s.file.sync_data().at("fsync", s.temp.path()) {
                         failure
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)

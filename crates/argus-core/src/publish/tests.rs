@@ -41,6 +41,41 @@ fn publish_never_replaces_and_cleans_up_on_error() {
 }
 
 #[test]
+fn an_optimistic_stage_finds_a_taken_name_at_the_rename_and_a_kept_temp_stays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("taken"), b"original").expect("write");
+    let publisher = Publisher::open(dir.path()).expect("open");
+
+    // Not looked at when staged: the rename refuses, and the temp file is removed.
+    let mut staged = publisher.stage_optimistic("taken").expect("stage");
+    staged.write_all(b"new").expect("write");
+    let err = publisher.publish(staged).expect_err("must not replace");
+    assert!(matches!(err, Error::Exists { .. }), "{err}");
+    assert_eq!(names(dir.path()), ["taken"]);
+
+    // Kept: the refused file stays under its temporary name, whole, for its caller.
+    let mut batch = publisher.batch();
+    for name in ["taken", "free"] {
+        let mut staged = publisher.stage_optimistic(name).expect("stage");
+        staged.write_all(name.as_bytes()).expect("write");
+        staged.keep_on_drop().expect("keep");
+        batch.add(staged);
+    }
+    let report = batch.commit().expect("commit");
+    assert_eq!(report.published, [dir.path().join("free")]);
+    assert_eq!(report.failed.len(), 1);
+    assert!(matches!(report.failed[0].1, Error::Exists { .. }));
+    let left: Vec<String> = names(dir.path())
+        .into_iter()
+        .filter(|n| is_temp_name(OsStr::new(n)))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(fs::read(dir.path().join(&left[0])).expect("read"), b"taken");
+    assert_eq!(fs::read(dir.path().join("taken")).expect("read"), b"original");
+    assert_eq!(fs::read(dir.path().join("free")).expect("read"), b"free");
+}
+
+#[test]
 fn dropped_staged_file_leaves_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let publisher = Publisher::open(dir.path()).expect("open");
@@ -101,10 +136,11 @@ fn batch_publishes_all_and_reports_conflicts() {
 fn leftover_temps_are_cleaned_by_age_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tempdir");
     let publisher = Publisher::open(dir.path()).expect("open");
-    let staged = publisher.stage("crashed").expect("stage");
+    let mut staged = publisher.stage("crashed").expect("stage");
     // Simulate a crash: the process dies, the temp file stays.
-    let (_file, temp_path) = staged.temp.into_parts();
-    let leftover = temp_path.keep().expect("keep");
+    staged.keep_on_drop().expect("keep");
+    let leftover = staged.temp_path().to_path_buf();
+    drop(staged);
     fs::write(dir.path().join("keep.argus"), b"x").expect("write");
     fs::write(dir.path().join(".hidden"), b"x").expect("write");
     fs::create_dir(dir.path().join(format!("{TEMP_PREFIX}dir"))).expect("mkdir");
