@@ -942,3 +942,61 @@ fn uploads_opened_ahead_of_their_preparers_keep_their_own_parts_and_checks() {
         );
     }
 }
+
+#[test]
+fn an_upload_whose_archive_name_is_taken_is_refused_and_its_batch_is_ingested_once() {
+    use argus_core::codec::Codec;
+    // Nothing looks for the archive name before the rename that puts the archive in place:
+    // the rename refuses, the batch is rolled back and the others completed, once.
+    for codec in [Site::new().config.archive_codec, Codec::NONE] {
+        let mut site = Site::new();
+        site.config.archive_codec = codec;
+        let at = an_hour_ago();
+        let sample = argus_sample();
+        site.drop_sample("sensor-1", at);
+        assert_eq!(site.pass().summary.ingested, 1, "{codec:?}");
+        let archived = Site::files(&site.config.archive_dir);
+        assert_eq!(archived.len(), 1, "{codec:?}");
+        let first = fs::read(&archived[0]).expect("the archive");
+        // The same upload again, first in a batch beside two new ones.
+        for s in [0, 5, 10] {
+            site.drop_sample("sensor-1", at + time::Duration::seconds(s));
+        }
+        let outcome = site.pass();
+        assert!(outcome.error.is_none(), "{codec:?}: {:?}", outcome.error);
+        assert_eq!(
+            (outcome.summary.ingested, outcome.summary.quarantined),
+            (2, 1),
+            "{codec:?}"
+        );
+        let day = fs::read(site.day_file(at)).expect("the day file");
+        assert!(
+            day == sample.repeat(3),
+            "{codec:?}: the first upload once, the two new ones once: {} bytes for {} each",
+            day.len(),
+            sample.len()
+        );
+        let archives = Site::files(&site.config.archive_dir);
+        assert_eq!(
+            archives.len(),
+            3,
+            "{codec:?}: no temporary file left: {archives:?}"
+        );
+        assert_eq!(fs::read(&archives[0]).expect("the archive"), first);
+        assert_eq!(Site::files(&site.config.drop_dir), Vec::<PathBuf>::new());
+        let archive_name = archived[0].file_name().expect("a name").to_string_lossy();
+        let stem = &archive_name[..archive_name.find(".out").expect("an archive name")];
+        let quarantined = names(&site.config.quarantine_dir);
+        assert!(
+            quarantined.iter().any(|n| n.contains(stem)),
+            "{codec:?}: {stem} in {quarantined:?}"
+        );
+        // Nothing changes on another pass.
+        assert!(site.pass().error.is_none());
+        let again = fs::read(site.day_file(at)).expect("the day file");
+        assert!(
+            again == day,
+            "{codec:?}: changed by a pass with nothing to do"
+        );
+    }
+}

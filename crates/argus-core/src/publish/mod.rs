@@ -143,10 +143,7 @@ impl Publisher {
     /// replacing, sync the directory. On error the temporary file is removed.
     pub fn publish(&self, staged: Staged) -> Result<PathBuf> {
         if self.sync != SyncMode::Never {
-            staged
-                .file
-                .sync_data()
-                .at("fsync", staged.temp.path())?;
+            staged.file.sync_data().at("fsync", staged.temp.path())?;
         }
         let dest = staged.rename_into_place()?;
         self.sync_dir()?;

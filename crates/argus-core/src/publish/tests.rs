@@ -71,7 +71,10 @@ fn an_optimistic_stage_finds_a_taken_name_at_the_rename_and_a_kept_temp_stays() 
         .collect();
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(fs::read(dir.path().join(&left[0])).expect("read"), b"taken");
-    assert_eq!(fs::read(dir.path().join("taken")).expect("read"), b"original");
+    assert_eq!(
+        fs::read(dir.path().join("taken")).expect("read"),
+        b"original"
+    );
     assert_eq!(fs::read(dir.path().join("free")).expect("read"), b"free");
 }
 

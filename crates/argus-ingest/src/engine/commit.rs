@@ -1,20 +1,18 @@
 //! Committing a batch of prepared uploads, in the order that keeps every byte exactly once:
 //! journal entries (day file, size before, archive) synced first, then the appends and their
 //! syncs, the archives made durable, the `ingested` hook events, the ledger facts, and the
-//! removal of the groups (`.rdy` last): [`commit`] lists the steps in that order. A failed step
-//! rolls the batch back through the same recovery a crash gets.
+//! removal of the groups (`.rdy` last, in `removal`): [`commit`] lists the steps in that order.
+//! A failed step rolls the batch back through the same recovery a crash gets, and so does an
+//! archive name found taken ([`Stopped::Taken`]), after which the pass goes on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use argus_core::append::{append_encoded_exact, append_file_exact_at};
 use argus_core::codec::{Codec, Compression};
-use argus_core::escape::EscapedPath;
 use argus_core::host::Hostname;
 use argus_core::publish::{self, Publisher, SyncMode};
 use argus_core::ranges::{ByteRange, FileRanges};
@@ -23,15 +21,16 @@ use time::Date;
 
 use crate::config::Config;
 use crate::dayfile;
-use crate::dropzone::{self, Rejected, Upload};
+use crate::dropzone::Upload;
 use crate::hooks::Queue;
-use crate::journal::{Entry, Journal, Slot};
+use crate::journal::{ArchiveFrom, Entry, Journal};
 use crate::ledger::{Fact, Ledger};
 use argus_core::failpoint;
 
 use super::day_pieces::DayPiece;
 use super::prepare::{Archive, ReadyUpload};
-use crate::error::{Action, Context, Error, Store, error_chain};
+use super::removal::{Archived, Removal, finish_removal, remove_groups};
+use crate::error::{Action, Context, Error, Store};
 
 /// One journal entry's worth of an upload: a piece for one day file, or, for an upload that
 /// appends nothing, the upload alone.
@@ -90,9 +89,9 @@ pub(super) fn commit(
     journal: &mut Journal,
     ledger: &mut Ledger,
     queue: &Queue,
-    (good, duplicates): (Vec<ReadyUpload>, Vec<Fact>),
+    (mut good, duplicates): (Vec<ReadyUpload>, Vec<Fact>),
     removal: &mut Option<Removal>,
-) -> Result<Vec<(PathBuf, bool)>, Error> {
+) -> Result<Vec<(PathBuf, bool)>, Stopped> {
     let started = Instant::now();
     let lap = |what: &str| log::debug!("commit: {what} after {:?}", started.elapsed());
     let plan = Plan::new(config, &good)?;
@@ -100,6 +99,13 @@ pub(super) fn commit(
     journal
         .record(&entries)
         .or_store(Action::Write, Store::Journal)?;
+    // The journal names the archives' temporary files: from now on they stay until the
+    // batch is committed or its recovery has looked at them (`recover`).
+    for g in &mut good {
+        if let Archive::Staged(staged) = &mut g.archive {
+            staged.keep_on_drop()?;
+        }
+    }
     failpoint::hit("journaled");
     lap("journaled");
 
@@ -111,6 +117,17 @@ pub(super) fn commit(
 
     let notes = plan.sources(config, &good, &entries);
     let archived = archive(config, good, sync)?;
+    if !archived.taken.is_empty() {
+        let days = plan
+            .targets
+            .into_iter()
+            .map(|(path, t)| (path, t.start_len == 0));
+        return Err(Stopped::Taken {
+            uploads: archived.taken,
+            duplicates,
+            days: days.collect(),
+        });
+    }
     failpoint::hit("archives-durable");
     lap("archived");
 
@@ -156,6 +173,35 @@ pub(super) fn commit(
         .into_iter()
         .map(|(path, t)| (path, t.start_len == 0))
         .collect())
+}
+
+/// Why a batch was not committed. Either way its journal holds it, for the rollback.
+#[derive(Debug)]
+pub(super) enum Stopped {
+    /// A step failed: the pass stops.
+    Failed(Error),
+    /// The archive names of these uploads were taken before (they look ingested before), and
+    /// the renames refused to replace them; every other archive is in place. Once rolled back,
+    /// the batch is complete but for them, which are refused, and the pass goes on.
+    Taken {
+        uploads: Vec<Upload>,
+        /// The chunks the batch left out as ingested before, for the ledger.
+        duplicates: Vec<Fact>,
+        /// The day files the batch appended to, each with whether it began them.
+        days: Vec<(PathBuf, bool)>,
+    },
+}
+
+impl From<Error> for Stopped {
+    fn from(e: Error) -> Self {
+        Stopped::Failed(e)
+    }
+}
+
+impl From<argus_core::Error> for Stopped {
+    fn from(e: argus_core::Error) -> Self {
+        Stopped::Failed(e.into())
+    }
 }
 
 /// Where each piece of each upload of a batch goes: the day files, opened once, and the parts
@@ -240,6 +286,10 @@ impl Plan {
                 let g = &good[part.upload];
                 let piece = self.piece(good, part);
                 Entry {
+                    archive_from: match &g.archive {
+                        Archive::Staged(staged) => ArchiveFrom::Temp(staged.temp_path().to_owned()),
+                        Archive::Move(_) => ArchiveFrom::Out,
+                    },
                     rdy: g.upload.rdy_path().to_path_buf(),
                     out: g.upload.out_path().to_path_buf(),
                     day: part.day.clone(),
@@ -385,13 +435,14 @@ fn sync_mode(good: &[ReadyUpload]) -> SyncMode {
 }
 
 /// Puts the archives in place, durably: staged ones in one batch (their data synced together,
-/// one directory sync), moves by rename.
+/// one directory sync), moves by rename. An archive whose name is taken is left out (its
+/// temporary file, or its `.out`, stays where it is) and its upload returned as `taken`; any
+/// other failure stops the commit.
 fn archive(config: &Config, good: Vec<ReadyUpload>, sync: SyncMode) -> Result<Archived, Error> {
     let publisher = Publisher::open(&config.archive_dir)?.with_sync(sync);
     let mut batch = publisher.batch();
     let mut moves = Vec::new();
-    let mut uploads = Vec::with_capacity(good.len());
-    let mut salvaged = Vec::new();
+    let mut all = Vec::with_capacity(good.len());
     for g in good {
         let ReadyUpload {
             upload,
@@ -399,152 +450,57 @@ fn archive(config: &Config, good: Vec<ReadyUpload>, sync: SyncMode) -> Result<Ar
             salvaged: why,
             ..
         } = g;
-        match archive {
-            Archive::Staged(staged) => batch.add(staged),
-            Archive::Move(dest) => moves.push((upload.out_path().to_path_buf(), dest)),
-        }
-        match why {
-            Some(reason) => salvaged.push((upload, reason)),
-            None => uploads.push(upload),
-        }
+        let dest = match archive {
+            Archive::Staged(staged) => {
+                let dest = staged.dest().to_path_buf();
+                batch.add(staged);
+                dest
+            }
+            Archive::Move(dest) => {
+                moves.push((upload.out_path().to_path_buf(), dest.clone()));
+                dest
+            }
+        };
+        all.push((upload, why, dest));
     }
     let report = batch.commit()?;
-    if let Some((path, e)) = report.failed.into_iter().next() {
-        return Err(e).or_file(Action::Archive, &path);
+    let mut taken = BTreeSet::new();
+    for (path, e) in report.failed {
+        match e {
+            argus_core::Error::Exists { .. } => {
+                taken.insert(path);
+            }
+            e => return Err(e).or_file(Action::Archive, &path),
+        }
     }
-    for (from, to) in &moves {
-        publish::rename_noreplace(from, to)?;
+    let mut moved = false;
+    for (from, to) in moves {
+        match publish::rename_noreplace(&from, &to) {
+            Ok(()) => moved = true,
+            Err(argus_core::Error::Exists { .. }) => {
+                taken.insert(to);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
         failpoint::hit("archived");
     }
-    if !moves.is_empty() {
+    if moved {
         publisher.sync_dir()?;
     }
-    Ok(Archived { uploads, salvaged })
-}
-
-/// A batch whose archives are durable: the uploads to remove, and the salvaged ones (with the
-/// reason) to quarantine.
-struct Archived {
-    uploads: Vec<Upload>,
-    salvaged: Vec<(Upload, String)>,
-}
-
-/// The removal of a committed batch's groups, running on its own thread, and the journal file
-/// that holds the batch until they are gone.
-#[derive(Debug)]
-pub(super) struct Removal {
-    thread: std::thread::JoinHandle<Result<(), Error>>,
-    slot: Slot,
-}
-
-/// Waits for a batch's removal, if one runs, then clears its journal file: its uploads are
-/// complete. On an error the file keeps them, for the recovery of the next start (or of the
-/// rollback) to finish.
-pub(super) fn finish_removal(
-    journal: &mut Journal,
-    removal: &mut Option<Removal>,
-) -> Result<(), Error> {
-    let Some(Removal { thread, slot }) = removal.take() else {
-        return Ok(());
+    let mut archived = Archived {
+        uploads: Vec::with_capacity(all.len()),
+        salvaged: Vec::new(),
+        taken: Vec::new(),
     };
-    thread.join().map_err(|_| Error::Panicked)??;
-    journal
-        .clear_slot(slot)
-        .or_store(Action::Clear, Store::Journal)
-}
-
-/// Starts removing the groups (.rdy last in each), then syncing each directory once, on a
-/// thread of its own. A salvaged upload first goes to the quarantine whole, here; should that
-/// fail, it is removed like the others: its archive holds it whole too.
-fn remove_groups(
-    config: &Config,
-    queue: &Queue,
-    archived: Archived,
-    slot: Slot,
-) -> Result<Removal, Error> {
-    let Archived {
-        mut uploads,
-        salvaged,
-    } = archived;
-    for (upload, reason) in salvaged {
-        let name = upload.display_name();
-        let bad = Rejected::Upload(upload);
-        match crate::quarantine::quarantine_group(config, queue, &bad, &reason) {
-            Ok(place) => log::warn!(
-                "salvaged {name}: {reason}; moved to {}",
-                EscapedPath(&place)
-            ),
-            Err(e) => {
-                log::error!(
-                    "cannot quarantine the salvaged {name} ({}); removed, its archive keeps it whole",
-                    error_chain(&e)
-                );
-                if let Rejected::Upload(upload) = bad {
-                    dropzone::remove_parts(&upload)?;
-                    uploads.push(upload);
-                }
-            }
+    for (upload, why, dest) in all {
+        match why {
+            _ if taken.contains(&dest) => archived.taken.push(upload),
+            Some(reason) => archived.salvaged.push((upload, reason)),
+            None => archived.uploads.push(upload),
         }
     }
-    let remove = move || -> Result<(), Error> {
-        let started = Instant::now();
-        remove_all(&uploads)?;
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        for upload in &uploads {
-            let dir = upload.dir().to_path_buf();
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-        }
-        for dir in &dirs {
-            publish::sync_dir(dir)?;
-        }
-        log::debug!(
-            "removed {} groups in {:?}",
-            uploads.len(),
-            started.elapsed()
-        );
-        Ok(())
-    };
-    let thread = std::thread::Builder::new()
-        .name("remove".to_owned())
-        .spawn(remove)
-        .map_err(Error::Thread)?;
-    Ok(Removal { thread, slot })
-}
-
-/// Removes finished groups on several threads; the first error is returned after all stopped.
-/// An unlink mostly waits (for the device, with online discard), so more threads than cores
-/// pay: 16 measured clearly faster than 4 for a batch of 256 uploads.
-pub(super) fn remove_all(uploads: &[Upload]) -> Result<(), Error> {
-    const THREADS: usize = 16;
-    let next = AtomicUsize::new(0);
-    let failure: Mutex<Option<webjob_drop::Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..THREADS.min(uploads.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(upload) = uploads.get(i) else { break };
-                    if let Err(e) = dropzone::remove_parts(upload) {
-                        failure
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .get_or_insert(e);
-                        break;
-                    }
-                    failpoint::hit("removed");
-                }
-            });
-        }
-    });
-    match failure
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
-    }
+    Ok(archived)
 }
 
 #[cfg(test)]

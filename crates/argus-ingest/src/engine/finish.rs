@@ -11,12 +11,13 @@ use crate::dropzone::Rejected;
 use crate::journal::{ChunkRef, Journal};
 use crate::ledger::Fact;
 
-use super::commit::{commit, finish_removal};
+use super::commit::{Stopped, commit};
 use super::day_pieces::DayPiece;
-use super::prepare::{Prepared, ReadyUpload, already_archived};
+use super::prepare::{Prepared, ReadyUpload, already_archived, archive_name};
 use super::recover::recover;
+use super::removal::finish_removal;
 use super::{Engine, chunks, day_pieces};
-use crate::error::{Action, Context, Error, error_chain};
+use crate::error::{Action, Context, Error, Store, error_chain};
 
 impl Engine {
     /// Counts `bytes` about to be archived in the archive catalog (the oldest of them stamped
@@ -82,7 +83,7 @@ impl Engine {
                 }
             };
         }
-        let done: Vec<(String, u64, u64, String, bool)> = good
+        let mut done: Vec<(String, u64, u64, String, bool)> = good
             .iter()
             .map(|g| {
                 (
@@ -94,7 +95,7 @@ impl Engine {
                 )
             })
             .collect();
-        let zero_runs: Vec<(String, Vec<argus_core::ranges::ByteRange>)> = good
+        let mut zero_runs: Vec<(String, Vec<argus_core::ranges::ByteRange>)> = good
             .iter()
             .filter(|g| !g.gaps.is_empty())
             .map(|g| (g.upload.display_name(), g.gaps.clone()))
@@ -116,96 +117,114 @@ impl Engine {
             (good, duplicates),
             &mut self.removal,
         );
-        match result {
-            Ok(days) => {
-                for (name, len, records, host, salvaged) in done {
-                    if salvaged {
-                        // In the quarantine (logged there), though its records were appended.
-                        self.summary.quarantined += 1;
-                        self.summary.bytes += len;
-                        continue;
-                    }
-                    if len == 0 {
-                        self.summary.empty += 1;
-                    } else {
-                        self.summary.ingested += 1;
-                        self.summary.bytes += len;
-                        self.summary.records += records;
-                    }
-                    let s = if records == 1 { "" } else { "s" };
-                    log::info!(
-                        "ingested {name} ({len} bytes, {records} record{s}) for host {host}"
+        let (days, dup_count) = match result {
+            Ok(days) => (days, dup_count),
+            Err(Stopped::Failed(fatal)) => {
+                // Roll back what the journal knows right away, so nothing half done stays.
+                if let Err(e) = self.roll_back() {
+                    log::error!(
+                        "rolling back after the failure failed too ({}); the next start repairs it from the journal",
+                        error_chain(&e)
                     );
                 }
-                for (name, gaps) in zero_runs {
-                    let runs: Vec<String> = gaps
-                        .iter()
-                        .map(|g| format!("{} bytes at offset {}", g.len, g.offset))
-                        .collect();
-                    log::warn!(
-                        "{name}: runs of zeros between its records were left out of the day file, as ra skips them ({}; a power loss on the sensor?); the archive keeps them",
-                        runs.join(", ")
-                    );
-                }
-                // A day file counts once per pass, however many batches append to it.
-                if let Some(known) = &mut self.days {
-                    let before = known.plain.len();
-                    // Compression waits for every plain day file; an announcement only for a
-                    // day file begun since (late data for a day announced is not a new day).
-                    let every = known.closing == Closing::Compress;
-                    known.plain.extend(
-                        days.iter()
-                            .filter(|(_, begun)| every || *begun)
-                            .filter_map(|(path, _)| path.file_name().and_then(|n| n.to_str()))
-                            .filter(|n| super::listing::is_plain_day_file(n))
-                            .map(str::to_owned),
-                    );
-                    // A day file the saved catalog does not name: until the maintenance saves
-                    // it again, the next start lists the directory.
-                    if known.plain.len() != before {
-                        self.forget_days();
-                    }
-                }
-                self.touched_days
-                    .extend(days.into_iter().map(|(path, _)| path));
-                self.summary.duplicates += dup_count;
-                // The batch's sensors may have entered or left a health condition. Should the
-                // event not be queued, the next batch of that sensor queues it.
-                let touched = clients
-                    .iter()
-                    .filter_map(|c| self.ledger.clients.get_key_value(c));
-                let now = time::OffsetDateTime::now_utc();
-                if let Err(e) = crate::hooks::sensor_health(&self.config, &self.queue, touched, now)
-                {
-                    log::error!("cannot queue sensor_health events: {}", error_chain(&e));
-                }
-                Ok(())
+                return Err(fatal);
             }
-            Err(fatal) => {
-                // Roll back what the journal knows right away, so nothing half done stays; the
-                // batch before first finishes its removal (or leaves it to the recovery).
-                if let Err(e) = finish_removal(&mut self.journal, &mut self.removal) {
-                    log::error!("{}", error_chain(&e));
+            Err(Stopped::Taken {
+                uploads,
+                duplicates,
+                days,
+            }) => {
+                // Their appends are undone, every other upload completed (its archive is in
+                // place); they stay in the dropzone until refused here.
+                self.roll_back()?;
+                self.ledger
+                    .record(&duplicates)
+                    .or_store(Action::Write, Store::Ledger)?;
+                let mut refused = std::collections::BTreeSet::new();
+                for upload in uploads {
+                    let name = archive_name(&upload, self.config.archive_codec);
+                    let reason = already_archived(&self.config.archive_dir.join(name));
+                    refused.insert(upload.display_name());
+                    self.quarantine(&Rejected::Upload(upload), &reason);
                 }
-                match Journal::open(&self.config.state_dir) {
-                    Ok((mut journal, entries)) => {
-                        let hooks = (&self.queue, &self.config.hooks);
-                        if let Err(again) = recover(&mut journal, &entries, &mut self.ledger, hooks)
-                        {
-                            log::error!(
-                                "rolling back after the failure failed too ({}); the next start repairs it from the journal",
-                                error_chain(&again)
-                            );
-                        }
-                        self.journal = journal;
-                    }
-                    Err(e) => log::error!(
-                        "cannot reopen the journal to roll back ({e}); the next start repairs it"
-                    ),
-                }
-                Err(fatal)
+                done.retain(|d| !refused.contains(&d.0));
+                zero_runs.retain(|z| !refused.contains(&z.0));
+                (days, duplicates.len() as u64)
+            }
+        };
+        for (name, len, records, host, salvaged) in done {
+            if salvaged {
+                // In the quarantine (logged there), though its records were appended.
+                self.summary.quarantined += 1;
+                self.summary.bytes += len;
+                continue;
+            }
+            if len == 0 {
+                self.summary.empty += 1;
+            } else {
+                self.summary.ingested += 1;
+                self.summary.bytes += len;
+                self.summary.records += records;
+            }
+            let s = if records == 1 { "" } else { "s" };
+            log::info!("ingested {name} ({len} bytes, {records} record{s}) for host {host}");
+        }
+        for (name, gaps) in zero_runs {
+            let runs: Vec<String> = gaps
+                .iter()
+                .map(|g| format!("{} bytes at offset {}", g.len, g.offset))
+                .collect();
+            log::warn!(
+                "{name}: runs of zeros between its records were left out of the day file, as ra skips them ({}; a power loss on the sensor?); the archive keeps them",
+                runs.join(", ")
+            );
+        }
+        // A day file counts once per pass, however many batches append to it.
+        if let Some(known) = &mut self.days {
+            let before = known.plain.len();
+            // Compression waits for every plain day file; an announcement only for a
+            // day file begun since (late data for a day announced is not a new day).
+            let every = known.closing == Closing::Compress;
+            known.plain.extend(
+                days.iter()
+                    .filter(|(_, begun)| every || *begun)
+                    .filter_map(|(path, _)| path.file_name().and_then(|n| n.to_str()))
+                    .filter(|n| super::listing::is_plain_day_file(n))
+                    .map(str::to_owned),
+            );
+            // A day file the saved catalog does not name: until the maintenance saves
+            // it again, the next start lists the directory.
+            if known.plain.len() != before {
+                self.forget_days();
             }
         }
+        self.touched_days
+            .extend(days.into_iter().map(|(path, _)| path));
+        self.summary.duplicates += dup_count;
+        // The batch's sensors may have entered or left a health condition. Should the
+        // event not be queued, the next batch of that sensor queues it.
+        let touched = clients
+            .iter()
+            .filter_map(|c| self.ledger.clients.get_key_value(c));
+        let now = time::OffsetDateTime::now_utc();
+        if let Err(e) = crate::hooks::sensor_health(&self.config, &self.queue, touched, now) {
+            log::error!("cannot queue sensor_health events: {}", error_chain(&e));
+        }
+        Ok(())
+    }
+
+    /// Rolls back what the journal holds, as a start after a crash would: the batch before
+    /// first finishes its removal (or leaves it to the recovery).
+    fn roll_back(&mut self) -> Result<(), Error> {
+        if let Err(e) = finish_removal(&mut self.journal, &mut self.removal) {
+            log::error!("{}", error_chain(&e));
+        }
+        let (mut journal, entries) =
+            Journal::open(&self.config.state_dir).or_store(Action::Open, Store::Journal)?;
+        let hooks = (&self.queue, &self.config.hooks);
+        let recovered = recover(&mut journal, &entries, &mut self.ledger, hooks);
+        self.journal = journal;
+        recovered.map(drop)
     }
 
     /// The uploads whose records are dated inside the clock window (all of them when day files

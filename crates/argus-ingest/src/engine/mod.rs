@@ -63,6 +63,7 @@ mod maintain;
 mod preflight;
 mod prepare;
 mod recover;
+mod removal;
 mod verify;
 
 use crate::error::{Action, Error, Problem, Problems, Store, error_chain};
@@ -262,7 +263,7 @@ pub struct Engine {
     trouble: Option<Error>,
     /// The last committed batch's groups being removed (while the next batch is committed);
     /// `ingest` waits for it before it returns.
-    removal: Option<commit::Removal>,
+    removal: Option<removal::Removal>,
 }
 
 impl Engine {
@@ -288,19 +289,16 @@ impl Engine {
         // Under the lock nobody else writes here: temporary files are leftovers of a crash,
         // and only a crash (or a state directory from before the marker) leaves no
         // `clean-exit`. Its removal is made durable before anything is written, so a crash of
-        // this engine is always followed by a cleaning; a clean end lists no directory.
+        // this engine is always followed by a cleaning; a clean end lists no directory. The
+        // cleaning comes after the journal's recovery, which looks at the temporary archives
+        // its entries name.
         let clean_exit = config.state_dir.join(CLEAN_EXIT);
         let clean = match std::fs::remove_file(&clean_exit) {
             Ok(()) => {
                 publish::sync_dir(&config.state_dir)?;
                 true
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                for dir in [&config.archive_dir, &config.oper_dir, &config.state_dir] {
-                    publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
-                }
-                false
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(e).or_file(Action::Clear, &clean_exit),
         };
         dropzone::recover_quarantine(&config.quarantine_dir)
@@ -313,6 +311,11 @@ impl Engine {
             Journal::open(&config.state_dir).or_store(Action::Open, Store::Journal)?;
         let recovered =
             recover(&mut journal, &entries, &mut ledger, (&queue, &config.hooks))? as u64;
+        if !clean {
+            for dir in [&config.archive_dir, &config.oper_dir, &config.state_dir] {
+                publish::clean_temp_files(dir, Duration::ZERO, std::time::SystemTime::now())?;
+            }
+        }
         ledger
             .compact_if_needed()
             .or_store(Action::Compact, Store::Ledger)?;
@@ -512,7 +515,7 @@ impl Engine {
                 Ok(())
             })();
             // The last batch's groups are gone (or, on an error, left to the recovery).
-            let removed = commit::finish_removal(&mut self.journal, &mut self.removal);
+            let removed = removal::finish_removal(&mut self.journal, &mut self.removal);
             let committed = committed.and(removed);
             if let Some(p) = &progress {
                 p.end();

@@ -287,12 +287,11 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload, parts: Opened
         && !config.salvage
         && shared.archive_dev.is_some()
         && out.metadata().map(|m| m.dev()).ok() == shared.archive_dev;
+    // An archive name taken before (the upload was ingested before, and the journal removed,
+    // say) is not looked for: it almost never is, and the rename that puts the archive in
+    // place finds it, and refuses (`commit`).
     let (archive, verified) = if move_only {
         let archive_path = config.archive_dir.join(&name);
-        if fs::symlink_metadata(&archive_path).is_ok() {
-            let reason = already_archived(&archive_path);
-            return Prepared::Refused(upload, reason);
-        }
         let v = verify(
             &out,
             len,
@@ -303,11 +302,8 @@ pub(super) fn prepare(shared: &PrepareContext<'_>, upload: Upload, parts: Opened
         );
         (Some(Archive::Move(archive_path)), v)
     } else {
-        let staged = match shared.publisher.stage(&name) {
+        let staged = match shared.publisher.stage_optimistic(&name) {
             Ok(s) => s,
-            Err(argus_core::Error::Exists { path }) => {
-                return Prepared::Refused(upload, already_archived(&path));
-            }
             // A stem so long that its archive name cannot exist: the upload's problem, not ours.
             Err(e @ argus_core::Error::InvalidName { .. }) => {
                 return Prepared::Refused(upload, format!("cannot be archived: {e}"));

@@ -14,7 +14,7 @@ use argus_core::ranges::{ByteRange, StreamRanges};
 use crate::config::HookPolicy;
 use crate::dropzone;
 use crate::hooks::Queue;
-use crate::journal::{self, Entry, Facts, Journal, Source};
+use crate::journal::{self, ArchiveFrom, Entry, Facts, Journal, Source};
 use crate::ledger::{Fact, Ledger};
 
 use crate::error::{Action, Context, Error, Store};
@@ -31,10 +31,8 @@ pub(super) fn recover(
         journal.clear().or_store(Action::Clear, Store::Journal)?;
         return Ok(0);
     }
-    let plan = journal::plan_recovery(entries, |e| Facts {
-        rdy_present: fs::symlink_metadata(&e.rdy).is_ok(),
-        out_present: fs::symlink_metadata(&e.out).is_ok(),
-        archived: fs::symlink_metadata(&e.archive).is_ok(),
+    let plan = journal::plan_recovery(entries, |e| {
+        Facts::of(e, |path| fs::symlink_metadata(path).is_ok())
     });
     // Day files are opened as a pass opens them: a symlink put in place of one is refused,
     // never followed (its target is not ours to truncate or append to).
@@ -122,5 +120,19 @@ pub(super) fn recover(
         );
     }
     journal.clear().or_store(Action::Clear, Store::Journal)?;
+    // Only now may the archives' temporary files go: while the journal named them, they told
+    // which archives were in place. One left by a crash here goes with the start's cleaning.
+    for e in entries {
+        if let ArchiveFrom::Temp(temp) = &e.archive_from {
+            match fs::remove_file(temp) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!(
+                    "recovery: cannot remove the temporary archive {}: {e}",
+                    EscapedPath(temp)
+                ),
+            }
+        }
+    }
     Ok(entries.len())
 }

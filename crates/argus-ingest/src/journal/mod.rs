@@ -12,9 +12,11 @@
 //!
 //! On start, [`plan_recovery`] decides from each entry's facts:
 //!
-//! - an upload is **complete** when its archive exists (archives are published only after the day
-//!   file's data is durable) or its `.rdy` is gone (groups are removed only after their archive
-//!   is durable). A complete upload whose group is still there only needs removing.
+//! - an upload is **complete** when its archive is in place (archives are published only after
+//!   the day file's data is durable) or its `.rdy` is gone (groups are removed only after their
+//!   archive is durable). Its archive is in place when the archive's name exists and the name
+//!   it was renamed from (its temporary file, or the `.out` moved) does not: a file of that
+//!   name from before, which the rename refused to replace, is not it. A complete upload whose group is still there only needs removing.
 //! - every other upload is **incomplete**: its day file is truncated back to the smallest
 //!   `size_before` among the incomplete uploads of that file, and the normal pass redoes them.
 //! - a complete upload whose data lies beyond that cut (possible only if a file system reordered
@@ -65,6 +67,25 @@ pub struct Entry {
     pub records: Option<u64>,
     /// What its argus management records say of the sensor (on an upload's first piece).
     pub health: Option<crate::health::UploadHealth>,
+    /// What tells that the file at `archive` is this upload's archive, not one of that name
+    /// from before.
+    pub archive_from: ArchiveFrom,
+}
+
+/// Where an upload's archive comes from until it is renamed into place: while that name
+/// exists, the file at the archive's name (if any) is not this upload's archive. A name from
+/// before (an upload of that name ingested earlier) is only found by the rename, which refuses
+/// to replace it; nothing looks for it beforehand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ArchiveFrom {
+    /// A line written before this was recorded: only names probed free were journaled, so the
+    /// archive's existence alone tells.
+    #[default]
+    Unknown,
+    /// The archive is written under this temporary name in the archive directory.
+    Temp(PathBuf),
+    /// The `.out` itself is renamed to the archive.
+    Out,
 }
 
 /// A chunk an upload brings, by its manifest: its sensor, sequence number and short content
@@ -259,7 +280,7 @@ fn open_one(path: &Path, entries: &mut Vec<Entry>) -> io::Result<(File, u64)> {
     Ok((file, len))
 }
 
-const FIELDS: usize = 13;
+const FIELDS: usize = 14;
 
 /// The journal's lines: a tab, then 6 bytes of SHA-256.
 const LINES: StateLines = StateLines::new(b'\t', 6);
@@ -319,6 +340,13 @@ fn encode(e: &Entry, line: &mut Vec<u8>) {
         Some(h) => out.extend_from_slice(h.encode().as_bytes()),
         None => out.push(b'-'),
     }
+    out.push(b'\t');
+    // A temporary name is a full path, so it never begins as these two do.
+    match &e.archive_from {
+        ArchiveFrom::Unknown => out.push(b'-'),
+        ArchiveFrom::Out => out.push(b'='),
+        ArchiveFrom::Temp(temp) => escape(temp.as_os_str(), out),
+    }
     LINES.seal(&body, line);
 }
 
@@ -331,9 +359,9 @@ fn decode(line: &[u8]) -> Option<Entry> {
     }
     let values: Vec<&[u8]> = fields.collect();
     // Lines of the format before segments (9 fields) appended whole uploads; lines before
-    // versions (10 fields) have none, nor do lines before records (11 fields) or before the
-    // sensor's health (12 fields).
-    if !(FIELDS - 4..=FIELDS).contains(&values.len()) {
+    // versions (10 fields) have none, nor do lines before records (11 fields), before the
+    // sensor's health (12 fields) or before the archive's origin (13 fields).
+    if !(FIELDS - 5..=FIELDS).contains(&values.len()) {
         return None;
     }
     let path = |v: &[u8]| percent_decode(v).map(|b| PathBuf::from(OsStr::from_bytes(&b)));
@@ -400,6 +428,11 @@ fn decode(line: &[u8]) -> Option<Entry> {
                 std::str::from_utf8(v).ok()?,
             )?),
         },
+        archive_from: match values.get(13).copied() {
+            None | Some([b'-']) => ArchiveFrom::Unknown,
+            Some([b'=']) => ArchiveFrom::Out,
+            Some(v) => ArchiveFrom::Temp(path(v)?),
+        },
     })
 }
 
@@ -427,8 +460,26 @@ pub struct Facts {
     pub rdy_present: bool,
     /// The group's `.out` still exists.
     pub out_present: bool,
-    /// The archive exists.
+    /// This upload's archive is in place: a file exists at the archive's name, and the name it
+    /// came from ([`ArchiveFrom`]) no longer does. See [`Facts::of`].
     pub archived: bool,
+}
+
+impl Facts {
+    /// The facts of `entry`, given which paths exist now.
+    pub fn of(entry: &Entry, exists: impl Fn(&Path) -> bool) -> Facts {
+        let out_present = exists(&entry.out);
+        let moved_in = match &entry.archive_from {
+            ArchiveFrom::Unknown => true,
+            ArchiveFrom::Out => !out_present,
+            ArchiveFrom::Temp(temp) => !exists(temp),
+        };
+        Facts {
+            rdy_present: exists(&entry.rdy),
+            out_present,
+            archived: moved_in && exists(&entry.archive),
+        }
+    }
 }
 
 /// Where to take an upload's bytes from when it must be appended again.

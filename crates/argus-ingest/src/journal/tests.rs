@@ -46,6 +46,13 @@ fn entry(n: u32, day: &str, size_before: u64) -> Entry {
             last_mar: Some(1_800_000_000),
             gaps: vec![ByteRange::new(128, 4096)],
         }),
+        archive_from: match n % 3 {
+            0 => ArchiveFrom::Unknown,
+            1 => ArchiveFrom::Temp(PathBuf::from(format!(
+                "/arch/.argus-tmp.x{n}.c_2026112700000{n}_harvest_argus.out.gz"
+            ))),
+            _ => ArchiveFrom::Out,
+        },
     }
 }
 
@@ -86,15 +93,18 @@ fn lines_round_trip_and_damage_is_detected() {
     let mut flipped = lines[0].to_vec();
     flipped[10] ^= 1;
     assert_eq!(decode(&flipped), None);
-    // Lines written before versions (10 fields), records (11 fields) or the sensor's health
-    // (12 fields) were recorded read with none.
-    for dropped in [1, 2, 3] {
+    // Lines written before versions (10 fields), records (11 fields), the sensor's health
+    // (12 fields) or the archive's origin (13 fields) were recorded read with none.
+    for dropped in [1, 2, 3, 4] {
         let mut old = entry(5, "/oper/h_20261127", 7);
-        old.health = None;
+        old.archive_from = ArchiveFrom::Unknown;
         if dropped >= 2 {
+            old.health = None;
+        }
+        if dropped >= 3 {
             old.records = None;
         }
-        if dropped == 3 {
+        if dropped == 4 {
             old.version = None;
         }
         let mut buf = Vec::new();
@@ -247,4 +257,50 @@ fn everything_done_means_nothing_to_do() {
     let e = [entry(1, "/o/h", 0), entry(2, "", 0)];
     let plan = plan_recovery(&e, |_| DONE);
     assert_eq!(plan, Recovery::default());
+}
+
+#[test]
+fn an_archive_name_taken_before_is_not_this_uploads_archive() {
+    // Upload 1 is written under a temporary name, upload 2 is its `.out` moved: a file at
+    // either's archive name is theirs only once the name it comes from is gone.
+    let temp = entry(1, "/o/h", 100);
+    let moved = entry(2, "/o/h", 150);
+    let ArchiveFrom::Temp(temp_name) = temp.archive_from.clone() else {
+        panic!("entry 1 is staged")
+    };
+    let all = [
+        temp.rdy.clone(),
+        temp.out.clone(),
+        temp.archive.clone(),
+        temp_name.clone(),
+        moved.rdy.clone(),
+        moved.out.clone(),
+        moved.archive.clone(),
+    ];
+    let present = |gone: &[&PathBuf]| {
+        let mut paths: Vec<PathBuf> = all.to_vec();
+        paths.retain(|p| !gone.contains(&p));
+        move |p: &Path| paths.iter().any(|q| q == p)
+    };
+    // Both archive names taken before the renames, which have not happened (a crash after the
+    // appends): neither upload is complete, and both are rolled back.
+    let before = present(&[]);
+    let facts = |e: &Entry| Facts::of(e, &before);
+    assert_eq!(Facts::of(&temp, &before), PENDING);
+    assert_eq!(Facts::of(&moved, &before), PENDING);
+    let plan = plan_recovery(&[temp.clone(), moved.clone()], facts);
+    assert_eq!(plan.truncate, [(PathBuf::from("/o/h"), 100)]);
+    assert_eq!(plan.redo, [temp.clone(), moved.clone()]);
+    // The renames happened: both are in place.
+    let after = present(&[&temp_name, &moved.out]);
+    assert!(Facts::of(&temp, &after).archived);
+    assert!(Facts::of(&moved, &after).archived);
+    // Not yet renamed, no file of the name: not archived.
+    let none = present(&[&temp.archive, &moved.archive]);
+    assert_eq!(Facts::of(&temp, &none), PENDING);
+    assert_eq!(Facts::of(&moved, &none), PENDING);
+    // A line from before the origin was recorded: the name alone tells, as it did.
+    let mut old = temp.clone();
+    old.archive_from = ArchiveFrom::Unknown;
+    assert_eq!(Facts::of(&old, &before), ARCHIVED);
 }

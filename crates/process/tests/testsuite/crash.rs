@@ -444,11 +444,20 @@ fn a_reshipped_chunk_is_not_doubled_by_recovery() {
         assert!(killed(&out), "{fp}: {}", ended(&out));
         if !moves {
             // Gzip archives are published together: emulate the kill between the first and
-            // the second rename by publishing the first archive by hand.
+            // the second rename by renaming the first archive's temporary file, as the pass
+            // would have.
             let staged = s.archive_of_stem(&u2.stem);
             assert!(!staged.exists());
-            let bytes = support::compressed(&[c1.as_slice(), c2].concat(), "gzip");
-            std::fs::write(&staged, bytes).expect("publish the first archive");
+            let temp = Server::files(&s.server.archive_dir())
+                .into_iter()
+                .find(|name| {
+                    let name = name.to_string_lossy();
+                    name.starts_with(argus_core::publish::TEMP_PREFIX) && name.contains(&u2.stem)
+                })
+                .expect("the first archive's temporary file");
+            std::fs::rename(s.server.archive_dir().join(temp), &staged)
+                .expect("publish the first archive");
+            assert!(support::decoded(&staged) == [c1.as_slice(), c2].concat());
         }
         let out = s.run(None);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -495,4 +504,74 @@ fn recovery_never_follows_a_symlink_put_in_place_of_a_day_file() {
         std::fs::read(&victim).expect("victim") == precious,
         "the symlink's target is untouched"
     );
+}
+
+/// An upload ingested before comes again, under its name, first among new ones. Nothing looks
+/// for its archive's name before the rename, which finds it taken: `kill -9` anywhere from the
+/// journal to that rename must leave its bytes once, and it ends in the quarantine. Recovery
+/// tells this upload's archive from the one of that name by the temporary file (or the
+/// `.out`, moved) it is renamed from: with the name alone, a kill after the appends kept the
+/// upload's bytes a second time.
+#[test]
+fn kill_9_before_an_archive_name_is_found_taken_leaves_every_byte_once() {
+    for moves in [false, true] {
+        let mut points = vec!["journaled:1", "appended:1", "appended:3", "synced:1"];
+        if moves {
+            points.push("archived:1");
+        }
+        for fp in points {
+            let context = format!(
+                "failpoint {fp} (archives {})",
+                if moves { "moved" } else { "gzip" }
+            );
+            let mut s = Scenario::new(moves);
+            s.add(6);
+            let again = s
+                .ledger
+                .uploads
+                .iter()
+                .find(|r| !r.bytes.is_empty() && r.appended == r.bytes)
+                .expect("an upload with data")
+                .clone();
+            let kept = tempfile::tempdir().expect("a directory");
+            let parts = ["out", "err", "env", "rdy"].map(|ext| format!("{}.{ext}", again.stem));
+            for name in &parts {
+                std::fs::copy(again.dir.join(name), kept.path().join(name)).expect("a copy");
+            }
+            s.clean_run(&context);
+            let archive = s.archive_of(&again);
+            let archived = std::fs::read(&archive).expect("its archive");
+            for name in &parts {
+                std::fs::copy(kept.path().join(name), again.dir.join(name)).expect("a copy");
+            }
+            s.add(5);
+            let out = s.run(Some(fp));
+            assert!(
+                killed(&out),
+                "{context}: {}; stderr:\n{}",
+                ended(&out),
+                stderr(&out)
+            );
+            let out = s.run(None);
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{context}: the run after the crash: {}; stderr:\n{}",
+                ended(&out),
+                stderr(&out)
+            );
+            // Every upload once in its day file, the archive of the first ingest untouched,
+            // nothing but archives in the archive directory, nothing left in the dropzone.
+            let ingested = s.ledger.assert_consistent(&s.server, s.archive_suffix);
+            assert_eq!(ingested, s.ledger.uploads.len(), "{context}");
+            assert!(
+                std::fs::read(&archive).expect("its archive") == archived,
+                "{context}"
+            );
+            assert!(!again.any_part_left(), "{context}: left in the dropzone");
+            let reason =
+                std::fs::read_to_string(s.server.quarantine_dir().join(&again.stem).join("reason"))
+                    .expect("a reason in the quarantine");
+            assert!(reason.contains("already exists"), "{context}: {reason}");
+        }
+    }
 }
