@@ -341,10 +341,12 @@ fn encode(e: &Entry, line: &mut Vec<u8>) {
         None => out.push(b'-'),
     }
     out.push(b'\t');
-    // A temporary name is a full path, so it never begins as these two do.
+    // `escape` writes a lone `-` as `%2D`, not a lone `=`: a path of that one byte (never a
+    // temporary file's, but lines must read back as written) is written `%3D`.
     match &e.archive_from {
         ArchiveFrom::Unknown => out.push(b'-'),
         ArchiveFrom::Out => out.push(b'='),
+        ArchiveFrom::Temp(temp) if temp.as_os_str() == "=" => out.extend_from_slice(b"%3D"),
         ArchiveFrom::Temp(temp) => escape(temp.as_os_str(), out),
     }
     LINES.seal(&body, line);

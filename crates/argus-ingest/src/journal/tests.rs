@@ -78,15 +78,25 @@ fn lines_round_trip_and_damage_is_detected() {
     e.out = PathBuf::from(OsStr::from_bytes(b"/drop/\xff\tweird\n-name.out"));
     let none = entry(2, "", 0);
     let reshipped = entry(3, "/oper/h_20261127", 7);
+    // Temporary names that look like the markers of the other origins.
+    let mut odd = entry(4, "/oper/h_20261127", 9);
     let mut buf = Vec::new();
     encode(&e, &mut buf);
     encode(&none, &mut buf);
     encode(&reshipped, &mut buf);
+    for marker in ["=", "-"] {
+        odd.archive_from = ArchiveFrom::Temp(PathBuf::from(marker));
+        encode(&odd, &mut buf);
+    }
     let lines: Vec<&[u8]> = buf.split_inclusive(|&b| b == b'\n').collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 5);
     assert_eq!(decode(lines[0]), Some(e));
     assert_eq!(decode(lines[1]), Some(none));
     assert_eq!(decode(lines[2]), Some(reshipped));
+    for (line, marker) in lines[3..].iter().zip(["=", "-"]) {
+        odd.archive_from = ArchiveFrom::Temp(PathBuf::from(marker));
+        assert_eq!(decode(line), Some(odd.clone()));
+    }
     for cut in 0..lines[0].len() {
         assert_eq!(decode(&lines[0][..cut]), None, "torn at {cut}");
     }
