@@ -136,6 +136,11 @@ impl Engine {
             }) => {
                 // Their appends are undone, every other upload completed (its archive is in
                 // place); they stay in the dropzone until refused here.
+                let names: Vec<String> = uploads.iter().map(|u| u.display_name()).collect();
+                log::warn!(
+                    "the archive name of {} is taken: rolling the batch back to leave it out",
+                    names.join(", ")
+                );
                 self.roll_back()?;
                 self.ledger
                     .record(&duplicates)
