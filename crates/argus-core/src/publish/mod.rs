@@ -229,9 +229,23 @@ impl Staged {
     /// record (a journal) names [`temp_path`](Self::temp_path): whether that name still exists
     /// then tells whether the file was published, and the caller removes it once it knows.
     pub fn keep_on_drop(&mut self) -> Result<()> {
-        let temp = std::mem::replace(&mut self.temp, Temp::Kept(PathBuf::new()));
-        self.temp = Temp::Kept(temp.keep()?);
-        Ok(())
+        let (temp, result) = match std::mem::replace(&mut self.temp, Temp::Kept(PathBuf::new())) {
+            Temp::Removed(path) => match path.keep() {
+                Ok(kept) => (Temp::Kept(kept), Ok(())),
+                // Still removed on drop, as before.
+                Err(e) => {
+                    let error = Error::Io {
+                        op: "keep",
+                        path: e.path.to_path_buf(),
+                        source: e.error,
+                    };
+                    (Temp::Removed(e.path), Err(error))
+                }
+            },
+            kept @ Temp::Kept(_) => (kept, Ok(())),
+        };
+        self.temp = temp;
+        result
     }
 
     /// Bytes written through the `Write` implementation so far.

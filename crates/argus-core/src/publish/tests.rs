@@ -59,6 +59,9 @@ fn an_optimistic_stage_finds_a_taken_name_at_the_rename_and_a_kept_temp_stays() 
         let mut staged = publisher.stage_optimistic(name).expect("stage");
         staged.write_all(name.as_bytes()).expect("write");
         staged.keep_on_drop().expect("keep");
+        let temp = staged.temp_path().to_path_buf();
+        staged.keep_on_drop().expect("kept already");
+        assert_eq!(staged.temp_path(), temp, "the same name, kept");
         batch.add(staged);
     }
     let report = batch.commit().expect("commit");
