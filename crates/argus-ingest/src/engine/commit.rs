@@ -184,7 +184,8 @@ pub(super) enum Stopped {
     /// the renames refused to replace them; every other archive is in place. Once rolled back,
     /// the batch is complete but for them, which are refused, and the pass goes on.
     Taken {
-        uploads: Vec<Upload>,
+        /// Each upload with the archive name found taken.
+        uploads: Vec<(Upload, PathBuf)>,
         /// The chunks the batch left out as ingested before, for the ledger.
         duplicates: Vec<Fact>,
         /// The day files the batch appended to, each with whether it began them.
@@ -495,7 +496,7 @@ fn archive(config: &Config, good: Vec<ReadyUpload>, sync: SyncMode) -> Result<Ar
     };
     for (upload, why, dest) in all {
         match why {
-            _ if taken.contains(&dest) => archived.taken.push(upload),
+            _ if taken.contains(&dest) => archived.taken.push((upload, dest)),
             Some(reason) => archived.salvaged.push((upload, reason)),
             None => archived.uploads.push(upload),
         }

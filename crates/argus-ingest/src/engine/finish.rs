@@ -13,7 +13,7 @@ use crate::ledger::Fact;
 
 use super::commit::{Stopped, commit};
 use super::day_pieces::DayPiece;
-use super::prepare::{Prepared, ReadyUpload, already_archived, archive_name};
+use super::prepare::{Prepared, ReadyUpload, already_archived};
 use super::recover::recover;
 use super::removal::finish_removal;
 use super::{Engine, chunks, day_pieces};
@@ -136,7 +136,7 @@ impl Engine {
             }) => {
                 // Their appends are undone, every other upload completed (its archive is in
                 // place); they stay in the dropzone until refused here.
-                let names: Vec<String> = uploads.iter().map(|u| u.display_name()).collect();
+                let names: Vec<String> = uploads.iter().map(|(u, _)| u.display_name()).collect();
                 log::warn!(
                     "the archive name of {} is taken: rolling the batch back to leave it out",
                     names.join(", ")
@@ -146,9 +146,8 @@ impl Engine {
                     .record(&duplicates)
                     .or_store(Action::Write, Store::Ledger)?;
                 let mut refused = std::collections::BTreeSet::new();
-                for upload in uploads {
-                    let name = archive_name(&upload, self.config.archive_codec);
-                    let reason = already_archived(&self.config.archive_dir.join(name));
+                for (upload, archive) in uploads {
+                    let reason = already_archived(&archive);
                     refused.insert(upload.display_name());
                     self.quarantine(&Rejected::Upload(upload), &reason);
                 }
@@ -224,12 +223,18 @@ impl Engine {
         if let Err(e) = finish_removal(&mut self.journal, &mut self.removal) {
             log::error!("{}", error_chain(&e));
         }
-        let (mut journal, entries) =
-            Journal::open(&self.config.state_dir).or_store(Action::Open, Store::Journal)?;
-        let hooks = (&self.queue, &self.config.hooks);
-        let recovered = recover(&mut journal, &entries, &mut self.ledger, hooks);
-        self.journal = journal;
-        recovered.map(drop)
+        let recovered = match Journal::open(&self.config.state_dir) {
+            Ok((mut journal, entries)) => {
+                let hooks = (&self.queue, &self.config.hooks);
+                let recovered = recover(&mut journal, &entries, &mut self.ledger, hooks);
+                self.journal = journal;
+                recovered.map(drop)
+            }
+            Err(e) => Err(e).or_store(Action::Open, Store::Journal),
+        };
+        // What it could not finish waits for the next start, which must clean up.
+        self.unclean |= recovered.is_err();
+        recovered
     }
 
     /// The uploads whose records are dated inside the clock window (all of them when day files

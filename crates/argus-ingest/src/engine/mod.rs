@@ -261,6 +261,9 @@ pub struct Engine {
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<Error>,
+    /// A rollback failed: what it left (its journal, temporary archives) waits for the next
+    /// start, which must not take this end for a clean one.
+    unclean: bool,
     /// The last committed batch's groups being removed (while the next batch is committed);
     /// `ingest` waits for it before it returns.
     removal: Option<removal::Removal>,
@@ -361,6 +364,7 @@ impl Engine {
             days,
             days_saved,
             trouble: None,
+            unclean: false,
             removal: None,
         })
     }
@@ -375,8 +379,12 @@ impl Engine {
     }
 
     /// Marks a clean end: no temporary file of this engine is left (each is removed when
-    /// dropped), so the next start need not look for any.
+    /// dropped, or, once a journal names it, by the recovery), so the next start need not look
+    /// for any. Not after a failed rollback, whose leftovers the next start cleans.
     fn mark_clean_exit(&self) {
+        if self.unclean {
+            return;
+        }
         let path = self.config.state_dir.join(CLEAN_EXIT);
         if let Err(e) = std::fs::File::create(&path) {
             log::debug!("cannot mark the clean end (the next start cleans up): {e}");

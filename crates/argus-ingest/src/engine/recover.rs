@@ -121,18 +121,82 @@ pub(super) fn recover(
     }
     journal.clear().or_store(Action::Clear, Store::Journal)?;
     // Only now may the archives' temporary files go: while the journal named them, they told
-    // which archives were in place. One left by a crash here goes with the start's cleaning.
+    // which archives were in place. One left by a crash here goes with the start's cleaning;
+    // one that cannot be removed is an error, so that no clean end is marked over it.
+    let mut failed = None;
     for e in entries {
         if let ArchiveFrom::Temp(temp) = &e.archive_from {
             match fs::remove_file(temp) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => log::warn!(
-                    "recovery: cannot remove the temporary archive {}: {e}",
-                    EscapedPath(temp)
-                ),
+                Err(e) => {
+                    failed.get_or_insert((e, temp));
+                }
             }
         }
     }
+    if let Some((e, temp)) = failed {
+        return Err(e).or_file(Action::Clear, temp);
+    }
     Ok(entries.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn entry(dir: &Path, stem: &str, temp: PathBuf) -> Entry {
+        Entry {
+            rdy: dir.join(format!("{stem}.rdy")),
+            out: dir.join(format!("{stem}.out")),
+            day: None,
+            size_before: 0,
+            archive: dir.join(format!("{stem}.out.gz")),
+            client: "c".to_owned(),
+            at: 1_800_000_000,
+            bytes: 0,
+            chunks: Vec::new(),
+            segments: Vec::new(),
+            version: None,
+            records: None,
+            health: None,
+            archive_from: ArchiveFrom::Temp(temp),
+        }
+    }
+
+    #[test]
+    fn temporary_archives_go_after_the_journal_and_one_that_stays_is_an_error() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let state = dir.path().join("state");
+        fs::create_dir(&state).expect("the state directory");
+        // One temporary archive is a file; the other cannot be removed as one.
+        let gone = dir.path().join(".argus-tmp.a.c_1.out.gz");
+        fs::write(&gone, b"half an archive").expect("a temporary archive");
+        let stuck = dir.path().join(".argus-tmp.b.c_2.out.gz");
+        fs::create_dir(&stuck).expect("a directory in its place");
+        let entries = [
+            entry(dir.path(), "c_1", gone.clone()),
+            entry(dir.path(), "c_2", stuck.clone()),
+        ];
+        let (mut journal, _) = Journal::open(&state).expect("the journal");
+        journal.record(&entries).expect("recorded");
+        let mut ledger = Ledger::open(&state).expect("the ledger");
+        let queue = Queue::open(&state).expect("the hook queue");
+        let policy = crate::config::Config::new(
+            dir.path().join("in"),
+            dir.path().join("oper"),
+            dir.path().join("arch"),
+            vec!["c".to_owned()],
+        )
+        .hooks;
+        let error = recover(&mut journal, &entries, &mut ledger, (&queue, &policy))
+            .expect_err("a temporary archive stays");
+        assert!(error.to_string().contains(".argus-tmp.b.c_2"), "{error}");
+        assert!(!gone.exists(), "the other one goes all the same");
+        assert!(stuck.exists());
+        let (_, left) = Journal::open(&state).expect("the journal");
+        assert!(left.is_empty(), "cleared before the temporary archives go");
+    }
 }

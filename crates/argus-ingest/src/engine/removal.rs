@@ -137,9 +137,9 @@ fn remove_all(uploads: &[Upload]) -> Result<(), Error> {
 }
 
 /// A batch whose archives are durable: the uploads to remove, and the salvaged ones (with the
-/// reason) to quarantine; and those whose archive name was taken.
+/// reason) to quarantine; and those whose archive name was taken, with that name.
 pub(super) struct Archived {
     pub(super) uploads: Vec<Upload>,
     pub(super) salvaged: Vec<(Upload, String)>,
-    pub(super) taken: Vec<Upload>,
+    pub(super) taken: Vec<(Upload, PathBuf)>,
 }

@@ -2,13 +2,13 @@
 //!
 //! Before any byte of a batch of uploads is appended to a day file, one line per upload is
 //! written to the journal and synced: the upload's `.rdy` and `.out`, the day file, its size
-//! before the append, and the archive path. Then, per batch: append every `.out` in order, sync
-//! the day files and archive data, publish the archives, remove the groups (`.rdy` last), and
-//! clear the batch's lines. The removal runs while the next batch is committed, so the journal
-//! is two files ([`FILES`]) that batches take in turn: one holds the batch being committed, the
-//! other the batch before it until its groups are gone (and are durably so). A crash anywhere
-//! leaves either a journal the next run can act on, or nothing to do; recovery reads both
-//! files as one.
+//! before the append, the archive path, and the name the archive is renamed from. Then, per
+//! batch: append every `.out` in order, sync the day files and archive data, publish the
+//! archives, remove the groups (`.rdy` last), and clear the batch's lines. The removal runs
+//! while the next batch is committed, so the journal is two files ([`FILES`]) that batches take
+//! in turn: one holds the batch being committed, the other the batch before it until its groups
+//! are gone (and are durably so). A crash anywhere leaves either a journal the next run can act
+//! on, or nothing to do; recovery reads both files as one.
 //!
 //! On start, [`plan_recovery`] decides from each entry's facts:
 //!
@@ -16,7 +16,8 @@
 //!   the day file's data is durable) or its `.rdy` is gone (groups are removed only after their
 //!   archive is durable). Its archive is in place when the archive's name exists and the name
 //!   it was renamed from (its temporary file, or the `.out` moved) does not: a file of that
-//!   name from before, which the rename refused to replace, is not it. A complete upload whose group is still there only needs removing.
+//!   name from before, which the rename refused to replace, is not it. A complete upload whose
+//!   group is still there only needs removing.
 //! - every other upload is **incomplete**: its day file is truncated back to the smallest
 //!   `size_before` among the incomplete uploads of that file, and the normal pass redoes them.
 //! - a complete upload whose data lies beyond that cut (possible only if a file system reordered
