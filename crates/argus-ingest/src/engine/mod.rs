@@ -261,8 +261,7 @@ pub struct Engine {
     /// A non-fatal I/O problem (a group that could not be quarantined, say): work goes on but
     /// the run exits 74.
     trouble: Option<Error>,
-    /// A rollback failed: what it left (its journal, temporary archives) waits for the next
-    /// start, which must not take this end for a clean one.
+    /// A rollback failed: the next start must clean up what it left (no clean-exit mark).
     unclean: bool,
     /// The last committed batch's groups being removed (while the next batch is committed);
     /// `ingest` waits for it before it returns.
