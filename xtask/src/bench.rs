@@ -53,6 +53,8 @@ struct Settings {
     passes: usize,
     /// A `process_argus` to measure instead of this tree's (an older build, for an A/B).
     ours: Option<std::path::PathBuf>,
+    /// The directory to work in (on the file system to measure), instead of `target/`.
+    work: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Settings, String> {
@@ -67,6 +69,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         sensors: 10_000,
         passes: 3,
         ours: None,
+        work: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -90,9 +93,10 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--sensors" => s.sensors = number(value()?)?,
             "--passes" => s.passes = number(value()?)?,
             "--ours" => s.ours = Some(value()?.into()),
+            "--work" => s.work = Some(value()?.into()),
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefghi] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--rounds N] [--round-uploads N] [--sensors N] [--passes N] [--ours PROCESS_ARGUS]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefghi] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--rounds N] [--round-uploads N] [--sensors N] [--passes N] [--ours PROCESS_ARGUS] [--work DIR]"
                 ));
             }
         }
@@ -116,7 +120,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .ours
         .clone()
         .unwrap_or_else(|| bins.join("process_argus"));
-    let work = crate::root().join("target/bench-work");
+    // Under `--work DIR` the parts work in a directory of their own inside DIR, so DIR may be
+    // the mount point of the file system to measure.
+    let work = match &settings.work {
+        Some(dir) => dir.join("argus-bench-work"),
+        None => crate::root().join("target/bench-work"),
+    };
     if work.exists() {
         fs::remove_dir_all(&work).map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
     }
