@@ -944,6 +944,71 @@ fn uploads_opened_ahead_of_their_preparers_keep_their_own_parts_and_checks() {
 }
 
 #[test]
+fn a_salvaged_upload_goes_to_the_quarantine_whole_when_its_batch_is_rolled_back() {
+    // A batch rolled back for a taken archive name completes its other uploads the way a
+    // crash's recovery does; a salvaged one among them still goes to the quarantine whole.
+    let mut site = Site::new();
+    site.config.salvage = true;
+    let at = an_hour_ago();
+    let sample = argus_sample();
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../argus-core/testdata");
+    let truncated = fs::read(testdata.join("hostA.truncated.argus")).expect("the sample");
+    // Where hostA.truncated.argus breaks (its README): the whole records before it.
+    let valid = &truncated[..41_220];
+    site.drop_sample("sensor-1", at);
+    assert_eq!(site.pass().summary.ingested, 1);
+    let first = Site::files(&site.config.archive_dir);
+    // The same upload again, a damaged one and a new one, in one batch.
+    site.drop_sample("sensor-1", at);
+    let salvaged = Upload::at("sensor-1", at + time::Duration::seconds(5))
+        .out(truncated.clone())
+        .write(&site.config.drop_dir)
+        .expect("an upload")
+        .stem;
+    site.drop_sample("sensor-1", at + time::Duration::seconds(10));
+    let outcome = site.pass();
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(
+        (outcome.summary.ingested, outcome.summary.quarantined),
+        (1, 2)
+    );
+    let day = fs::read(site.day_file(at)).expect("the day file");
+    assert!(
+        day == [&sample[..], valid, &sample[..]].concat(),
+        "the first upload, the salvaged records and the new upload, each once ({} bytes)",
+        day.len()
+    );
+    assert_eq!(Site::files(&site.config.drop_dir), Vec::<PathBuf>::new());
+    assert_eq!(Site::files(&site.config.archive_dir).len(), 3);
+    let kept: Vec<PathBuf> = walk(&site.config.quarantine_dir)
+        .into_iter()
+        .filter(|p| p.file_name() == Some(std::ffi::OsStr::new(&format!("{salvaged}.out"))))
+        .collect();
+    assert_eq!(kept.len(), 1, "{salvaged}.out in the quarantine: {kept:?}");
+    assert!(
+        fs::read(&kept[0]).expect("the quarantined upload") == truncated,
+        "the salvaged upload is in the quarantine whole"
+    );
+    assert!(
+        first.iter().all(|a| a.exists()),
+        "the first archive is kept"
+    );
+}
+
+/// Every file under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for path in Site::files(dir) {
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
 fn an_upload_whose_archive_name_is_taken_is_refused_and_its_batch_is_ingested_once() {
     use argus_core::codec::Codec;
     // Nothing looks for the archive name before the rename that puts the archive in place:

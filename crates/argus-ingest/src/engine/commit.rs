@@ -124,6 +124,7 @@ pub(super) fn commit(
             .map(|(path, t)| (path, t.start_len == 0));
         return Err(Stopped::Taken {
             uploads: archived.taken,
+            salvaged: archived.salvaged,
             duplicates,
             days: days.collect(),
         });
@@ -186,6 +187,9 @@ pub(super) enum Stopped {
     Taken {
         /// Each upload with the archive name found taken.
         uploads: Vec<(Upload, PathBuf)>,
+        /// The salvaged uploads whose archives are in place, each with its reason: they go to
+        /// the quarantine before the rollback completes them, as after a commit.
+        salvaged: Vec<(Upload, String)>,
         /// The chunks the batch left out as ingested before, for the ledger.
         duplicates: Vec<Fact>,
         /// The day files the batch appended to, each with whether it began them.

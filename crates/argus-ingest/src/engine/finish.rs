@@ -15,7 +15,7 @@ use super::commit::{Stopped, commit};
 use super::day_pieces::DayPiece;
 use super::prepare::{Prepared, ReadyUpload, already_archived};
 use super::recover::recover;
-use super::removal::finish_removal;
+use super::removal::{finish_removal, quarantine_salvaged};
 use super::{Engine, chunks, day_pieces};
 use crate::error::{Action, Context, Error, Store, error_chain};
 
@@ -131,6 +131,7 @@ impl Engine {
             }
             Err(Stopped::Taken {
                 uploads,
+                salvaged,
                 duplicates,
                 days,
             }) => {
@@ -141,6 +142,9 @@ impl Engine {
                     "the archive name of {} is taken: rolling the batch back to leave it out",
                     names.join(", ")
                 );
+                // Whole in the quarantine, as after a commit; the rollback removes any that
+                // could not go there (their archives keep them).
+                quarantine_salvaged(&self.config, &self.queue, salvaged);
                 self.roll_back()?;
                 self.ledger
                     .record(&duplicates)

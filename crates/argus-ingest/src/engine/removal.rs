@@ -55,25 +55,9 @@ pub(super) fn remove_groups(
         salvaged,
         taken: _,
     } = archived;
-    for (upload, reason) in salvaged {
-        let name = upload.display_name();
-        let bad = Rejected::Upload(upload);
-        match crate::quarantine::quarantine_group(config, queue, &bad, &reason) {
-            Ok(place) => log::warn!(
-                "salvaged {name}: {reason}; moved to {}",
-                EscapedPath(&place)
-            ),
-            Err(e) => {
-                log::error!(
-                    "cannot quarantine the salvaged {name} ({}); removed, its archive keeps it whole",
-                    error_chain(&e)
-                );
-                if let Rejected::Upload(upload) = bad {
-                    dropzone::remove_parts(&upload)?;
-                    uploads.push(upload);
-                }
-            }
-        }
+    for upload in quarantine_salvaged(config, queue, salvaged) {
+        dropzone::remove_parts(&upload)?;
+        uploads.push(upload);
     }
     let remove = move || -> Result<(), Error> {
         let started = Instant::now();
@@ -100,6 +84,36 @@ pub(super) fn remove_groups(
         .spawn(remove)
         .map_err(Error::Thread)?;
     Ok(Removal { thread, slot })
+}
+
+/// Moves each salvaged upload (its archive durable) to the quarantine whole, with its reason.
+/// Returns those that could not be moved, still in the dropzone: their archives keep them.
+pub(super) fn quarantine_salvaged(
+    config: &Config,
+    queue: &Queue,
+    salvaged: Vec<(Upload, String)>,
+) -> Vec<Upload> {
+    let mut left = Vec::new();
+    for (upload, reason) in salvaged {
+        let name = upload.display_name();
+        let bad = Rejected::Upload(upload);
+        match crate::quarantine::quarantine_group(config, queue, &bad, &reason) {
+            Ok(place) => log::warn!(
+                "salvaged {name}: {reason}; moved to {}",
+                EscapedPath(&place)
+            ),
+            Err(e) => {
+                log::error!(
+                    "cannot quarantine the salvaged {name} ({}); removed, its archive keeps it whole",
+                    error_chain(&e)
+                );
+                if let Rejected::Upload(upload) = bad {
+                    left.push(upload);
+                }
+            }
+        }
+    }
+    left
 }
 
 /// Removes finished groups on several threads; the first error is returned after all stopped.
