@@ -29,7 +29,7 @@ use argus_core::failpoint;
 
 use super::day_pieces::DayPiece;
 use super::prepare::{Archive, ReadyUpload};
-use super::removal::{Archived, Removal, finish_removal, remove_groups};
+use super::removal::{Archived, Removals, finish_removal, remove_groups};
 use crate::error::{Action, Context, Error, Store};
 
 /// One journal entry's worth of an upload: a piece for one day file, or, for an upload that
@@ -90,7 +90,7 @@ pub(super) fn commit(
     ledger: &mut Ledger,
     queue: &Queue,
     (mut good, duplicates): (Vec<ReadyUpload>, Vec<Fact>),
-    removal: &mut Option<Removal>,
+    removal: &mut Removals,
 ) -> Result<Vec<(PathBuf, bool)>, Stopped> {
     let started = Instant::now();
     let lap = |what: &str| log::debug!("commit: {what} after {:?}", started.elapsed());
@@ -160,7 +160,7 @@ pub(super) fn commit(
     let slot = journal
         .hand_over()
         .or_store(Action::Write, Store::Journal)?;
-    *removal = Some(remove_groups(config, queue, archived, slot)?);
+    remove_groups(config, queue, archived, slot, removal)?;
     // Only a hint for when the day closes: a note that is lost costs a compression.
     for (day, sources) in &notes {
         if let Err(e) = crate::members::note(&config.state_dir, day, sources) {

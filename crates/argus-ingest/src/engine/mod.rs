@@ -263,9 +263,9 @@ pub struct Engine {
     trouble: Option<Error>,
     /// A rollback failed: the next start must clean up what it left (no clean-exit mark).
     unclean: bool,
-    /// The last committed batch's groups being removed (while the next batch is committed);
-    /// `ingest` waits for it before it returns.
-    removal: Option<removal::Removal>,
+    /// The last committed batch's groups being removed (while the next batch is committed),
+    /// and the threads that unlink; `ingest` waits for it and ends them before it returns.
+    removal: removal::Removals,
 }
 
 impl Engine {
@@ -364,7 +364,7 @@ impl Engine {
             days_saved,
             trouble: None,
             unclean: false,
-            removal: None,
+            removal: removal::Removals::default(),
         })
     }
 
@@ -522,7 +522,7 @@ impl Engine {
                 Ok(())
             })();
             // The last batch's groups are gone (or, on an error, left to the recovery).
-            let removed = removal::finish_removal(&mut self.journal, &mut self.removal);
+            let removed = removal::finish_pass(&mut self.journal, &mut self.removal);
             let committed = committed.and(removed);
             if let Some(p) = &progress {
                 p.end();
