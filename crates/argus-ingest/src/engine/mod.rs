@@ -32,7 +32,7 @@
 //!   one round of reads side by side instead of a read each preparer waits for;
 //! - a commit syncs its files together from a few threads, or with one `syncfs` for 16 or more,
 //!   which is also the day files' sync when they share the archives' file system; groups are
-//!   removed from 16 threads, since an unlink with online discard waits on the device.
+//!   removed from up to 16 threads kept for the pass (an unlink with online discard waits).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
