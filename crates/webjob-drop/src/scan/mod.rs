@@ -50,6 +50,7 @@ use crate::safe::{FileKind, open_regular};
 
 mod group;
 mod part;
+mod window;
 
 pub use group::{
     Foreign, ForeignReason, Group, Ignored, IgnoredReason, InFlight, Invalid, InvalidReason,
@@ -57,6 +58,8 @@ pub use group::{
 };
 use part::Meta;
 pub use part::{Files, GroupFiles, Part, PartKind};
+pub use window::Deferred;
+use window::Window;
 
 /// How many levels of subdirectories a scan descends into by default (per-client and per-job
 /// directories of newer WebJob servers).
@@ -77,6 +80,7 @@ pub struct Dropzone {
     open_check: bool,
     now: Option<SystemTime>,
     lock_stale_after: Duration,
+    window: Option<usize>,
 }
 
 impl Dropzone {
@@ -88,7 +92,20 @@ impl Dropzone {
             open_check: true,
             now: None,
             lock_stale_after: LOCK_STALE_AFTER,
+            window: None,
         }
+    }
+
+    /// Keeps at most about `limit` ready groups of the selection (those with a `.rdy`): the
+    /// oldest, by upload time, then stem. The others are counted per client in
+    /// [`Scan::deferred`] and nothing else is kept of them, so that the memory a scan takes
+    /// does not grow with a backlog; a consumer takes them in later scans, each one window,
+    /// as it removes what it is done with. Groups that are not ready are reported whole, as
+    /// always. The scan then lists each directory twice: first the names of the `.rdy` files
+    /// alone, to find the window. [`Dropzone::scan_group`] ignores the window.
+    pub fn with_window(mut self, limit: usize) -> Dropzone {
+        self.window = Some(limit);
+        self
     }
 
     /// The time the age of a server's `.lck` is measured against. Without it a scan reads the
@@ -142,8 +159,7 @@ impl Dropzone {
                 .at("open dropzone", &self.root);
         }
         let mut scan = Scan::default();
-        let entries = list(&self.root).at("read directory", &self.root)?;
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             root: &self.root,
             selection,
             max_depth: self.max_depth,
@@ -151,7 +167,13 @@ impl Dropzone {
             now: self.now.unwrap_or_else(SystemTime::now),
             lock_stale_after: self.lock_stale_after,
             only: None,
+            window: None,
         };
+        let window = self
+            .window
+            .map(|limit| Window::index(&ctx, &self.root, 0, limit, &mut scan.deferred));
+        ctx.window = window.as_ref();
+        let entries = ctx.list(&self.root).at("read directory", &self.root)?;
         ctx.scan_dir(&self.root, entries, 0, &mut scan);
         scan.sort();
         Ok(scan)
@@ -183,7 +205,6 @@ impl Dropzone {
                 dropzone: self.root.clone(),
             })?;
         let mut scan = Scan::default();
-        let entries = list(dir).at("read directory", dir)?;
         let ctx = Ctx {
             root: &self.root,
             selection,
@@ -192,7 +213,9 @@ impl Dropzone {
             now: self.now.unwrap_or_else(SystemTime::now),
             lock_stale_after: self.lock_stale_after,
             only: Some(stem.as_ref().as_bytes()),
+            window: None,
         };
+        let entries = ctx.list(dir).at("read directory", dir)?;
         ctx.scan_dir(dir, entries, depth, &mut scan);
         scan.sort();
         Ok(scan)
@@ -217,6 +240,9 @@ pub struct Scan {
     pub ignored: Vec<Ignored>,
     /// Problems that kept part of the dropzone from being scanned.
     pub errors: Vec<Error>,
+    /// Per client, the ready groups a scan [with a window](Dropzone::with_window) left for a
+    /// later one; always empty without a window.
+    pub deferred: BTreeMap<String, Deferred>,
 }
 
 impl Scan {
@@ -231,6 +257,11 @@ impl Scan {
         self.foreign
             .sort_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
         self.ignored.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+
+    /// How many ready groups the window left for a later scan, of every client.
+    pub fn deferred_count(&self) -> u64 {
+        self.deferred.values().map(|d| d.count).sum()
     }
 
     /// The in-flight groups whose newest file is at least `orphan_after` older than `now`.
@@ -254,16 +285,29 @@ struct Ctx<'a> {
     lock_stale_after: Duration,
     /// Only this stem, in this directory (no recursion, nothing else reported).
     only: Option<&'a [u8]>,
-}
-
-/// Entries of a directory, sorted by name so that scans are reproducible.
-fn list(dir: &Path) -> std::io::Result<Vec<DirEntry>> {
-    let mut entries = fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
-    entries.sort_by_key(DirEntry::file_name);
-    Ok(entries)
+    /// The groups a windowed scan takes (see [`Dropzone::with_window`]).
+    window: Option<&'a Window>,
 }
 
 impl Ctx<'_> {
+    /// Entries of a directory, sorted by name so that scans are reproducible; without those of
+    /// the groups the window leaves out.
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<DirEntry>> {
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if self
+                .window
+                .is_some_and(|w| w.leaves_out(dir, entry.file_name().as_bytes()))
+            {
+                continue;
+            }
+            entries.push(entry);
+        }
+        entries.sort_by_key(DirEntry::file_name);
+        Ok(entries)
+    }
+
     fn scan_dir(&self, dir: &Path, entries: Vec<DirEntry>, depth: usize, scan: &mut Scan) {
         let mut stems: BTreeMap<Vec<u8>, Vec<Part>> = BTreeMap::new();
         let mut subdirs = Vec::new();
@@ -319,7 +363,7 @@ impl Ctx<'_> {
             self.classify(files, scan);
         }
         for sub in subdirs {
-            match list(&sub) {
+            match self.list(&sub) {
                 Ok(entries) => self.scan_dir(&sub, entries, depth + 1, scan),
                 Err(e) => {
                     log::warn!("cannot read directory {}: {e}", EscapedPath(&sub));
