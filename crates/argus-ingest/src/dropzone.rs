@@ -172,6 +172,9 @@ pub struct Scanned {
     pub orphans: Vec<PathBuf>,
     /// Uploads of other clients or jobs.
     pub foreign: u64,
+    /// Uploads with a `.rdy` that the scan's window left for a later scan (see
+    /// [`scan`]).
+    pub deferred: u64,
 }
 
 /// The client id of a stem `CLIENT_YYYYMMDDHHMMSS[_...]`: everything before the first `_`
@@ -193,15 +196,29 @@ pub fn selection(config: &Config) -> webjob_drop::Result<Selection> {
     Selection::new(&config.clients, &config.job)
 }
 
-/// Scans the dropzone (read-only).
-pub fn scan(config: &Config, now: OffsetDateTime) -> webjob_drop::Result<Scanned> {
+/// How many uploads with a `.rdy` a pass's scan holds at most by default: the oldest; the
+/// pass takes the others in later scans, this many at a time, so that its memory stays flat
+/// whatever the backlog (about 2 KB an upload in the window). Each scan lists the dropzone
+/// twice (see [`Dropzone::with_window`]).
+pub const SCAN_WINDOW: usize = 20_000;
+
+/// Scans the dropzone (read-only): every upload, or with a `window` only the oldest that many
+/// ready ones (the others counted in [`Scanned::deferred`]).
+pub fn scan(
+    config: &Config,
+    now: OffsetDateTime,
+    window: Option<usize>,
+) -> webjob_drop::Result<Scanned> {
     let selection = selection(config)?;
-    let scan = Dropzone::new(&config.drop_dir)
+    let mut dropzone = Dropzone::new(&config.drop_dir)
         .with_now(now.into())
         .with_max_depth(config.scan_depth as usize)
         // Every part a pass needs is opened (safely) when the upload is prepared.
-        .with_open_check(false)
-        .scan(&selection)?;
+        .with_open_check(false);
+    if let Some(limit) = window {
+        dropzone = dropzone.with_window(limit);
+    }
+    let scan = dropzone.scan(&selection)?;
     Ok(found(config, scan, now))
 }
 
@@ -239,6 +256,7 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Scann
         .collect();
     // Groups the WebJob server still holds with its `.lck` are in flight, never complete.
     let in_flight = scan.in_flight.len() as u64 - orphans.len() as u64;
+    let deferred = scan.deferred_count();
     let invalid = scan
         .invalid
         .into_iter()
@@ -257,6 +275,7 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Scann
         in_flight,
         orphans,
         foreign: scan.foreign.len() as u64,
+        deferred,
     }
 }
 
@@ -275,9 +294,19 @@ pub struct ClientCounts {
 }
 
 /// Per client, what the dropzone holds (read-only), by the rules a pass applies; for `status`.
+/// Beyond the first [`SCAN_WINDOW`] ready uploads, each one with a `.rdy` counts as pending
+/// (one the WebJob server still holds, or an invalid one, too).
 pub fn census(
     config: &Config,
     now: OffsetDateTime,
+) -> webjob_drop::Result<std::collections::BTreeMap<String, ClientCounts>> {
+    census_within(config, now, SCAN_WINDOW)
+}
+
+fn census_within(
+    config: &Config,
+    now: OffsetDateTime,
+    window: usize,
 ) -> webjob_drop::Result<std::collections::BTreeMap<String, ClientCounts>> {
     let selection = selection(config)?;
     let now_sys = std::time::SystemTime::from(now);
@@ -285,8 +314,14 @@ pub fn census(
         .with_now(now_sys)
         .with_max_depth(config.scan_depth as usize)
         .with_open_check(false)
+        .with_window(window)
         .scan(&selection)?;
     let mut counts: std::collections::BTreeMap<String, ClientCounts> = Default::default();
+    for (client, deferred) in &scan.deferred {
+        let c = counts.entry(client.clone()).or_default();
+        c.pending += deferred.count;
+        c.newest = c.newest.max(Some(deferred.newest));
+    }
     for g in &scan.complete {
         let c = counts.entry(g.client().to_owned()).or_default();
         c.pending += 1;
@@ -344,4 +379,41 @@ pub fn recover_quarantine(quarantine_dir: &Path) -> Result<(), webjob_drop::Erro
         log::error!("quarantine recovery: {}", argus_core::error_chain(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_census_beyond_its_window_counts_what_waits_per_client() {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let drop_dir = root.path().join("incoming");
+        std::fs::create_dir(&drop_dir).expect("the dropzone");
+        let config = Config::new(
+            drop_dir.clone(),
+            root.path().join("oper"),
+            root.path().join("archive"),
+            vec!["s*".to_owned()],
+        );
+        for (client, stamp) in [
+            ("s1", "20260101000000"),
+            ("s2", "20260101010000"),
+            ("s1", "20260101020000"),
+            ("s2", "20260101030000"),
+            ("s1", "20260101040000"),
+        ] {
+            webjob_drop::fixture::Upload::new(client, stamp)
+                .write(&drop_dir)
+                .expect("an upload");
+        }
+        let now = OffsetDateTime::now_utc();
+        let whole = census_within(&config, now, usize::MAX).expect("a census");
+        assert_eq!(whole["s1"].pending, 3);
+        assert_eq!(whole["s2"].pending, 2);
+        for window in [0, 1, 3] {
+            let windowed = census_within(&config, now, window).expect("a census");
+            assert_eq!(windowed, whole, "a window of {window}");
+        }
+    }
 }

@@ -205,7 +205,7 @@ fn run(
         let result = if rescan || Instant::now() >= next_rescan {
             pending.clear();
             next_rescan = Instant::now() + engine.config().rescan_interval;
-            engine.scan(OffsetDateTime::now_utc()).and_then(|found| {
+            engine.drain(OffsetDateTime::now_utc(), |found| {
                 for orphan in &found.orphans {
                     if reported_orphans.insert(orphan.clone()) {
                         log::warn!(
@@ -215,7 +215,6 @@ fn run(
                     }
                 }
                 reported_orphans.retain(|o| found.orphans.contains(o));
-                engine.ingest(found)
             })
         } else if !pending.is_empty() {
             let groups = std::mem::take(&mut pending);

@@ -1065,3 +1065,74 @@ fn an_upload_whose_archive_name_is_taken_is_refused_and_its_batch_is_ingested_on
         );
     }
 }
+
+#[test]
+fn a_backlog_larger_than_the_scan_window_is_taken_window_by_window_oldest_first() {
+    let site = Site::new();
+    let at = an_hour_ago();
+    let samples = [
+        "hostA.argus",
+        "hostB.argus",
+        "hostC.argus",
+        "hostD.chunk2.argus",
+    ]
+    .map(argus_sample_named);
+    // Ten uploads written newest first; among the oldest, one the WebJob server still holds
+    // (it takes a place in every window) and one without `.env` (quarantined).
+    let mut expected = Vec::new();
+    for i in (0..10_usize).rev() {
+        let stamp = at + time::Duration::seconds(i64::try_from(i).expect("small"));
+        let upload = Upload::at("sensor-1", stamp).out(samples[i % samples.len()].clone());
+        match i {
+            0 => upload.keep_lock(),
+            1 => upload.without(webjob_drop::PartKind::Env),
+            _ => upload,
+        }
+        .write(&site.config.drop_dir)
+        .expect("an upload");
+    }
+    for i in 2..10 {
+        expected.extend_from_slice(&samples[i % samples.len()]);
+    }
+    let options = Options {
+        scan_window: 3,
+        ..Options::default()
+    };
+    let outcome = engine::run(&site.config, &options, OffsetDateTime::now_utc());
+    assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+    assert_eq!(
+        (outcome.summary.ingested, outcome.summary.quarantined),
+        (8, 1)
+    );
+    let day = fs::read(site.day_file(at)).expect("the day file");
+    assert!(day == expected, "every upload once, oldest first");
+    assert_eq!(
+        Site::files(&site.config.drop_dir).len(),
+        5,
+        "the held upload waits"
+    );
+}
+
+#[test]
+fn a_window_that_takes_nothing_ends_the_pass_and_the_rest_waits() {
+    let site = Site::new();
+    let at = an_hour_ago();
+    for i in 0..5 {
+        let upload = Upload::at("sensor-1", at + time::Duration::seconds(i)).out(argus_sample());
+        // The two oldest are still held by the WebJob server: they fill a window of two.
+        if i < 2 { upload.keep_lock() } else { upload }
+            .write(&site.config.drop_dir)
+            .expect("an upload");
+    }
+    let options = Options {
+        scan_window: 2,
+        ..Options::default()
+    };
+    let outcome = engine::run(&site.config, &options, OffsetDateTime::now_utc());
+    assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+    assert_eq!(outcome.summary.ingested, 0);
+    assert_eq!(Site::files(&site.config.drop_dir).len(), 5 * 4 + 2);
+    // A wider window reaches the three behind them.
+    let outcome = site.pass();
+    assert_eq!(outcome.summary.ingested, 3, "{:?}", outcome.summary.failed);
+}

@@ -42,6 +42,10 @@ impl Bar {
 
 impl Progress for Bar {
     fn begin(&self, uploads: u64, bytes: u64) {
+        // A backlog larger than a scan's window is ingested one window after another, each
+        // shown from the start.
+        self.bar.reset();
+        self.uploads.store(0, std::sync::atomic::Ordering::Relaxed);
         self.total
             .store(uploads, std::sync::atomic::Ordering::Relaxed);
         self.bar.set_length(bytes);

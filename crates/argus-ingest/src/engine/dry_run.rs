@@ -34,7 +34,8 @@ pub(super) fn dry_run(
         return Err(Error::Config(Problems(problems)));
     }
     {
-        let found = dropzone::scan(config, now).or_store(Action::Scan, Store::Dropzone)?;
+        // A plan lists every upload anyway: no window.
+        let found = dropzone::scan(config, now, None).or_store(Action::Scan, Store::Dropzone)?;
         let mut say = |line: String| plan.push(line);
         for (upload, reason) in &found.invalid {
             say(format!(

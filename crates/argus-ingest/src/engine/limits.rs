@@ -1,5 +1,8 @@
 //! The open-file limit: raised to the hard limit by the binary, and how many uploads a batch may
-//! hold open under it.
+//! hold open under it, and how many threads compress.
+
+use super::Options;
+use crate::config::Config;
 
 /// Raises the process's soft limit on open files to its hard limit (at most 65,536): a cron job
 /// or a service starts with a soft limit of 1,024, far below what the kernel allows it, and a
@@ -63,6 +66,18 @@ pub(super) fn uploads_within(limit: u64) -> usize {
         .max(1)
 }
 
+/// The threads that compress: [`Options::threads`], capped by the config's
+/// `compress_threads` when it is not 0.
+pub(crate) fn compress_threads(config: &Config, options: &Options) -> usize {
+    let cap = usize::try_from(config.compress_threads).unwrap_or(usize::MAX);
+    let threads = if cap == 0 {
+        options.threads
+    } else {
+        options.threads.min(cap)
+    };
+    threads.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +117,29 @@ mod tests {
             std::fs::symlink_metadata(&highest).is_err(),
             "{highest} is still open"
         );
+    }
+
+    #[test]
+    fn compress_threads_caps_the_threads_and_zero_leaves_them() {
+        let mut config = Config::new(
+            "/srv/in".into(),
+            "/srv/oper".into(),
+            "/srv/arch".into(),
+            vec!["c".into()],
+        );
+        let options = Options {
+            threads: 8,
+            ..Options::default()
+        };
+        assert_eq!(compress_threads(&config, &options), 8);
+        config.compress_threads = 3;
+        assert_eq!(compress_threads(&config, &options), 3);
+        config.compress_threads = 32;
+        assert_eq!(compress_threads(&config, &options), 8);
+        let none = Options {
+            threads: 0,
+            ..Options::default()
+        };
+        assert_eq!(compress_threads(&config, &none), 1);
     }
 }

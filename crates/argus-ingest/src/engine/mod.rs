@@ -54,8 +54,8 @@ mod batch;
 mod chunks;
 mod commit;
 mod day_pieces;
+mod drain;
 mod dry_run;
-
 mod finish;
 mod limits;
 mod listing;
@@ -71,6 +71,7 @@ pub use limits::raise_open_file_limit;
 pub use preflight::preflight;
 
 use self::dry_run::dry_run;
+pub(crate) use self::limits::compress_threads;
 use self::limits::{open_file_limit, uploads_within};
 use self::listing::list_days;
 use self::prepare::{Prepared, prepare_all};
@@ -98,6 +99,9 @@ pub struct Options {
     /// What the uploads hold and how to check it: argus records by default. Content that
     /// cannot be split by record time is filed by upload day whatever `day_boundary` says.
     pub content: std::sync::Arc<dyn Content>,
+    /// At most this many ready uploads per scan ([`dropzone::SCAN_WINDOW`] by default): a
+    /// larger backlog is taken in windows, so memory does not grow with it.
+    pub scan_window: usize,
 }
 
 /// What follows an ingest as it goes: told the uploads and bytes to do, then each batch done.
@@ -108,18 +112,6 @@ pub trait Progress: Send + Sync + std::fmt::Debug {
     fn advance(&self, uploads: u64, bytes: u64);
     /// The ingest ended (done, stopped or failed).
     fn end(&self);
-}
-
-/// The threads that compress: [`Options::threads`], capped by the config's
-/// `compress_threads` when it is not 0.
-pub(crate) fn compress_threads(config: &Config, options: &Options) -> usize {
-    let cap = usize::try_from(config.compress_threads).unwrap_or(usize::MAX);
-    let threads = if cap == 0 {
-        options.threads
-    } else {
-        options.threads.min(cap)
-    };
-    threads.max(1)
 }
 
 impl Default for Options {
@@ -133,6 +125,7 @@ impl Default for Options {
             stop: None,
             progress: None,
             content: std::sync::Arc::new(ArgusRecords),
+            scan_window: dropzone::SCAN_WINDOW,
         }
     }
 }
@@ -164,14 +157,16 @@ pub fn run(config: &Config, options: &Options, now: OffsetDateTime) -> Outcome {
         return outcome;
     }
     let result = Engine::start(config.clone(), options.clone()).and_then(|mut engine| {
-        let found = engine.scan(now)?;
-        for orphan in &found.orphans {
-            log::warn!(
-                "orphaned upload data without .rdy (a failed upload?): {}",
-                EscapedPath(orphan)
-            );
-        }
-        engine.ingest(found)?;
+        let mut first = true;
+        engine.drain(now, |found| {
+            for orphan in found.orphans.iter().filter(|_| first) {
+                log::warn!(
+                    "orphaned upload data without .rdy (a failed upload?): {}",
+                    EscapedPath(orphan)
+                );
+            }
+            first = false;
+        })?;
         engine.maintain(now)?;
         let budget = engine.config().hooks.budget;
         engine.run_hooks(budget);
@@ -431,9 +426,12 @@ impl Engine {
         (summary, self.trouble.take())
     }
 
-    /// Scans the whole dropzone (read-only).
+    /// Scans the dropzone (read-only): its oldest [`Options::scan_window`] ready uploads, and
+    /// how many more wait ([`Scanned::deferred`]; [`Engine::drain`] takes them all).
     pub fn scan(&mut self, now: OffsetDateTime) -> Result<Scanned, Error> {
-        let found = dropzone::scan(&self.config, now).or_store(Action::Scan, Store::Dropzone)?;
+        let window = Some(self.options.scan_window);
+        let found =
+            dropzone::scan(&self.config, now, window).or_store(Action::Scan, Store::Dropzone)?;
         self.summary.in_flight = found.in_flight;
         self.summary.orphans = found.orphans.len() as u64;
         self.summary.foreign = found.foreign;
@@ -567,34 +565,5 @@ impl Engine {
                 self.trouble.get_or_insert(e);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compress_threads_caps_the_threads_and_zero_leaves_them() {
-        let mut config = Config::new(
-            "/srv/in".into(),
-            "/srv/oper".into(),
-            "/srv/arch".into(),
-            vec!["c".into()],
-        );
-        let options = Options {
-            threads: 8,
-            ..Options::default()
-        };
-        assert_eq!(compress_threads(&config, &options), 8);
-        config.compress_threads = 3;
-        assert_eq!(compress_threads(&config, &options), 3);
-        config.compress_threads = 32;
-        assert_eq!(compress_threads(&config, &options), 8);
-        let none = Options {
-            threads: 0,
-            ..Options::default()
-        };
-        assert_eq!(compress_threads(&config, &none), 1);
     }
 }

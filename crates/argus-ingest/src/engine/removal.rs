@@ -282,7 +282,7 @@ mod tests {
             dir.path().join("archive"),
             vec!["sensor-*".to_owned()],
         );
-        let found = dropzone::scan(&config, OffsetDateTime::now_utc()).expect("a scan");
+        let found = dropzone::scan(&config, OffsetDateTime::now_utc(), None).expect("a scan");
         assert_eq!(found.complete.len(), usize::try_from(n).expect("a count"));
         (dir, config, found.complete)
     }
