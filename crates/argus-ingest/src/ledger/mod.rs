@@ -190,7 +190,7 @@ pub struct Ledger {
     /// Per client.
     pub clients: BTreeMap<String, ClientState>,
     /// Stems of uploads counted recently, so a fact replayed twice counts once.
-    recent_stems: BTreeMap<String, i64>,
+    recent_stems: RecentStems,
     log: Option<File>,
     log_lines: usize,
 }
@@ -202,7 +202,7 @@ impl Ledger {
             dir: state_dir.to_path_buf(),
             hosts: BTreeMap::new(),
             clients: BTreeMap::new(),
-            recent_stems: BTreeMap::new(),
+            recent_stems: RecentStems::new(KEEP_HOURS * 3600),
             log: None,
             log_lines: 0,
         };
@@ -252,7 +252,7 @@ impl Ledger {
             dir: PathBuf::new(),
             hosts: BTreeMap::new(),
             clients: BTreeMap::new(),
-            recent_stems: BTreeMap::new(),
+            recent_stems: RecentStems::new(KEEP_HOURS * 3600),
             log: None,
             log_lines: 0,
         };
@@ -362,7 +362,7 @@ impl Ledger {
                 version,
                 health,
             } => {
-                if self.recent_stems.insert(stem.clone(), *at).is_some() {
+                if !self.recent_stems.note(stem, *at) {
                     return;
                 }
                 let c = self.clients.entry(client.clone()).or_default();
@@ -381,11 +381,6 @@ impl Ledger {
                 let newest = c.hours.keys().next_back().copied().unwrap_or(hour);
                 c.hours
                     .retain(|h, _| *h > newest.saturating_sub(KEEP_HOURS));
-                // Stems are unique per upload; keep only the recent ones to bound memory.
-                if self.recent_stems.len() > 200_000 {
-                    let cutoff = at.saturating_sub(KEEP_HOURS * 3600);
-                    self.recent_stems.retain(|_, t| *t > cutoff);
-                }
             }
         }
     }
@@ -472,9 +467,11 @@ pub fn short_hash(sha256: &[u8; 32]) -> String {
 
 mod lines;
 mod snapshot;
+mod stems;
 
 pub(crate) use lines::is_short_hash;
 use lines::{decode, encode};
+use stems::RecentStems;
 
 #[cfg(test)]
 mod tests;
