@@ -350,5 +350,8 @@ pub fn apply(dir: &Path, deletions: &[Deletion]) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+mod sweep;
+pub use sweep::{Judge, Sweep};
+
 #[cfg(test)]
 mod tests;
