@@ -16,7 +16,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use argus_core::retention::{self, Deletion, Entry, NamePattern};
+use argus_core::retention::Sweep;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -53,27 +53,14 @@ fn path(state_dir: &Path) -> PathBuf {
 }
 
 impl Catalog {
-    /// The catalog a purge leaves: the `entries` of its listing under `patterns`, less those
-    /// `deleted`.
-    pub fn after(
-        config: &Config,
-        entries: &[Entry],
-        patterns: &[NamePattern],
-        deleted: &[Deletion],
-        now: OffsetDateTime,
-    ) -> Catalog {
-        let gone: std::collections::HashSet<&str> =
-            deleted.iter().map(|d| d.name.as_str()).collect();
-        let kept: Vec<(OffsetDateTime, &Entry)> = retention::judged(entries, patterns)
-            .into_iter()
-            .filter(|(_, e)| !gone.contains(e.name.as_str()))
-            .collect();
+    /// The catalog a purge leaves: what stays of the files its `sweep` judged.
+    pub fn swept(config: &Config, sweep: &Sweep, now: OffsetDateTime) -> Catalog {
         Catalog {
             listed_at: now.unix_timestamp(),
             clients: config.clients.clone(),
             job: config.job.clone(),
-            oldest: kept.first().map(|(t, _)| t.unix_timestamp()),
-            bytes: kept.iter().map(|(_, e)| e.size).sum(),
+            oldest: sweep.oldest_kept.map(OffsetDateTime::unix_timestamp),
+            bytes: sweep.kept_bytes(),
         }
     }
 

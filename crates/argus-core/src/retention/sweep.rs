@@ -277,6 +277,29 @@ impl Sweep {
         self.now
     }
 
+    /// Walks `dir` again with the same `judge` and tells `each` every file the sweep deletes,
+    /// with the time it is judged by, deleting nothing (a dry run's plan).
+    pub fn each_doomed(
+        &self,
+        dir: &Path,
+        judge: &mut Judge<'_>,
+        mut each: impl FnMut(&str, OffsetDateTime, Reason),
+    ) -> Result<()> {
+        if self.deleted().0 == 0 {
+            return Ok(());
+        }
+        walk(
+            dir,
+            judge,
+            |_| false,
+            |seen| {
+                if let Some(reason) = self.doomed(seen.time, &seen.name) {
+                    each(&seen.name, seen.time, reason);
+                }
+            },
+        )
+    }
+
     /// Deletes what the survey decided, walking `dir` again with the same `judge`; `each` is
     /// told every file before it goes. A file already gone is not an error; on another error
     /// the walk removes nothing more and returns it. Syncs the directory when anything went;
@@ -400,6 +423,12 @@ mod tests {
             .map(|(t, _)| t);
         assert_eq!(sweep.oldest_kept, oldest);
 
+        let mut listed = BTreeSet::new();
+        sweep
+            .each_doomed(dir.path(), &mut judge, |name, _, _| {
+                listed.insert(name.to_owned());
+            })
+            .expect("the doomed listed");
         let mut told = BTreeSet::new();
         let removed = sweep
             .apply(dir.path(), &mut judge, |name, reason| {
@@ -410,6 +439,7 @@ mod tests {
             .expect("the sweep applied");
         assert_eq!(removed, plan.len() as u64);
         assert_eq!(told, gone.iter().map(|n| (*n).to_owned()).collect());
+        assert_eq!(listed, told);
         let left: BTreeSet<String> = list(dir.path())
             .expect("a listing")
             .into_iter()

@@ -104,28 +104,35 @@ pub(super) fn dry_run(
             say(format!("orphaned (no .rdy): {}", EscapedPath(orphan)));
         }
         if config.archive_days > 0 || config.archive_max_size.is_some() {
-            let entries = argus_core::retention::list(&config.archive_dir).unwrap_or_default();
-            let (plan, patterns) = super::maintain::purge_plan(config, &entries, now)?;
-            if let Some(surprise) =
-                argus_core::retention::review(&entries, &patterns, &plan, |_| false)
-            {
-                let warning = crate::retention_warning::RetentionWarning::new(
-                    config,
-                    &surprise,
-                    plan.len(),
-                    now,
-                );
-                say(format!("would warn: {}", warning.message));
-            }
-            for d in plan {
-                let why = match d.reason {
-                    argus_core::retention::Reason::Age => {
-                        format!("older than {} days", config.archive_days)
-                    }
-                    argus_core::retention::Reason::Size => "over archive_max_size".to_owned(),
-                };
-                say(format!("would purge archive {} ({why})", d.name));
-                summary.purged += 1;
+            use argus_core::retention::{Reason, Sweep};
+            let mut judge = super::maintain::archive_judge(config)?;
+            let policy = super::maintain::archive_policy(config);
+            // An archive that cannot be read shows no purge, as a pass would then purge none.
+            let sweep = Sweep::survey(&config.archive_dir, &mut judge, &policy, now, |_| false);
+            if let Ok(sweep) = sweep {
+                if let Some(surprise) = sweep.surprise() {
+                    let count = usize::try_from(sweep.deleted().0).unwrap_or(usize::MAX);
+                    let warning = crate::retention_warning::RetentionWarning::new(
+                        config, &surprise, count, now,
+                    );
+                    say(format!("would warn: {}", warning.message));
+                }
+                let mut doomed = Vec::new();
+                sweep
+                    .each_doomed(&config.archive_dir, &mut judge, |name, time, reason| {
+                        doomed.push((time, name.to_owned(), reason));
+                    })
+                    .unwrap_or_else(|e| log::warn!("cannot list the archive: {e}"));
+                // Oldest first, as a purge goes.
+                doomed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                for (_, name, reason) in doomed {
+                    let why = match reason {
+                        Reason::Age => format!("older than {} days", config.archive_days),
+                        Reason::Size => "over archive_max_size".to_owned(),
+                    };
+                    say(format!("would purge archive {name} ({why})"));
+                    summary.purged += 1;
+                }
             }
         }
         if let Some(why) = crate::space::shortage(config) {

@@ -18,41 +18,41 @@ use super::Engine;
 use super::listing::{self, archive_client};
 use crate::error::{Action, Context, Error, Store, error_chain};
 
-/// What retention deletes of the archive's `entries`: uploads of the configured clients older
-/// than `archive_days`, then the oldest of them until their total is under the low watermark
-/// once it is over `archive_max_size`. Pure; `--dry-run` shows the same plan.
-pub(super) fn purge_plan(
+/// How retention tells the archive's files it may delete: uploads of the configured clients
+/// and job (`CLIENT_YYYYMMDDHHMMSS[_MIDDLE]_JOB.out[.sfx]`), with the time their names carry.
+pub(super) fn archive_judge(
     config: &Config,
-    entries: &[retention::Entry],
-    now: OffsetDateTime,
-) -> Result<(Vec<retention::Deletion>, Vec<retention::NamePattern>), Error> {
+) -> Result<impl FnMut(&str) -> Option<Option<OffsetDateTime>> + use<>, Error> {
     let selection = dropzone::selection(config).or_store(Action::Scan, Store::Dropzone)?;
-    let mut clients: Vec<String> = entries
-        .iter()
-        .filter_map(|e| archive_client(&e.name, &config.job))
-        .filter(|c| selection.matches_client(c))
-        .map(str::to_owned)
-        .collect();
-    clients.sort();
-    clients.dedup();
-    let patterns = clients
-        .iter()
-        .map(|c| retention::NamePattern::upload_archive(c, &config.job))
-        .collect::<Result<Vec<_>, _>>()?;
-    let policy = retention::Policy {
+    let job = config.job.clone();
+    let mut patterns: std::collections::HashMap<String, Option<retention::NamePattern>> =
+        std::collections::HashMap::new();
+    Ok(move |name: &str| {
+        let client = archive_client(name, &job).filter(|c| selection.matches_client(c))?;
+        let pattern = patterns
+            .entry(client.to_owned())
+            .or_insert_with(|| retention::NamePattern::upload_archive(client, &job).ok())
+            .as_ref()?;
+        pattern.matches(name).map(|m| m.time)
+    })
+}
+
+/// What retention deletes: uploads of the configured clients older than `archive_days`, then
+/// the oldest of them until their total is under the low watermark once it is over
+/// `archive_max_size`. `--dry-run` shows the same plan.
+pub(super) fn archive_policy(config: &Config) -> retention::Policy {
+    retention::Policy {
         max_age_days: config.archive_days,
         max_total_bytes: config.archive_max_size,
         low_watermark_bytes: config
             .archive_max_size
             .map(|max| config.archive_low_watermark.of(max).min(max)),
-    };
-    Ok((
-        retention::plan_any(entries, &patterns, &policy, now),
-        patterns,
-    ))
+    }
 }
 
 impl Engine {
+    /// Purges the archive by retention, in walks over it that hold no listing of it
+    /// ([`retention::Sweep`]), when the catalog says a purge may be due.
     pub(super) fn purge(&mut self, now: OffsetDateTime) -> Result<(), Error> {
         let config = &self.config;
         if config.archive_days == 0 && config.archive_max_size.is_none() {
@@ -61,41 +61,41 @@ impl Engine {
         if self.catalog.as_ref().is_some_and(|c| !c.due(config, now)) {
             return Ok(());
         }
-        let entries = retention::list(&config.archive_dir)?;
-        let (plan, patterns) = purge_plan(config, &entries, now)?;
-        let fresh = |name: &str| {
-            self.committed_archives
-                .contains(&config.archive_dir.join(name))
-        };
-        if let Some(surprise) = retention::review(&entries, &patterns, &plan, fresh) {
-            let warning = RetentionWarning::new(config, &surprise, plan.len(), now);
+        let mut judge = archive_judge(config)?;
+        let committed: std::collections::HashSet<&std::ffi::OsStr> = self
+            .committed_archives
+            .iter()
+            .filter_map(|p| p.file_name())
+            .collect();
+        let fresh = |name: &str| committed.contains(std::ffi::OsStr::new(name));
+        let policy = archive_policy(config);
+        let sweep = retention::Sweep::survey(&config.archive_dir, &mut judge, &policy, now, fresh)?;
+        if let Some(surprise) = sweep.surprise() {
+            let count = usize::try_from(sweep.deleted().0).unwrap_or(usize::MAX);
+            let warning = RetentionWarning::new(config, &surprise, count, now);
             log::warn!("{}", warning.message);
             self.summary.retention_warnings += 1;
             if let Err(e) = warning.save(&config.state_dir) {
                 log::warn!("cannot keep the retention warning for status: {e}");
             }
         }
-        for d in &plan {
-            match d.reason {
+        let applied = sweep.apply(
+            &config.archive_dir,
+            &mut judge,
+            |name, reason| match reason {
                 retention::Reason::Age => log::info!(
-                    "purging archive {} (older than {} days)",
-                    d.name,
+                    "purging archive {name} (older than {} days)",
                     config.archive_days
                 ),
-                retention::Reason::Size => log::info!(
-                    "purging archive {} ({} bytes; the archives are over archive_max_size)",
-                    d.name,
-                    d.size
-                ),
-            }
-        }
-        let applied = retention::apply(&config.archive_dir, &plan);
+                retention::Reason::Size => {
+                    log::info!("purging archive {name} (the archives are over archive_max_size)")
+                }
+            },
+        );
         // Kept only when the whole plan was carried out; else the next purge lists again.
-        let catalog = applied
-            .is_ok()
-            .then(|| Catalog::after(config, &entries, &patterns, &plan, now));
+        let catalog = applied.is_ok().then(|| Catalog::swept(config, &sweep, now));
         self.keep_catalog(catalog);
-        self.summary.purged += applied?.len() as u64;
+        self.summary.purged += applied?;
         Ok(())
     }
 
@@ -106,10 +106,11 @@ impl Engine {
         if config.archive_days == 0 && config.archive_max_size.is_none() {
             return Ok(());
         }
-        let entries = retention::list(&config.archive_dir)?;
-        let (_, patterns) = purge_plan(config, &entries, now)?;
-        let catalog = Catalog::after(config, &entries, &patterns, &[], now);
-        self.keep_catalog(Some(catalog));
+        let mut judge = archive_judge(config)?;
+        let keep_all = retention::Policy::default();
+        let sweep =
+            retention::Sweep::survey(&config.archive_dir, &mut judge, &keep_all, now, |_| false)?;
+        self.keep_catalog(Some(Catalog::swept(config, &sweep, now)));
         Ok(())
     }
 
