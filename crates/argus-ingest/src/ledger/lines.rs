@@ -90,8 +90,8 @@ pub(super) fn decode(line: &[u8]) -> Option<Fact> {
     }
 }
 
-/// A chunk's short hash as the ledger keeps it: hex digits, or `-` when unknown. Anything else
-/// (a line edited by hand) could not be written to the snapshot, whose lists it would break.
+/// A chunk's short hash as the ledger keeps it: 1 to 16 hex digits (a number), or `-` when
+/// unknown. Anything else (a line edited by hand) is a damaged line.
 pub(crate) fn is_short_hash(s: &str) -> bool {
-    s == "-" || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
+    s == "-" || (!s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
 }

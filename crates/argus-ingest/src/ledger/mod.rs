@@ -47,8 +47,8 @@ pub struct HostState {
     pub gaps_dropped: u64,
     /// Chunks that arrived again and were not appended again.
     pub duplicates: u64,
-    /// The content hashes (first 8 bytes of SHA-256, hex) of the most recent chunks, by number.
-    pub recent: BTreeMap<u64, String>,
+    /// The content hashes (first 8 bytes of SHA-256) of the most recent chunks, by number.
+    pub recent: RecentChunks,
     /// The argus record version (3 or 5) of its highest-numbered chunk, when known.
     pub version: Option<u8>,
 }
@@ -286,7 +286,10 @@ impl Ledger {
                     && seq <= h.max_seq
                     && !in_gaps(&h.gaps, seq) =>
             {
-                if h.recent.get(&seq).is_some_and(|known| known == sha) {
+                if h.recent
+                    .get(seq)
+                    .is_some_and(|known| Some(known) == parse_hash(sha))
+                {
                     Seen::Duplicate
                 } else {
                     Seen::Reused
@@ -312,11 +315,8 @@ impl Ledger {
                 if version.is_some() && (h.first_seq.is_none() || seq >= h.max_seq) {
                     h.version = *version;
                 }
-                if sha != "-" {
-                    h.recent.insert(seq, sha.clone());
-                    while h.recent.len() > RECENT {
-                        h.recent.pop_first();
-                    }
+                if let Some(hash) = parse_hash(sha) {
+                    h.recent.insert(seq, hash);
                 }
                 match h.first_seq {
                     // The first chunk of this host: its sequence starts here.
@@ -466,11 +466,14 @@ pub fn short_hash(sha256: &[u8; 32]) -> String {
 }
 
 mod lines;
+mod recent;
 mod snapshot;
 mod stems;
 
 pub(crate) use lines::is_short_hash;
 use lines::{decode, encode};
+pub use recent::RecentChunks;
+use recent::parse_hash;
 use stems::RecentStems;
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::lines::{checked, push_line};
-use super::{ClientState, HostState, Ledger, Versions};
+use super::{ClientState, HostState, Ledger, RecentChunks, Versions};
 
 impl Ledger {
     /// The snapshot's text: one sealed line per host and per client. Public only for the fuzz
@@ -14,7 +14,11 @@ impl Ledger {
         let mut buf = Vec::new();
         for (host, h) in &self.hosts {
             let gaps: Vec<String> = h.gaps.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-            let recent: Vec<String> = h.recent.iter().map(|(q, h)| format!("{q}:{h}")).collect();
+            let recent: Vec<String> = h
+                .recent
+                .iter()
+                .map(|(q, h)| format!("{q}:{h:016x}"))
+                .collect();
             let body = format!(
                 "H {host} {} {} {} {} {} {} {} {}",
                 if h.client.is_empty() { "-" } else { &h.client },
@@ -69,14 +73,16 @@ impl Ledger {
                 if rest.len() <= 3 && !client.is_empty() =>
             {
                 let first = &rest[..rest.len().min(1)];
-                let mut recent = BTreeMap::new();
+                let mut recent = RecentChunks::default();
                 if let Some(list) = rest.get(1).filter(|l| **l != "-") {
                     for item in list.split(',') {
                         let Some((q, h)) = item.split_once(':') else {
                             return false;
                         };
-                        let Ok(q) = q.parse() else { return false };
-                        recent.insert(q, h.to_owned());
+                        let (Ok(q), Some(h)) = (q.parse(), super::parse_hash(h)) else {
+                            return false;
+                        };
+                        recent.insert(q, h);
                     }
                 }
                 let parse_gaps = || -> Option<Vec<(u64, u64)>> {
