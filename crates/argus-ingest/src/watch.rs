@@ -26,7 +26,6 @@ use notify::{RecursiveMode, Watcher};
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::dropzone::Scanned;
 use crate::engine::{Engine, Options};
 use crate::error::{Action, Error, Store, error_chain};
 use crate::hooks;
@@ -334,20 +333,7 @@ fn reload(
 
 /// Ingests the groups named by `.rdy` events, oldest first, as one batch.
 fn ingest_groups(engine: &mut Engine, groups: &BTreeSet<(PathBuf, OsString)>) -> Result<(), Error> {
-    let mut found = Scanned::default();
-    for (dir, stem) in groups {
-        match engine.scan_group(dir, stem) {
-            Ok(f) => {
-                found.complete.extend(f.complete);
-                found.invalid.extend(f.invalid);
-            }
-            // A group in a directory outside the scan depth, or gone already: the rescan judges.
-            Err(e) => log::debug!("{}", error_chain(&e)),
-        }
-    }
-    found
-        .complete
-        .sort_by(|a, b| (a.uploaded_at(), a.stem()).cmp(&(b.uploaded_at(), b.stem())));
+    let found = engine.scan_groups(groups.iter().map(|(d, s)| (d.as_path(), s.as_os_str())));
     engine.ingest(found)
 }
 

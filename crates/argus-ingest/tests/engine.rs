@@ -1008,18 +1008,23 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// A site archiving with `codec` that ingested one upload of the sample, an hour ago.
+fn one_ingested(codec: argus_core::codec::Codec) -> (Site, OffsetDateTime, Vec<u8>) {
+    let mut site = Site::new();
+    site.config.archive_codec = codec;
+    let at = an_hour_ago();
+    site.drop_sample("sensor-1", at);
+    assert_eq!(site.pass().summary.ingested, 1, "{codec:?}");
+    (site, at, argus_sample())
+}
+
 #[test]
 fn an_upload_whose_archive_name_is_taken_is_refused_and_its_batch_is_ingested_once() {
     use argus_core::codec::Codec;
     // Nothing looks for the archive name before the rename that puts the archive in place:
     // the rename refuses, the batch is rolled back and the others completed, once.
     for codec in [Site::new().config.archive_codec, Codec::NONE] {
-        let mut site = Site::new();
-        site.config.archive_codec = codec;
-        let at = an_hour_ago();
-        let sample = argus_sample();
-        site.drop_sample("sensor-1", at);
-        assert_eq!(site.pass().summary.ingested, 1, "{codec:?}");
+        let (site, at, sample) = one_ingested(codec);
         let archived = Site::files(&site.config.archive_dir);
         assert_eq!(archived.len(), 1, "{codec:?}");
         let first = fs::read(&archived[0]).expect("the archive");
@@ -1062,6 +1067,51 @@ fn an_upload_whose_archive_name_is_taken_is_refused_and_its_batch_is_ingested_on
         assert!(
             again == day,
             "{codec:?}: changed by a pass with nothing to do"
+        );
+    }
+}
+
+#[test]
+fn an_upload_that_left_out_a_chunk_of_a_refused_one_is_ingested_again_with_it() {
+    use argus_core::codec::Codec;
+    // An upload whose archive name is taken, bringing a chunk the ledger does not know (it was
+    // ingested first without a manifest), and a later upload of the batch shipping that chunk
+    // again: the refused one takes the chunk out with it, so the later one must bring it.
+    for codec in [Site::new().config.archive_codec, Codec::NONE] {
+        let (site, at, sample) = one_ingested(codec);
+        let chunk = |s: i64| {
+            Upload::at("sensor-1", at + time::Duration::seconds(s))
+                .out(sample.clone())
+                .with_manifest("sensor-1", 7)
+        };
+        chunk(0).write(&site.config.drop_dir).expect("an upload");
+        chunk(5).write(&site.config.drop_dir).expect("an upload");
+        site.drop_sample("sensor-1", at + time::Duration::seconds(10));
+        let outcome = site.pass();
+        assert!(outcome.error.is_none(), "{codec:?}: {:?}", outcome.error);
+        let s = &outcome.summary;
+        assert_eq!(
+            (s.ingested, s.quarantined, s.empty, s.duplicates),
+            (2, 1, 0, 0),
+            "{codec:?}"
+        );
+        let day = fs::read(site.day_file(at)).expect("the day file");
+        assert!(
+            day == sample.repeat(3),
+            "{codec:?}: the first upload, chunk 7 and the last upload, each once: {} bytes for {} each",
+            day.len(),
+            sample.len()
+        );
+        assert_eq!(Site::files(&site.config.drop_dir), Vec::<PathBuf>::new());
+        assert_eq!(Site::files(&site.config.archive_dir).len(), 3, "{codec:?}");
+        // The ledger knows chunk 7 now: shipped again, it is a duplicate.
+        chunk(20).write(&site.config.drop_dir).expect("an upload");
+        let again = site.pass();
+        assert!(again.error.is_none(), "{codec:?}: {:?}", again.error);
+        assert_eq!(again.summary.duplicates, 1, "{codec:?}");
+        assert!(
+            fs::read(site.day_file(at)).expect("the day file") == day,
+            "{codec:?}: chunk 7 once"
         );
     }
 }

@@ -125,7 +125,6 @@ pub(super) fn commit(
         return Err(Stopped::Taken {
             uploads: archived.taken,
             salvaged: archived.salvaged,
-            duplicates,
             days: days.collect(),
         });
     }
@@ -190,8 +189,6 @@ pub(super) enum Stopped {
         /// The salvaged uploads whose archives are in place, each with its reason: they go to
         /// the quarantine before the rollback completes them, as after a commit.
         salvaged: Vec<(Upload, String)>,
-        /// The chunks the batch left out as ingested before, for the ledger.
-        duplicates: Vec<Fact>,
         /// The day files the batch appended to, each with whether it began them.
         days: Vec<(PathBuf, bool)>,
     },

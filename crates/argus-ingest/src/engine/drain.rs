@@ -1,10 +1,13 @@
 //! A backlog larger than one scan's window, taken window by window.
 
+use std::ffi::OsStr;
+use std::path::Path;
+
 use time::OffsetDateTime;
 
 use super::Engine;
 use crate::dropzone::Scanned;
-use crate::error::Error;
+use crate::error::{Error, error_chain};
 
 impl Engine {
     /// Ingests every upload the dropzone holds, one scan's window at a time
@@ -35,6 +38,29 @@ impl Engine {
             }
             log::info!("{waiting} more uploads wait beyond the scan window: scanning again");
         }
+    }
+
+    /// Scans the groups named, as (directory, stem), each as [`Engine::scan_group`], into one
+    /// listing, oldest first. A group gone, or in a directory outside the scan depth, is left
+    /// out (logged at debug level): the next full scan judges it.
+    pub fn scan_groups<'a>(
+        &mut self,
+        groups: impl IntoIterator<Item = (&'a Path, &'a OsStr)>,
+    ) -> Scanned {
+        let mut found = Scanned::default();
+        for (dir, stem) in groups {
+            match self.scan_group(dir, stem) {
+                Ok(f) => {
+                    found.complete.extend(f.complete);
+                    found.invalid.extend(f.invalid);
+                }
+                Err(e) => log::debug!("{}", error_chain(&e)),
+            }
+        }
+        found
+            .complete
+            .sort_by(|a, b| (a.uploaded_at(), a.stem()).cmp(&(b.uploaded_at(), b.stem())));
+        found
     }
 
     /// The uploads this engine ingested, archived as empty, or quarantined since its summary

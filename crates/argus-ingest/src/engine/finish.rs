@@ -3,18 +3,20 @@
 //! (`chunks::plan`), each upload is cut into its day pieces (`day_pieces`), and the batch is committed
 //! (`commit`), or rolled back through the journal when that fails.
 
+use std::collections::BTreeSet;
+
 use argus_core::escape::EscapedPath;
 
 use crate::config::{ClockPolicy, Config, DayBoundary};
 use crate::day_catalog::Closing;
 use crate::dropzone::Rejected;
 use crate::journal::{ChunkRef, Journal};
-use crate::ledger::Fact;
 
 use super::commit::{Stopped, commit};
 use super::day_pieces::DayPiece;
 use super::prepare::{Prepared, ReadyUpload, already_archived};
 use super::recover::recover;
+use super::refused::BatchChunks;
 use super::removal::{finish_removal, quarantine_salvaged};
 use super::{Engine, chunks, day_pieces};
 use crate::error::{Action, Context, Error, Store, error_chain};
@@ -65,7 +67,9 @@ impl Engine {
         if good.is_empty() {
             return Ok(());
         }
-        let duplicates = self.sort_out_chunks(&mut good);
+        let left_out = self.sort_out_chunks(&mut good);
+        let chunks = BatchChunks::new(&good, &left_out);
+        let duplicates = chunks.duplicates(|_| true);
         // The pieces were made at the window check; again only where chunks were left out.
         for g in &mut good {
             if g.segments == g.pieces_of {
@@ -131,32 +135,50 @@ impl Engine {
             }
             Err(Stopped::Taken {
                 uploads,
-                salvaged,
-                duplicates,
+                mut salvaged,
                 days,
             }) => {
                 // Their appends are undone, every other upload completed (its archive is in
                 // place); they stay in the dropzone until refused here.
-                let names: Vec<String> = uploads.iter().map(|(u, _)| u.display_name()).collect();
+                let refused: BTreeSet<String> =
+                    uploads.iter().map(|(u, _)| u.display_name()).collect();
                 log::warn!(
                     "the archive name of {} is taken: rolling the batch back to leave it out",
-                    names.join(", ")
+                    refused.iter().cloned().collect::<Vec<_>>().join(", ")
                 );
+                // Those that left out a chunk only a refused upload brought are rolled back
+                // too, and ingested again after (`refused`).
+                let leaving = chunks.dependents(&refused);
+                if !leaving.is_empty() {
+                    log::warn!(
+                        "{} left out chunks that only the refused uploads brought: taken back out of the batch, to be ingested again",
+                        leaving.iter().cloned().collect::<Vec<_>>().join(", ")
+                    );
+                }
+                let again = chunks.unarchive(&leaving);
+                argus_core::failpoint::hit("taken-back");
                 // Whole in the quarantine, as after a commit; the rollback removes any that
                 // could not go there (their archives keep them).
+                salvaged.retain(|(u, _)| !leaving.contains(&u.display_name()));
                 quarantine_salvaged(&self.config, &self.queue, salvaged);
                 self.roll_back()?;
+                self.taken_back.extend(again?);
+                let out = |name: &str| refused.contains(name) || leaving.contains(name);
+                let duplicates = chunks.duplicates(|name| !out(name));
                 self.ledger
                     .record(&duplicates)
                     .or_store(Action::Write, Store::Ledger)?;
-                let mut refused = std::collections::BTreeSet::new();
+                for name in &leaving {
+                    if let Some(archive) = chunks.archive_of(name) {
+                        self.committed_archives.remove(archive);
+                    }
+                }
                 for (upload, archive) in uploads {
                     let reason = already_archived(&archive);
-                    refused.insert(upload.display_name());
                     self.quarantine(&Rejected::Upload(upload), &reason);
                 }
-                done.retain(|d| !refused.contains(&d.0));
-                zero_runs.retain(|z| !refused.contains(&z.0));
+                done.retain(|d| !out(&d.0));
+                zero_runs.retain(|z| !out(&z.0));
                 (days, duplicates.len() as u64)
             }
         };
@@ -282,14 +304,14 @@ impl Engine {
     }
 
     /// Decides, chunk by chunk (from the manifests), what each upload appends: chunks the ledger
-    /// (or an earlier upload of this batch) already has are left out and returned as duplicate
-    /// facts; the rest are the upload's new chunks.
-    fn sort_out_chunks(&self, good: &mut [ReadyUpload]) -> Vec<Fact> {
+    /// (or an earlier upload of this batch) already has are left out and returned, by upload;
+    /// the rest are the upload's new chunks.
+    fn sort_out_chunks(&self, good: &mut [ReadyUpload]) -> Vec<Vec<(String, u64)>> {
         let plans = chunks::plan(good.iter().map(|g| &g.manifests[..]), |host, seq, sha| {
             self.ledger.check(host, seq, sha)
         });
-        let mut duplicates = Vec::new();
-        for (g, p) in good.iter_mut().zip(plans) {
+        let mut duplicates = vec![Vec::new(); good.len()];
+        for ((g, p), left_out) in good.iter_mut().zip(plans).zip(&mut duplicates) {
             let Some(p) = p else { continue };
             for (host, seq) in &p.reused {
                 log::warn!(
@@ -297,13 +319,13 @@ impl Engine {
                     g.upload.display_name(),
                 );
             }
-            for (host, seq) in p.duplicates {
+            for (host, seq) in &p.duplicates {
                 log::warn!(
                     "{}: chunk seq {seq} of host {host} was ingested before; not appended again",
                     g.upload.display_name(),
                 );
-                duplicates.push(Fact::Duplicate { host, seq });
             }
+            *left_out = p.duplicates;
             g.new_chunks = p
                 .new
                 .into_iter()

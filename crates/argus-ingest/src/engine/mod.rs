@@ -63,6 +63,7 @@ mod maintain;
 mod preflight;
 mod prepare;
 mod recover;
+mod refused;
 mod removal;
 mod verify;
 
@@ -241,6 +242,8 @@ pub struct Engine {
     summary: Summary,
     /// The archives committed by this `ingest` so far (see `finish_batch`).
     committed_archives: std::collections::BTreeSet<PathBuf>,
+    /// Groups (directory, stem) taken back out of a batch, to ingest again (`refused`).
+    taken_back: Vec<(PathBuf, std::ffi::OsString)>,
     /// The day files appended to since the summary was last taken.
     touched_days: std::collections::BTreeSet<PathBuf>,
     /// The archive as of its last listing ([`crate::catalog`]); none: list it.
@@ -353,6 +356,7 @@ impl Engine {
                 ..Summary::default()
             },
             committed_archives: std::collections::BTreeSet::new(),
+            taken_back: Vec::new(),
             touched_days: std::collections::BTreeSet::new(),
             catalog,
             days,
@@ -446,7 +450,17 @@ impl Engine {
     /// Quarantines the invalid groups and ingests the complete ones, in batches, oldest first.
     /// Below `min_free_space` it first purges what retention allows, and ingests nothing when
     /// that is not enough (exit 74; the uploads wait).
-    pub fn ingest(&mut self, found: Scanned) -> Result<(), Error> {
+    pub fn ingest(&mut self, mut found: Scanned) -> Result<(), Error> {
+        loop {
+            self.ingest_scanned(found)?;
+            match self.taken_back() {
+                Some(again) => found = again,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    fn ingest_scanned(&mut self, found: Scanned) -> Result<(), Error> {
         if crate::space::shortage(&self.config).is_some() {
             self.purge(OffsetDateTime::now_utc())?;
             if let Some(shortage) = crate::space::shortage(&self.config) {

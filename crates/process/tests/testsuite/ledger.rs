@@ -501,3 +501,80 @@ fn a_crash_leaves_no_false_duplicate_and_no_gap() {
         );
     }
 }
+
+/// An upload ingested before without a manifest comes again under its name with one, its
+/// chunk new to the ledger, and a later upload ships that chunk again. The first is refused
+/// (its archive's name is taken), so the later one, which left the chunk out, is taken back out
+/// of the batch and ingested again: `kill -9` before, while and after that leaves the chunk in
+/// its day file once, and the ledger knowing it.
+#[test]
+fn kill_9_around_an_upload_taken_back_out_of_its_batch_leaves_its_chunk_once() {
+    let samples = good_samples();
+    let (first, chunk, other) = (&samples[2], &samples[4], &samples[1]);
+    let points = [
+        None,
+        Some("synced:1"),
+        Some("taken-back:1"),
+        Some("journaled:2"),
+        Some("synced:2"),
+        Some("ledgered:1"),
+    ];
+    for archive in ["gzip", "none"] {
+        for fp in points {
+            let context = format!("{archive} archives, failpoint {fp:?}");
+            let server = Server::new();
+            server.write_toml(
+                &["client1"],
+                &format!("archive_days = 0\narchive_compression = \"{archive}\"\n"),
+            );
+            let upload = |at: OffsetDateTime, bytes: &[u8], seq: Option<u64>| {
+                let mut u = Upload::at("client1", at)
+                    .out(bytes.to_vec())
+                    .hostname("sensor1");
+                if let Some(seq) = seq {
+                    u = u.err(manifests("sensor1", &[(seq, bytes)]));
+                }
+                u.write(&server.drop_dir()).expect("write upload")
+            };
+            let at = recent(0);
+            upload(at, first, None);
+            assert_eq!(pass(&server).1.get("ingested").u64(), 1, "{context}");
+            let refused = upload(at, chunk, Some(7));
+            upload(recent(5), chunk, Some(7));
+            upload(recent(10), other, None);
+            if let Some(fp) = fp {
+                let mut cmd = server.command();
+                cmd.env("ARGUS_WEBJOB_FAILPOINT", fp);
+                let out = wait_within(spawn_piped(&mut cmd), DEADLINE);
+                assert!(killed(&out), "{context}: {}\n{}", ended(&out), stderr(&out));
+            }
+            let (code, done) = pass(&server);
+            // 1 for the refused upload, unless the run killed quarantined it.
+            assert!(matches!(code, 0 | 1), "{context}: exit {code}: {done:?}");
+            let day = read(&server.oper_dir().join(day_name("sensor1", at)));
+            let orders = [
+                [&first[..], chunk, other].concat(),
+                [&first[..], other, chunk].concat(),
+            ];
+            assert!(
+                orders.contains(&day),
+                "{context}: each upload once, chunk 7 once ({} bytes)",
+                day.len()
+            );
+            assert!(Server::files(&server.drop_dir()).is_empty(), "{context}");
+            assert!(
+                server.quarantine_dir().join(&refused.stem).is_dir(),
+                "{context}: the refused upload waits in the quarantine"
+            );
+            // The ledger knows chunk 7: shipped again, it is left out.
+            upload(recent(20), chunk, Some(7));
+            let (code, done) = pass(&server);
+            assert_eq!(code, 0, "{context}: {done:?}");
+            assert_eq!(done.get("duplicates").u64(), 1, "{context}");
+            assert!(
+                read(&server.oper_dir().join(day_name("sensor1", at))) == day,
+                "{context}"
+            );
+        }
+    }
+}
