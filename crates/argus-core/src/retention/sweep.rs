@@ -30,8 +30,10 @@ pub type Judge<'a> = dyn FnMut(&str) -> Option<Option<OffsetDateTime>> + 'a;
 /// Seconds per bucket of the first walk's counts.
 const BUCKET: i64 = 60;
 
-/// What a purge of one directory deletes, decided without holding its listing; see the
-/// [module docs](self).
+/// What a purge of one directory deletes, decided without holding its listing: a first walk
+/// counts the bytes kept per minute of the files' times, a second (only when a size cap cuts
+/// inside a minute) orders that minute's files, and [`Sweep::apply`] deletes in a walk of its
+/// own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sweep {
     now: OffsetDateTime,

@@ -1,11 +1,11 @@
 //! The content hashes of a host's most recent chunks, 16 bytes each: a fleet of 10,000 sensors
-//! holds 5 million of them once every sensor has shipped [`RECENT`] chunks.
+//! holds 5 million of them once every sensor has shipped 512 chunks.
 
 use std::collections::VecDeque;
 
 use super::RECENT;
 
-/// A host's most recent chunks (at most [`RECENT`], the highest numbers), each with its short
+/// A host's most recent chunks (at most 512, the highest numbers), each with its short
 /// hash (the first 8 bytes of its SHA-256, see [`super::short_hash`]) as a number.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecentChunks {
@@ -30,7 +30,7 @@ impl RecentChunks {
             .map(|i| self.chunks[i].1)
     }
 
-    /// Notes chunk `seq` with its short hash; when more than [`RECENT`] are noted, the lowest
+    /// Notes chunk `seq` with its short hash; when more than 512 are noted, the lowest
     /// number is forgotten (the one noted, if it is lower than all the others).
     pub fn insert(&mut self, seq: u64, hash: u64) {
         match self.chunks.binary_search_by_key(&seq, |&(q, _)| q) {
