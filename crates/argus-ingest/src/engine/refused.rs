@@ -42,11 +42,12 @@ struct UploadChunks {
 
 impl BatchChunks {
     /// Notes `good`'s chunks, each upload with the chunks it leaves out (`left_out`, in the
-    /// same order).
+    /// same order). An upload without chunks (no manifest) is no part of it.
     pub(super) fn new(good: &[ReadyUpload], left_out: &[Vec<ChunkId>]) -> BatchChunks {
         let uploads = good
             .iter()
             .zip(left_out)
+            .filter(|(g, left_out)| !g.new_chunks.is_empty() || !left_out.is_empty())
             .map(|(g, left_out)| UploadChunks {
                 name: g.upload.display_name(),
                 dir: g.upload.dir().to_path_buf(),
