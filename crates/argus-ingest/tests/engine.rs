@@ -1164,6 +1164,23 @@ fn a_backlog_larger_than_the_scan_window_is_taken_window_by_window_oldest_first(
 }
 
 #[test]
+fn a_scan_window_of_zero_takes_one_upload_at_a_time() {
+    let site = Site::new();
+    let at = an_hour_ago();
+    for i in 0..3 {
+        site.drop_sample("sensor-1", at + time::Duration::seconds(i));
+    }
+    let options = Options {
+        scan_window: 0,
+        ..Options::default()
+    };
+    let outcome = engine::run(&site.config, &options, OffsetDateTime::now_utc());
+    assert!(outcome.error.is_none(), "{:?}", outcome.summary.failed);
+    assert_eq!(outcome.summary.ingested, 3);
+    assert!(Site::files(&site.config.drop_dir).is_empty());
+}
+
+#[test]
 fn a_window_that_takes_nothing_ends_the_pass_and_the_rest_waits() {
     let site = Site::new();
     let at = an_hour_ago();

@@ -100,8 +100,8 @@ pub struct Options {
     /// What the uploads hold and how to check it: argus records by default. Content that
     /// cannot be split by record time is filed by upload day whatever `day_boundary` says.
     pub content: std::sync::Arc<dyn Content>,
-    /// At most this many ready uploads per scan ([`dropzone::SCAN_WINDOW`] by default): a
-    /// larger backlog is taken in windows, so memory does not grow with it.
+    /// At most this many ready uploads per scan ([`dropzone::SCAN_WINDOW`] by default, 0
+    /// counts as 1): a larger backlog is taken in windows, so memory does not grow with it.
     pub scan_window: usize,
 }
 
@@ -433,7 +433,7 @@ impl Engine {
     /// Scans the dropzone (read-only): its oldest [`Options::scan_window`] ready uploads, and
     /// how many more wait ([`Scanned::deferred`]; [`Engine::drain`] takes them all).
     pub fn scan(&mut self, now: OffsetDateTime) -> Result<Scanned, Error> {
-        let window = Some(self.options.scan_window);
+        let window = Some(self.options.scan_window.max(1));
         let found =
             dropzone::scan(&self.config, now, window).or_store(Action::Scan, Store::Dropzone)?;
         self.summary.in_flight = found.in_flight;
