@@ -313,23 +313,23 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>> {
         let Ok(name) = dirent.file_name().into_string() else {
             continue;
         };
-        let Ok(meta) = dirent.metadata() else {
+        let Some((mtime, size)) = regular_file(&dirent) else {
             continue;
         };
-        if !meta.file_type().is_file() {
-            continue;
-        }
-        let mtime = meta
-            .modified()
-            .map(OffsetDateTime::from)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        entries.push(Entry {
-            name,
-            size: meta.len(),
-            mtime,
-        });
+        entries.push(Entry { name, size, mtime });
     }
     Ok(entries)
+}
+
+/// The modification time and size of a directory entry that is a regular file (not following
+/// a symlink); `None` for anything else, or for a file gone since it was listed.
+fn regular_file(dirent: &fs::DirEntry) -> Option<(OffsetDateTime, u64)> {
+    let meta = dirent.metadata().ok().filter(|m| m.file_type().is_file())?;
+    let mtime = meta
+        .modified()
+        .map(OffsetDateTime::from)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Some((mtime, meta.len()))
 }
 
 /// Deletes the planned files from `dir` (a file already gone is not an error), then syncs the

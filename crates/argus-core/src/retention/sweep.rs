@@ -89,17 +89,10 @@ fn walk(
         };
         let stat = named.is_none_or(&stat_all);
         let (time, size) = if stat {
-            let Ok(meta) = dirent.metadata() else {
+            let Some((mtime, size)) = super::regular_file(&dirent) else {
                 continue;
             };
-            if !meta.file_type().is_file() {
-                continue;
-            }
-            let mtime = meta
-                .modified()
-                .map(OffsetDateTime::from)
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            (named.unwrap_or(mtime), meta.len())
+            (named.unwrap_or(mtime), size)
         } else {
             // Not stat'ed: a directory or link by that name is told by the listing.
             if dirent.file_type().is_ok_and(|t| !t.is_file()) {
