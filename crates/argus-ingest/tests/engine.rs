@@ -396,6 +396,17 @@ fn argus_sample_named(name: &str) -> Vec<u8> {
     fs::read(path).expect("the argus sample")
 }
 
+/// Four samples of different sensors' data.
+fn four_samples() -> [Vec<u8>; 4] {
+    [
+        "hostA.argus",
+        "hostB.argus",
+        "hostC.argus",
+        "hostD.chunk2.argus",
+    ]
+    .map(argus_sample_named)
+}
+
 fn names(dir: &Path) -> Vec<String> {
     Site::files(dir)
         .iter()
@@ -868,13 +879,7 @@ fn with_day_files_plain_a_day_closed_hook_waits_on_the_days_not_yet_announced() 
 fn uploads_opened_ahead_of_their_preparers_keep_their_own_parts_and_checks() {
     let site = Site::new();
     let at = an_hour_ago();
-    let samples = [
-        "hostA.argus",
-        "hostB.argus",
-        "hostC.argus",
-        "hostD.chunk2.argus",
-    ]
-    .map(argus_sample_named);
+    let samples = four_samples();
     // Four sensors with different data, their uploads interleaved: batches larger than the
     // two preparers, whose parts are opened ahead of them.
     let mut written = Vec::new();
@@ -1120,13 +1125,7 @@ fn an_upload_that_left_out_a_chunk_of_a_refused_one_is_ingested_again_with_it() 
 fn a_backlog_larger_than_the_scan_window_is_taken_window_by_window_oldest_first() {
     let site = Site::new();
     let at = an_hour_ago();
-    let samples = [
-        "hostA.argus",
-        "hostB.argus",
-        "hostC.argus",
-        "hostD.chunk2.argus",
-    ]
-    .map(argus_sample_named);
+    let samples = four_samples();
     // Ten uploads written newest first; among the oldest, one the WebJob server still holds
     // (it takes a place in every window) and one without `.env` (quarantined).
     let mut expected = Vec::new();
