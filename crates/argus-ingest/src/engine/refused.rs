@@ -106,14 +106,22 @@ impl BatchChunks {
         leaving: &BTreeSet<String>,
     ) -> Result<Vec<(PathBuf, OsString)>, Error> {
         let mut again = Vec::new();
+        let mut changed = BTreeSet::new();
         for u in self.uploads.iter().filter(|u| leaving.contains(&u.name)) {
             match &u.moved_from {
                 Some(out) => {
-                    publish::rename_noreplace(&u.archive, out).or_file(Action::Archive, out)?
+                    publish::rename_noreplace(&u.archive, out).or_file(Action::Archive, out)?;
+                    changed.insert(u.dir.as_path());
                 }
                 None => std::fs::remove_file(&u.archive).or_file(Action::Clear, &u.archive)?,
             }
+            changed.extend(u.archive.parent());
             again.push((u.dir.clone(), u.stem.clone()));
+        }
+        // Durable before the rollback cuts their appends: an archive back after a power loss
+        // would mark its upload ingested, with its data gone from the day file.
+        for dir in changed {
+            publish::sync_dir(dir).or_file(Action::Sync, dir)?;
         }
         Ok(again)
     }
