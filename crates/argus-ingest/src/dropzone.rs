@@ -170,7 +170,7 @@ pub struct Scanned {
     pub in_flight: u64,
     /// `.out` (or other part) paths of orphaned uploads.
     pub orphans: Vec<PathBuf>,
-    /// Uploads of other clients or jobs.
+    /// Uploads of other clients or jobs (those with a `.rdy`, in a full scan).
     pub foreign: u64,
     /// Uploads with a `.rdy` that the scan's window left for a later scan (see
     /// [`scan`]).
@@ -214,7 +214,9 @@ pub fn scan(
         .with_now(now.into())
         .with_max_depth(config.scan_depth as usize)
         // Every part a pass needs is opened (safely) when the upload is prepared.
-        .with_open_check(false);
+        .with_open_check(false)
+        // Other jobs' uploads are only counted: what they leave costs a pass little.
+        .with_foreign_counted(true);
     if let Some(limit) = window {
         dropzone = dropzone.with_window(limit);
     }
@@ -257,6 +259,7 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Scann
     // Groups the WebJob server still holds with its `.lck` are in flight, never complete.
     let in_flight = scan.in_flight.len() as u64 - orphans.len() as u64;
     let deferred = scan.deferred_count();
+    let foreign = scan.foreign_count();
     let invalid = scan
         .invalid
         .into_iter()
@@ -274,7 +277,7 @@ fn found(config: &Config, scan: webjob_drop::Scan, now: OffsetDateTime) -> Scann
         invalid,
         in_flight,
         orphans,
-        foreign: scan.foreign.len() as u64,
+        foreign,
         deferred,
     }
 }
@@ -314,6 +317,7 @@ fn census_within(
         .with_now(now_sys)
         .with_max_depth(config.scan_depth as usize)
         .with_open_check(false)
+        .with_foreign_counted(true)
         .with_window(window)
         .scan(&selection)?;
     let mut counts: std::collections::BTreeMap<String, ClientCounts> = Default::default();
@@ -336,9 +340,9 @@ fn census_within(
             c.in_flight += 1;
         }
     }
-    for f in &scan.foreign {
-        if f.reason() == webjob_drop::ForeignReason::OtherClient && f.is_complete() {
-            counts.entry(f.client().to_owned()).or_default().pending += 1;
+    for ((client, reason), n) in &scan.foreign_counted {
+        if *reason == webjob_drop::ForeignReason::OtherClient && n.complete > 0 {
+            counts.entry(client.clone()).or_default().pending += n.complete;
         }
     }
     Ok(counts)

@@ -98,6 +98,6 @@ pub use ops::{
 };
 pub use safe::{FileId, FileKind, open_regular};
 pub use scan::{
-    Deferred, Dropzone, Files, Foreign, ForeignReason, Group, GroupFiles, Ignored, IgnoredReason,
-    InFlight, Invalid, InvalidReason, OpenedPart, Part, PartKind, Scan,
+    Deferred, Dropzone, Files, Foreign, ForeignCount, ForeignReason, Group, GroupFiles, Ignored,
+    IgnoredReason, InFlight, Invalid, InvalidReason, OpenedPart, Part, PartKind, Scan,
 };

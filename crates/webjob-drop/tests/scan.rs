@@ -779,3 +779,102 @@ fn a_single_group_can_be_scanned_alone() {
         Err(Error::OutsideDropzone { .. })
     ));
 }
+
+/// Per (client, reason): (complete, held) of the foreign uploads with a `.rdy`, as a full scan
+/// reports them.
+fn foreign_by_reporting(s: &Scan) -> BTreeMap<(String, ForeignReason), (u64, u64)> {
+    let mut out = BTreeMap::new();
+    for f in s
+        .foreign
+        .iter()
+        .filter(|f| f.files().part(PartKind::Rdy).is_some())
+    {
+        let e: &mut (u64, u64) = out.entry((f.client().to_owned(), f.reason())).or_default();
+        if f.is_complete() { e.0 += 1 } else { e.1 += 1 }
+    }
+    out
+}
+
+fn foreign_by_counting(s: &Scan) -> BTreeMap<(String, ForeignReason), (u64, u64)> {
+    s.foreign_counted
+        .iter()
+        .map(|(k, c)| (k.clone(), (c.complete, c.held)))
+        .collect()
+}
+
+#[test]
+fn counted_foreign_uploads_are_judged_from_their_names_as_a_full_scan_judges_them() {
+    let (_base, root) = dropzone();
+    let sub = root.join("client1");
+    fs::create_dir(&sub).expect("mkdir");
+    for (dir, at) in [(&root, T1), (&root, "20030715130001"), (&sub, T1)] {
+        Upload::new("client1", at)
+            .job("other_job")
+            .write(dir)
+            .expect("other job");
+    }
+    Upload::new("client2", T1)
+        .write(&root)
+        .expect("other client");
+    Upload::new("client2", "20030715130001")
+        .keep_lock()
+        .write(&root)
+        .expect("other client, held");
+    Upload::new("client2", T1)
+        .job("other")
+        .orphan()
+        .write(&root)
+        .expect("other job, no .rdy");
+    // The consumer's own: one complete, one held, one invalid.
+    let ours = Upload::new("client1", "20030715140001")
+        .write(&root)
+        .expect("ours");
+    Upload::new("client1", "20030715150001")
+        .keep_lock()
+        .write(&sub)
+        .expect("ours, held");
+    Upload::new("client1", "20030715160001")
+        .without(PartKind::Err)
+        .write(&root)
+        .expect("ours, invalid");
+    let selection = Selection::new(["client1"], "harvest_argus").expect("selection");
+
+    for now in [
+        SystemTime::now(),
+        SystemTime::now() + webjob_drop::scan::LOCK_STALE_AFTER + Duration::from_secs(1),
+    ] {
+        let full = Dropzone::new(&root)
+            .with_now(now)
+            .scan(&selection)
+            .expect("full scan");
+        let counted = Dropzone::new(&root)
+            .with_now(now)
+            .with_foreign_counted(true)
+            .with_window(100)
+            .scan(&selection)
+            .expect("counted scan");
+        assert!(counted.foreign.is_empty(), "counted, not reported");
+        let by_counting = foreign_by_counting(&counted);
+        assert_eq!(by_counting, foreign_by_reporting(&full));
+        let stale = now > SystemTime::now() + Duration::from_secs(1);
+        let (complete, held) = if stale { (2, 0) } else { (1, 1) };
+        assert_eq!(
+            by_counting,
+            BTreeMap::from([
+                (("client1".to_owned(), ForeignReason::OtherJob), (3, 0)),
+                (
+                    ("client2".to_owned(), ForeignReason::OtherClient),
+                    (complete, held)
+                ),
+            ])
+        );
+        // The orphan without `.rdy` is reported by a full scan, not counted.
+        assert_eq!(full.foreign_count(), 6);
+        assert_eq!(counted.foreign_count(), 5);
+        // The consumer's own uploads are judged alike.
+        assert_eq!(stems(&counted), stems(&full));
+        assert!(stems(&counted).contains(&ours.stem.as_str()));
+        assert_eq!(invalid_reasons(&counted), invalid_reasons(&full));
+        assert_eq!(counted.in_flight.len(), full.in_flight.len());
+    }
+}

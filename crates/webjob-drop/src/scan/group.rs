@@ -357,7 +357,7 @@ impl GroupFiles for Invalid {
 }
 
 /// Why an upload is not the consumer's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum ForeignReason {
     /// The selected job, uploaded by a client that is not selected.

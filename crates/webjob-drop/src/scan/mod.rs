@@ -48,9 +48,14 @@ use crate::error::{Error, IoContext, Result};
 use crate::name::{Selection, StemMatch, split_part_name};
 use crate::safe::{FileKind, open_regular};
 
+mod foreign;
+mod found;
 mod group;
 mod part;
 mod window;
+
+pub use foreign::ForeignCount;
+pub use found::Scan;
 
 pub use group::{
     Foreign, ForeignReason, Group, Ignored, IgnoredReason, InFlight, Invalid, InvalidReason,
@@ -81,6 +86,7 @@ pub struct Dropzone {
     now: Option<SystemTime>,
     lock_stale_after: Duration,
     window: Option<usize>,
+    count_foreign: bool,
 }
 
 impl Dropzone {
@@ -93,7 +99,18 @@ impl Dropzone {
             now: None,
             lock_stale_after: LOCK_STALE_AFTER,
             window: None,
+            count_foreign: false,
         }
+    }
+
+    /// Counts the uploads of other clients and jobs instead of reporting them: [`Scan::foreign`]
+    /// stays empty and [`Scan::foreign_counted`] holds, per client and reason, those with a
+    /// `.rdy`, judged from their names (and the age of a `.lck`) without a `stat` of each part.
+    /// For a consumer that only reports how many there are: a WebJob server drops every job's
+    /// uploads into one directory, and what other jobs leave there then costs a scan little.
+    pub fn with_foreign_counted(mut self, counted: bool) -> Dropzone {
+        self.count_foreign = counted;
+        self
     }
 
     /// Keeps at most about `limit` ready groups of the selection (those with a `.rdy`): the
@@ -168,12 +185,15 @@ impl Dropzone {
             lock_stale_after: self.lock_stale_after,
             only: None,
             window: None,
+            count_foreign: self.count_foreign,
         };
         let window = self
             .window
             .map(|limit| Window::index(&ctx, &self.root, 0, limit, &mut scan.deferred));
         ctx.window = window.as_ref();
-        let entries = ctx.list(&self.root).at("read directory", &self.root)?;
+        let entries = ctx
+            .list(&self.root, &mut scan)
+            .at("read directory", &self.root)?;
         ctx.scan_dir(&self.root, entries, 0, &mut scan);
         scan.sort();
         Ok(scan)
@@ -214,67 +234,12 @@ impl Dropzone {
             lock_stale_after: self.lock_stale_after,
             only: Some(stem.as_ref().as_bytes()),
             window: None,
+            count_foreign: false,
         };
-        let entries = ctx.list(dir).at("read directory", dir)?;
+        let entries = ctx.list(dir, &mut scan).at("read directory", dir)?;
         ctx.scan_dir(dir, entries, depth, &mut scan);
         scan.sort();
         Ok(scan)
-    }
-}
-
-/// Everything a scan found.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct Scan {
-    /// Complete groups of the selected clients and job, oldest first (upload time, then stem);
-    /// never one the server still holds with its `.lck`.
-    pub complete: Vec<Group>,
-    /// Groups without `.rdy` or held by the server's `.lck`: being uploaded, or orphans of
-    /// failed uploads.
-    pub in_flight: Vec<InFlight>,
-    /// Groups with `.rdy` that cannot be processed, with the reasons.
-    pub invalid: Vec<Invalid>,
-    /// Uploads of other clients or other jobs: never touched.
-    pub foreign: Vec<Foreign>,
-    /// Entries that are not uploads, and directories below the scan depth.
-    pub ignored: Vec<Ignored>,
-    /// Problems that kept part of the dropzone from being scanned.
-    pub errors: Vec<Error>,
-    /// Per client, the ready groups a scan [with a window](Dropzone::with_window) left for a
-    /// later one; always empty without a window.
-    pub deferred: BTreeMap<String, Deferred>,
-}
-
-impl Scan {
-    fn sort(&mut self) {
-        // Every key is unique (a group is its directory and stem): an unstable sort orders
-        // them the same, without a stable sort's buffer of half the list.
-        self.complete.sort_unstable_by(|a, b| {
-            (a.uploaded_at, &a.stem, &a.files.dir).cmp(&(b.uploaded_at, &b.stem, &b.files.dir))
-        });
-        self.in_flight
-            .sort_unstable_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
-        self.invalid
-            .sort_unstable_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
-        self.foreign
-            .sort_unstable_by(|a, b| a.files.sort_key().cmp(&b.files.sort_key()));
-        self.ignored.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    }
-
-    /// How many ready groups the window left for a later scan, of every client.
-    pub fn deferred_count(&self) -> u64 {
-        self.deferred.values().map(|d| d.count).sum()
-    }
-
-    /// The in-flight groups whose newest file is at least `orphan_after` older than `now`.
-    pub fn orphans(
-        &self,
-        now: SystemTime,
-        orphan_after: Duration,
-    ) -> impl Iterator<Item = &InFlight> + '_ {
-        self.in_flight
-            .iter()
-            .filter(move |f| f.is_orphan(now, orphan_after))
     }
 }
 
@@ -289,23 +254,38 @@ struct Ctx<'a> {
     only: Option<&'a [u8]>,
     /// The groups a windowed scan takes (see [`Dropzone::with_window`]).
     window: Option<&'a Window>,
+    /// Foreign uploads are counted, not reported (see [`Dropzone::with_foreign_counted`]).
+    count_foreign: bool,
 }
 
 impl Ctx<'_> {
     /// Entries of a directory, sorted by name so that scans are reproducible; without those of
-    /// the groups the window leaves out.
-    fn list(&self, dir: &Path) -> std::io::Result<Vec<DirEntry>> {
+    /// the groups the window leaves out, and without foreign uploads when they are counted
+    /// (into `scan`).
+    fn list(&self, dir: &Path, scan: &mut Scan) -> std::io::Result<Vec<DirEntry>> {
         let mut entries = Vec::new();
+        let mut tally = foreign::Tally::default();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
-            if self
-                .window
-                .is_some_and(|w| w.leaves_out(dir, entry.file_name().as_bytes()))
+            let name = entry.file_name();
+            let name = name.as_bytes();
+            if self.window.is_some_and(|w| w.leaves_out(dir, name)) {
+                continue;
+            }
+            if self.count_foreign
+                && tally.count(
+                    self.selection,
+                    &entry,
+                    name,
+                    (self.now, self.lock_stale_after),
+                    &mut scan.foreign_counted,
+                )
             {
                 continue;
             }
             entries.push(entry);
         }
+        tally.end_dir(dir, &mut scan.foreign_counted);
         entries.sort_by_key(DirEntry::file_name);
         Ok(entries)
     }
@@ -365,7 +345,7 @@ impl Ctx<'_> {
             self.classify(files, scan);
         }
         for sub in subdirs {
-            match self.list(&sub) {
+            match self.list(&sub, scan) {
                 Ok(entries) => self.scan_dir(&sub, entries, depth + 1, scan),
                 Err(e) => {
                     log::warn!("cannot read directory {}: {e}", EscapedPath(&sub));
