@@ -170,7 +170,8 @@ pub struct Scanned {
     pub in_flight: u64,
     /// `.out` (or other part) paths of orphaned uploads.
     pub orphans: Vec<PathBuf>,
-    /// Uploads of other clients or jobs (those with a `.rdy`, in a full scan).
+    /// Uploads of other clients or jobs: those with a `.rdy` (counted from their names, see
+    /// [`webjob_drop::Dropzone::with_foreign_counted`]).
     pub foreign: u64,
     /// Uploads with a `.rdy` that the scan's window left for a later scan (see
     /// [`scan`]).

@@ -22,7 +22,7 @@ pub struct Summary {
     pub in_flight: u64,
     /// Data without `.rdy` older than `orphan_after`.
     pub orphans: u64,
-    /// Groups of other clients or jobs, left untouched.
+    /// Uploads of other clients or jobs (those with a `.rdy`), left untouched.
     pub foreign: u64,
     /// Interrupted uploads finished or rolled back from the journal.
     pub recovered: u64,
