@@ -36,6 +36,7 @@ use crate::util;
 mod floors;
 mod growth;
 mod latency;
+mod neighbours;
 mod rotation;
 mod split;
 mod walk;
@@ -49,6 +50,8 @@ struct Settings {
     rounds: usize,
     round_uploads: usize,
     sensors: usize,
+    /// Uploads of another job beside (a)'s in (j).
+    others: usize,
     /// How many times (a) measures process_argus and its floors (their medians are compared).
     passes: usize,
     /// A `process_argus` to measure instead of this tree's (an older build, for an A/B).
@@ -59,7 +62,7 @@ struct Settings {
 
 fn parse(args: &[String]) -> Result<Settings, String> {
     let mut s = Settings {
-        only: vec!['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'],
+        only: vec!['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'],
         small: 2000,
         big_mib: 64,
         big_count: 8,
@@ -67,6 +70,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         rounds: 5,
         round_uploads: 20_000,
         sensors: 10_000,
+        others: 100_000,
         passes: 3,
         ours: None,
         work: None,
@@ -91,12 +95,13 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--rounds" => s.rounds = number(value()?)?,
             "--round-uploads" => s.round_uploads = number(value()?)?,
             "--sensors" => s.sensors = number(value()?)?,
+            "--others" => s.others = number(value()?)?,
             "--passes" => s.passes = number(value()?)?,
             "--ours" => s.ours = Some(value()?.into()),
             "--work" => s.work = Some(value()?.into()),
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefghi] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--rounds N] [--round-uploads N] [--sensors N] [--passes N] [--ours PROCESS_ARGUS] [--work DIR]"
+                    "unknown argument {arg:?}\nusage: cargo xtask bench [--only abcdefghij] [--small N] [--big-mib N] [--big-count N] [--rss-mib N] [--rounds N] [--round-uploads N] [--sensors N] [--others N] [--passes N] [--ours PROCESS_ARGUS] [--work DIR]"
                 ));
             }
         }
@@ -169,6 +174,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let (row, note) = growth::run(&ours, &work.join("i"), &shape)?;
         rows.push(row);
         notes.push(note);
+    }
+    if settings.only.contains(&'j') {
+        notes.push(neighbours::run(
+            &ours,
+            &work.join("j"),
+            settings.small,
+            settings.others,
+        )?);
     }
     if settings.only.contains(&'g') {
         let (row, note) = walk::run(&work.join("g"))?;
@@ -458,7 +471,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
 
 /// Lays out the tree of (a) under `tree`: the recipe's config and `count` uploads of the
 /// samples, a second apart from `start`, alternating between two clients. Returns the bytes.
-fn backlog_tree(
+pub(crate) fn backlog_tree(
     tree: &Path,
     samples: &[Vec<u8>],
     start: OffsetDateTime,

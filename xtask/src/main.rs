@@ -32,8 +32,9 @@ commands:
   deb     release build and the Debian packages target/deb/argus-webjob-{server,sensor}_*.deb,
           built with dpkg-deb (reproducible in the same way)
   bench   measure process_argus against its baselines in one run and print the ratios
-          (--only abcdefghi, --small N, --big-mib N, --big-count N, --rss-mib N,
-           --rounds N, --round-uploads N, --sensors N)
+          (--only abcdefghij, --small N, --big-mib N, --big-count N, --rss-mib N,
+           --rounds N, --round-uploads N, --sensors N, --others N, --passes N,
+           --ours PROCESS_ARGUS, --work DIR)
   fuzz    build the fuzz targets of fuzz/ with libFuzzer and run each (or only TARGET) for
           --time S seconds (60), or --runs N inputs from --seed N; a crash leaves its input in
           target/fuzz/artifacts/TARGET/
