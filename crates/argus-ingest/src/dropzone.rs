@@ -225,13 +225,24 @@ pub fn scan(
     Ok(found(config, scan, now))
 }
 
-/// Scans the one group `stem` in `dir` (read-only), for the daemon.
+/// Scans the one group `stem` in `dir` (read-only), for the daemon. Another client's or job's
+/// stem, or a name that is no upload's, finds nothing and is not looked for: finding one
+/// group lists its directory, which holds every job's uploads, and the daemon is told of
+/// theirs too.
 pub fn scan_group(
     config: &Config,
     dir: &Path,
     stem: &std::ffi::OsStr,
 ) -> webjob_drop::Result<Scanned> {
+    use std::os::unix::ffi::OsStrExt;
+    use webjob_drop::name::StemMatch;
     let selection = selection(config)?;
+    if matches!(
+        selection.classify(stem.as_bytes()),
+        StemMatch::OtherClient { .. } | StemMatch::OtherJob { .. } | StemMatch::NotUpload
+    ) {
+        return Ok(Scanned::default());
+    }
     let now = OffsetDateTime::now_utc();
     let scan = Dropzone::new(&config.drop_dir)
         .with_now(now.into())
@@ -419,6 +430,39 @@ mod tests {
         for window in [0, 1, 3] {
             let windowed = census_within(&config, now, window).expect("a census");
             assert_eq!(windowed, whole, "a window of {window}");
+        }
+    }
+
+    #[test]
+    fn a_single_group_of_another_job_or_client_is_not_looked_for() {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let drop_dir = root.path().join("incoming");
+        std::fs::create_dir(&drop_dir).expect("the dropzone");
+        let config = Config::new(
+            drop_dir.clone(),
+            root.path().join("oper"),
+            root.path().join("archive"),
+            vec!["s1".to_owned()],
+        );
+        let ours = webjob_drop::fixture::Upload::new("s1", "20260101000000")
+            .write(&drop_dir)
+            .expect("an upload");
+        let found = scan_group(&config, &drop_dir, ours.stem.as_ref()).expect("a scan");
+        assert_eq!(found.complete.len(), 1, "the consumer's own group is found");
+        // A directory that cannot be listed: looking for a group there fails, so the stems
+        // that come back empty were not looked for.
+        let gone = drop_dir.join("gone");
+        assert!(scan_group(&config, &gone, ours.stem.as_ref()).is_err());
+        for stem in [
+            "s2_20260101000000_harvest_argus",
+            "s1_20260101000000_ftimes",
+            "README",
+        ] {
+            let found = scan_group(&config, &gone, stem.as_ref()).expect(stem);
+            assert!(
+                found.complete.is_empty() && found.invalid.is_empty(),
+                "{stem}"
+            );
         }
     }
 }
