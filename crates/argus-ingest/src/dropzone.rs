@@ -401,17 +401,24 @@ pub fn recover_quarantine(quarantine_dir: &Path) -> Result<(), webjob_drop::Erro
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_census_beyond_its_window_counts_what_waits_per_client() {
+    /// A temporary server with an empty dropzone, for `clients`.
+    fn dropzone_with(clients: &[&str]) -> (tempfile::TempDir, Config) {
         let root = tempfile::tempdir().expect("a temporary directory");
         let drop_dir = root.path().join("incoming");
         std::fs::create_dir(&drop_dir).expect("the dropzone");
         let config = Config::new(
-            drop_dir.clone(),
+            drop_dir,
             root.path().join("oper"),
             root.path().join("archive"),
-            vec!["s*".to_owned()],
+            clients.iter().map(|&c| c.to_owned()).collect(),
         );
+        (root, config)
+    }
+
+    #[test]
+    fn a_census_beyond_its_window_counts_what_waits_per_client() {
+        let (_root, config) = dropzone_with(&["s*"]);
+        let drop_dir = config.drop_dir.clone();
         for (client, stamp) in [
             ("s1", "20260101000000"),
             ("s2", "20260101010000"),
@@ -435,15 +442,8 @@ mod tests {
 
     #[test]
     fn a_single_group_of_another_job_or_client_is_not_looked_for() {
-        let root = tempfile::tempdir().expect("a temporary directory");
-        let drop_dir = root.path().join("incoming");
-        std::fs::create_dir(&drop_dir).expect("the dropzone");
-        let config = Config::new(
-            drop_dir.clone(),
-            root.path().join("oper"),
-            root.path().join("archive"),
-            vec!["s1".to_owned()],
-        );
+        let (_root, config) = dropzone_with(&["s1"]);
+        let drop_dir = config.drop_dir.clone();
         let ours = webjob_drop::fixture::Upload::new("s1", "20260101000000")
             .write(&drop_dir)
             .expect("an upload");
