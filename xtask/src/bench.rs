@@ -281,12 +281,7 @@ fn backlog(ours: &Path, dir: &Path, count: usize, passes: usize) -> Result<Vec<R
     println!(
         "bench (a): {count} small uploads, recipe config with gzip -6; ours and the floors measured {times}"
     );
-    let samples = [
-        util::sample("hostA.argus")?,
-        util::sample("hostB.argus")?,
-        util::sample("hostC.argus")?,
-        util::sample("hostD.chunk2.argus")?,
-    ];
+    let samples = util::four_samples()?;
     let tree = |name: &str, k: usize| dir.join(format!("{name}-{k}"));
     let (recipe_tree, strace_tree) = (dir.join("recipe"), dir.join("strace"));
     let mut trees = vec![recipe_tree.clone(), strace_tree.clone()];
@@ -501,12 +496,7 @@ pub(crate) fn lay_out_backlog(args: &[String]) -> Result<(), String> {
     let count = count
         .parse()
         .map_err(|_| format!("not a number: {count}"))?;
-    let samples = [
-        util::sample("hostA.argus")?,
-        util::sample("hostB.argus")?,
-        util::sample("hostC.argus")?,
-        util::sample("hostD.chunk2.argus")?,
-    ];
+    let samples = util::four_samples()?;
     let start = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
     backlog_tree(Path::new(dir), &samples, start, count).map(drop)
 }

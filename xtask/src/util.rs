@@ -39,6 +39,16 @@ pub(crate) fn sample(name: &str) -> Result<Vec<u8>, String> {
     std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
+/// The four argus 3 samples the backlogs of the bench are made of, in a fixed order.
+pub(crate) fn four_samples() -> Result<[Vec<u8>; 4], String> {
+    Ok([
+        sample("hostA.argus")?,
+        sample("hostB.argus")?,
+        sample("hostC.argus")?,
+        sample("hostD.chunk2.argus")?,
+    ])
+}
+
 /// True when `tool` runs.
 pub(crate) fn have(tool: &str) -> bool {
     have_exact(tool, "--version")

@@ -27,12 +27,7 @@ pub(crate) fn run(ours: &Path, dir: &Path, shape: &Shape) -> Result<(Row, String
         "bench (i): {} rounds of {} uploads from {} sensors into one server",
         shape.rounds, shape.uploads, shape.sensors
     );
-    let samples = [
-        util::sample("hostA.argus")?,
-        util::sample("hostB.argus")?,
-        util::sample("hostC.argus")?,
-        util::sample("hostD.chunk2.argus")?,
-    ];
+    let samples = util::four_samples()?;
     let config = util::write_config(dir, &["sensor*"], "")?;
     let incoming = dir.join("incoming");
     // Every stamp of a sensor differs: round after round, upload after upload.

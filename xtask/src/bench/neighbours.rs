@@ -28,12 +28,7 @@ pub(crate) fn run(
     others: usize,
 ) -> Result<String, String> {
     println!("bench (j): {uploads} uploads alone, then beside {others} uploads of another job");
-    let samples = [
-        util::sample("hostA.argus")?,
-        util::sample("hostB.argus")?,
-        util::sample("hostC.argus")?,
-        util::sample("hostD.chunk2.argus")?,
-    ];
+    let samples = util::four_samples()?;
     let start = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
     let alone = dir.join("alone");
     let beside = dir.join("beside");
